@@ -1,0 +1,119 @@
+"""app.workers: results, errors, cancel, generator jobs, pause, the generation guard."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from app.workers import (
+    EtaEstimator,
+    Generation,
+    JobCancelled,
+    describe_error,
+    format_eta,
+    shutdown_jobs,
+    start_job,
+)
+
+
+def test_result_and_progress(qtbot):
+    seen = []
+
+    def work(ctx, n):
+        for i in range(n):
+            ctx.progress(i / n)
+        ctx.progress(1.0)
+        return n * 2
+
+    job = start_job(work, 5)
+    job.progressed.connect(lambda f, eta, msg: seen.append(f))
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        pass
+    assert job.result == 10
+    assert seen and seen[-1] == 1.0
+
+
+def test_error_is_reported_not_raised(qtbot):
+    def work(ctx):
+        raise ValueError("bad thing\nmore")
+
+    job = start_job(work)
+    with qtbot.waitSignal(job.failed, timeout=5000) as blocker:
+        pass
+    assert describe_error(blocker.args[0]) == "ValueError: bad thing"
+
+
+def test_cancel_stops_quickly(qtbot):
+    def work(ctx):
+        while True:
+            ctx.check()
+            time.sleep(0.01)
+
+    job = start_job(work)
+    qtbot.wait(50)
+    t0 = time.monotonic()
+    with qtbot.waitSignal(job.cancelled, timeout=2000):
+        job.cancel()
+    assert time.monotonic() - t0 < 1.0
+    assert not job.is_running()
+
+
+def test_generator_job_yields_pauses_and_closes(qtbot):
+    closed = []
+    items = []
+
+    def gen():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+                time.sleep(0.005)
+        finally:
+            closed.append(True)
+
+    job = start_job(lambda ctx: gen())
+    job.yielded.connect(items.append)
+    qtbot.waitUntil(lambda: len(items) >= 3, timeout=3000)
+    job.pause()
+    qtbot.wait(100)
+    n = len(items)
+    qtbot.wait(100)
+    assert len(items) <= n + 1
+    with qtbot.waitSignal(job.cancelled, timeout=2000):
+        job.cancel()
+    assert closed == [True]
+
+
+def test_generator_return_value(qtbot):
+    def gen():
+        yield 1
+        return "done"
+
+    job = start_job(lambda ctx: gen())
+    with qtbot.waitSignal(job.succeeded, timeout=3000) as blocker:
+        pass
+    assert blocker.args == ["done"]
+
+
+def test_shutdown_jobs_joins(qtbot):
+    job = start_job(lambda ctx: [time.sleep(0.01) or ctx.check() for _ in range(1000)])
+    assert shutdown_jobs(2000)
+    qtbot.waitUntil(lambda: not job.is_running(), timeout=2000)
+
+
+def test_generation_and_eta():
+    g = Generation()
+    a = g.next()
+    b = g.next()
+    assert not g.is_current(a) and g.is_current(b)
+    t = [0.0]
+    eta = EtaEstimator(clock=lambda: t[0])
+    assert math.isnan(eta.eta(0.5))
+    t[0] = 10.0
+    assert eta.eta(0.5) == pytest.approx(10.0)
+    assert format_eta(75) == "ETA 1:15" and format_eta(math.nan) == ""
+    with pytest.raises(JobCancelled):
+        raise JobCancelled()
