@@ -1,0 +1,1 @@
+"""Training DRRN: data (patches, augmentation, cache), recipes, and the resumable loop."""
