@@ -1,0 +1,67 @@
+"""Run a DRRN on one Y tile on a device at a precision (the only place that touches torch)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from drrn_core.model import DRRN, PreAct
+
+
+def _nnpack_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    return torch._nnpack_spatial_convolution(x, conv.weight, conv.bias, [1, 1])
+
+
+def _act(pre: PreAct, h: torch.Tensor) -> torch.Tensor:
+    """BatchNorm (eval) then ReLU, in place when the BatchNorm already made a new tensor."""
+    if len(pre) == 1:
+        return F.relu(h)
+    return F.relu_(pre[0](h))
+
+
+def fast_forward(model: DRRN, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` with NNPACK Winograd convolutions and in-place adds (eval mode, CPU fp32)."""
+    h = x
+    for block in model.blocks:
+        h0 = _nnpack_conv(_act(block.act_in, h), block.conv_in)
+        h = h0
+        for u in range(len(block.act1)):
+            k = u if len(block.conv1) > 1 else 0
+            t = _nnpack_conv(_act(block.act1[u], h), block.conv1[k])
+            t = _nnpack_conv(_act(block.act2[u], t), block.conv2[k])
+            h = t.add_(h if block.chain else h0)
+    return _nnpack_conv(_act(model.act_rec, h), model.conv_rec).add_(x)
+
+
+class Backend:
+    """A private eval-mode copy of ``model`` on ``device``, run at ``precision`` on 2-D Y tiles."""
+
+    def __init__(self, model: DRRN, device: torch.device, precision: str) -> None:
+        self.device = device
+        self.precision = precision
+        self.model = copy.deepcopy(model).float().eval().requires_grad_(False).to(device)
+        self._channels_last = device.type != "cpu" or precision != "fp32-fast"
+        if self._channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def run(self, y: np.ndarray) -> np.ndarray:
+        """float HxW Y (ILR) -> float32 HxW network output, unclipped."""
+        x = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))[None, None].to(self.device)
+        with torch.inference_mode(), self._autocast():
+            if self.precision == "fp32-fast":
+                out = fast_forward(self.model, x)
+            else:
+                out = self.model(x.contiguous(memory_format=torch.channels_last)
+                                 if self._channels_last else x)
+        return out[0, 0].float().cpu().numpy()

@@ -1,0 +1,240 @@
+"""The Upscaler: Y through DRRN at output size, Cb/Cr/alpha by MATLAB bicubic; tiled, cancellable.
+
+Images are float arrays in [0, 1]: HW (grey, used as Y directly, as the protocol does), HWx1, HWx3
+(RGB) or HWx4 (RGBA, alpha last). Outputs have the same layout and dtype family (float32 in ->
+float32 out, float64 otherwise), clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from drrn_core.descriptor import ModelDescriptor
+from drrn_core.engine.device import describe, resolve_device, resolve_precision
+from drrn_core.engine.runner import Backend
+from drrn_core.engine.tiling import MIN_TILE, Tile, plan_tiles, retile, tile_for_budget
+from drrn_core.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
+from drrn_core.imaging.resize import imresize, output_size
+
+Progress = Callable[[float], None]
+Cancel = Callable[[], bool]
+Notice = Callable[[str], None]
+
+DEFAULT_BUDGET_MB = {"cpu": 768, "mps": 1024, "cuda": 4096}
+"""Memory (MiB) for one tile's feature maps; CUDA also stays under half of the free memory."""
+_CHUNK_PX = 1 << 20  # colour conversion works on ~1 Mpx row bands (bounded float64 temporaries)
+
+
+class Cancelled(Exception):
+    """Raised when ``cancel()`` returned True; nothing partial is returned."""
+
+
+class Upscaler:
+    """Super-resolve images with a DRRN (or plain bicubic when ``model`` is None).
+
+    model: a ``weights.LoadedModel`` or a bare ``DRRN``. device: auto/cpu/cuda[:N]/mps.
+    precision: auto/fp32/fp32-fast/bf16/fp16 (see ``engine.device``). tile: core tile side in px
+    (None: from ``memory_mb``, the whole image when it fits). ensemble: average the 8 flips and
+    rotations (8x slower). notice(str): one-line messages for the user (out-of-memory fallbacks).
+    """
+
+    def __init__(self, model=None, device: str | torch.device = "auto", precision: str = "auto",
+                 tile: int | None = None, memory_mb: float | None = None, ensemble: bool = False,
+                 notice: Notice | None = None) -> None:
+        if tile is not None and tile < 1:
+            raise ValueError(f"tile size must be positive, got {tile}")
+        self.tile = tile
+        self.memory_mb = memory_mb
+        self.ensemble = ensemble
+        self.notice = notice or (lambda message: None)
+        self.net: nn.Module | None
+        if model is None:
+            self.net, self.descriptor = None, None
+        elif isinstance(model, nn.Module):
+            self.net, self.descriptor = model, ModelDescriptor.for_config(model.config)
+        else:
+            self.net, self.descriptor = model.model, model.descriptor
+        self.margin = self.descriptor.receptive_radius if self.descriptor else 0
+        self.device, self.precision = torch.device("cpu"), "fp32"
+        self._backend: Backend | None = None
+        if self.net is not None:
+            self.device = resolve_device(device)
+            self.precision = resolve_precision(self.device, precision)
+            self._backend = Backend(self.net, self.device, self.precision)
+
+    @property
+    def description(self) -> str:
+        """One line for UIs/logs: model, device, precision."""
+        if self._backend is None:
+            return "bicubic (no model)"
+        extra = ", self-ensemble x8" if self.ensemble else ""
+        return f"{self.descriptor.name} on {describe(self.device, self.precision)}{extra}"
+
+    def tile_size(self, shape: tuple[int, int]) -> int | None:
+        """Core tile side (px) for an (H, W) Y image; None when it runs as one piece."""
+        if self.tile is not None:
+            return None if max(shape) <= self.tile else self.tile
+        c = self.descriptor.config.channels
+        half = self.precision in ("bf16", "fp16") and self.device.type != "cpu"
+        side = tile_for_budget(self._budget_bytes(), c, self.margin, 2 if half else 4)
+        padded = side + 2 * self.margin
+        return None if shape[0] * shape[1] <= padded * padded else side
+
+    def _budget_bytes(self) -> float:
+        mb = self.memory_mb or DEFAULT_BUDGET_MB.get(self.device.type, 768)
+        budget = mb * 2.0**20
+        if self.memory_mb is None and self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            budget = min(budget, free / 2)
+        return budget
+
+    def restore_y(self, ilr_y: np.ndarray, progress: Progress | None = None,
+                  cancel: Cancel | None = None) -> np.ndarray:
+        """ILR Y (HxW float in [0, 1], bicubic at output size) -> restored Y, same shape, clipped.
+
+        float32 stays float32, anything else gives float64. This is the protocol's Restorer.
+        """
+        y = np.asarray(ilr_y)
+        if y.ndim != 2:
+            raise ValueError(f"restore_y expects a 2-D Y image, got shape {y.shape}")
+        out = np.empty(y.shape, np.float32 if y.dtype == np.float32 else np.float64)
+        _report(progress, 0.0)
+        if self._backend is None:
+            np.clip(y, 0.0, 1.0, out=out)
+            _report(progress, 1.0)
+            return out
+        queue = deque(plan_tiles(y.shape, self.tile_size(y.shape), self.margin))
+        done, total = 0, y.size
+        while queue:
+            _check(cancel)
+            t = queue.popleft()
+            try:
+                res = self._run_tile(y[t.py0:t.py1, t.px0:t.px1], cancel)
+            except (torch.OutOfMemoryError, RuntimeError, MemoryError) as e:
+                if not _is_oom(e):
+                    raise
+                self._recover_from_oom(t, queue, y.shape)
+                continue
+            out[t.y0:t.y1, t.x0:t.x1] = res[t.inner]
+            done += t.area
+            _report(progress, done / total)
+        np.clip(out, 0.0, 1.0, out=out)
+        return out
+
+    def _run_tile(self, x: np.ndarray, cancel: Cancel | None) -> np.ndarray:
+        if not self.ensemble:
+            return self._backend.run(x)
+        acc = np.zeros(x.shape, np.float32)
+        for k in range(8):
+            _check(cancel)
+            flip = k >= 4
+            xt = np.rot90(x[:, ::-1] if flip else x, k % 4)
+            r = np.rot90(self._backend.run(xt), -(k % 4))
+            acc += r[:, ::-1] if flip else r
+        return acc / 8.0
+
+    def _recover_from_oom(self, t: Tile, queue: deque, shape: tuple[int, int]) -> None:
+        """Retry ``t`` (and every queued tile) smaller; below MIN_TILE, move from GPU to CPU."""
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        side = max(t.y1 - t.y0, t.x1 - t.x0)
+        if side > MIN_TILE:
+            self.tile = max(MIN_TILE, side // 2)
+            pending = [t, *queue]
+            queue.clear()
+            for p in pending:
+                queue.extend(retile(p, self.tile, shape, self.margin))
+            self.notice(f"Out of memory on {self.device.type.upper()}: "
+                        f"retrying with smaller tiles ({self.tile} px).")
+            return
+        if self.device.type == "cpu":
+            raise MemoryError(f"Out of memory even with {MIN_TILE} px tiles; close other programs "
+                              "or use a smaller image.")
+        old = self.device.type.upper()
+        self.device = torch.device("cpu")
+        self.precision = resolve_precision(self.device, "auto")
+        self._backend = Backend(self.net, self.device, self.precision)
+        self.tile = None
+        self.notice(f"Out of {old} memory even with small tiles: continuing on the CPU (slower).")
+        queue.extendleft(reversed(retile(t, self.tile_size(shape) or max(shape), shape,
+                                         self.margin)))
+
+    def output_shape(self, in_hw: tuple[int, int], scale: float | None = None,
+                     size: tuple[int | None, int | None] | None = None) -> tuple[int, int]:
+        """(H, W) of the result: ``ceil(in * scale)`` or ``size`` (one side None: keep aspect)."""
+        if (scale is None) == (size is None):
+            raise ValueError("give exactly one of scale or size")
+        h, w = in_hw
+        if scale is not None:
+            if not scale >= 1:
+                raise ValueError(f"scale must be at least 1 (DRRN upscales), got {scale}")
+            return output_size(in_hw, float(scale))
+        th, tw = size
+        if th is None and tw is None:
+            raise ValueError("size needs a height or a width")
+        th = th if th is not None else max(1, round(h * tw / w))
+        tw = tw if tw is not None else max(1, round(w * th / h))
+        if th < 1 or tw < 1:
+            raise ValueError(f"target size must be positive, got {th}x{tw}")
+        return int(th), int(tw)
+
+    def upscale(self, image: np.ndarray, scale: float | None = None,
+                size: tuple[int | None, int | None] | None = None,
+                progress: Progress | None = None, cancel: Cancel | None = None) -> np.ndarray:
+        """Upscale an HW / HWx1 / HWx3 / HWx4 float image in [0, 1] by ``scale`` or to ``size``."""
+        img = np.asarray(image)
+        if not np.issubdtype(img.dtype, np.floating):
+            raise ValueError(f"expected a float image in [0, 1], got {img.dtype}")
+        if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
+            raise ValueError(f"expected HW, HWx1, HWx3 or HWx4, got shape {img.shape}")
+        out_hw = self.output_shape(img.shape[:2], scale, size)
+        resize = (lambda a: imresize(a, scale=float(scale))) if scale is not None else (
+            lambda a: imresize(a, output_shape=out_hw))
+        dtype = np.float32 if img.dtype == np.float32 else np.float64
+        sub = None if progress is None else (lambda f: progress(0.1 + 0.85 * f))
+        _report(progress, 0.0)
+        if img.ndim == 2 or img.shape[2] == 1:
+            y = self.restore_y(resize(img.reshape(img.shape[:2]).astype(dtype, copy=False)),
+                               sub, cancel)
+            _report(progress, 1.0)
+            return y.reshape(out_hw + img.shape[2:])
+        planes = np.empty(img.shape, dtype)
+        _by_bands(img[..., :3], planes[..., :3], rgb_to_ycbcr)
+        planes[..., 3:] = img[..., 3:]
+        _check(cancel)
+        ilr = resize(planes)
+        del planes
+        _check(cancel)
+        ilr[..., 0] = self.restore_y(ilr[..., 0], sub, cancel)
+        _by_bands(ilr[..., :3], ilr[..., :3], ycbcr_to_rgb)
+        np.clip(ilr, 0.0, 1.0, out=ilr)
+        _report(progress, 1.0)
+        return ilr
+
+
+def _by_bands(src: np.ndarray, dst: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> None:
+    """dst = fn(src), row band by row band, so temporaries stay ~1 Mpx whatever the image size."""
+    rows = max(1, _CHUNK_PX // max(1, src.shape[1]))
+    for r in range(0, src.shape[0], rows):
+        dst[r:r + rows] = fn(src[r:r + rows])
+
+
+def _is_oom(e: BaseException) -> bool:
+    text = str(e).lower()
+    return isinstance(e, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in text \
+        or "can't allocate memory" in text
+
+
+def _report(progress: Progress | None, fraction: float) -> None:
+    if progress is not None:
+        progress(min(1.0, max(0.0, fraction)))
+
+
+def _check(cancel: Cancel | None) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled("cancelled")
