@@ -1,0 +1,165 @@
+"""The benchmark results as a Qt table model: one mean row per (dataset, scale, model), kept up to
+date as results stream in (like the paper's tables) and listed first, then one row per image."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QBrush, QColor, QFont
+
+COLUMNS = ("Dataset", "Image", "Scale", "Model", "PSNR (dB)", "SSIM", "IFC")
+CSV_HEADER = ("dataset", "image", "scale", "model", "psnr", "ssim", "ifc")
+MEAN_LABEL = "mean"
+_Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass
+class BenchRow:
+    """One table row: an image's scores, or (``is_mean``) the mean over a group's images."""
+
+    dataset: str
+    image: str
+    scale: int
+    model: str
+    psnr: float
+    ssim: float
+    ifc: float | None
+    path: str | None = None
+    is_mean: bool = False
+    count: int = field(default=1, repr=False)
+
+    def values(self) -> tuple:
+        return (self.dataset, self.image, self.scale, self.model, self.psnr, self.ssim, self.ifc)
+
+
+class BenchTableModel(QAbstractTableModel):
+    """Mean rows first, then image rows, each in arrival order; a group's mean row is added with
+    its first image and updated with every later one."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._rows: list[BenchRow] = []
+        self._mean_of: dict[tuple[str, int, str], int] = {}
+        self._bold = QFont()
+        self._bold.setBold(True)
+        self._mean_brush = QBrush(QColor(128, 128, 128, 40))
+
+    # Qt model interface
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        value = row.values()[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _display(index.column(), value)
+        if role == Qt.ItemDataRole.UserRole:  # the sort key: raw numbers, missing IFC last
+            return -math.inf if value is None else value
+        if role == Qt.ItemDataRole.FontRole and row.is_mean:
+            return self._bold
+        if role == Qt.ItemDataRole.BackgroundRole and row.is_mean:
+            return self._mean_brush
+        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() >= 2:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and row.path:
+            return f"{row.path}\nDouble-click to open it in the evaluation view"
+        return None
+
+    # Ours
+    def row_at(self, row: int) -> BenchRow:
+        return self._rows[row]
+
+    def rows(self, *, means: bool | None = None) -> list[BenchRow]:
+        """All rows in table order; ``means`` True/False keeps only mean/image rows."""
+        return [r for r in self._rows if means is None or r.is_mean == means]
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._rows.clear()
+        self._mean_of.clear()
+        self.endResetModel()
+
+    def add_image(self, row: BenchRow) -> None:
+        """Appends an image row and creates or updates its group's mean row."""
+        key = (row.dataset, row.scale, row.model)
+        self._insert(len(self._rows), row)
+        if key not in self._mean_of:
+            position = len(self._mean_of)  # after the earlier mean rows, whose rows stay put
+            self._mean_of[key] = position
+            self._insert(position, BenchRow(row.dataset, MEAN_LABEL, row.scale, row.model,
+                                            row.psnr, row.ssim, row.ifc, is_mean=True))
+            return
+        i = self._mean_of[key]
+        mean = self._rows[i]
+        n = mean.count + 1
+        mean.psnr += (row.psnr - mean.psnr) / n
+        mean.ssim += (row.ssim - mean.ssim) / n
+        mean.ifc = None if mean.ifc is None or row.ifc is None else (
+            mean.ifc + (row.ifc - mean.ifc) / n)
+        mean.count = n
+        self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+
+    def to_csv(self) -> str:
+        """Every row (image rows and mean rows, image = 'mean'), full precision, CSV text."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_HEADER)
+        for r in self._rows:
+            ifc = "" if r.ifc is None else repr(r.ifc)
+            writer.writerow([r.dataset, r.image, r.scale, r.model, repr(r.psnr), repr(r.ssim), ifc])
+        return out.getvalue()
+
+    def _insert(self, position: int, row: BenchRow) -> None:
+        self.beginInsertRows(QModelIndex(), position, position)
+        self._rows.insert(position, row)
+        self.endInsertRows()
+
+
+class BenchProxyModel(QSortFilterProxyModel):
+    """Sorts on raw values (UserRole) and can hide the per-image rows (means only)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setSortRole(Qt.ItemDataRole.UserRole)
+        self._images = True
+
+    def set_show_images(self, show: bool) -> None:
+        self._images = show
+        self.invalidateRowsFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:  # noqa: N802
+        return self._images or self.sourceModel().row_at(source_row).is_mean
+
+
+def _display(column: int, value) -> str:
+    if value is None:
+        return "–"
+    if column == 2:
+        return f"×{value}"
+    if column == 4:
+        return f"{value:.2f}"
+    if column == 5:
+        return f"{value:.4f}"
+    if column == 6:
+        return f"{value:.3f}"
+    return str(value)

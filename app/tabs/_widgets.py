@@ -1,0 +1,179 @@
+"""Small widgets the benchmark, batch and training tabs share: a path field, a folder drop list,
+a one-line message banner, and the progress/ETA text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QWidget,
+)
+
+
+class PathField(QWidget):
+    """A line edit with a "Browse…" button, for one folder (default) or one file.
+
+    Folders dropped onto the field fill it in. ``changed`` carries the edited text.
+    """
+
+    changed = Signal(str)
+
+    def __init__(
+        self,
+        placeholder: str = "",
+        *,
+        folder: bool = True,
+        file_filter: str = "",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._folder = folder
+        self._filter = file_filter
+        self.edit = QLineEdit(self)
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setClearButtonEnabled(True)
+        self.edit.textChanged.connect(self.changed)
+        self.button = QPushButton("Browse…", self)
+        self.button.clicked.connect(self._browse)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.edit, 1)
+        lay.addWidget(self.button)
+        self.setAcceptDrops(True)
+
+    def path(self) -> Path | None:
+        """The entered path (user-expanded), or None when the field is empty."""
+        text = self.edit.text().strip()
+        return Path(text).expanduser() if text else None
+
+    def set_path(self, path: str | Path | None) -> None:
+        self.edit.setText("" if path is None else str(path))
+
+    def _browse(self) -> None:
+        start = self.edit.text().strip()
+        if self._folder:
+            chosen = QFileDialog.getExistingDirectory(self, "Choose a folder", start)
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, self._filter)
+        if chosen:
+            self.set_path(chosen)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if dropped_paths(event):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        paths = dropped_paths(event)
+        if paths:
+            self.set_path(paths[0])
+            event.acceptProposedAction()
+
+
+class FolderList(QListWidget):
+    """A list of distinct folders; folders dropped onto it are added (files are ignored)."""
+
+    foldersChanged = Signal()  # noqa: N815 (Qt signal naming)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        self.setToolTip("Drop benchmark folders (e.g. Set5) here, or use “Add folder…”")
+
+    def folders(self) -> list[Path]:
+        return [Path(self.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(self.count())]
+
+    def add_folder(self, folder: str | Path) -> bool:
+        """Adds ``folder`` if it is a directory not listed yet; returns whether it was added."""
+        path = Path(folder).expanduser().resolve()
+        if not path.is_dir() or path in self.folders():
+            return False
+        self.addItem(path.name)
+        item = self.item(self.count() - 1)
+        item.setData(Qt.ItemDataRole.UserRole, str(path))
+        item.setToolTip(str(path))
+        self.foldersChanged.emit()
+        return True
+
+    def remove_selected(self) -> None:
+        for item in self.selectedItems():
+            self.takeItem(self.row(item))
+        self.foldersChanged.emit()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
+        if any(p.is_dir() for p in dropped_paths(event)):
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
+        for path in dropped_paths(event):
+            self.add_folder(path)
+        event.acceptProposedAction()
+
+
+class MessageLine(QLabel):
+    """One line of feedback under a tab's controls: an error (red) or a neutral notice."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hide()
+
+    def show_error(self, text: str) -> None:
+        self.setStyleSheet("color: #c62828; font-weight: bold;")
+        self._show(text)
+
+    def show_info(self, text: str) -> None:
+        self.setStyleSheet("")
+        self._show(text)
+
+    def clear_message(self) -> None:
+        self.clear()
+        self.hide()
+
+    def is_error(self) -> bool:
+        return self.isVisible() and "c62828" in self.styleSheet()
+
+    def _show(self, text: str) -> None:
+        self.setText(text)
+        self.show()
+
+
+def dropped_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
+    """Local file-system paths carried by a drag, in order."""
+    mime = event.mimeData()
+    if not mime.hasUrls():
+        return []
+    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+
+def eta_text(elapsed_s: float, done: int, total: int) -> str:
+    """'3/10 · 0:12 elapsed · ~0:28 left' (no estimate before the first item is done)."""
+    text = f"{done}/{total} · {_clock(elapsed_s)} elapsed"
+    if 0 < done < total:
+        text += f" · ~{_clock(elapsed_s / done * (total - done))} left"
+    return text
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for the user: the exception's own message (first line), else its type."""
+    msg = str(exc).strip().splitlines()
+    return msg[0] if msg else type(exc).__name__

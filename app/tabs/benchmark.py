@@ -1,0 +1,427 @@
+"""The Benchmark tab: the paper's evaluation protocol over dataset folders, models and scales, with
+results streaming into a sortable table (with per-group mean rows), a per-image PSNR plot, and
+CSV / JSON export (the JSON is exactly `drrn bench --json`'s)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.tabs._bench_table import BenchProxyModel, BenchRow, BenchTableModel
+from app.tabs._models import BICUBIC, ModelChoice, make_upscaler, model_choices
+from app.tabs._widgets import FolderList, MessageLine
+from app.workers import Job, JobContext, describe_error, format_eta, start_job
+from drrn_core.metrics.protocol import BenchResult
+
+SCALES = (2, 3, 4)
+_PLOT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
+_SCALE_STYLES = {2: ("o", Qt.PenStyle.SolidLine), 3: ("t", Qt.PenStyle.DashLine),
+                 4: ("s", Qt.PenStyle.DotLine)}
+
+
+@dataclass(frozen=True)
+class BenchItem:
+    """What the worker yields per scored image: the protocol's result and where it came from."""
+
+    dataset: str
+    path: str
+    result: BenchResult
+    done: int
+    total: int
+
+
+def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scales: list[int],
+                  with_ifc: bool) -> Iterator[BenchItem]:
+    """Worker body: every dataset through drrn_core's protocol runner, one image at a time."""
+    from drrn_core.metrics import protocol
+
+    datasets = []
+    for name, folder in zip(dataset_names(folders), folders, strict=True):
+        images = protocol.list_images(folder)
+        if not images:
+            raise ValueError(f"No image files in {folder}")
+        datasets.append((name, images))
+    total = sum(len(images) for _, images in datasets) * len(models) * len(scales)
+    ctx.progress(0.0, "loading models")
+    restorers = {m: BICUBIC if m == BICUBIC else _restorer(make_upscaler(m), ctx) for m in models}
+    done = 0
+    for name, images in datasets:
+        by_name = {p.name: p for p in images}
+        for result in protocol.iter_benchmark(images, scales, restorers, with_ifc=with_ifc,
+                                              cancel=ctx.cancelled):
+            done += 1
+            ctx.progress(done / total, f"{name} ×{result.scale} {result.model}: {result.image}")
+            yield BenchItem(name, str(by_name[result.image]), result, done, total)
+
+
+def dataset_names(folders: list[Path]) -> list[str]:
+    """Folder names as dataset names; a repeated name gets its parent folder's name in front."""
+    names = [f.name for f in folders]
+    return [f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name for f in folders]
+
+
+def _restorer(upscaler, ctx: JobContext):
+    """The model as a protocol Restorer that honours the job's cancel between tiles."""
+    return lambda ilr_y: upscaler.restore_y(ilr_y, cancel=ctx.cancelled)
+
+
+class BenchmarkTab(QWidget):
+    """Datasets, scales and models in; a streaming results table, a plot and exports out."""
+
+    openInEvaluation = Signal(str, int)  # noqa: N815 (Qt signal naming) - image path, scale
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._job: Job | None = None
+        self._results: dict[str, list[BenchResult]] = {}
+        self._plot_timer = QTimer(self, singleShot=True, interval=150)
+        self._plot_timer.timeout.connect(self._redraw_plot)
+        self._build_ui()
+        self.refresh_models()
+        self._update_buttons()
+
+    # UI construction
+    def _build_ui(self) -> None:
+        controls = QWidget(self)
+        controls.setMaximumWidth(320)
+        side = QVBoxLayout(controls)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.addWidget(self._datasets_box())
+        side.addWidget(self._scales_box())
+        side.addWidget(self._models_box(), 1)
+        self.ifc_check = QCheckBox("Compute IFC (slowest metric)", self)
+        self.ifc_check.setChecked(True)
+        side.addWidget(self.ifc_check)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Run benchmark", self)
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.run_button, 1)
+        buttons.addWidget(self.cancel_button)
+        side.addLayout(buttons)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        side.addWidget(self.progress)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        side.addWidget(self.status)
+        self.message = MessageLine(self)
+        side.addWidget(self.message)
+
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        splitter.addWidget(self._table_panel())
+        splitter.addWidget(self._plot_panel())
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        splitter.setSizes([600, 400])
+
+        lay = QHBoxLayout(self)
+        lay.addWidget(controls)
+        lay.addWidget(splitter, 1)
+
+    def _datasets_box(self) -> QGroupBox:
+        box = QGroupBox("Datasets (drop folders here)", self)
+        lay = QVBoxLayout(box)
+        self.datasets = FolderList(box)
+        self.datasets.setMinimumHeight(80)
+        self.datasets.foldersChanged.connect(self._update_buttons)
+        lay.addWidget(self.datasets)
+        row = QHBoxLayout()
+        add = QPushButton("Add folder…", box)
+        add.clicked.connect(self._choose_folder)
+        self.remove_button = QPushButton("Remove", box)
+        self.remove_button.clicked.connect(self.datasets.remove_selected)
+        row.addWidget(add)
+        row.addWidget(self.remove_button)
+        lay.addLayout(row)
+        return box
+
+    def _scales_box(self) -> QGroupBox:
+        box = QGroupBox("Scales", self)
+        lay = QHBoxLayout(box)
+        self.scale_checks: dict[int, QCheckBox] = {}
+        for s in SCALES:
+            check = QCheckBox(f"×{s}", box)
+            check.setChecked(True)
+            check.toggled.connect(self._update_buttons)
+            self.scale_checks[s] = check
+            lay.addWidget(check)
+        return box
+
+    def _models_box(self) -> QGroupBox:
+        box = QGroupBox("Models", self)
+        lay = QVBoxLayout(box)
+        self.models = QListWidget(box)
+        self.models.setToolTip("Bicubic (the protocol's baseline) is always included")
+        lay.addWidget(self.models)
+        return box
+
+    def _table_panel(self) -> QWidget:
+        panel = QWidget(self)
+        lay = QVBoxLayout(panel)
+        lay.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        self.images_check = QCheckBox("Per-image rows", panel)
+        self.images_check.setChecked(True)
+        self.images_check.setToolTip("Untick to see only the means, as in the paper's tables")
+        self.images_check.toggled.connect(lambda on: self.proxy.set_show_images(on))
+        bar.addWidget(self.images_check)
+        bar.addWidget(QLabel("(double-click an image to open it in the evaluation view)"))
+        bar.addStretch(1)
+        self.csv_button = QPushButton("Export CSV…", panel)
+        self.csv_button.clicked.connect(self._export_csv_dialog)
+        self.json_button = QPushButton("Export JSON…", panel)
+        self.json_button.clicked.connect(self._export_json_dialog)
+        bar.addWidget(self.csv_button)
+        bar.addWidget(self.json_button)
+        lay.addLayout(bar)
+        self.table_model = BenchTableModel(self)
+        self.proxy = BenchProxyModel(self)
+        self.proxy.setSourceModel(self.table_model)
+        self.table = QTableView(panel)
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # arrival order until clicked
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.doubleClicked.connect(self._on_double_click)
+        lay.addWidget(self.table)
+        return panel
+
+    def _plot_panel(self) -> QWidget:
+        panel = QWidget(self)
+        lay = QVBoxLayout(panel)
+        lay.setContentsMargins(0, 0, 0, 0)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("PSNR per image of", panel))
+        self.plot_dataset = QComboBox(panel)
+        self.plot_dataset.currentIndexChanged.connect(self._redraw_plot)
+        bar.addWidget(self.plot_dataset)
+        bar.addStretch(1)
+        lay.addLayout(bar)
+        self.plot = pg.PlotWidget(panel)
+        self.plot.setBackground("w")
+        self.plot.showGrid(x=True, y=True, alpha=0.3)
+        self.plot.setLabel("left", "PSNR (dB)")
+        self.plot.setLabel("bottom", "image")
+        self.plot.addLegend(offset=(-10, 10), labelTextColor="#333", brush=(255, 255, 255, 200))
+        lay.addWidget(self.plot)
+        return panel
+
+    # Public API
+    def refresh_models(self) -> None:
+        """Re-read the model registry (keeps the current ticks); errors go to the message line."""
+        ticked = {c.name for c in self.selected_models()} if self.models.count() else set()
+        try:
+            choices = model_choices()
+        except Exception as exc:  # noqa: BLE001 - a broken registry must not break the tab
+            choices = [ModelChoice("Bicubic", BICUBIC)]
+            self.message.show_error(f"Could not list models: {describe_error(exc)}")
+        self.models.clear()
+        for choice in choices:
+            item = QListWidgetItem(choice.label, self.models)
+            item.setData(Qt.ItemDataRole.UserRole, choice)
+            item.setToolTip(choice.source)
+            if choice.is_bicubic:
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled)  # always included, not user-checkable
+                item.setCheckState(Qt.CheckState.Checked)
+            else:
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
+                on = choice.name in ticked
+                item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+
+    def add_dataset(self, folder: str | Path) -> bool:
+        return self.datasets.add_folder(folder)
+
+    def selected_models(self) -> list[ModelChoice]:
+        items = (self.models.item(i) for i in range(self.models.count()))
+        return [it.data(Qt.ItemDataRole.UserRole) for it in items
+                if it.checkState() == Qt.CheckState.Checked]
+
+    def selected_scales(self) -> list[int]:
+        return [s for s, check in self.scale_checks.items() if check.isChecked()]
+
+    def is_running(self) -> bool:
+        return self._job is not None
+
+    def start(self) -> None:
+        """Validate the choices and start the protocol on a worker thread."""
+        if self._job is not None:
+            return
+        folders, scales = self.datasets.folders(), self.selected_scales()
+        missing = [str(f) for f in folders if not f.is_dir()]
+        if not folders or not scales or missing:
+            self.message.show_error(
+                f"Folder not found: {missing[0]}" if missing
+                else "Add at least one dataset folder." if not folders
+                else "Choose at least one scale.")
+            return
+        self.message.clear_message()
+        self.table_model.clear()
+        self._results.clear()
+        self.plot_dataset.clear()
+        self.plot.clear()
+        self.progress.setValue(0)
+        self.status.setText("Starting…")
+        models = [c.name for c in self.selected_models()]
+        self._job = start_job(run_benchmark, folders, models, scales, self.ifc_check.isChecked(),
+                              name="benchmark", parent=self)
+        self._job.progressed.connect(self._on_progress)
+        self._job.yielded.connect(self._on_item)
+        self._job.succeeded.connect(lambda _: self.status.setText(self._summary("Done")))
+        self._job.cancelled.connect(lambda: self.status.setText(self._summary("Cancelled")))
+        self._job.failed.connect(self._on_failed)
+        self._job.finished.connect(self._on_finished)
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self.status.setText("Cancelling…")
+            self._job.cancel()
+
+    def export_csv(self, path: str | Path) -> None:
+        """Every table row (image rows and mean rows) as CSV, written atomically."""
+        write_text_atomic(Path(path), self.table_model.to_csv())
+
+    def export_json(self, path: str | Path) -> None:
+        """The protocol's bench JSON (one object per dataset; a list for several), atomically."""
+        from drrn_core.metrics import protocol
+
+        docs = [protocol.bench_json(name, results) for name, results in self._results.items()]
+        if not docs:
+            raise ValueError("There are no results to export yet.")
+        doc = docs[0] if len(docs) == 1 else docs
+        write_text_atomic(Path(path), json.dumps(doc, indent=2) + "\n")
+
+    # Slots
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a dataset folder")
+        if folder:
+            self.datasets.add_folder(folder)
+
+    def _on_progress(self, fraction: float, eta: float, message: str) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        eta_str = format_eta(eta)
+        self.status.setText(f"{message}  {eta_str}".strip())
+
+    def _on_item(self, item: BenchItem) -> None:
+        r = item.result
+        self._results.setdefault(item.dataset, []).append(r)
+        self.table_model.add_image(BenchRow(
+            item.dataset, r.image, r.scale, r.model, r.score.psnr, r.score.ssim, r.score.ifc,
+            path=item.path))
+        if self.plot_dataset.findText(item.dataset) < 0:
+            self.plot_dataset.addItem(item.dataset)
+        self._plot_timer.start()
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.message.show_error(f"Benchmark stopped: {describe_error(exc)}")
+        self.status.setText(self._summary("Failed"))
+
+    def _on_finished(self) -> None:
+        self._job = None
+        self._redraw_plot()
+        self._update_buttons()
+
+    def _on_double_click(self, index: QModelIndex) -> None:
+        row = self.table_model.row_at(self.proxy.mapToSource(index).row())
+        if row.path and not row.is_mean:
+            self.openInEvaluation.emit(row.path, row.scale)
+
+    def _export_csv_dialog(self) -> None:
+        self._export_dialog("CSV files (*.csv)", ".csv", self.export_csv)
+
+    def _export_json_dialog(self) -> None:
+        self._export_dialog("JSON files (*.json)", ".json", self.export_json)
+
+    def _export_dialog(self, file_filter: str, suffix: str, write) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export results", f"benchmark{suffix}",
+                                              file_filter)
+        if not path:
+            return
+        try:
+            write(path)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash
+            self.message.show_error(f"Export failed: {describe_error(exc)}")
+        else:
+            self.message.show_info(f"Saved {path}")
+
+    # Helpers
+    def _summary(self, word: str) -> str:
+        n = len(self.table_model.rows(means=False))
+        return f"{word}: {n} result{'s' if n != 1 else ''}."
+
+    def _update_buttons(self) -> None:
+        running = self._job is not None
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        has_rows = self.table_model.rowCount() > 0
+        self.csv_button.setEnabled(has_rows and not running)
+        self.json_button.setEnabled(has_rows and not running)
+
+    def _redraw_plot(self) -> None:
+        dataset = self.plot_dataset.currentText()
+        self.plot.clear()
+        rows = [r for r in self.table_model.rows(means=False) if r.dataset == dataset]
+        names = list(dict.fromkeys(r.image for r in rows))
+        position = {name: i for i, name in enumerate(names)}
+        groups: dict[tuple[str, int], list[BenchRow]] = {}
+        for r in rows:
+            groups.setdefault((r.model, r.scale), []).append(r)
+        models = list(dict.fromkeys(m for m, _ in groups))
+        for (model, scale), group in groups.items():
+            colour = _PLOT_COLOURS[models.index(model) % len(_PLOT_COLOURS)]
+            symbol, style = _SCALE_STYLES.get(scale, ("d", Qt.PenStyle.DashDotLine))
+            self.plot.plot([position[r.image] for r in group], [r.psnr for r in group],
+                           pen=pg.mkPen(colour, width=1.5, style=style), symbol=symbol,
+                           symbolBrush=colour, symbolPen=colour, symbolSize=7,
+                           name=f"{model} ×{scale}")
+        ticks = [(i, Path(n).stem) for i, n in enumerate(names)] if len(names) <= 20 else None
+        self.plot.getAxis("bottom").setTicks([ticks] if ticks else None)
+        if names:
+            self.plot.setXRange(-0.5, len(names) - 0.5, padding=0.02)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temp file in the same folder, then rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
