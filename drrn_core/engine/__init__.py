@@ -7,7 +7,7 @@ from drrn_core.engine.device import (
     resolve_device,
     resolve_precision,
 )
-from drrn_core.engine.upscale import Cancelled, Upscaler
+from drrn_core.engine.upscale import Cancelled, OutOfMemory, Upscaler
 
-__all__ = ["PRECISIONS", "Cancelled", "DeviceError", "Upscaler", "describe", "resolve_device",
-           "resolve_precision"]
+__all__ = ["PRECISIONS", "Cancelled", "DeviceError", "OutOfMemory", "Upscaler", "describe",
+           "resolve_device", "resolve_precision"]

@@ -1,8 +1,8 @@
 """The Upscaler: Y through DRRN at output size, Cb/Cr/alpha by MATLAB bicubic; tiled, cancellable.
 
-Images are float arrays in [0, 1]: HW (grey, used as Y directly, as the protocol does), HWx1, HWx3
-(RGB) or HWx4 (RGBA, alpha last). Outputs have the same layout and dtype family (float32 in ->
-float32 out, float64 otherwise), clipped to [0, 1].
+Images are float arrays in [0, 1]: HW or HWx1 (grey, used as Y directly, as the protocol does),
+HWx2 (grey + alpha), HWx3 (RGB) or HWx4 (RGBA); alpha, always last, is resized by bicubic.
+Outputs keep the layout; float32 in gives float32 out (else float64); clipped to [0, 1].
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ _CHUNK_PX = 1 << 20  # colour conversion works on ~1 Mpx row bands (bounded floa
 
 class Cancelled(Exception):
     """Raised when ``cancel()`` returned True; nothing partial is returned."""
+
+
+class OutOfMemory(MemoryError):
+    """Even the smallest tiles did not fit (on the CPU, after any GPU fallback); one-line str()."""
 
 
 class Upscaler:
@@ -153,7 +157,7 @@ class Upscaler:
                         f"retrying with smaller tiles ({self.tile} px).")
             return
         if self.device.type == "cpu":
-            raise MemoryError(f"Out of memory even with {MIN_TILE} px tiles; close other programs "
+            raise OutOfMemory(f"Out of memory even with {MIN_TILE} px tiles; close other programs "
                               "or use a smaller image.")
         old = self.device.type.upper()
         self.device = torch.device("cpu")
@@ -186,32 +190,34 @@ class Upscaler:
     def upscale(self, image: np.ndarray, scale: float | None = None,
                 size: tuple[int | None, int | None] | None = None,
                 progress: Progress | None = None, cancel: Cancel | None = None) -> np.ndarray:
-        """Upscale an HW / HWx1 / HWx3 / HWx4 float image in [0, 1] by ``scale`` or to ``size``."""
+        """Upscale a float image in [0, 1] by ``scale`` or to ``size`` = (height, width)."""
         img = np.asarray(image)
         if not np.issubdtype(img.dtype, np.floating):
             raise ValueError(f"expected a float image in [0, 1], got {img.dtype}")
-        if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (1, 3, 4)):
-            raise ValueError(f"expected HW, HWx1, HWx3 or HWx4, got shape {img.shape}")
+        if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] > 4):
+            raise ValueError(f"expected HW or HWxC with C <= 4, got shape {img.shape}")
         out_hw = self.output_shape(img.shape[:2], scale, size)
         resize = (lambda a: imresize(a, scale=float(scale))) if scale is not None else (
             lambda a: imresize(a, output_shape=out_hw))
         dtype = np.float32 if img.dtype == np.float32 else np.float64
         sub = None if progress is None else (lambda f: progress(0.1 + 0.85 * f))
         _report(progress, 0.0)
-        if img.ndim == 2 or img.shape[2] == 1:
-            y = self.restore_y(resize(img.reshape(img.shape[:2]).astype(dtype, copy=False)),
-                               sub, cancel)
+        if img.ndim == 2:
+            y = self.restore_y(resize(img.astype(dtype, copy=False)), sub, cancel)
             _report(progress, 1.0)
-            return y.reshape(out_hw + img.shape[2:])
+            return y
+        colour = img.shape[2] >= 3
         planes = np.empty(img.shape, dtype)
-        _by_bands(img[..., :3], planes[..., :3], rgb_to_ycbcr)
-        planes[..., 3:] = img[..., 3:]
+        if colour:
+            _by_bands(img[..., :3], planes[..., :3], rgb_to_ycbcr)
+        planes[..., 3 if colour else 0:] = img[..., 3 if colour else 0:]
         _check(cancel)
         ilr = resize(planes)
         del planes
         _check(cancel)
         ilr[..., 0] = self.restore_y(ilr[..., 0], sub, cancel)
-        _by_bands(ilr[..., :3], ilr[..., :3], ycbcr_to_rgb)
+        if colour:
+            _by_bands(ilr[..., :3], ilr[..., :3], ycbcr_to_rgb)
         np.clip(ilr, 0.0, 1.0, out=ilr)
         _report(progress, 1.0)
         return ilr

@@ -1,0 +1,300 @@
+"""Reading and writing user photos: float32 pixels in [0, 1], metadata kept, atomic saves.
+
+Reading applies the EXIF orientation, converts palette/CMYK/1-bit/LA/I;16 images to grey or RGB
+(+ a separate alpha), keeps 16-bit depth (grey PNG/TIFF via Pillow, colour TIFF via tifffile;
+Pillow reads 16-bit colour PNGs at 8 bits), and refuses images over ``max_pixels``. Errors are
+``ImageReadError`` / ``ImageWriteError`` whose ``str()`` is one user-facing line.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DEFAULT_MAX_PIXELS = 80_000_000
+"""Largest image accepted by default (below Pillow's own decompression-bomb limit)."""
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
+           ".tiff": "TIFF"}
+_SIXTEEN = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
+
+
+class ImageReadError(ValueError):
+    """An image could not be read; ``str()`` is one line naming the file and the reason."""
+
+
+class ImageWriteError(OSError):
+    """An image could not be written (nothing partial is left behind); one-line ``str()``."""
+
+
+@dataclass
+class LoadedImage:
+    """pixels: float32 HxWx3 RGB or HxW grey in [0, 1]; alpha: float32 HxW or None.
+
+    bit_depth: 8 or 16 (per channel, as stored); mode: the file's PIL mode; exif/icc: bytes to
+    carry into the saved result (orientation already applied and removed from ``exif``).
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    mode: str = "RGB"
+    exif: bytes | None = None
+    icc: bytes | None = None
+    format: str | None = None
+    path: Path | None = None
+
+    @property
+    def image(self) -> np.ndarray:
+        """Pixels with alpha as a last channel (HW, HWx2, HWx3 or HWx4), as the engine takes."""
+        if self.alpha is None:
+            return self.pixels
+        colour = self.pixels if self.pixels.ndim == 3 else self.pixels[..., None]
+        return np.concatenate([colour, self.alpha[..., None]], axis=2)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read an image file; ImageReadError with a one-line reason when that is not possible."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageReadError(f"{p}: file not found")
+    if p.is_dir():
+        raise ImageReadError(f"{p}: is a folder, not an image")
+    try:
+        if p.stat().st_size == 0:
+            raise ImageReadError(f"{p}: the file is empty (0 bytes)")
+        with Image.open(p) as im:
+            loaded = _decode(im, str(p), max_pixels, p)
+    except PermissionError:
+        raise ImageReadError(f"{p}: permission denied") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise ImageReadError(_open_message(str(p), e, max_pixels)) from None
+    except OSError as e:
+        raise ImageReadError(f"{p}: cannot read ({_first_line(e)})") from None
+    loaded.path = p
+    return loaded
+
+
+def load_image_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                     name: str = "pasted image") -> LoadedImage:
+    """Read an encoded image from memory (clipboard, drag and drop); ``name`` labels errors."""
+    if not data:
+        raise ImageReadError(f"{name}: no data (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return _decode(im, name, max_pixels, io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        raise ImageReadError(_open_message(name, e, max_pixels)) from None
+
+
+def _open_message(label: str, e: Exception, max_pixels: int) -> str:
+    if isinstance(e, Image.DecompressionBombError):
+        return f"{label}: the image is too large to open safely (limit {max_pixels / 1e6:.0f} MP)"
+    return f"{label}: not an image file, or a format this program cannot read"
+
+
+def _decode(im: Image.Image, label: str, max_pixels: int, source) -> LoadedImage:
+    w, h = im.size
+    if w * h > max_pixels:
+        raise ImageReadError(f"{label}: {w}x{h} ({w * h / 1e6:.1f} MP) is over the "
+                             f"{max_pixels / 1e6:.0f} MP limit")
+    fmt, mode = im.format, im.mode
+    try:
+        if fmt == "TIFF" and _colour16_tiff(im):
+            return _decode_tiff16(im, source, fmt)
+        im.load()
+        im = ImageOps.exif_transpose(im)
+    except ImageReadError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+        raise ImageReadError(f"{label}: the file is truncated or damaged ({_first_line(e)})") \
+            from None
+    exif = im.info.get("exif") or None
+    icc = im.info.get("icc_profile") or None
+    alpha = None
+    bit_depth = 8
+    if im.mode in _SIXTEEN or im.mode == "F":
+        scale = 1.0 if im.mode == "F" else 65535.0
+        pixels = np.clip(np.asarray(im, dtype=np.float32) / scale, 0.0, 1.0)
+        bit_depth = 16
+    elif im.mode in ("1", "L"):
+        pixels = _unit8(im.convert("L"))
+    elif im.mode in ("LA", "La"):
+        la = _unit8(im.convert("LA"))
+        pixels, alpha = la[..., 0].copy(), la[..., 1].copy()
+    elif im.mode in ("RGBA", "RGBa", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = _unit8(im.convert("RGBA"))
+        pixels, alpha = rgba[..., :3].copy(), rgba[..., 3].copy()
+    else:  # RGB, P, CMYK, YCbCr, LAB, HSV, RGBX
+        if im.mode == "CMYK":
+            icc = None  # a CMYK profile does not describe the RGB pixels we return
+        pixels = _unit8(im.convert("RGB"))
+    return LoadedImage(pixels, alpha, bit_depth, mode, exif, icc, fmt)
+
+
+def _unit8(im: Image.Image) -> np.ndarray:
+    return np.asarray(im, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
+
+
+def _colour16_tiff(im: Image.Image) -> bool:
+    bits = im.tag_v2.get(258, (8,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return len(bits) >= 3 and max(bits) == 16
+
+
+def _decode_tiff16(im: Image.Image, source, fmt: str) -> LoadedImage:
+    """16-bit colour TIFF via tifffile (Pillow reduces it to 8 bits); orientation applied."""
+    import tifffile
+
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    arr = tifffile.imread(source)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ImageReadError(f"{fmt}: unsupported 16-bit TIFF layout {arr.shape}")
+    arr = _ORIENT.get(im.getexif().get(0x0112, 1), lambda a: a)(arr)
+    unit = np.ascontiguousarray(arr).astype(np.float32) / np.float32(65535.0)
+    alpha = unit[..., 3].copy() if unit.shape[2] == 4 else None
+    icc = im.info.get("icc_profile") or None
+    return LoadedImage(unit[..., :3].copy(), alpha, 16, im.mode, None, icc, fmt)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | None = None,
+               bit_depth: int | None = None, exif: bytes | None = None, icc: bytes | None = None,
+               quality: int = 95, format: str | None = None, like: LoadedImage | None = None
+               ) -> Path:
+    """Write float pixels in [0, 1] atomically (temp file in the same folder, then os.replace).
+
+    pixels: HW, HWx1, HWx3, or with alpha last (HWx2 / HWx4) when ``alpha`` is None.
+    bit_depth 16 is honoured by PNG and TIFF (JPEG/WebP are 8-bit); JPEG drops alpha.
+    ``like``: a LoadedImage whose bit depth, EXIF and ICC profile are used unless given here.
+    format: PNG, JPEG, WEBP or TIFF (default: from the suffix). Returns the path written.
+    """
+    p = Path(path)
+    fmt = (format or FORMATS.get(p.suffix.lower(), "")).upper()
+    if fmt not in set(FORMATS.values()):
+        raise ImageWriteError(f"{p}: unknown image format {p.suffix or '(no suffix)'!r}; "
+                              "use .png, .jpg, .webp or .tif")
+    if like is not None:
+        bit_depth = like.bit_depth if bit_depth is None else bit_depth
+        exif = like.exif if exif is None else exif
+        icc = like.icc if icc is None else icc
+    sixteen = (bit_depth or 8) == 16 and fmt in ("PNG", "TIFF")
+    arr = _with_alpha(np.asarray(pixels), alpha, keep_alpha=fmt != "JPEG")
+    q = _quantise(arr, 65535 if sixteen else 255)
+    if not p.parent.is_dir():
+        raise ImageWriteError(f"{p}: the folder {p.parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+    except OSError as e:
+        raise ImageWriteError(f"{p}: cannot write to {p.parent} ({e.strerror or e})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _encode(f, q, fmt, sixteen, exif, icc, quality)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, (OSError, ValueError)):
+            raise ImageWriteError(f"{p}: cannot write ({_first_line(e)})") from None
+        raise
+    return p
+
+
+def _with_alpha(arr: np.ndarray, alpha: np.ndarray | None, keep_alpha: bool) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (2, 3, 4)):
+        raise ImageWriteError(f"cannot save an array of shape {arr.shape} as an image")
+    if alpha is not None:
+        colour = arr if arr.ndim == 3 else arr[..., None]
+        arr = np.concatenate([colour, np.asarray(alpha)[..., None].astype(arr.dtype)], axis=2)
+    if not keep_alpha and arr.ndim == 3 and arr.shape[2] in (2, 4):
+        arr = arr[..., :-1]
+        arr = arr[..., 0] if arr.shape[2] == 1 else arr
+    return arr
+
+
+def _quantise(arr: np.ndarray, top: int) -> np.ndarray:
+    dtype = np.uint16 if top > 255 else np.uint8
+    out = np.empty(arr.shape, dtype)
+    rows = max(1, (1 << 20) // max(1, arr[0].size))  # bounded float temporaries
+    for r in range(0, arr.shape[0], rows):
+        band = np.asarray(arr[r:r + rows], dtype=np.float32) * np.float32(top) + np.float32(0.5)
+        out[r:r + rows] = np.clip(band, 0, top)
+    return out
+
+
+def _encode(f, q: np.ndarray, fmt: str, sixteen: bool, exif: bytes | None, icc: bytes | None,
+            quality: int) -> None:
+    channels = 1 if q.ndim == 2 else q.shape[2]
+    if sixteen and fmt == "TIFF":
+        import tifffile
+
+        tifffile.imwrite(f, q, photometric="minisblack" if channels <= 2 else "rgb",
+                         extrasamples=("unassalpha",) if channels in (2, 4) else None,
+                         compression="zlib", iccprofile=icc)
+        return
+    if sixteen and channels > 1:
+        f.write(_png16(q, exif, icc))
+        return
+    im = Image.fromarray(q)
+    kw: dict = {}
+    if icc:
+        kw["icc_profile"] = icc
+    if exif and fmt in ("PNG", "JPEG", "WEBP"):
+        kw["exif"] = exif
+    if fmt in ("JPEG", "WEBP"):
+        kw["quality"] = int(quality)
+    if fmt == "TIFF":
+        kw["compression"] = "tiff_deflate"
+    im.save(f, format=fmt, **kw)
+
+
+def _png16(q: np.ndarray, exif: bytes | None, icc: bytes | None) -> bytes:
+    """A 16-bit grey+alpha / RGB / RGBA PNG (Pillow cannot write these), filter 0, zlib level 6."""
+    h, w, c = q.shape
+    colour_type = {2: 4, 3: 2, 4: 6}[c]
+    rows = np.empty((h, 1 + w * c * 2), np.uint8)
+    rows[:, 0] = 0
+    rows[:, 1:] = q.astype(">u2").view(np.uint8).reshape(h, -1)
+    chunks = [(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0))]
+    if icc:
+        chunks.append((b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc)))
+    if exif:
+        chunks.append((b"eXIf", exif.removeprefix(b"Exif\x00\x00")))
+    chunks += [(b"IDAT", zlib.compress(rows.tobytes(), 6)), (b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d)) for t, d in chunks)
+
+
+def unique_output_path(path: str | os.PathLike, avoid: tuple[Path, ...] = ()) -> Path:
+    """``path``, or ``name-2.ext``, ``name-3.ext``... : the first that does not exist and is not
+    one of ``avoid`` (e.g. the input files), so results never overwrite anything."""
+    p = Path(path)
+    taken = {Path(a).resolve() for a in avoid}
+    candidate, n = p, 1
+    while candidate.exists() or candidate.resolve() in taken:
+        n += 1
+        candidate = p.with_name(f"{p.stem}-{n}{p.suffix}")
+    return candidate
