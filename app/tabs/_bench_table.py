@@ -144,8 +144,13 @@ class BenchProxyModel(QSortFilterProxyModel):
         self._images = True
 
     def set_show_images(self, show: bool) -> None:
-        self._images = show
-        self.invalidateRowsFilter()
+        if hasattr(self, "beginFilterChange"):  # Qt >= 6.9; invalidateRowsFilter is deprecated
+            self.beginFilterChange()
+            self._images = show
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self._images = show
+            self.invalidateRowsFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:  # noqa: N802
         return self._images or self.sourceModel().row_at(source_row).is_mean

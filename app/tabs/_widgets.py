@@ -1,5 +1,5 @@
-"""Small widgets the benchmark, batch and training tabs share: a path field, a folder drop list,
-a one-line message banner, and the progress/ETA text."""
+"""Small widgets the benchmark, batch and training tabs share: a path field, a folder drop list
+and a one-line message banner."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ class MessageLine(QLabel):
         self.hide()
 
     def is_error(self) -> bool:
-        return self.isVisible() and "c62828" in self.styleSheet()
+        return not self.isHidden() and "c62828" in self.styleSheet()
 
     def _show(self, text: str) -> None:
         self.setText(text)
@@ -156,24 +156,3 @@ def dropped_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
     if not mime.hasUrls():
         return []
     return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
-
-
-def eta_text(elapsed_s: float, done: int, total: int) -> str:
-    """'3/10 · 0:12 elapsed · ~0:28 left' (no estimate before the first item is done)."""
-    text = f"{done}/{total} · {_clock(elapsed_s)} elapsed"
-    if 0 < done < total:
-        text += f" · ~{_clock(elapsed_s / done * (total - done))} left"
-    return text
-
-
-def _clock(seconds: float) -> str:
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def error_text(exc: BaseException) -> str:
-    """One line for the user: the exception's own message (first line), else its type."""
-    msg = str(exc).strip().splitlines()
-    return msg[0] if msg else type(exc).__name__

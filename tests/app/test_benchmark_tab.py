@@ -1,0 +1,188 @@
+"""The Benchmark tab: protocol numbers in the table, exports, double-click, cancel and errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from app.tabs.benchmark import BenchmarkTab
+from app.workers import shutdown_jobs
+from drrn_core.metrics import protocol
+
+RUN_TIMEOUT_MS = 30_000
+
+
+def _crops(folder: Path, size: int, count: int = 3) -> Path:
+    """``count`` size x size crops of scikit-image's pictures (RGB and greyscale) as PNG."""
+    from skimage import data
+
+    folder.mkdir(parents=True)
+    pictures = [data.astronaut(), data.camera(), data.coffee(), data.chelsea()]
+    for i in range(count):
+        img = pictures[i % len(pictures)]
+        y, x = 40 + 17 * i, 60 + 23 * i
+        Image.fromarray(np.ascontiguousarray(img[y:y + size, x:x + size])).save(
+            folder / f"img_{i + 1:03d}.png")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRRN_USER_DIR", str(tmp_path / "user"))
+    yield
+    shutdown_jobs()
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    """3 images of 96x96: big enough for IFC (>= 72 px after shaving 4)."""
+    return _crops(tmp_path / "Tiny", 96)
+
+
+@pytest.fixture
+def tab(qtbot) -> BenchmarkTab:
+    widget = BenchmarkTab()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def _run(qtbot, tab: BenchmarkTab) -> None:
+    tab.start()
+    assert tab.is_running()
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=RUN_TIMEOUT_MS)
+
+
+def _only_scales(tab: BenchmarkTab, scales: set[int]) -> None:
+    for s, check in tab.scale_checks.items():
+        check.setChecked(s in scales)
+
+
+def test_bicubic_is_always_ticked(tab):
+    models = tab.selected_models()
+    assert [m.name for m in models][:1] == ["bicubic"]
+    assert not tab.models.item(0).flags() & Qt.ItemFlag.ItemIsUserCheckable
+
+
+def test_table_numbers_are_the_protocols(qtbot, tab, dataset):
+    tab.add_dataset(dataset)
+    _run(qtbot, tab)
+    assert not tab.message.is_error(), tab.message.text()
+    images = tab.table_model.rows(means=False)
+    assert len(images) == 3 * 3
+    for row in images:
+        expected = protocol.evaluate_image(row.path, row.scale, "bicubic", with_ifc=True)
+        assert (row.dataset, row.model) == ("Tiny", "bicubic")
+        assert (row.psnr, row.ssim, row.ifc) == (expected.psnr, expected.ssim, expected.ifc)
+    means = tab.table_model.rows(means=True)
+    assert [m.scale for m in means] == [2, 3, 4]
+    for mean in means:
+        group = [r for r in images if r.scale == mean.scale]
+        assert mean.psnr == pytest.approx(np.mean([r.psnr for r in group]), abs=1e-9)
+        assert mean.ssim == pytest.approx(np.mean([r.ssim for r in group]), abs=1e-12)
+        assert mean.ifc == pytest.approx(np.mean([r.ifc for r in group]), abs=1e-9)
+    assert "Done: 9 results" in tab.status.text()
+    assert tab.progress.value() == tab.progress.maximum()
+    assert len(tab.plot.getPlotItem().listDataItems()) == 3  # one curve per model and scale
+
+
+def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2, 4})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+
+    tab.export_csv(tmp_path / "bench.csv")
+    with open(tmp_path / "bench.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["dataset", "image", "scale", "model", "psnr", "ssim", "ifc"]
+    assert len(rows) == 2 + 6  # two mean rows, then six image rows
+    assert [r["image"] for r in rows[:2]] == ["mean", "mean"]
+    assert all(r["ifc"] == "" for r in rows)
+
+    tab.export_json(tmp_path / "bench.json")
+    doc = json.loads((tmp_path / "bench.json").read_text())
+    paths = protocol.list_images(dataset)
+    expected = protocol.bench_json("Tiny", protocol.iter_benchmark(
+        paths, [2, 4], {"bicubic": "bicubic"}, with_ifc=False))
+    assert doc == json.loads(json.dumps(expected))
+    assert [(r["model"], r["scale"]) for r in doc["runs"]] == [("bicubic", 2), ("bicubic", 4)]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_two_datasets_export_a_list(qtbot, tab, dataset, tmp_path):
+    tab.add_dataset(dataset)
+    tab.add_dataset(_crops(tmp_path / "Other", 48, count=2))
+    _only_scales(tab, {3})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    tab.export_json(tmp_path / "both.json")
+    doc = json.loads((tmp_path / "both.json").read_text())
+    assert [d["dataset"] for d in doc] == ["Tiny", "Other"]
+    assert [len(d["runs"][0]["images"]) for d in doc] == [3, 2]
+    assert tab.plot_dataset.count() == 2
+
+
+def test_double_click_opens_the_image_in_evaluation(qtbot, tab, dataset):
+    tab.add_dataset(dataset)
+    _only_scales(tab, {3})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    tab.table.sortByColumn(4, Qt.SortOrder.DescendingOrder)  # PSNR, best first
+    proxy = tab.proxy
+    psnrs = [proxy.index(r, 4).data(Qt.ItemDataRole.UserRole) for r in range(proxy.rowCount())]
+    assert psnrs == sorted(psnrs, reverse=True)
+    image_rows = [r for r in range(proxy.rowCount()) if proxy.index(r, 1).data() != "mean"]
+    index = proxy.index(image_rows[0], 0)
+    row = tab.table_model.row_at(proxy.mapToSource(index).row())
+    with qtbot.waitSignal(tab.openInEvaluation, timeout=1000) as blocker:
+        tab.table.doubleClicked.emit(index)
+    assert blocker.args == [row.path, 3]
+    assert Path(row.path).parent == dataset
+
+    mean_row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 1).data() == "mean")
+    with qtbot.assertNotEmitted(tab.openInEvaluation):
+        tab.table.doubleClicked.emit(proxy.index(mean_row, 0))
+
+
+def test_means_only_view(qtbot, tab, dataset):
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    assert tab.proxy.rowCount() == 4
+    tab.images_check.setChecked(False)
+    assert tab.proxy.rowCount() == 1
+
+
+def test_cancel_keeps_the_results_so_far(qtbot, tab, tmp_path):
+    tab.add_dataset(_crops(tmp_path / "Many", 96, count=12))
+    tab.table_model.rowsInserted.connect(lambda *_: tab.cancel())
+    _run(qtbot, tab)
+    assert "Cancelled" in tab.status.text()
+    assert 1 <= len(tab.table_model.rows(means=False)) < 12 * 3
+    assert tab.run_button.isEnabled() and not tab.cancel_button.isEnabled()
+
+
+def test_problems_are_one_line_messages(qtbot, tab, tmp_path):
+    tab.start()
+    assert not tab.is_running()
+    assert tab.message.is_error() and "dataset" in tab.message.text()
+
+    empty = tmp_path / "Empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    tab.add_dataset(empty)
+    _run(qtbot, tab)
+    assert tab.message.is_error()
+    assert "No image files" in tab.message.text() and "\n" not in tab.message.text()
+
+    tab.datasets.clear()
+    tab.add_dataset(_crops(tmp_path / "Small", 48, count=1))  # too small for IFC
+    _run(qtbot, tab)
+    assert tab.message.is_error() and "IFC" in tab.message.text()
