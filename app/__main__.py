@@ -1,0 +1,133 @@
+"""``drrn-studio [FILE|FOLDER]``, ``drrn-studio --version`` and ``drrn-studio --self-test``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from app import __version__
+
+SELF_TEST_TIMEOUT_S = 120
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="drrn-studio", description="DRRN single-image super-resolution: the desktop app.")
+    parser.add_argument("path", nargs="?", help="an image to open, or a folder of images")
+    parser.add_argument("--version", action="version", version=f"drrn-studio {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="upscale a generated image with bicubic and the default model, "
+                             "check the result, exit 0 (ok) or 1 (failed)")
+    return parser.parse_args(argv)
+
+
+def _headless() -> bool:
+    return sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def make_application(argv: Sequence[str]):
+    """The QApplication (offscreen where Linux has no display), named for QSettings."""
+    if _headless():
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import ICON
+    from app.settings import APPLICATION, ORGANIZATION
+
+    app = QApplication.instance() or QApplication(list(argv))
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("drrn-studio")
+    if ICON.exists():
+        app.setWindowIcon(QIcon(str(ICON)))
+    return app
+
+
+def sample_image(size: int = 48):
+    """A deterministic colour test image (float32 RGB in [0, 1]) with edges and gradients."""
+    import numpy as np
+
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / (size - 1)
+    rings = 0.5 + 0.5 * np.cos(40 * ((xx - 0.5) ** 2 + (yy - 0.5) ** 2))
+    return np.dstack([xx, rings, 1.0 - yy]).astype(np.float32)
+
+
+def self_test() -> int:
+    """Bicubic + default model at x2 on a generated image, headless, through the real window."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    from app import pipeline
+    from app.main_window import MainWindow, settings_at
+    from drrn_core import weights
+
+    def fail(message: str) -> int:
+        print(f"drrn-studio self-test: FAILED: {message}", file=sys.stderr)
+        return 1
+
+    make_application([sys.argv[0]])
+    image = sample_image()
+    expected = (image.shape[0] * 2, image.shape[1] * 2, 3)
+    model = weights.default_model_name() or pipeline.BICUBIC
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        window = MainWindow(settings=settings_at(Path(tmp) / "settings.ini"))
+        window.compare.controls.set_mode("upscale")
+        window.compare.controls.scale.setValue(2.0)
+        idx = window.compare.controls.model.findData(model)
+        window.compare.controls.model.setCurrentIndex(max(idx, 0))
+        loop = QEventLoop()
+        window.compare.busyChanged.connect(lambda busy: None if busy else loop.quit())
+        QTimer.singleShot(SELF_TEST_TIMEOUT_S * 1000, loop.quit)
+        window.compare.set_source(image, "self-test sample")
+        loop.exec()
+        results = dict(window.compare.results)
+        window.close()
+    if "bicubic" not in results:
+        return fail("no bicubic result (see the log)")
+    if model != pipeline.BICUBIC and "drrn" not in results:
+        return fail(f"no result from model {model} (see the log)")
+    for key, (out, _size) in results.items():
+        if key in ("bicubic", "drrn") and out.shape != expected:
+            return fail(f"{key} result has shape {out.shape}, expected {expected}")
+    label = model if model != pipeline.BICUBIC else "bicubic only (no model installed)"
+    print(f"drrn-studio self-test: OK ({label}, x2, {expected[1]}x{expected[0]}, "
+          f"{time.monotonic() - t0:.1f} s)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    from app.logging_setup import install_excepthook, setup_logging
+
+    _log_path, problem = setup_logging()
+    if args.self_test:
+        try:
+            return self_test()
+        except Exception as exc:  # noqa: BLE001 - the smoke test reports, never tracebacks
+            print(f"drrn-studio self-test: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+
+    app = make_application(sys.argv[:1])
+    from PySide6.QtCore import QTimer
+
+    from app.dialogs.crash import show_crash
+    from app.main_window import MainWindow
+
+    window = MainWindow(log_problem=problem)
+    install_excepthook(lambda summary, details: show_crash(window, summary, details))
+    window.show()
+    if args.path:
+        QTimer.singleShot(0, lambda: window.open_path(args.path))
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

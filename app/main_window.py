@@ -1,0 +1,615 @@
+"""The main window: menus and shortcuts (built in one place), tabs, getting images in and out.
+
+Images come in by the Open dialog, drag and drop (files or folders), the clipboard, the recent
+files menu or the command line; they are read by drrn_core.imaging.io and shown in the Compare
+tab. Results are written by drrn_core.imaging.io.save_image (metadata kept, atomic).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QImageReader,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QTabWidget,
+    QWidget,
+)
+
+from app.settings import AppSettings
+from app.tabs.compare import CompareTab
+from app.workers import describe_error, shutdown_jobs
+
+log = logging.getLogger("drrn-studio.window")
+
+MAX_INPUT_PIXELS = 50_000_000
+ROOT = Path(__file__).resolve().parents[1]
+ICON = ROOT / "resources" / "icons" / "drrn-studio.svg"
+SAVE_FILTERS = {
+    "PNG image (*.png)": ".png",
+    "JPEG image (*.jpg *.jpeg)": ".jpg",
+    "WebP image (*.webp)": ".webp",
+    "TIFF image (*.tif *.tiff)": ".tif",
+}
+LOSSY = (".jpg", ".jpeg", ".webp")
+
+
+def image_suffixes() -> list[str]:
+    """Suffixes offered in the Open dialog: what Qt and our loader (Pillow) can read."""
+    from drrn_core.metrics.protocol import IMAGE_SUFFIXES
+
+    qt = {"." + bytes(f).decode().lower() for f in QImageReader.supportedImageFormats()}
+    return sorted(set(IMAGE_SUFFIXES) | qt)
+
+
+def is_image_path(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in image_suffixes()
+
+
+def qimage_from_array(image: np.ndarray) -> QImage:
+    """uint8/float HW or HWC (RGB/RGBA) array -> a QImage owning its pixels."""
+    from app.views.image_pane import to_display_u8
+
+    arr = to_display_u8(image)
+    h, w = arr.shape[:2]
+    if arr.ndim == 2:
+        return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8).copy()
+    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888).copy()
+
+
+class MainWindow(QMainWindow):
+    """DRRN Studio's window. ``settings`` may be injected (tests use an INI file)."""
+
+    def __init__(self, settings: AppSettings | None = None, log_problem: str | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings or AppSettings()
+        self.source_path: Path | None = None
+        self.loaded = None  # drrn_core.imaging.io.LoadedImage of the opened image, if any
+        self.setWindowTitle("DRRN Studio")
+        if ICON.exists():
+            self.setWindowIcon(QIcon(str(ICON)))
+        self.setAcceptDrops(True)
+
+        self.compare = CompareTab()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.compare, "Compare")
+        self.extra_tabs: dict[str, QWidget] = {}
+        self._add_extra_tabs()
+        self.setCentralWidget(self.tabs)
+
+        self.hover_label = QLabel()
+        self.hover_label.setMinimumWidth(380)
+        self.statusBar().addPermanentWidget(self.hover_label)
+        self.compare.message.connect(self.show_message)
+        self.compare.hoverText.connect(self.hover_label.setText)
+        self.compare.importRequested.connect(self.import_weights)
+        self.compare.resultReady.connect(self._update_actions)
+        self.compare.busyChanged.connect(lambda _b: self._update_actions())
+
+        self.actions: dict[str, QAction] = {}
+        self._build_actions()
+        self._build_menus()
+        self.refresh_models()
+        self._restore_settings()
+        self._update_actions()
+        self.show_message(log_problem or "Open an image (Ctrl+O), drop one here or paste it "
+                          "(Ctrl+V).", 0)
+
+    # -- construction ----------------------------------------------------------------------
+    def _add_extra_tabs(self) -> None:
+        from app.tabs.batch import BatchTab
+        from app.tabs.benchmark import BenchmarkTab
+        from app.tabs.training import TrainingTab
+
+        bench, batch, training = BenchmarkTab(), BatchTab(), TrainingTab()
+        for key, label, tab in (("benchmark", "Benchmark", bench), ("batch", "Batch", batch),
+                                ("training", "Training", training)):
+            self.extra_tabs[key] = tab
+            self.tabs.addTab(tab, label)
+        bench.openInEvaluation.connect(self.open_in_evaluation)
+        training.modelReady.connect(self.on_model_ready)
+
+    def _act(self, key: str, text: str, slot, shortcut=None, tip: str = "",
+             checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        action.setStatusTip(tip)
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        self.actions[key] = action
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        """Every action of the window, with its shortcut, in one place."""
+        c = self.compare
+        self._act("open", "&Open…", self.open_dialog, QKeySequence.StandardKey.Open,
+                  "Open an image (upscale it, or use it as ground truth)")
+        self._act("open_pair", "Open LR + HR &pair…", self.open_pair_dialog, "Ctrl+Shift+O",
+                  "Evaluate a given low-resolution image against its high-resolution original")
+        self._act("paste", "&Paste image", self.paste, QKeySequence.StandardKey.Paste,
+                  "Open the image on the clipboard")
+        self._act("save", "&Save result as…", self.save_dialog, QKeySequence.StandardKey.Save,
+                  "Save the DRRN (or bicubic) result")
+        self._act("copy", "&Copy result", self.copy_result, "Ctrl+Shift+C",
+                  "Copy the result image to the clipboard")
+        self._act("import", "&Import weights…", self.import_weights, None,
+                  "Add a DRRN .safetensors model to your model folder")
+        self._act("quit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self._act("fit", "&Fit", c.fit, "Ctrl+0", "Fit the image in every pane")
+        self._act("actual", "&100 %", c.actual_size, "Ctrl+1", "One image pixel per screen pixel")
+        self._act("zoom_in", "Zoom &in", c.zoom_in, ["+", "=", QKeySequence.StandardKey.ZoomIn])
+        self._act("zoom_out", "Zoom &out", c.zoom_out, ["-", QKeySequence.StandardKey.ZoomOut])
+        self._act("split", "&Compare (split view)", self._toggle_split, "C",
+                  "Toggle the before/after split view", checkable=True)
+        self._act("mode_upscale", "&Upscale a photo", lambda: self.set_mode("upscale"),
+                  "Ctrl+U", checkable=True)
+        self._act("mode_evaluate", "&Evaluate against ground truth",
+                  lambda: self.set_mode("evaluate"), "Ctrl+E", checkable=True)
+        self._act("cancel", "Cancel", c.cancel, "Esc", "Stop the running computation")
+        self._act("about", "&About DRRN Studio", self.about)
+        self._act("log", "Open &log folder", self.open_log_folder)
+        c.controls.modeChanged.connect(self._sync_mode_actions)
+
+    def _build_menus(self) -> None:
+        a = self.actions
+        file_menu = self.menuBar().addMenu("&File")
+        for key in ("open", "open_pair"):
+            file_menu.addAction(a[key])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addAction(a["paste"])
+        file_menu.addSeparator()
+        for key in ("save", "copy"):
+            file_menu.addAction(a[key])
+        file_menu.addSeparator()
+        file_menu.addAction(a["import"])
+        file_menu.addSeparator()
+        file_menu.addAction(a["quit"])
+        view = self.menuBar().addMenu("&View")
+        for key in ("mode_upscale", "mode_evaluate", None, "fit", "actual", "zoom_in",
+                    "zoom_out", None, "split", None, "cancel"):
+            if key is None:
+                view.addSeparator()
+            else:
+                view.addAction(a[key])
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(a["about"])
+        help_menu.addAction(a["log"])
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        items = self.settings.recent_files
+        for path in items:
+            act = self.recent_menu.addAction(Path(path).name)
+            act.setToolTip(path)
+            act.setStatusTip(path)
+            act.triggered.connect(lambda _=False, p=path: self.open_path(p))
+        if items:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self._clear_recent)
+        self.recent_menu.setEnabled(bool(items))
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent()
+        self._rebuild_recent()
+
+    def _update_actions(self) -> None:
+        has = self.compare.result() is not None
+        self.actions["save"].setEnabled(has)
+        self.actions["copy"].setEnabled(has)
+        self.actions["cancel"].setEnabled(self.compare.is_busy())
+
+    def _sync_mode_actions(self, mode: str) -> None:
+        self.actions["mode_upscale"].setChecked(mode == "upscale")
+        self.actions["mode_evaluate"].setChecked(mode == "evaluate")
+
+    def _toggle_split(self) -> None:
+        self.actions["split"].setChecked(self.compare.toggle_split())
+
+    # -- settings --------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        s = self.settings
+        if s.geometry is not None:
+            self.restoreGeometry(s.geometry)
+        else:
+            self.resize(1280, 820)
+        if s.window_state is not None:
+            self.restoreState(s.window_state)
+        c = self.compare.controls
+        c.set_mode(s.mode)
+        c.scale.setValue(s.scale)
+        c.set_choices(c.device, self.devices(), s.device)
+        c.set_choices(c.precision, self.precisions(), s.precision)
+        self.tabs.setCurrentIndex(min(s.current_tab, self.tabs.count() - 1))
+        self._sync_mode_actions(c.mode)
+
+    def save_settings(self) -> None:
+        s = self.settings
+        c = self.compare.controls
+        s.geometry = self.saveGeometry()
+        s.window_state = self.saveState()
+        s.mode = c.mode
+        s.scale = c.scale.value()
+        s.model = c.model_name()
+        s.device = c.device.currentText()
+        s.precision = c.precision.currentText()
+        s.current_tab = self.tabs.currentIndex()
+        s.sync()
+
+    @staticmethod
+    def devices() -> list[str]:
+        import torch
+
+        devices = ["auto", "cpu"]
+        if torch.cuda.is_available():
+            devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            devices.append("mps")
+        return devices
+
+    @staticmethod
+    def precisions() -> list[str]:
+        from drrn_core.engine.device import PRECISIONS
+
+        return ["auto", *PRECISIONS]
+
+    # -- models ----------------------------------------------------------------------------
+    def refresh_models(self, select: str | None = None) -> None:
+        """Re-read bundled and user models into the model selector."""
+        from drrn_core import weights
+
+        try:
+            entries = weights.list_models()
+            default = weights.default_model_name()
+        except Exception as exc:  # noqa: BLE001 - a broken model folder must not stop the app
+            log.exception("listing models failed")
+            self.show_message(f"Could not list models: {describe_error(exc)}", 0)
+            entries, default = [], None
+        choices = [(f"{e.name} ({e.source})" if getattr(e, "source", "") else e.name, e.name)
+                   for e in entries]
+        current = select or self.settings.model or default
+        self.compare.controls.set_models(choices, current)
+
+    def import_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import DRRN weights", self.settings.last_dir,
+            "DRRN weights (*.safetensors);;All files (*)")
+        if path:
+            self.import_weights_from(path)
+
+    def import_weights_from(self, path: str | Path) -> bool:
+        from app import pipeline
+        from drrn_core import weights
+
+        try:
+            entry = weights.import_user_model(path)
+        except Exception as exc:  # noqa: BLE001 - any refusal is one message
+            self.show_error("Could not import weights", describe_error(exc))
+            return False
+        pipeline.forget_models()
+        self.refresh_models(select=entry.name)
+        for tab in self.extra_tabs.values():
+            if hasattr(tab, "refresh_models"):
+                tab.refresh_models()
+        self.show_message(f"Imported model {entry.name}.", 8000)
+        self.compare.schedule_run()
+        return True
+
+    def on_model_ready(self, weights_path: str) -> None:
+        """The training tab produced weights: refresh every model list and select them."""
+        from app import pipeline
+        from drrn_core import weights
+
+        pipeline.forget_models()
+        name = next((e.name for e in weights.list_models()
+                     if str(getattr(e, "path", "")) == str(weights_path)), Path(weights_path).stem)
+        self.refresh_models(select=name)
+        for tab in self.extra_tabs.values():
+            if hasattr(tab, "refresh_models"):
+                tab.refresh_models()
+        self.show_message(f"Model {name} is ready and selected in Compare.", 8000)
+        self.compare.schedule_run()
+
+    # -- getting images in -----------------------------------------------------------------
+    def open_dialog(self) -> None:
+        patterns = " ".join(f"*{s}" for s in image_suffixes())
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", self.settings.last_dir,
+                                              f"Images ({patterns});;All files (*)")
+        if path:
+            self.open_path(path)
+
+    def _load(self, path: str | Path):
+        from drrn_core.imaging import io
+
+        return io.load_image(path, max_pixels=MAX_INPUT_PIXELS)
+
+    def open_path(self, path: str | Path, mode: str | None = None, scale: int | None = None
+                  ) -> bool:
+        """Open an image file (or a folder: see :meth:`open_folder`); False with a message if
+        it cannot be read."""
+        path = Path(path)
+        if path.is_dir():
+            return self.open_folder(path)
+        try:
+            loaded = self._load(path)
+        except Exception as exc:  # noqa: BLE001 - unreadable input is a message, not a crash
+            self.show_error("Could not open the image", describe_error(exc))
+            return False
+        self.source_path = path.resolve()
+        self.loaded = loaded
+        self.settings.last_dir = str(path.parent)
+        self.settings.add_recent(path)
+        self._rebuild_recent()
+        self.setWindowTitle(f"DRRN Studio — {path.name}")
+        self.tabs.setCurrentWidget(self.compare)
+        if mode is not None:
+            self.compare.set_mode(mode)
+        if scale is not None:
+            self.compare.controls.scale.setValue(scale)
+        self.compare.set_source(loaded.image, path.name, loaded)
+        return True
+
+    def open_in_evaluation(self, path: str, scale: int) -> None:
+        """From the benchmark tab: evaluate one image at one scale."""
+        self.open_path(path, mode="evaluate", scale=scale)
+
+    def open_pair_dialog(self) -> None:
+        patterns = " ".join(f"*{s}" for s in image_suffixes())
+        flt = f"Images ({patterns})"
+        lr, _ = QFileDialog.getOpenFileName(self, "Open the low-resolution (LR) image",
+                                            self.settings.last_dir, flt)
+        if not lr:
+            return
+        hr, _ = QFileDialog.getOpenFileName(self, "Open its high-resolution original (HR)",
+                                            str(Path(lr).parent), flt)
+        if hr:
+            self.open_pair(lr, hr)
+
+    def open_pair(self, lr_path: str | Path, hr_path: str | Path) -> bool:
+        """Evaluate a given LR image against its HR original (scale = HR / LR size)."""
+        try:
+            lr = self._load(lr_path)
+            hr = self._load(hr_path)
+        except Exception as exc:  # noqa: BLE001
+            self.show_error("Could not open the pair", describe_error(exc))
+            return False
+        lh, lw = lr.image.shape[:2]
+        hh, hw = hr.image.shape[:2]
+        s = round(hh / lh)
+        if s < 2 or hh // s != lh or hw // s != lw:
+            self.show_error("Not an LR + HR pair",
+                            f"The HR image ({hw}×{hh}) is not the LR image ({lw}×{lh}) times "
+                            "an integer scale of 2 or more.")
+            return False
+        self.source_path = Path(hr_path).resolve()
+        self.loaded = hr
+        self.setWindowTitle(f"DRRN Studio — {Path(lr_path).name} + {Path(hr_path).name}")
+        self.tabs.setCurrentWidget(self.compare)
+        self.compare.set_source(hr.image, f"{Path(lr_path).name} vs {Path(hr_path).name}", hr,
+                                lr=lr.image)
+        return True
+
+    def open_folder(self, folder: Path) -> bool:
+        """A folder: offer to open its first image or hand it to the Benchmark / Batch tab."""
+        images = sorted((p for p in folder.iterdir() if is_image_path(p)),
+                        key=lambda p: p.name.lower())
+        if not images:
+            self.show_error("No images", f"There are no image files in {folder}.")
+            return False
+        choice = self.ask_folder_action(folder, images)
+        if choice == "open":
+            return self.open_path(images[0])
+        if choice == "benchmark":
+            self.extra_tabs["benchmark"].add_dataset(folder)
+            self.tabs.setCurrentWidget(self.extra_tabs["benchmark"])
+            return True
+        if choice == "batch":
+            self.extra_tabs["batch"].input_field.set_path(folder)
+            self.tabs.setCurrentWidget(self.extra_tabs["batch"])
+            return True
+        return False
+
+    def ask_folder_action(self, folder: Path, images: list[Path]) -> str:
+        """Ask what to do with a folder: "open" (its first image), "benchmark", "batch" or ""."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Open a folder",
+                          f"{folder.name} holds {len(images)} image(s). What should happen?",
+                          parent=self)
+        choices = {
+            box.addButton(f"Open {images[0].name}", QMessageBox.ButtonRole.AcceptRole): "open",
+            box.addButton("Benchmark it", QMessageBox.ButtonRole.ActionRole): "benchmark",
+            box.addButton("Batch-upscale it", QMessageBox.ButtonRole.ActionRole): "batch",
+        }
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return choices.get(box.clickedButton(), "")
+
+    def open_dropped(self, paths: list[Path]) -> bool:
+        """Open the first image (or folder) among dropped paths; say what was ignored."""
+        folders = [p for p in paths if p.is_dir()]
+        images = [p for p in paths if is_image_path(p)]
+        ignored = len(paths) - len(folders) - len(images)
+        note = f" ({ignored} dropped item(s) are not images and were ignored)" if ignored else ""
+        if images:
+            ok = self.open_path(images[0])
+            if ok and (len(images) > 1 or ignored):
+                extra = f"; {len(images) - 1} more image(s) not opened" if len(images) > 1 else ""
+                self.show_message(f"Opened {images[0].name}{extra}{note}.", 10000)
+            return ok
+        if folders:
+            return self.open_folder(folders[0])
+        self.show_error("Nothing to open", "None of the dropped items is an image or a folder.")
+        return False
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        mime = event.mimeData()
+        paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+        event.acceptProposedAction()
+        if paths:
+            self.open_dropped(paths)
+        elif mime.hasImage():
+            self.open_qimage(QImage(mime.imageData()), "dropped image")
+
+    def paste(self) -> bool:
+        """Open the clipboard's image (or the image file whose path/URL it holds)."""
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is not None and mime.hasUrls():
+            paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+            if paths:
+                return self.open_dropped(paths)
+        if mime is not None and mime.hasImage():
+            return self.open_qimage(QImage(QGuiApplication.clipboard().image()), "clipboard")
+        if mime is not None and mime.hasText() and Path(mime.text().strip()).exists():
+            return self.open_dropped([Path(mime.text().strip())])
+        self.show_message("The clipboard holds no image.", 5000)
+        return False
+
+    def open_qimage(self, image: QImage, name: str) -> bool:
+        """Open an in-memory image (clipboard / drop) through our loader, as PNG bytes."""
+        from drrn_core.imaging import io
+
+        if image.isNull():
+            self.show_message(f"The {name} holds no readable image.", 5000)
+            return False
+        data = QByteArray()
+        buf = QBuffer(data)
+        buf.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buf, "PNG")
+        buf.close()
+        try:
+            loaded = io.load_image_bytes(bytes(data.data()), max_pixels=MAX_INPUT_PIXELS,
+                                         name=name)
+        except Exception as exc:  # noqa: BLE001
+            self.show_error("Could not open the pasted image", describe_error(exc))
+            return False
+        self.source_path = None
+        self.loaded = loaded
+        self.setWindowTitle(f"DRRN Studio — {name}")
+        self.tabs.setCurrentWidget(self.compare)
+        self.compare.set_source(loaded.image, name, loaded)
+        return True
+
+    # -- getting results out ---------------------------------------------------------------
+    def save_dialog(self) -> None:
+        if self.compare.result() is None:
+            return
+        stem = self.source_path.stem if self.source_path else "result"
+        key, _ = self.compare.result()
+        scale = self.compare.controls.scale_value()
+        start = Path(self.settings.last_dir) / f"{stem}_{key}_x{scale:g}.png"
+        path, flt = QFileDialog.getSaveFileName(self, "Save result", str(start),
+                                                ";;".join(SAVE_FILTERS))
+        if not path:
+            return
+        path = Path(path)
+        if not path.suffix:
+            path = path.with_suffix(SAVE_FILTERS.get(flt, ".png"))
+        quality = self.settings.jpeg_quality
+        if path.suffix.lower() in LOSSY:
+            quality, ok = QInputDialog.getInt(self, "Quality", f"{path.suffix[1:].upper()} "
+                                              "quality (1-100):", quality, 1, 100)
+            if not ok:
+                return
+            self.settings.jpeg_quality = quality
+        self.save_result(path, quality)
+
+    def save_result(self, path: str | Path, quality: int | None = None,
+                    confirm_overwrite_input: bool = True) -> bool:
+        """Write the current result with the input's metadata; asks before replacing the input."""
+        from drrn_core.imaging import io
+
+        result = self.compare.result()
+        if result is None:
+            self.show_message("There is no result to save yet.", 5000)
+            return False
+        path = Path(path)
+        if (confirm_overwrite_input and self.source_path is not None and path.exists()
+                and path.resolve() == self.source_path):
+            answer = QMessageBox.warning(
+                self, "Replace the input?", f"{path.name} is the opened image. Replace it with "
+                "the result?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        try:
+            io.save_image(path, result[1], like=self.loaded,
+                          quality=quality or self.settings.jpeg_quality)
+        except Exception as exc:  # noqa: BLE001
+            self.show_error("Could not save", describe_error(exc))
+            return False
+        self.settings.last_dir = str(path.parent)
+        self.show_message(f"Saved {path}.", 8000)
+        return True
+
+    def copy_result(self) -> None:
+        result = self.compare.result()
+        if result is None:
+            return
+        QGuiApplication.clipboard().setImage(qimage_from_array(result[1]))
+        self.show_message("Result copied to the clipboard.", 4000)
+
+    # -- misc ------------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> None:
+        self.tabs.setCurrentWidget(self.compare)
+        self.compare.set_mode(mode)
+
+    def show_message(self, text: str, timeout_ms: int = 0) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def show_error(self, title: str, text: str) -> None:
+        """One clear message: a dialog (when visible) and the status bar; logged."""
+        log.warning("%s: %s", title, text)
+        self.show_message(f"{title}: {text}", 0)
+        if self.isVisible() and QGuiApplication.platformName() != "offscreen":
+            QMessageBox.warning(self, title, text)
+
+    def about(self) -> None:
+        from app.dialogs.about import AboutDialog
+
+        AboutDialog(self).exec()
+
+    def open_log_folder(self) -> None:
+        from app.logging_setup import default_log_dir
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(default_log_dir())))
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.save_settings()
+        for tab in self.extra_tabs.values():
+            if getattr(tab, "is_running", lambda: False)() and hasattr(tab, "cancel"):
+                tab.cancel()
+        shutdown_jobs(3000)
+        super().closeEvent(event)
+
+
+def settings_at(path: str | Path) -> AppSettings:
+    """Settings stored in an INI file (tests, portable use)."""
+    return AppSettings(QSettings(str(path), QSettings.Format.IniFormat))
+

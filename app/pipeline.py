@@ -1,0 +1,252 @@
+"""What the Compare tab computes, as generators run on a worker thread (no Qt here).
+
+Both pipelines only orchestrate drrn_core: the engine upscales, the protocol prepares LR/ILR
+and scores (so the readouts are the very numbers ``drrn bench`` prints). They yield events as
+results become available, so the GUI shows bicubic before DRRN and PSNR/SSIM before IFC.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from drrn_core.imaging import imresize, modcrop, rgb_to_ycbcr, ycbcr_to_rgb
+from drrn_core.imaging.resize import output_size
+from drrn_core.metrics import protocol
+
+BICUBIC = "bicubic"
+MIN_SCALE, MAX_SCALE = 1.1, 8.0
+MAX_OUTPUT_PIXELS = 64_000_000
+CPU_TILE = 128
+
+Progress = Callable[[float], None]
+Cancel = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One run. ``image`` is the opened photo (upscale) or the ground truth (evaluate), float
+    [0, 1] or uint8, HW or HWC. ``lr`` is set for an LR + HR pair (then ``image`` is the HR)."""
+
+    image: np.ndarray
+    mode: str = "upscale"
+    scale: float = 2.0
+    size: tuple[int, int] | None = None  # target (width, height), upscale mode only
+    model: str = BICUBIC
+    device: str = "auto"
+    precision: str = "auto"
+    lr: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A pane's image is ready: ``key`` in input/bicubic/drrn/gt; drawn over ``size`` (w, h)."""
+
+    key: str
+    image: np.ndarray
+    size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Protocol scores of ``key`` (bicubic/drrn); ``score.ifc`` is None until IFC is done."""
+
+    key: str
+    score: protocol.ImageScore
+
+
+@dataclass(frozen=True)
+class ErrorMap:
+    """|quantised result - quantised GT| on Y, 0-255 units, GT size (not shaved)."""
+
+    key: str
+    error: np.ndarray
+
+
+@dataclass(frozen=True)
+class Note:
+    """A one-line notice from the engine (e.g. an out-of-memory fallback to smaller tiles)."""
+
+    text: str
+
+
+@dataclass
+class _Cache:
+    """Upscalers by (model, device, precision): loading weights once per choice."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    items: dict[tuple[str, str, str], object] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+    def notice(self, text: str) -> None:
+        with self.lock:
+            self.notices.append(text)
+
+    def take_notices(self) -> list[str]:
+        with self.lock:
+            out, self.notices = self.notices, []
+        return out
+
+
+_CACHE = _Cache()
+
+
+def upscaler_for(model: str, device: str = "auto", precision: str = "auto"):
+    """An engine Upscaler (model None for bicubic), cached; call on a worker thread."""
+    from drrn_core.engine import Upscaler
+
+    key = (model, device, precision)
+    with _CACHE.lock:
+        if key in _CACHE.items:
+            return _CACHE.items[key]
+    if model == BICUBIC:
+        up = Upscaler(None)
+    else:
+        from drrn_core import weights
+        from drrn_core.engine import resolve_device
+
+        # Small CPU tiles (exact margins: same result) so Cancel is honoured within ~1 s.
+        tile = CPU_TILE if resolve_device(device).type == "cpu" else None
+        up = Upscaler(weights.resolve_model(model), device=device, precision=precision,
+                      tile=tile, notice=_CACHE.notice)
+    with _CACHE.lock:
+        if len(_CACHE.items) >= 3:
+            _CACHE.items.pop(next(iter(_CACHE.items)))
+        _CACHE.items[key] = up
+    return up
+
+
+def forget_models() -> None:
+    """Drop cached upscalers (after importing weights or a training run replaced a file)."""
+    with _CACHE.lock:
+        _CACHE.items.clear()
+
+
+def _span(progress: Progress, lo: float, hi: float) -> Progress:
+    return lambda f: progress(lo + (hi - lo) * min(max(f, 0.0), 1.0))
+
+
+def target_size(image: np.ndarray, scale: float, size: tuple[int, int] | None) -> tuple[int, int]:
+    """Output (width, height) for ``scale`` or an explicit ``size``; ValueError when too large."""
+    h, w = image.shape[:2]
+    if size is not None:
+        out_w, out_h = size
+    else:
+        out_h, out_w = output_size((h, w), scale)
+    if out_w * out_h > MAX_OUTPUT_PIXELS:
+        raise ValueError(
+            f"The result would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP); the limit is "
+            f"{MAX_OUTPUT_PIXELS / 1e6:.0f} MP. Choose a smaller scale or size."
+        )
+    return out_w, out_h
+
+
+def as_float(image: np.ndarray) -> np.ndarray:
+    """The engine's input: float in [0, 1] (uint8 / uint16 are scaled)."""
+    arr = np.asarray(image)
+    if np.issubdtype(arr.dtype, np.floating):
+        return arr
+    return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
+
+
+def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Stage | Note]:
+    """Input (nearest at output size), Bicubic, then DRRN (when a model is chosen)."""
+    size = target_size(req.image, req.scale, req.size)
+    kw = {"size": (size[1], size[0])} if req.size is not None else {"scale": req.scale}
+    image = as_float(req.image)
+    yield Stage("input", image, size)
+    bicubic = upscaler_for(BICUBIC).upscale(
+        image, progress=_span(progress, 0.0, 0.1), cancel=cancel, **kw)
+    yield Stage("bicubic", bicubic, size)
+    if req.model != BICUBIC:
+        out = upscaler_for(req.model, req.device, req.precision).upscale(
+            image, progress=_span(progress, 0.1, 1.0), cancel=cancel, **kw)
+        yield from (Note(t) for t in _CACHE.take_notices())
+        yield Stage("drrn", out, size)
+    progress(1.0)
+
+
+def _chroma(image: np.ndarray) -> np.ndarray | None:
+    """CbCr (float, HxWx2) of an RGB image, None for greyscale."""
+    arr = np.asarray(image)
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] < 3):
+        return None
+    rgb = arr[..., :3]
+    rgb = rgb.astype(np.float64) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
+    return rgb_to_ycbcr(rgb)[..., 1:]
+
+
+def _colour(y: np.ndarray, cbcr: np.ndarray | None) -> np.ndarray:
+    """Display image from protocol Y (+ bicubic chroma): its luma is exactly the scored Y."""
+    y = np.clip(y, 0.0, 1.0)
+    if cbcr is None:
+        return y
+    return np.clip(ycbcr_to_rgb(np.dstack([y, cbcr])), 0.0, 1.0)
+
+
+def _protocol_images(req: Request) -> tuple[protocol.ProtocolImages, np.ndarray | None,
+                                              np.ndarray | None]:
+    """Protocol images plus LR and ILR chroma for display (None for greyscale)."""
+    if req.lr is None:
+        images = protocol.prepare(req.image, int(req.scale))
+        s = images.scale
+        cbcr = _chroma(modcrop(np.asarray(req.image), s))
+        if cbcr is None:
+            return images, None, None
+        lr_c = imresize(cbcr, 1.0 / s)
+        return images, lr_c, imresize(lr_c, float(s))
+    lr_y = protocol.gt_luma(req.lr)
+    hr = np.asarray(req.image)
+    s = protocol.check_scale(round(hr.shape[0] / lr_y.shape[0]))
+    gt_y = modcrop(protocol.gt_luma(hr), s)
+    if gt_y.shape != (lr_y.shape[0] * s, lr_y.shape[1] * s):
+        raise ValueError(
+            f"The LR image ({lr_y.shape[1]}x{lr_y.shape[0]}) is not the HR image "
+            f"({hr.shape[1]}x{hr.shape[0]}) divided by an integer scale."
+        )
+    images = protocol.ProtocolImages(gt_y=gt_y, lr_y=lr_y, ilr_y=imresize(lr_y, float(s)),
+                                     scale=s)
+    lr_c = _chroma(req.lr)
+    return images, lr_c, None if lr_c is None else imresize(lr_c, float(s))
+
+
+def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object]:
+    """Protocol evaluation: Input (LR), Ground truth, Bicubic (+scores), DRRN (+scores), IFC."""
+    images, lr_c, ilr_c = _protocol_images(req)
+    s = images.scale
+    h, w = images.gt_y.shape
+    gt_q = protocol.quantize(images.gt_y).astype(np.float32)
+    gt_rgb = modcrop(np.asarray(req.image), s)
+    if gt_rgb.ndim == 3 and gt_rgb.shape[2] == 4:
+        gt_rgb = gt_rgb[..., :3]
+    yield Stage("input", _colour(images.lr_y, lr_c), (w, h))
+    yield Stage("gt", gt_rgb, (w, h))
+    outputs = {BICUBIC: images.ilr_y}
+    yield Stage(BICUBIC, _colour(images.ilr_y, ilr_c), (w, h))
+    yield ErrorMap(BICUBIC, np.abs(protocol.quantize(images.ilr_y) - gt_q))
+    yield Scores(BICUBIC, protocol.score(images.gt_y, images.ilr_y, s, with_ifc=False))
+    progress(0.05)
+    if req.model != BICUBIC:
+        up = upscaler_for(req.model, req.device, req.precision)
+        out_y = up.restore_y(images.ilr_y, progress=_span(progress, 0.05, 0.8), cancel=cancel)
+        yield from (Note(t) for t in _CACHE.take_notices())
+        outputs["drrn"] = out_y
+        yield Stage("drrn", _colour(out_y, ilr_c), (w, h))
+        yield ErrorMap("drrn", np.abs(protocol.quantize(out_y) - gt_q))
+        yield Scores("drrn", protocol.score(images.gt_y, out_y, s, with_ifc=False))
+    for i, (key, out) in enumerate(outputs.items()):
+        if cancel():
+            return
+        progress(0.8 + 0.2 * i / len(outputs))
+        yield Scores(key, protocol.score(images.gt_y, out, s, with_ifc=True))
+    progress(1.0)
+
+
+def run(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object]:
+    """The pipeline for ``req.mode``."""
+    if req.mode == "evaluate":
+        return evaluate(req, progress, cancel)
+    return upscale(req, progress, cancel)

@@ -1,0 +1,145 @@
+"""Typed access to the app's persistent settings (QSettings), in one place.
+
+Tests pass their own ``QSettings`` (an INI file in a temp dir); the app uses the native store
+under organisation "DRRN" / application "DRRN Studio".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANIZATION = "DRRN"
+APPLICATION = "DRRN Studio"
+MAX_RECENT = 10
+
+MODES = ("upscale", "evaluate")
+
+
+class AppSettings:
+    """Named, validated settings; every getter falls back to a sane default."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store if store is not None else QSettings(ORGANIZATION, APPLICATION)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _get(self, key: str, default, kind: type):
+        value = self.store.value(key, default)
+        try:
+            if kind is bool and isinstance(value, str):
+                return value.lower() in ("1", "true", "yes")
+            return kind(value)
+        except (TypeError, ValueError):
+            return default
+
+    def sync(self) -> None:
+        self.store.sync()
+
+    # -- processing ------------------------------------------------------------------------
+    @property
+    def scale(self) -> float:
+        value = self._get("processing/scale", 2.0, float)
+        return value if 1.1 <= value <= 8.0 else 2.0
+
+    @scale.setter
+    def scale(self, value: float) -> None:
+        self.store.setValue("processing/scale", float(value))
+
+    @property
+    def mode(self) -> str:
+        value = self._get("processing/mode", "upscale", str)
+        return value if value in MODES else "upscale"
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self.store.setValue("processing/mode", value if value in MODES else "upscale")
+
+    @property
+    def model(self) -> str:
+        """Model name, or '' for 'use the default model', or 'bicubic' for bicubic only."""
+        return self._get("processing/model", "", str)
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self.store.setValue("processing/model", value)
+
+    @property
+    def device(self) -> str:
+        return self._get("processing/device", "auto", str) or "auto"
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self.store.setValue("processing/device", value)
+
+    @property
+    def precision(self) -> str:
+        return self._get("processing/precision", "auto", str) or "auto"
+
+    @precision.setter
+    def precision(self, value: str) -> None:
+        self.store.setValue("processing/precision", value)
+
+    # -- saving ----------------------------------------------------------------------------
+    @property
+    def jpeg_quality(self) -> int:
+        return min(max(self._get("save/quality", 92, int), 1), 100)
+
+    @jpeg_quality.setter
+    def jpeg_quality(self, value: int) -> None:
+        self.store.setValue("save/quality", int(value))
+
+    @property
+    def last_dir(self) -> str:
+        value = self._get("files/last_dir", "", str)
+        return value if value and Path(value).is_dir() else str(Path.home())
+
+    @last_dir.setter
+    def last_dir(self, value: str) -> None:
+        self.store.setValue("files/last_dir", value)
+
+    # -- recent files ----------------------------------------------------------------------
+    @property
+    def recent_files(self) -> list[str]:
+        value = self.store.value("files/recent", [])
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in (value or [])][:MAX_RECENT]
+
+    def add_recent(self, path: str | Path) -> list[str]:
+        """Put ``path`` first in the recent list (deduplicated, capped); return the list."""
+        path = str(Path(path).resolve())
+        items = [path] + [p for p in self.recent_files if p != path]
+        items = items[:MAX_RECENT]
+        self.store.setValue("files/recent", items)
+        return items
+
+    def clear_recent(self) -> None:
+        self.store.setValue("files/recent", [])
+
+    # -- window ----------------------------------------------------------------------------
+    @property
+    def geometry(self) -> QByteArray | None:
+        value = self.store.value("window/geometry")
+        return value if isinstance(value, QByteArray) else None
+
+    @geometry.setter
+    def geometry(self, value: QByteArray) -> None:
+        self.store.setValue("window/geometry", value)
+
+    @property
+    def window_state(self) -> QByteArray | None:
+        value = self.store.value("window/state")
+        return value if isinstance(value, QByteArray) else None
+
+    @window_state.setter
+    def window_state(self, value: QByteArray) -> None:
+        self.store.setValue("window/state", value)
+
+    @property
+    def current_tab(self) -> int:
+        return max(self._get("window/tab", 0, int), 0)
+
+    @current_tab.setter
+    def current_tab(self, value: int) -> None:
+        self.store.setValue("window/tab", int(value))

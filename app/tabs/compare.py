@@ -1,0 +1,347 @@
+"""The Compare tab: upscale a photo, or evaluate against ground truth, in synchronised panes.
+
+Every change of input, mode, scale, model, device or precision starts a new run (debounced);
+runs are numbered and a result of a superseded run is dropped, so stale output never
+overwrites newer output. Computation happens in app.pipeline on a worker thread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSplitter, QStackedWidget, QWidget
+
+from app import pipeline
+from app.views.controls import ControlPanel
+from app.views.error_map import ErrorPane, ErrorScale
+from app.views.image_pane import ImagePane
+from app.views.pane_grid import PaneGrid, ViewSync
+from app.views.split_view import SplitPane
+from app.workers import Generation, Job, describe_error, format_eta, start_job
+
+DEBOUNCE_MS = 250
+TITLES = {
+    "input": "Input",
+    "bicubic": "Bicubic",
+    "drrn": "DRRN",
+    "gt": "Ground truth",
+    "err_bicubic": "|Bicubic − GT|",
+    "err_drrn": "|DRRN − GT|",
+}
+SHORT = {"input": "In", "bicubic": "Bic", "drrn": "DRRN", "gt": "GT", "err_bicubic": "ΔBic",
+         "err_drrn": "ΔDRRN"}
+LAYOUTS = {
+    "upscale": [["input", "bicubic", "drrn"]],
+    "evaluate": [["input", "bicubic", "drrn"], ["gt", "err_bicubic", "err_drrn"]],
+}
+
+
+@dataclass
+class Source:
+    """What the tab works on: an opened image (photo or ground truth), or an LR + HR pair."""
+
+    image: np.ndarray
+    name: str
+    meta: object | None = None
+    lr: np.ndarray | None = None
+
+
+class CompareTab(QWidget):
+    """Controls on the left, linked panes (or the split view) on the right."""
+
+    message = Signal(str, int)  # text, timeout ms (0 = until replaced)
+    hoverText = Signal(str)
+    busyChanged = Signal(bool)
+    resultReady = Signal()
+    importRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controls = ControlPanel()
+        self.source: Source | None = None
+        self.results: dict[str, tuple[np.ndarray, tuple[int, int]]] = {}
+        self.scores: dict[str, pipeline.protocol.ImageScore] = {}
+        self.generation = Generation()
+        self.job: Job | None = None
+        self._fit_pending = False
+        self._last_size: tuple[int, int] | None = None
+
+        panes: list[ImagePane] = [ImagePane(k, TITLES[k]) for k in ("input", "bicubic", "drrn",
+                                                                     "gt")]
+        self.error_panes = [ErrorPane(k, TITLES[k]) for k in ("err_bicubic", "err_drrn")]
+        self.grid = PaneGrid(panes + self.error_panes)
+        self.error_scale = ErrorScale(self.error_panes[-1], self.error_panes)
+        self.split = SplitPane()
+        self.sync = ViewSync()
+        for pane in [*self.grid.panes.values(), self.split]:
+            self.sync.add(pane)
+        self.split.hovered.connect(self._on_hover)
+        self.grid.hovered.connect(self._on_hover)
+        self.grid.left.connect(lambda: self.hoverText.emit(""))
+        self.split.left.connect(lambda: self.hoverText.emit(""))
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.grid)
+        self.stack.addWidget(self.split)
+
+        scroll = QScrollArea()
+        scroll.setWidget(self.controls)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.controls.sizeHint().width() + 20)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(scroll)
+        splitter.addWidget(self.stack)
+        splitter.setStretchFactor(1, 1)
+        splitter.setCollapsible(1, False)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self.debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self.debounce.timeout.connect(self.run)
+        self.controls.changed.connect(self.schedule_run)
+        self.controls.modeChanged.connect(self._on_mode)
+        self.controls.cancelRequested.connect(self.cancel)
+        self.controls.importRequested.connect(self.importRequested)
+        self._on_mode(self.controls.mode)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def set_source(self, image: np.ndarray, name: str, meta: object | None = None,
+                   lr: np.ndarray | None = None) -> None:
+        """Work on a new image (or an LR + HR pair: ``image`` is the HR, evaluation mode)."""
+        self.source = Source(image, name, meta, lr)
+        h, w = (lr if lr is not None else image).shape[:2]
+        self.controls.set_input_size(w, h)
+        if lr is not None:
+            scale = max(2, round(image.shape[0] / lr.shape[0]))
+            self.controls.set_mode("evaluate")
+            self.controls.scale.setValue(scale)
+        self._fit_pending = True
+        self.run()
+
+    @property
+    def mode(self) -> str:
+        return self.controls.mode
+
+    def set_mode(self, mode: str) -> None:
+        self.controls.set_mode(mode)
+
+    # -- running ---------------------------------------------------------------------------
+    def schedule_run(self) -> None:
+        """Re-run shortly (coalesces a burst of control changes into one run)."""
+        if self.source is not None:
+            self.debounce.start()
+
+    def request(self) -> pipeline.Request | None:
+        if self.source is None:
+            return None
+        c = self.controls
+        evaluate = c.mode == "evaluate"
+        return pipeline.Request(
+            image=self.source.image,
+            mode=c.mode,
+            scale=c.scale_value(),
+            size=None if evaluate else c.target_size(),
+            model=c.model_name(),
+            device=c.device.currentText() or "auto",
+            precision=c.precision.currentText() or "auto",
+            lr=self.source.lr if evaluate else None,
+        )
+
+    def run(self) -> int | None:
+        """Start a run for the current inputs (cancelling any older one); return its number."""
+        self.debounce.stop()
+        req = self.request()
+        if req is None:
+            return None
+        if self.job is not None:
+            self.job.cancel()
+        gen = self.generation.next()
+        self.results.clear()
+        self.scores.clear()
+        self.controls.readouts.clear_values()
+        self._reset_panes(req)
+
+        def work(ctx):
+            return pipeline.run(req, ctx.progress, ctx.cancelled)
+
+        job = start_job(work, name="compare")
+        job.yielded.connect(lambda item, gen=gen: self._on_item(gen, item))
+        job.progressed.connect(lambda f, eta, msg, gen=gen: self._on_progress(gen, f, eta))
+        job.failed.connect(lambda exc, gen=gen: self._on_failed(gen, exc))
+        job.finished.connect(lambda gen=gen, job=job: self._on_finished(gen, job))
+        self.job = job
+        self.controls.set_busy(True)
+        self.busyChanged.emit(True)
+        what = "Evaluating" if req.mode == "evaluate" else "Upscaling"
+        self.message.emit(f"{what} {self.source.name} at ×{req.scale:g}…", 0)
+        return gen
+
+    def cancel(self) -> None:
+        """Stop the current run now: the GUI is idle at once, the worker ends at its next check."""
+        if self.job is None:
+            return
+        self.job.cancel()
+        self.job = None
+        self.generation.next()
+        for pane in self.grid.panes.values():
+            if not pane.has_image():
+                pane.set_image(None, note="Cancelled")
+        self.controls.set_busy(False, "Cancelled")
+        self.busyChanged.emit(False)
+        self.message.emit("Cancelled.", 5000)
+
+    def is_busy(self) -> bool:
+        return self.job is not None
+
+    def _reset_panes(self, req: pipeline.Request) -> None:
+        model_label = self.controls.model_name()
+        for key, pane in self.grid.panes.items():
+            drrn_title = "DRRN" if req.model == pipeline.BICUBIC else f"DRRN ({model_label})"
+            pane.set_title(drrn_title if key == "drrn" else TITLES[key])
+            if key == "drrn" and req.model == pipeline.BICUBIC:
+                note = "No model selected (bicubic only)"
+            elif key == "err_drrn" and req.model == pipeline.BICUBIC:
+                note = "No model selected"
+            else:
+                note = "Computing…"
+            if isinstance(pane, ErrorPane):
+                pane.set_error(None, note=note)
+            elif key == "input" and pane.has_image():
+                continue
+            else:
+                pane.set_image(None, note=note)
+        if req.model == pipeline.BICUBIC:
+            self.controls.readouts.set_pending("drrn", "–")
+        self.controls.readouts.set_pending("bicubic")
+
+    def _on_item(self, gen: int, item: object) -> None:
+        if not self.generation.is_current(gen):
+            return
+        if isinstance(item, pipeline.Stage):
+            self._show_stage(item)
+        elif isinstance(item, pipeline.Scores):
+            self._show_scores(item)
+        elif isinstance(item, pipeline.Note):
+            self.message.emit(item.text, 10000)
+        elif isinstance(item, pipeline.ErrorMap):
+            pane = self.grid.panes[f"err_{item.key}"]
+            pane.set_error(item.error)
+            self.error_scale.autoscale([p.error for p in self.error_panes if p.error is not None])
+
+    def _show_stage(self, stage: pipeline.Stage) -> None:
+        self.results[stage.key] = (stage.image, stage.size)
+        pane = self.grid.panes[stage.key]
+        pane.set_image(stage.image, stage.size)
+        if stage.key == "input":
+            h, w = stage.image.shape[:2]
+            pane.set_title(f"Input {w}×{h} (nearest) → {stage.size[0]}×{stage.size[1]}")
+            if self._fit_pending or stage.size != self._last_size:
+                self._fit_pending = False
+                self._last_size = stage.size
+                QTimer.singleShot(0, self.fit)
+        self._refresh_split()
+        if stage.key in ("drrn", "bicubic"):
+            self.resultReady.emit()
+
+    def _show_scores(self, item: pipeline.Scores) -> None:
+        self.scores[item.key] = item.score
+        s = item.score
+        busy = self.job is not None
+        self.controls.readouts.set_score(item.key, s.psnr, s.ssim, s.ifc, ifc_pending=busy)
+        pane = self.grid.panes[item.key]
+        psnr = f"{s.psnr:.2f} dB" if math.isfinite(s.psnr) else "∞ dB"
+        ifc = f" / IFC {s.ifc:.3f}" if s.ifc is not None else ""
+        pane.set_title(pane.title, f"{psnr} / {s.ssim:.4f}{ifc}")
+
+    def _on_progress(self, gen: int, fraction: float, eta: float) -> None:
+        if self.generation.is_current(gen):
+            self.controls.set_progress(fraction, format_eta(eta))
+
+    def _on_failed(self, gen: int, exc: BaseException) -> None:
+        if not self.generation.is_current(gen):
+            return
+        text = describe_error(exc)
+        for pane in self.grid.panes.values():
+            if not pane.has_image():
+                pane.set_image(None, note="Failed")
+        self.message.emit(f"Failed: {text}", 0)
+
+    def _on_finished(self, gen: int, job: Job) -> None:
+        if self.job is job:
+            self.job = None
+        if not self.generation.is_current(gen):
+            return
+        ok = job.error is None
+        self.controls.set_busy(False, "Done" if ok else "Failed")
+        for key, s in self.scores.items():
+            self.controls.readouts.set_score(key, s.psnr, s.ssim, s.ifc, ifc_pending=False)
+        self.busyChanged.emit(False)
+        if ok:
+            self.message.emit(self._summary(), 0)
+
+    def _summary(self) -> str:
+        if self.source is None:
+            return ""
+        parts = [f"{self.source.name}: done"]
+        for key in ("bicubic", "drrn"):
+            if key in self.scores:
+                s = self.scores[key]
+                parts.append(f"{TITLES[key]} {s.psnr:.2f} dB / {s.ssim:.4f}")
+        return " · ".join(parts)
+
+    # -- results ---------------------------------------------------------------------------
+    def result(self) -> tuple[str, np.ndarray] | None:
+        """The best available result: (key, float/uint8 image), DRRN before bicubic."""
+        for key in ("drrn", "bicubic"):
+            if key in self.results:
+                return key, self.results[key][0]
+        return None
+
+    # -- views -----------------------------------------------------------------------------
+    def _on_mode(self, mode: str) -> None:
+        self.grid.arrange(LAYOUTS[mode])
+        self._fit_pending = True
+        self._refresh_split()
+
+    def _refresh_split(self) -> None:
+        keys = [k for k in ("input", "bicubic", "drrn", "gt") if k in self.results]
+        self.split.set_sources({k: (TITLES[k], *self.results[k]) for k in keys})
+
+    def split_active(self) -> bool:
+        return self.stack.currentWidget() is self.split
+
+    def toggle_split(self) -> bool:
+        """Switch between the pane grid and the split (before/after) view; True if split now."""
+        self.stack.setCurrentWidget(self.grid if self.split_active() else self.split)
+        QTimer.singleShot(0, self.fit)
+        return self.split_active()
+
+    def fit(self) -> None:
+        self.sync.fit()
+
+    def actual_size(self) -> None:
+        self.sync.actual_size()
+
+    def zoom_in(self) -> None:
+        self.sync.zoom(1.25)
+
+    def zoom_out(self) -> None:
+        self.sync.zoom(1 / 1.25)
+
+    def _on_hover(self, x: float, y: float) -> None:
+        panes = [self.split] if self.split_active() else self.grid.visible_panes()
+        values = []
+        for pane in panes:
+            v = pane.value_at(x, y)
+            if v is not None:
+                values.append(v if pane is self.split else f"{SHORT[pane.key]} {v}")
+        if not values:
+            self.hoverText.emit("")
+            return
+        self.hoverText.emit(f"x {int(math.floor(x))}, y {int(math.floor(y))}   " +
+                            "   ".join(values))

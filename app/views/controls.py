@@ -1,0 +1,297 @@
+"""The Compare tab's control panel: mode, scale / target size, model, device, precision,
+the evaluation readouts and the progress row. Widgets only; the tab owns the behaviour."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.pipeline import BICUBIC, MAX_SCALE, MIN_SCALE
+
+ROWS = {"bicubic": 0, "drrn": 1}
+
+
+class Readouts(QTableWidget):
+    """PSNR / SSIM / IFC of Bicubic and DRRN (protocol numbers, Y, border = scale)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(2, 3, parent)
+        self.setHorizontalHeaderLabels(["PSNR", "SSIM", "IFC"])
+        self.setVerticalHeaderLabels(["Bicubic", "DRRN"])
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.clear_values()
+        self.resizeRowsToContents()
+        rows = sum(self.rowHeight(r) for r in range(2))
+        header = self.horizontalHeader().sizeHint().height()
+        self.setFixedHeight(header + rows + 2 * self.frameWidth())
+
+    def clear_values(self, text: str = "–") -> None:
+        for r in range(2):
+            for c in range(3):
+                self._set(r, c, text)
+
+    def _set(self, row: int, col: int, text: str) -> None:
+        item = QTableWidgetItem(text)
+        item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setItem(row, col, item)
+
+    def set_pending(self, key: str, text: str = "…") -> None:
+        for c in range(3):
+            self._set(ROWS[key], c, text)
+
+    def set_score(self, key: str, psnr: float, ssim: float, ifc: float | None,
+                  ifc_pending: bool) -> None:
+        r = ROWS[key]
+        self._set(r, 0, f"{psnr:.2f}" if math.isfinite(psnr) else "∞")
+        self._set(r, 1, f"{ssim:.4f}")
+        self._set(r, 2, f"{ifc:.3f}" if ifc is not None else ("…" if ifc_pending else "–"))
+
+    def text(self, key: str, col: int) -> str:
+        return self.item(ROWS[key], col).text()
+
+
+class ControlPanel(QWidget):
+    """Emits ``changed`` when anything that affects the result changes."""
+
+    changed = Signal()
+    importRequested = Signal()
+    cancelRequested = Signal()
+    modeChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._input_size: tuple[int, int] | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+
+        mode_box = QGroupBox("Mode")
+        mode_row = QVBoxLayout(mode_box)
+        self.mode_upscale = QRadioButton("Upscale a photo")
+        self.mode_evaluate = QRadioButton("Evaluate against ground truth")
+        self.mode_upscale.setToolTip("Panes: Input (nearest), Bicubic, DRRN")
+        self.mode_evaluate.setToolTip("The opened image is the ground truth; its LR is made by "
+                                      "the paper's protocol and PSNR/SSIM/IFC are measured")
+        self.mode_group = QButtonGroup(self)
+        for button in (self.mode_upscale, self.mode_evaluate):
+            self.mode_group.addButton(button)
+            mode_row.addWidget(button)
+        self.mode_upscale.setChecked(True)
+        self.mode_group.buttonClicked.connect(lambda _b: self._on_mode())
+        layout.addWidget(mode_box)
+
+        scale_box = QGroupBox("Scale")
+        form = QFormLayout(scale_box)
+        self.scale = QDoubleSpinBox(minimum=MIN_SCALE, maximum=MAX_SCALE, singleStep=0.1,
+                                    decimals=2, value=2.0, suffix=" ×")
+        self.scale.setKeyboardTracking(False)
+        presets = QHBoxLayout()
+        self.preset_buttons = []
+        for s in (2, 3, 4):
+            b = QPushButton(f"×{s}")
+            b.setFixedWidth(44)
+            b.clicked.connect(lambda _=False, s=s: self.scale.setValue(s))
+            presets.addWidget(b)
+            self.preset_buttons.append(b)
+        form.addRow("Factor", self.scale)
+        form.addRow("", presets)
+        self.use_size = QCheckBox("Target size")
+        self.width_box = QSpinBox(minimum=1, maximum=32768, suffix=" px")
+        self.height_box = QSpinBox(minimum=1, maximum=32768, suffix=" px")
+        self.width_box.setKeyboardTracking(False)
+        self.height_box.setKeyboardTracking(False)
+        form.addRow(self.use_size)
+        form.addRow("Width", self.width_box)
+        form.addRow("Height", self.height_box)
+        layout.addWidget(scale_box)
+
+        model_box = QGroupBox("Model")
+        mform = QFormLayout(model_box)
+        self.model = QComboBox()
+        self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model.setMinimumContentsLength(12)
+        self.import_button = QPushButton("Import weights…")
+        self.device = QComboBox()
+        self.precision = QComboBox()
+        mform.addRow("Model", self.model)
+        mform.addRow("", self.import_button)
+        mform.addRow("Device", self.device)
+        mform.addRow("Precision", self.precision)
+        self.model_note = QLabel()
+        self.model_note.setWordWrap(True)
+        self.model_note.setStyleSheet("color: #b07a00;")
+        self.model_note.hide()
+        mform.addRow(self.model_note)
+        layout.addWidget(model_box)
+
+        self.readout_box = QGroupBox("Scores on Y (PSNR in dB; border = scale)")
+        rl = QVBoxLayout(self.readout_box)
+        self.readouts = Readouts()
+        rl.addWidget(self.readouts)
+        layout.addWidget(self.readout_box)
+
+        layout.addStretch(1)
+        self.progress = QProgressBar(minimum=0, maximum=1000, value=0, textVisible=True)
+        self.progress.setFormat("Idle")
+        self.eta = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+        layout.addWidget(self.eta)
+
+        self.scale.valueChanged.connect(self.changed)
+        self.use_size.toggled.connect(self._on_use_size)
+        self.width_box.valueChanged.connect(self._on_width)
+        self.height_box.valueChanged.connect(self._on_height)
+        self.model.currentIndexChanged.connect(self.changed)
+        self.device.currentIndexChanged.connect(self.changed)
+        self.precision.currentIndexChanged.connect(self.changed)
+        self.import_button.clicked.connect(self.importRequested)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self._on_use_size(False)
+        self._on_mode()
+
+    # -- mode and scale --------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return "evaluate" if self.mode_evaluate.isChecked() else "upscale"
+
+    def set_mode(self, mode: str) -> None:
+        (self.mode_evaluate if mode == "evaluate" else self.mode_upscale).setChecked(True)
+        self._on_mode()
+
+    def _on_mode(self) -> None:
+        evaluate = self.mode == "evaluate"
+        self.scale.blockSignals(True)
+        self.scale.setDecimals(0 if evaluate else 2)
+        self.scale.setMinimum(2 if evaluate else MIN_SCALE)
+        self.scale.setSingleStep(1 if evaluate else 0.1)
+        if evaluate:
+            self.scale.setValue(max(2, round(self.scale.value())))
+        self.scale.blockSignals(False)
+        self.use_size.setEnabled(not evaluate)
+        if evaluate:
+            self.use_size.setChecked(False)
+        self.readout_box.setVisible(evaluate)
+        self.modeChanged.emit(self.mode)
+        self.changed.emit()
+
+    def scale_value(self) -> float:
+        return float(round(self.scale.value())) if self.mode == "evaluate" else self.scale.value()
+
+    def set_input_size(self, width: int, height: int) -> None:
+        """Remember the input size (for the target size boxes' aspect ratio)."""
+        self._input_size = (width, height)
+        self._sync_size_from_scale()
+
+    def target_size(self) -> tuple[int, int] | None:
+        if not (self.use_size.isChecked() and self.use_size.isEnabled()):
+            return None
+        return self.width_box.value(), self.height_box.value()
+
+    def _on_use_size(self, on: bool) -> None:
+        self.width_box.setEnabled(on)
+        self.height_box.setEnabled(on)
+        self.scale.setEnabled(not on)
+        for b in self.preset_buttons:
+            b.setEnabled(not on)
+        self._sync_size_from_scale()
+        self.changed.emit()
+
+    def _sync_size_from_scale(self) -> None:
+        if self._input_size is None or self.use_size.isChecked():
+            return
+        w, h = self._input_size
+        s = self.scale.value()
+        for box, v in ((self.width_box, w), (self.height_box, h)):
+            box.blockSignals(True)
+            box.setValue(math.ceil(v * s))
+            box.blockSignals(False)
+
+    def _on_width(self, value: int) -> None:
+        if self._input_size:
+            w, h = self._input_size
+            self.height_box.blockSignals(True)
+            self.height_box.setValue(max(1, round(value * h / w)))
+            self.height_box.blockSignals(False)
+        self.changed.emit()
+
+    def _on_height(self, value: int) -> None:
+        if self._input_size:
+            w, h = self._input_size
+            self.width_box.blockSignals(True)
+            self.width_box.setValue(max(1, round(value * w / h)))
+            self.width_box.blockSignals(False)
+        self.changed.emit()
+
+    # -- model / device --------------------------------------------------------------------
+    def set_models(self, entries: list[tuple[str, str]], select: str | None) -> None:
+        """``entries`` = [(label, name)]; "Bicubic only" is always offered first."""
+        self.model.blockSignals(True)
+        self.model.clear()
+        self.model.addItem("Bicubic only", BICUBIC)
+        for label, name in entries:
+            self.model.addItem(label, name)
+        idx = self.model.findData(select) if select else -1
+        self.model.setCurrentIndex(idx if idx >= 0 else (1 if entries else 0))
+        self.model.blockSignals(False)
+        if entries:
+            self.model_note.hide()
+        else:
+            self.model_note.setText("No DRRN model is installed yet: showing bicubic only. "
+                                    "Use “Import weights…” to add a .safetensors model.")
+            self.model_note.show()
+
+    def model_name(self) -> str:
+        return self.model.currentData() or BICUBIC
+
+    def set_choices(self, combo: QComboBox, values: list[str], select: str) -> None:
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems(values)
+        idx = combo.findText(select)
+        combo.setCurrentIndex(max(idx, 0))
+        combo.blockSignals(False)
+
+    # -- progress --------------------------------------------------------------------------
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        self.cancel_button.setEnabled(busy)
+        if busy:
+            self.progress.setValue(0)
+            self.progress.setFormat(text or "Working… %p%")
+        else:
+            self.progress.setValue(0)
+            self.progress.setFormat(text or "Idle")
+            self.eta.clear()
+
+    def set_progress(self, fraction: float, eta_text: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        self.eta.setText(eta_text)

@@ -1,0 +1,124 @@
+"""A grid of image panes that move together: same centre and zoom in every pane.
+
+Pan/zoom in any pane propagates to the others (centre + output-pixels-per-screen-pixel, so panes
+of different sizes still show the same region). Fit, 100 % and zoom steps act on all panes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from PySide6.QtCore import QPointF, Signal
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from app.views.image_pane import ImagePane
+
+ZOOM_STEP = 1.25
+
+
+class ViewSync:
+    """Keeps the views of several panes on the same region."""
+
+    def __init__(self) -> None:
+        self.panes: list[ImagePane] = []
+        self._busy = False
+
+    def add(self, pane: ImagePane) -> None:
+        self.panes.append(pane)
+        pane.view.sigRangeChangedManually.connect(lambda *_: self.follow(pane))
+
+    def visible(self) -> list[ImagePane]:
+        return [p for p in self.panes if p.isVisible()] or self.panes
+
+    def follow(self, source: ImagePane) -> None:
+        """Give every other pane the source's centre and zoom."""
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            rect = source.view.viewRect()
+            upp = source.units_per_pixel()
+            for pane in self.panes:
+                if pane is not source:
+                    pane.show_region(rect.center(), upp)
+        finally:
+            self._busy = False
+
+    def apply(self, center: QPointF, upp: float) -> None:
+        self._busy = True
+        try:
+            for pane in self.panes:
+                pane.show_region(center, upp)
+        finally:
+            self._busy = False
+
+    def reference(self) -> ImagePane | None:
+        for pane in self.visible():
+            if pane.has_image():
+                return pane
+        return None
+
+    def fit(self) -> None:
+        """Fit the image into the smallest visible pane; all panes show the same zoom."""
+        ref = self.reference()
+        if ref is None or ref.image_rect() is None:
+            return
+        rect = ref.image_rect()
+        panes = self.visible()
+        upp = max(
+            max(rect.width() / max(p.view.width(), 1.0), rect.height() / max(p.view.height(), 1.0))
+            for p in panes
+        ) * 1.02
+        self.apply(rect.center(), upp)
+
+    def actual_size(self) -> None:
+        """One output pixel per screen pixel, around the current centre."""
+        ref = self.reference()
+        if ref is not None:
+            self.apply(ref.view.viewRect().center(), 1.0)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom all panes by ``factor`` (> 1 magnifies) around the current centre."""
+        ref = self.reference()
+        if ref is not None:
+            self.apply(ref.view.viewRect().center(), ref.units_per_pixel() / factor)
+
+    def zoom_percent(self) -> float | None:
+        ref = self.reference()
+        return None if ref is None else 100.0 / max(ref.units_per_pixel(), 1e-9)
+
+
+class PaneGrid(QWidget):
+    """Lays out a set of panes in rows; forwards hover positions from any pane."""
+
+    hovered = Signal(float, float)
+    left = Signal()
+
+    def __init__(self, panes: Iterable[ImagePane], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.panes = {p.key: p for p in panes}
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(0, 0, 0, 0)
+        self.grid.setSpacing(4)
+        for pane in self.panes.values():
+            pane.hovered.connect(self.hovered)
+            pane.left.connect(self.left)
+
+    def arrange(self, rows: list[list[str]]) -> None:
+        """Show the panes named in ``rows`` (a list of rows of keys); hide the rest."""
+        for pane in self.panes.values():
+            self.grid.removeWidget(pane)
+            pane.hide()
+        for r, row in enumerate(rows):
+            for c, key in enumerate(row):
+                pane = self.panes[key]
+                self.grid.addWidget(pane, r, c)
+                pane.show()
+        for i in range(self.grid.rowCount()):
+            self.grid.setRowStretch(i, 1 if i < len(rows) else 0)
+        cols = max(len(r) for r in rows)
+        for i in range(self.grid.columnCount()):
+            self.grid.setColumnStretch(i, 1 if i < cols else 0)
+
+    def visible_panes(self) -> list[ImagePane]:
+        return [p for p in self.panes.values() if p.isVisible()]
