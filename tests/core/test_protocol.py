@@ -1,0 +1,165 @@
+"""The evaluation protocol and benchmark runner, on scikit-image's images (no ../shared needed)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from drrn_core.imaging import imresize, rgb_to_y_u8
+from drrn_core.metrics import (
+    bench_json,
+    evaluate_image,
+    iter_benchmark,
+    list_images,
+    prepare,
+    psnr,
+    score,
+)
+from drrn_core.metrics.protocol import check_scale, gt_luma, quantize
+
+
+@pytest.fixture(scope="module")
+def small_rgb(astronaut_rgb: np.ndarray) -> np.ndarray:
+    """A 130x151 RGB piece (odd sizes exercise modcrop; big enough for IFC after shaving)."""
+    return astronaut_rgb[10:140, 200:351]
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory, small_rgb, camera_grey):
+    folder = tmp_path_factory.mktemp("bench")
+    Image.fromarray(small_rgb).save(folder / "b.png")
+    Image.fromarray(camera_grey[:120, :100]).save(folder / "a.bmp")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden.png").write_bytes(b"")
+    return folder
+
+
+def test_gt_luma_conventions(small_rgb):
+    y_u8 = rgb_to_y_u8(small_rgb)
+    np.testing.assert_array_equal(gt_luma(small_rgb), y_u8 / 255.0)
+    rgba = np.dstack([small_rgb, np.full(small_rgb.shape[:2], 7, np.uint8)])
+    np.testing.assert_array_equal(gt_luma(rgba), y_u8 / 255.0)
+    np.testing.assert_array_equal(gt_luma(small_rgb / 255.0), y_u8 / 255.0)
+    np.testing.assert_array_equal(gt_luma(y_u8), y_u8 / 255.0)
+    np.testing.assert_array_equal(gt_luma(y_u8[..., None]), y_u8 / 255.0)
+    np.testing.assert_array_equal(gt_luma(y_u8.astype(np.uint16) * 257), y_u8 / 255.0)
+    with pytest.raises(ValueError, match="HxW"):
+        gt_luma(np.zeros((4, 4, 5), np.uint8))
+    with pytest.raises(ValueError, match="dtype"):
+        gt_luma(np.zeros((4, 4), np.int32))
+
+
+@pytest.mark.parametrize("bad", [1, 0, 2.5, -3, "2", True, None, math.inf, math.nan])
+def test_scale_must_be_an_integer_of_at_least_two(bad):
+    with pytest.raises(ValueError, match="scale"):
+        check_scale(bad)
+
+
+def test_scale_accepts_integral_numbers():
+    assert check_scale(3) == 3 and check_scale(4.0) == 4 and check_scale(np.int64(2)) == 2
+
+
+def test_quantize_rounds_half_away_and_clips():
+    x = np.array([-0.1, 0.5 / 255, 1.49 / 255, 254.5 / 255, 1.2])
+    np.testing.assert_array_equal(quantize(x), [0, 1, 1, 255, 255])
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_prepare_steps_1_to_3(small_rgb, scale):
+    images = prepare(small_rgb, scale)
+    h, w = (n - n % scale for n in small_rgb.shape[:2])
+    assert images.gt_y.shape == images.ilr_y.shape == (h, w)
+    assert images.lr_y.shape == (h // scale, w // scale)
+    assert images.scale == scale
+    np.testing.assert_array_equal(images.gt_y, gt_luma(small_rgb)[:h, :w])
+    np.testing.assert_allclose(images.lr_y, imresize(images.gt_y, 1 / scale), atol=0)
+    np.testing.assert_allclose(images.ilr_y, imresize(images.lr_y, scale), atol=0)
+
+
+def test_score_steps_4_to_8_by_hand(small_rgb):
+    images = prepare(small_rgb, 3)
+    result = score(images.gt_y, images.ilr_y, 3)
+    gt = np.round(images.gt_y * 255)[3:-3, 3:-3]
+    out = np.clip(np.floor(images.ilr_y * 255 + 0.5), 0, 255)[3:-3, 3:-3]
+    assert result.psnr == pytest.approx(psnr(gt, out), abs=1e-12)
+    assert 20 < result.psnr < 40 and 0.5 < result.ssim < 1 and result.ifc > 0
+
+
+def test_evaluate_image_bicubic_and_restorers(small_rgb, tmp_path):
+    bicubic = evaluate_image(small_rgb, 2, with_ifc=False)
+    assert bicubic.ifc is None
+    assert evaluate_image(small_rgb, 2, "bicubic", with_ifc=False) == bicubic
+    Image.fromarray(small_rgb).save(tmp_path / "x.png")
+    assert evaluate_image(tmp_path / "x.png", 2, with_ifc=False) == bicubic
+    assert evaluate_image(str(tmp_path / "x.png"), 2, with_ifc=False) == bicubic
+
+    gt_y = prepare(small_rgb, 2).gt_y
+    perfect = evaluate_image(small_rgb, 2, lambda ilr: gt_y, with_ifc=False)
+    assert perfect.psnr == math.inf and perfect.ssim == pytest.approx(1.0)
+    sharper = evaluate_image(small_rgb, 2, lambda ilr: 0.5 * (ilr + gt_y), with_ifc=False)
+    assert sharper.psnr > bicubic.psnr and sharper.ssim > bicubic.ssim
+
+
+def test_restorer_output_is_checked(small_rgb):
+    with pytest.raises(ValueError, match="restorer returned shape"):
+        evaluate_image(small_rgb, 2, lambda ilr: ilr[1:], with_ifc=False)
+    with pytest.raises(ValueError, match="unknown restorer"):
+        evaluate_image(small_rgb, 2, "lanczos", with_ifc=False)
+
+
+def test_list_images_sorted_and_filtered(image_folder):
+    assert [p.name for p in list_images(image_folder)] == ["a.bmp", "b.png"]
+    with pytest.raises(NotADirectoryError):
+        list_images(image_folder / "b.png")
+
+
+def test_iter_benchmark_and_bench_json(image_folder):
+    paths = list_images(image_folder)
+    models = {"bicubic": None, "half": lambda ilr: 0.5 * ilr}
+    results = list(iter_benchmark(paths, [2, 3], models, with_ifc=True))
+    assert len(results) == 8
+    assert [r.index for r in results] == list(range(1, 9)) and {r.total for r in results} == {8}
+    first = results[0]
+    assert (first.model, first.scale, first.image) == ("bicubic", 2, "a.bmp")
+    assert first.score == evaluate_image(paths[0], 2)
+
+    doc = bench_json("Tiny", results)
+    json.dumps(doc, allow_nan=False)
+    assert doc["dataset"] == "Tiny"
+    assert [(r["model"], r["scale"]) for r in doc["runs"]] == [
+        ("bicubic", 2),
+        ("half", 2),
+        ("bicubic", 3),
+        ("half", 3),
+    ]
+    run = doc["runs"][0]
+    assert set(run) == {"model", "scale", "mean", "images"}
+    assert [i["image"] for i in run["images"]] == ["a.bmp", "b.png"]
+    assert set(run["images"][0]) == {"image", "psnr", "ssim", "ifc"}
+    for key in ("psnr", "ssim", "ifc"):
+        assert run["mean"][key] == pytest.approx(np.mean([i[key] for i in run["images"]]))
+
+
+def test_iter_benchmark_cancel_and_no_ifc(image_folder):
+    paths = list_images(image_folder)
+    calls = iter(range(100))
+    results = list(iter_benchmark(paths, [2], {"bicubic": None}, False, lambda: next(calls) >= 1))
+    assert len(results) == 1 and results[0].score.ifc is None
+    doc = bench_json("Tiny", results)
+    assert doc["runs"][0]["mean"]["ifc"] is None and doc["runs"][0]["images"][0]["ifc"] is None
+    with pytest.raises(ValueError, match="scale"):
+        next(iter_benchmark(paths, [2.5], {"bicubic": None}))
+
+
+def test_perfect_restoration_psnr_is_null_in_json(image_folder):
+    paths = list_images(image_folder)[:1]
+    gt = {2: prepare(paths[0], 2).gt_y}
+    results = list(iter_benchmark(paths, [2], {"oracle": lambda ilr: gt[2]}, with_ifc=False))
+    doc = bench_json("Tiny", results)
+    json.dumps(doc, allow_nan=False)
+    assert doc["runs"][0]["images"][0]["psnr"] is None
+    assert doc["runs"][0]["images"][0]["ssim"] == pytest.approx(1.0)
