@@ -144,7 +144,7 @@ class Upscaler:
 
     def _recover_from_oom(self, t: Tile, queue: deque, shape: tuple[int, int]) -> None:
         """Retry ``t`` (and every queued tile) smaller; below MIN_TILE, move from GPU to CPU."""
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and torch.cuda.is_available():
             torch.cuda.empty_cache()
         side = max(t.y1 - t.y0, t.x1 - t.x0)
         if side > MIN_TILE:
