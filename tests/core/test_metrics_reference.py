@@ -17,7 +17,7 @@ import pytest
 from drrn_core.metrics import ImageScore, prepare, score
 from drrn_core.metrics.protocol import read_gt
 
-pytestmark = pytest.mark.shared
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
 SETS = ("Set5", "Set14", "BSD100")
 SCALES = (2, 3, 4)
