@@ -1,0 +1,196 @@
+"""`drrn bench`: the paper's evaluation protocol over image folders, as a table, JSON and CSV."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from drrn_core.cli_common import (
+    READ_ERRORS,
+    CLIError,
+    check_output_folder,
+    describe_read_error,
+    error,
+    integer_scale,
+    load_model,
+    make_upscaler,
+    report_failures,
+    require_file,
+    write_text_atomic,
+)
+from drrn_core.metrics.protocol import (
+    BICUBIC,
+    IMAGE_SUFFIXES,
+    BenchResult,
+    Restorer,
+    bench_json,
+    iter_benchmark,
+    list_images,
+)
+
+METRICS = ("psnr", "ssim", "ifc")
+
+HELP = """\
+Evaluate models with the paper's protocol (MATLAB Y channel, modcrop, bicubic LR/ILR, shave = scale,
+PSNR/SSIM/IFC) and print a paper-style table of means per dataset, scale and model.
+
+A folder is a dataset named after the folder; loose image files are grouped into one dataset per
+parent folder. 'bicubic' always runs the protocol's own bicubic baseline.
+
+--json FILE writes {"dataset": NAME, "runs": [{"model", "scale", "mean": {...}, "images": [...]}]}
+for one dataset, and a JSON list of such objects, one per dataset, when several are given.
+--csv FILE writes one row per image: dataset,model,scale,image,psnr,ssim,ifc.
+Both are written atomically. --no-ifc skips IFC (the slowest metric); its fields are then null."""
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `drrn bench`."""
+    p = sub.add_parser(
+        "bench", help="benchmark models on image folders (PSNR/SSIM/IFC)", description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("sources", nargs="+", type=Path, metavar="DIR_OR_FILE",
+                   help="dataset folders and/or ground-truth image files")
+    p.add_argument("--scale", nargs="+", type=integer_scale, default=[2, 3, 4], metavar="S",
+                   help="integer scales (default: 2 3 4)")
+    p.add_argument("--model", action="append", metavar="bicubic|NAME|PATH",
+                   help="model to evaluate; repeat for several (default: bicubic)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    p.add_argument("--csv", type=Path, metavar="FILE", help="write per-image results as CSV")
+    p.add_argument("--per-image", action="store_true", help="print per-image rows in the table")
+    p.add_argument("--no-ifc", action="store_true", help="skip IFC")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps",
+                   help="where DRRN models run (default: auto)")
+    return p
+
+
+def format_cell(mean: dict | None) -> str:
+    """One table cell: 'PSNR / SSIM / IFC' with the paper's precision ('-' where missing)."""
+    if mean is None:
+        return "-"
+    ifc = mean.get("ifc")
+    ifc_text = "-" if ifc is None else f"{ifc:.3f}"
+    return f"{mean['psnr']:.2f} / {mean['ssim']:.4f} / {ifc_text}"
+
+
+def _align(rows: list[list[str]]) -> str:
+    """Left-aligned columns separated by two spaces."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                     for r in rows)
+
+
+def format_table(results: list[dict], per_image: bool = False) -> str:
+    """A paper-style table of bench results (objects of the bench JSON shape): one row per dataset
+    and scale, one 'PSNR / SSIM / IFC' column per model, optionally per-image rows below each."""
+    models = list(dict.fromkeys(run["model"] for res in results for run in res["runs"]))
+    rows = [["dataset", "scale", *models]]
+    for res in results:
+        runs = {(run["model"], run["scale"]): run for run in res["runs"]}
+        for scale in sorted({run["scale"] for run in res["runs"]}):
+            found = [runs.get((m, scale)) for m in models]
+            rows.append([res["dataset"], f"x{scale:g}",
+                         *(format_cell(r["mean"] if r else None) for r in found)])
+            if per_image:
+                by_model = [{im["image"]: im for im in (r["images"] if r else [])} for r in found]
+                names = dict.fromkeys(n for images in by_model for n in images)
+                rows += [[f"  {name}", "", *(format_cell(images.get(name)) for images in by_model)]
+                         for name in names]
+    return "PSNR / SSIM / IFC on Y, border shaved by the scale\n" + _align(rows)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named group of ground-truth images."""
+
+    name: str
+    images: list[Path]
+
+
+def collect_datasets(sources: Sequence[Path]) -> list[Dataset]:
+    """Folders become datasets named after them; loose files are grouped by parent folder."""
+    groups: dict[Path, Dataset] = {}
+    for src in sources:
+        if src.is_dir():
+            images = list_images(src)
+            if not images:
+                raise CLIError(f"{src}: no images found ({', '.join(IMAGE_SUFFIXES)})")
+            key = src.resolve()
+        else:
+            images = [require_file(src)]
+            key = src.resolve().parent
+        groups.setdefault(key, Dataset(key.name or str(key), [])).images.extend(images)
+    return list(groups.values())
+
+
+def bench_models(specs: Sequence[str] | None, device: str) -> dict[str, Restorer | str]:
+    """Display name -> protocol restorer ('bicubic' is the protocol's own baseline)."""
+    models: dict[str, Restorer | str] = {}
+    for spec in specs or [BICUBIC]:
+        if spec == BICUBIC:
+            models[BICUBIC] = BICUBIC
+            continue
+        loaded = load_model(spec)
+        upscaler = make_upscaler(loaded, device=device)
+        models[loaded.descriptor.name] = upscaler.restore_y
+    return models
+
+
+def run_dataset(
+    dataset: Dataset, args: argparse.Namespace, models: dict[str, Restorer | str], bar: tqdm
+) -> tuple[dict, list[tuple[str, str]]]:
+    """Score one dataset image by image (a bad image fails alone); its JSON and failures."""
+    results: list[BenchResult] = []
+    failures: list[tuple[str, str]] = []
+    for path in dataset.images:
+        try:
+            results += list(iter_benchmark([path], args.scale, models, with_ifc=not args.no_ifc))
+        except READ_ERRORS as exc:
+            error(f"{path}: {describe_read_error(exc)}")
+            failures.append((str(path), str(exc)))
+        bar.update(len(args.scale) * len(models))
+    return bench_json(dataset.name, results), failures
+
+
+def write_csv(path: Path, results: list[dict]) -> None:
+    """One row per image and run: dataset,model,scale,image,psnr,ssim,ifc (written atomically)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["dataset", "model", "scale", "image", *METRICS])
+    for res in results:
+        for run in res["runs"]:
+            for im in run["images"]:
+                values = ("" if im[m] is None else im[m] for m in METRICS)
+                writer.writerow([res["dataset"], run["model"], run["scale"], im["image"], *values])
+    write_text_atomic(path, buf.getvalue())
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """`drrn bench`: run, print the table, write --json/--csv; 1 when any image failed."""
+    for out in (args.json, args.csv):
+        if out is not None:
+            check_output_folder(out)
+    datasets = collect_datasets(args.sources)
+    models = bench_models(args.model, args.device)
+    total = sum(len(d.images) for d in datasets) * len(args.scale) * len(models)
+    results, failures = [], []
+    with tqdm(total=total, desc="bench", unit="run", disable=None, leave=False) as bar:
+        for dataset in datasets:
+            bar.set_postfix_str(dataset.name)
+            res, failed = run_dataset(dataset, args, models, bar)
+            results.append(res)
+            failures += failed
+    print(format_table(results, per_image=args.per_image))
+    if args.json is not None:
+        doc = results[0] if len(results) == 1 else results
+        write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
+    if args.csv is not None:
+        write_csv(args.csv, results)
+    return report_failures(failures, sum(len(d.images) for d in datasets))

@@ -1,0 +1,180 @@
+"""What every `drrn` subcommand shares: the user-facing error type, one-line messages, argument
+types and the batch summary. No image or model logic lives here (that is drrn_core's)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from drrn_core import weights
+from drrn_core.engine import DeviceError, Upscaler
+
+PROG = "drrn"
+MAX_SCALE = 16.0
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CLIError(Exception):
+    """A failure the user can act on: printed as one `drrn: error: ...` line, never a traceback."""
+
+
+# What reading a bad ground-truth file raises in the protocol's reader (PIL) and its checks.
+READ_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
+
+
+def describe_read_error(exc: BaseException) -> str:
+    """A one-line reason for a READ_ERRORS exception, without PIL's internals."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image, or a format that cannot be read"
+    if isinstance(exc, OSError) and "truncated" in str(exc):
+        return "truncated or corrupt image"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return one_line(exc)
+
+
+def one_line(message: object) -> str:
+    """Collapse a message to one line (library messages should already be one line)."""
+    return " ".join(str(message).split())
+
+
+def error(message: object) -> None:
+    """Print `drrn: error: MESSAGE` on stderr."""
+    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
+
+
+def note(message: object) -> None:
+    """Print `drrn: MESSAGE` on stderr (information that must not pollute stdout)."""
+    print(f"{PROG}: {one_line(message)}", file=sys.stderr)
+
+
+def scale_factor(text: str) -> float:
+    """argparse type: an upscaling factor, > 1 and <= MAX_SCALE."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"scale must be a number, got {text!r}") from None
+    if not value > 1.0:
+        raise argparse.ArgumentTypeError(f"scale must be greater than 1, got {text}")
+    if value > MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"scale {text} is too large (at most {MAX_SCALE:g})")
+    return value
+
+
+def integer_scale(text: str) -> int:
+    """argparse type: an integer benchmark scale in 2..MAX_SCALE (the protocol modcrops by it)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"benchmark scales are integers, got {text!r}") from None
+    if not 2 <= value <= MAX_SCALE:
+        raise argparse.ArgumentTypeError(
+            f"benchmark scale must be between 2 and {MAX_SCALE:g}, got {text}"
+        )
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def quality(text: str) -> int:
+    """argparse type: a JPEG/WebP quality, 1..100."""
+    value = positive_int(text)
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"quality must be between 1 and 100, got {text}")
+    return value
+
+
+def require_file(path: Path) -> Path:
+    """Raise CLIError unless `path` is an existing regular file (checked before any decoding)."""
+    if not path.exists():
+        raise CLIError(f"{path}: no such file")
+    if path.is_dir():
+        raise CLIError(f"{path}: is a directory, expected an image file")
+    if not path.is_file():
+        raise CLIError(f"{path}: not a regular file")
+    return path
+
+
+def report_failures(failures: Sequence[tuple[str, str]], total: int) -> int:
+    """Print a summary of a batch's failures on stderr; the exit status for the batch."""
+    if not failures:
+        return EXIT_OK
+    if total > 1:
+        note(f"{len(failures)} of {total} failed: " + ", ".join(name for name, _ in failures))
+    return EXIT_FAILED
+
+
+def check_output_folder(path: Path) -> None:
+    """Fail early (before a long run) when `path` cannot be created: its folder is missing."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise CLIError(f"{path}: cannot write, {folder} is not an existing folder")
+    if path.is_dir():
+        raise CLIError(f"{path}: is a directory, expected a file name")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a text file atomically: a temporary file in the same folder renamed over `path`."""
+    check_output_folder(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise CLIError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise CLIError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise
+
+
+def load_model(spec: str) -> weights.LoadedModel:
+    """weights.resolve_model(spec): a model name (see `drrn models`) or a weights file; an unknown
+    name fails with one line that lists the installed models."""
+    try:
+        return weights.resolve_model(spec)
+    except weights.WeightsError as exc:
+        raise CLIError(exc) from None
+
+
+def make_upscaler(loaded: weights.LoadedModel | None, **options) -> Upscaler:
+    """engine.Upscaler(loaded, **options), a bad device or precision becoming a CLIError."""
+    try:
+        return Upscaler(loaded, **options)
+    except DeviceError as exc:
+        raise CLIError(exc) from None
