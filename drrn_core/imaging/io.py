@@ -85,7 +85,8 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     except (UnidentifiedImageError, Image.DecompressionBombError) as e:
         raise ImageReadError(_open_message(str(p), e, max_pixels)) from None
     except OSError as e:
-        raise ImageReadError(f"{p}: cannot read ({_first_line(e)})") from None
+        why = e.strerror if e.errno else f"the file is truncated or damaged: {_first_line(e)}"
+        raise ImageReadError(f"{p}: cannot read ({why})") from None
     loaded.path = p
     return loaded
 
@@ -185,7 +186,8 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
     """Write float pixels in [0, 1] atomically (temp file in the same folder, then os.replace).
 
     pixels: HW, HWx1, HWx3, or with alpha last (HWx2 / HWx4) when ``alpha`` is None.
-    bit_depth 16 is honoured by PNG and TIFF (JPEG/WebP are 8-bit); JPEG drops alpha.
+    bit_depth 16 is honoured by PNG and TIFF (JPEG/WebP are 8-bit); JPEG drops alpha; WebP at
+    quality 100 is lossless.
     ``like``: a LoadedImage whose bit depth, EXIF and ICC profile are used unless given here.
     format: PNG, JPEG, WEBP or TIFF (default: from the suffix). Returns the path written.
     """
@@ -205,12 +207,12 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
         raise ImageWriteError(f"{p}: the folder {p.parent} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
+        os.close(fd)
     except OSError as e:
         raise ImageWriteError(f"{p}: cannot write to {p.parent} ({e.strerror or e})") from None
     try:
-        with os.fdopen(fd, "wb") as f:
-            _encode(f, q, fmt, sixteen, exif, icc, quality)
-            f.flush()
+        _encode(tmp, q, fmt, sixteen, exif, icc, quality)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, p)
     except BaseException as e:
@@ -245,18 +247,18 @@ def _quantise(arr: np.ndarray, top: int) -> np.ndarray:
     return out
 
 
-def _encode(f, q: np.ndarray, fmt: str, sixteen: bool, exif: bytes | None, icc: bytes | None,
-            quality: int) -> None:
+def _encode(target: str, q: np.ndarray, fmt: str, sixteen: bool, exif: bytes | None,
+            icc: bytes | None, quality: int) -> None:
     channels = 1 if q.ndim == 2 else q.shape[2]
     if sixteen and fmt == "TIFF":
         import tifffile
 
-        tifffile.imwrite(f, q, photometric="minisblack" if channels <= 2 else "rgb",
+        tifffile.imwrite(target, q, photometric="minisblack" if channels <= 2 else "rgb",
                          extrasamples=("unassalpha",) if channels in (2, 4) else None,
                          compression="zlib", iccprofile=icc)
         return
     if sixteen and channels > 1:
-        f.write(_png16(q, exif, icc))
+        Path(target).write_bytes(_png16(q, exif, icc))
         return
     im = Image.fromarray(q)
     kw: dict = {}
@@ -266,9 +268,11 @@ def _encode(f, q: np.ndarray, fmt: str, sixteen: bool, exif: bytes | None, icc: 
         kw["exif"] = exif
     if fmt in ("JPEG", "WEBP"):
         kw["quality"] = int(quality)
+    if fmt == "WEBP" and quality >= 100:
+        kw.update(lossless=True, exact=True)
     if fmt == "TIFF":
         kw["compression"] = "tiff_deflate"
-    im.save(f, format=fmt, **kw)
+    im.save(target, format=fmt, **kw)
 
 
 def _png16(q: np.ndarray, exif: bytes | None, icc: bytes | None) -> bytes:
