@@ -346,10 +346,10 @@ class MainWindow(QMainWindow):
 
         return io.load_image(path, max_pixels=MAX_INPUT_PIXELS)
 
-    def open_path(self, path: str | Path, mode: str | None = None, scale: int | None = None
-                  ) -> bool:
+    def open_path(self, path: str | Path, mode: str | None = None, scale: int | None = None,
+                  note: str = "") -> bool:
         """Open an image file (or a folder: see :meth:`open_folder`); False with a message if
-        it cannot be read."""
+        it cannot be read. ``note`` stays in the status line after each run."""
         path = Path(path)
         if path.is_dir():
             return self.open_folder(path)
@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
             self.compare.set_mode(mode)
         if scale is not None:
             self.compare.controls.scale.setValue(scale)
-        self.compare.set_source(loaded.image, path.name, loaded)
+        self.compare.set_source(loaded.image, path.name, loaded, note=note)
         return True
 
     def open_in_evaluation(self, path: str, scale: int) -> None:
@@ -451,13 +451,11 @@ class MainWindow(QMainWindow):
         folders = [p for p in paths if p.is_dir()]
         images = [p for p in paths if is_image_path(p)]
         ignored = len(paths) - len(folders) - len(images)
-        note = f" ({ignored} dropped item(s) are not images and were ignored)" if ignored else ""
+        notes = [f"{ignored} dropped item(s) are not images and were ignored"] if ignored else []
+        if len(images) > 1:
+            notes.append(f"{len(images) - 1} more dropped image(s) not opened")
         if images:
-            ok = self.open_path(images[0])
-            if ok and (len(images) > 1 or ignored):
-                extra = f"; {len(images) - 1} more image(s) not opened" if len(images) > 1 else ""
-                self.show_message(f"Opened {images[0].name}{extra}{note}.", 10000)
-            return ok
+            return self.open_path(images[0], note="; ".join(notes))
         if folders:
             return self.open_folder(folders[0])
         self.show_error("Nothing to open", "None of the dropped items is an image or a folder.")

@@ -47,6 +47,7 @@ class Source:
     name: str
     meta: object | None = None
     lr: np.ndarray | None = None
+    note: str = ""
 
 
 class CompareTab(QWidget):
@@ -111,9 +112,12 @@ class CompareTab(QWidget):
 
     # -- inputs ----------------------------------------------------------------------------
     def set_source(self, image: np.ndarray, name: str, meta: object | None = None,
-                   lr: np.ndarray | None = None) -> None:
-        """Work on a new image (or an LR + HR pair: ``image`` is the HR, evaluation mode)."""
-        self.source = Source(image, name, meta, lr)
+                   lr: np.ndarray | None = None, note: str = "") -> None:
+        """Work on a new image (or an LR + HR pair: ``image`` is the HR, evaluation mode).
+
+        ``note`` (e.g. "2 dropped files ignored") stays in the status line after each run.
+        """
+        self.source = Source(image, name, meta, lr, note)
         h, w = (lr if lr is not None else image).shape[:2]
         self.controls.set_input_size(w, h)
         if lr is not None:
@@ -292,6 +296,8 @@ class CompareTab(QWidget):
             if key in self.scores:
                 s = self.scores[key]
                 parts.append(f"{TITLES[key]} {s.psnr:.2f} dB / {s.ssim:.4f}")
+        if self.source.note:
+            parts.append(self.source.note)
         return " · ".join(parts)
 
     # -- results ---------------------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""Fixtures for the app's tests: a tiny DRRN in a temp user folder, temp settings and logs,
+small real images (scikit-image's astronaut) and a main window that is closed afterwards."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QSettings
+
+TINY = "tiny"
+MEDIUM = "medium"
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory) -> Path:
+    """A user folder with a tiny (B1U2, 8 channels) and a medium (B1U9, 32 channels) model."""
+    import torch
+
+    from drrn_core import weights
+    from drrn_core.model import DRRN, DRRNConfig
+
+    root = tmp_path_factory.mktemp("drrn-user")
+    (root / "models").mkdir()
+    torch.manual_seed(0)
+    for name, cfg in ((TINY, DRRNConfig(B=1, U=2, channels=8)),
+                      (MEDIUM, DRRNConfig(B=1, U=9, channels=32))):
+        weights.save_weights(root / "models" / f"{name}.safetensors", DRRN(cfg))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def app_env(model_store, tmp_path, monkeypatch):
+    """Every test: the temp model folder, no bundled models, logs and QSettings in tmp_path."""
+    monkeypatch.setenv("DRRN_USER_DIR", str(model_store))
+    monkeypatch.setenv("DRRN_RESOURCES", str(tmp_path / "no-resources"))
+    monkeypatch.setenv("DRRN_LOG_DIR", str(tmp_path / "logs"))
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+
+
+@pytest.fixture(scope="session")
+def astro_crop(astronaut_rgb) -> np.ndarray:
+    """A 48x48 uint8 RGB crop of the astronaut's face (fast enough for every test)."""
+    return np.ascontiguousarray(astronaut_rgb[100:148, 180:228])
+
+
+@pytest.fixture
+def astro_png(tmp_path, astro_crop) -> Path:
+    path = tmp_path / "astro.png"
+    Image.fromarray(astro_crop).save(path)
+    return path
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    """The real main window with settings in an INI file; the tiny model selected."""
+    from app.main_window import MainWindow, settings_at
+
+    win = MainWindow(settings=settings_at(tmp_path / "settings.ini"))
+    qtbot.addWidget(win)
+    win.resize(1100, 700)
+    win.show()
+    select_model(win, TINY)
+    yield win
+    win.compare.cancel()
+    win.close()
+
+
+def select_model(win, name: str) -> None:
+    """Choose a model in the Compare tab without starting the debounced run."""
+    combo = win.compare.controls.model
+    idx = combo.findData(name)
+    assert idx >= 0, f"model {name} not offered"
+    combo.setCurrentIndex(idx)
+    win.compare.debounce.stop()
+
+
+@pytest.fixture
+def wait_idle(qtbot):
+    """wait_idle(win): wait until the Compare tab's run is over."""
+
+    def wait(win, timeout_ms: int = 30000) -> None:
+        qtbot.waitUntil(lambda: not win.compare.is_busy(), timeout=timeout_ms)
+
+    return wait
+
+
+@pytest.fixture
+def run_compare(wait_idle):
+    """run_compare(win) -> seconds: run the Compare tab now and wait for it."""
+
+    def run(win, timeout_ms: int = 30000) -> float:
+        t0 = time.monotonic()
+        win.compare.run()
+        wait_idle(win, timeout_ms)
+        return time.monotonic() - t0
+
+    return run

@@ -1,0 +1,249 @@
+"""The main window: getting images in (open, drop, paste, recent, command line), results out,
+bad input as messages, the excepthook, the log file fallback, --version and --self-test."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.main_window import MainWindow, qimage_from_array
+from drrn_core.imaging import io
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def status(win: MainWindow) -> str:
+    return win.statusBar().currentMessage()
+
+
+def test_open_file_upscales_with_bicubic_and_drrn(window, astro_png, wait_idle):
+    assert window.open_path(astro_png)
+    wait_idle(window)
+    results = window.compare.results
+    assert results["input"][0].shape == (48, 48, 3)
+    assert results["bicubic"][0].shape == (96, 96, 3)
+    assert results["drrn"][0].shape == (96, 96, 3)
+    for key in ("input", "bicubic", "drrn"):
+        assert window.compare.grid.panes[key].has_image()
+    assert window.actions["save"].isEnabled() and window.actions["copy"].isEnabled()
+    assert window.settings.recent_files[0] == str(astro_png.resolve())
+    assert [a.text() for a in window.recent_menu.actions()][0] == "astro.png"
+    assert "astro.png" in window.windowTitle()
+
+
+def test_drop_opens_the_image_and_ignores_non_images(window, astro_png, tmp_path, wait_idle):
+    note = tmp_path / "notes.txt"
+    note.write_text("not an image")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(note)), QUrl.fromLocalFile(str(astro_png))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    wait_idle(window)
+    assert window.compare.source.name == "astro.png"
+    assert "not images" in status(window)
+
+
+def test_dropped_folder_offers_its_first_image_or_the_benchmark(window, astro_png, tmp_path,
+                                                                monkeypatch, wait_idle):
+    folder = astro_png.parent
+    monkeypatch.setattr(window, "ask_folder_action", lambda f, imgs: "open")
+    assert window.open_dropped([folder])
+    wait_idle(window)
+    assert window.compare.source.name == "astro.png"
+    monkeypatch.setattr(window, "ask_folder_action", lambda f, imgs: "benchmark")
+    assert window.open_path(folder)
+    assert window.tabs.currentWidget() is window.extra_tabs["benchmark"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not window.open_path(empty)
+    assert "no image files" in status(window)
+
+
+def test_paste_opens_the_clipboard_image(window, astro_crop, wait_idle):
+    QGuiApplication.clipboard().setImage(qimage_from_array(astro_crop))
+    assert window.paste()
+    wait_idle(window)
+    assert window.compare.source.name == "clipboard"
+    assert np.array_equal((window.compare.source.image * 255).round().astype(np.uint8),
+                          astro_crop)
+    QGuiApplication.clipboard().clear()
+    assert not window.paste()
+    assert "no image" in status(window)
+
+
+def test_unreadable_and_huge_files_are_messages(window, astro_png, tmp_path, monkeypatch,
+                                                wait_idle):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    assert not window.open_path(bad)
+    assert "broken.png" in status(window) and window.compare.source is None
+    assert not window.open_path(tmp_path / "missing.jpg")
+    assert "not found" in status(window)
+    monkeypatch.setattr("app.main_window.MAX_INPUT_PIXELS", 1000)
+    assert not window.open_path(astro_png)
+    assert "limit" in status(window)
+    monkeypatch.undo()
+    assert window.open_path(astro_png)  # the window is still usable
+    wait_idle(window)
+    assert "drrn" in window.compare.results
+
+
+def test_missing_model_file_is_one_message(window, astro_png, model_store, wait_idle):
+    from drrn_core import weights
+    from drrn_core.model import DRRN, DRRNConfig
+
+    path = weights.save_weights(model_store / "models" / "gone.safetensors",
+                                DRRN(DRRNConfig(B=1, U=1, channels=4)))
+    window.refresh_models(select="gone")
+    assert window.compare.controls.model_name() == "gone"
+    path.unlink()
+    window.open_path(astro_png)
+    wait_idle(window)
+    assert status(window).startswith("Failed:")
+    assert "bicubic" in window.compare.results and "drrn" not in window.compare.results
+    window.refresh_models(select="tiny")
+    window.compare.run()
+    wait_idle(window)
+    assert "drrn" in window.compare.results
+
+
+def test_save_copy_and_never_overwrite_the_input_silently(window, astro_png, tmp_path,
+                                                         monkeypatch, wait_idle):
+    window.open_path(astro_png)
+    wait_idle(window)
+    for name in ("out.png", "out.jpg", "out.webp", "out.tif"):
+        assert window.save_result(tmp_path / name, quality=80)
+        assert io.load_image(tmp_path / name).pixels.shape == (96, 96, 3)
+    before = astro_png.read_bytes()
+    monkeypatch.setattr(QMessageBox, "warning",
+                        lambda *a, **k: QMessageBox.StandardButton.No)
+    assert not window.save_result(astro_png)
+    assert astro_png.read_bytes() == before
+    window.copy_result()
+    assert QGuiApplication.clipboard().image().width() == 96
+
+
+def test_shortcuts_are_bound(window):
+    keys = {k: window.actions[k].shortcut().toString() for k in
+            ("open", "save", "paste", "fit", "actual", "zoom_in", "zoom_out", "split")}
+    assert keys == {"open": "Ctrl+O", "save": "Ctrl+S", "paste": "Ctrl+V", "fit": "Ctrl+0",
+                    "actual": "Ctrl+1", "zoom_in": "+", "zoom_out": "-", "split": "C"}
+
+
+def test_about_box_lists_the_models(window, qtbot):
+    from app.dialogs.about import AboutDialog
+
+    dialog = AboutDialog(window)
+    qtbot.addWidget(dialog)
+    labels = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+    assert labels[0] == "DRRN Studio" and "tiny" in labels
+
+
+def test_model_ready_from_training_selects_it(window, model_store):
+    window.compare.controls.model.setCurrentIndex(0)
+    window.on_model_ready(str(model_store / "models" / "medium.safetensors"))
+    assert window.compare.controls.model_name() == "medium"
+    window.compare.cancel()
+
+
+def test_no_models_means_bicubic_only_with_a_note(window, tmp_path, monkeypatch, astro_png,
+                                                  wait_idle):
+    monkeypatch.setenv("DRRN_USER_DIR", str(tmp_path / "nobody"))
+    window.refresh_models()
+    combo = window.compare.controls.model
+    assert combo.count() == 1 and combo.currentData() == "bicubic"
+    assert not window.compare.controls.model_note.isHidden()
+    window.open_path(astro_png)
+    wait_idle(window)
+    assert set(window.compare.results) == {"input", "bicubic"}
+
+
+def test_excepthook_logs_and_shows_instead_of_dying(tmp_path, caplog):
+    from app.logging_setup import install_excepthook
+
+    shown = []
+    old = sys.excepthook
+    try:
+        install_excepthook(lambda summary, details: shown.append((summary, details)))
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            with caplog.at_level(logging.ERROR):
+                sys.excepthook(*sys.exc_info())
+    finally:
+        sys.excepthook = old
+    assert shown and shown[0][0] == "RuntimeError: boom" and "Traceback" in shown[0][1]
+    assert "uncaught exception" in caplog.text
+
+
+def test_log_file_and_unwritable_log_folder(qtbot, tmp_path):
+    from app.logging_setup import setup_logging
+    from app.main_window import settings_at
+
+    path, problem = setup_logging(tmp_path / "logs")
+    assert problem is None and path.exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    path, problem = setup_logging(blocker / "logs")
+    assert path is None and "Could not write the log file" in problem
+    win = MainWindow(settings=settings_at(tmp_path / "s.ini"), log_problem=problem)
+    qtbot.addWidget(win)
+    assert status(win) == problem
+
+
+def test_command_line_opens_the_given_file(qtbot, astro_png, monkeypatch):
+    from app import __main__ as entry
+
+    seen = {}
+
+    def check_and_close():
+        win = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+        qtbot.waitUntil(lambda: win.compare.source is not None, timeout=5000)
+        seen["name"] = win.compare.source.name
+        win.compare.cancel()
+        win.close()
+
+    old = sys.excepthook
+    QTimer.singleShot(200, check_and_close)
+    try:
+        assert entry.main([str(astro_png)]) == 0
+    finally:
+        sys.excepthook = old
+    assert seen == {"name": "astro.png"}
+
+
+def test_version_and_self_test(model_store, tmp_path, capsys):
+    from app import __main__ as entry
+
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("drrn-studio 0.")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
+           "DRRN_RESOURCES": str(model_store)}  # "bundles" tiny + medium: default = medium
+    (model_store / "weights").mkdir(exist_ok=True)
+    for name in ("tiny", "medium"):
+        target = model_store / "weights" / f"{name}.safetensors"
+        if not target.exists():
+            target.write_bytes((model_store / "models" / f"{name}.safetensors").read_bytes())
+    proc = subprocess.run([sys.executable, "-m", "app", "--self-test"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "self-test: OK (medium, x2, 96x96" in proc.stdout
+
+
+def test_qimage_from_array_keeps_the_pixels(astro_crop):
+    image = qimage_from_array(astro_crop)
+    assert (image.width(), image.height()) == (48, 48)
+    assert image.format() == QImage.Format.Format_RGB888
+    r, g, b = astro_crop[5, 7]
+    assert image.pixelColor(7, 5).getRgb()[:3] == (r, g, b)
