@@ -1,0 +1,3 @@
+"""pyrtools.tools.display: pyrtools' matplotlib plotting, left out (see hook-pyrtools.py)."""
+
+excludedimports = ["matplotlib", "IPython"]
