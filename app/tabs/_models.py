@@ -1,11 +1,11 @@
 """The models a tab can offer: the protocol's bicubic baseline plus the registry's bundled and user
-models (drrn_core.weights), and the loading of one by name on a worker thread."""
+models (drrn_core.weights). Upscalers come from app.pipeline.upscaler_for (cached, tiled)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-BICUBIC = "bicubic"
+from drrn_core.metrics.protocol import BICUBIC
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,3 @@ def default_model() -> str:
     from drrn_core import weights
 
     return weights.default_model_name() or BICUBIC
-
-
-def make_upscaler(name: str):
-    """An engine Upscaler for ``name`` (None-model upscaler = bicubic). Call on a worker thread."""
-    from drrn_core import weights
-    from drrn_core.engine import Upscaler
-
-    return Upscaler(None if name == BICUBIC else weights.resolve_model(name))

@@ -32,8 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.pipeline import upscaler_for
 from app.tabs._bench_table import BenchProxyModel, BenchRow, BenchTableModel
-from app.tabs._models import BICUBIC, ModelChoice, make_upscaler, model_choices
+from app.tabs._models import BICUBIC, ModelChoice, model_choices
 from app.tabs._widgets import FolderList, MessageLine
 from app.workers import Job, JobContext, describe_error, format_eta, start_job
 from drrn_core.metrics.protocol import BenchResult
@@ -68,7 +69,7 @@ def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scale
         datasets.append((name, images))
     total = sum(len(images) for _, images in datasets) * len(models) * len(scales)
     ctx.progress(0.0, "loading models")
-    restorers = {m: BICUBIC if m == BICUBIC else _restorer(make_upscaler(m), ctx) for m in models}
+    restorers = {m: BICUBIC if m == BICUBIC else _restorer(upscaler_for(m), ctx) for m in models}
     done = 0
     for name, images in datasets:
         by_name = {p.name: p for p in images}

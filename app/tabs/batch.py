@@ -1,0 +1,360 @@
+"""The Batch tab: upscale every image under a folder (recursively, keeping the tree) into another
+folder. Files that cannot be read are reported, not fatal; nothing is ever written into the input
+tree, and every output is written atomically by drrn_core.imaging.io.save_image."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.pipeline import upscaler_for
+from app.tabs._models import BICUBIC, ModelChoice, default_model, model_choices
+from app.tabs._widgets import MessageLine, PathField
+from app.workers import Job, JobContext, describe_error, format_eta, start_job
+
+FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WebP": ".webp", "TIFF": ".tif"}
+LOSSY = ("JPEG", "WebP")
+SIZE_MODES = ("Scale ×", "Width (px)", "Height (px)")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """One batch run: where from, where to, how big, with what, in which format."""
+
+    input_dir: Path
+    output_dir: Path
+    model: str
+    scale: float | None = 2.0
+    width: int | None = None
+    height: int | None = None
+    fmt: str = "PNG"
+    quality: int = 90
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """Yielded by the worker: ``begin`` a file, or its outcome ``written`` / ``failed``."""
+
+    kind: str
+    index: int
+    total: int
+    source: str  # path relative to the input folder
+    detail: str = ""  # the output path, or why the file failed
+
+
+def check_folders(input_dir: Path | None, output_dir: Path | None) -> str | None:
+    """Why these folders cannot be used (one line), or None when they can."""
+    if input_dir is None:
+        return "Choose an input folder."
+    if not input_dir.is_dir():
+        return f"Input folder not found: {input_dir}"
+    if output_dir is None:
+        return "Choose an output folder."
+    if output_dir.exists() and not output_dir.is_dir():
+        return f"The output path is a file, not a folder: {output_dir}"
+    if _inside(output_dir, input_dir):
+        return "The output folder must not be the input folder or inside it."
+    return None
+
+
+def plan_output(settings: BatchSettings, source: Path) -> Path:
+    """Where the result of ``source`` goes: the same relative path, with the format's suffix."""
+    rel = source.relative_to(settings.input_dir)
+    return settings.output_dir / rel.parent / (rel.stem + FORMATS[settings.fmt])
+
+
+def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
+    """Worker body: load, upscale and save each file; failures become events, not exceptions."""
+    from drrn_core.imaging import io
+
+    files = _list_files(settings.input_dir)
+    total = len(files)
+    ctx.progress(0.0, "loading the model")
+    upscaler = upscaler_for(settings.model)
+    written: set[Path] = set()
+    for i, source in enumerate(files):
+        if ctx.cancelled():
+            return
+        rel = str(source.relative_to(settings.input_dir))
+        yield BatchEvent("begin", i, total, rel)
+        target = plan_output(settings, source)
+        try:
+            if _inside(target, settings.input_dir):
+                raise ValueError("refusing to write into the input folder")
+            if target.resolve() in written:
+                raise ValueError(f"{target.name} was already written from another input file")
+            loaded = io.load_image(source)
+            image = upscaler.upscale(
+                loaded.image, **_size_kw(settings),
+                progress=lambda f, i=i, rel=rel: ctx.progress((i + f) / total, rel),
+                cancel=ctx.cancelled)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            io.save_image(target, image, like=loaded, quality=settings.quality)
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+            if ctx.cancelled():
+                return
+            yield BatchEvent("failed", i, total, rel,
+                             describe_error(exc).removeprefix(f"{source}: "))
+            continue
+        written.add(target.resolve())
+        ctx.progress((i + 1) / total, rel)
+        yield BatchEvent("written", i, total, rel, str(target))
+
+
+def _size_kw(settings: BatchSettings) -> dict:
+    """The engine's scale/size arguments; a given width or height keeps the aspect ratio."""
+    if settings.width or settings.height:
+        return {"size": (settings.height, settings.width)}
+    return {"scale": settings.scale}
+
+
+def _list_files(folder: Path) -> list[Path]:
+    """Every regular file under ``folder`` (no hidden files or folders), in a stable order."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / n for n in sorted(names) if not n.startswith(".")]
+    return found
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (after resolving links)."""
+    p, f = path.expanduser().resolve(), folder.expanduser().resolve()
+    return p == f or f in p.parents
+
+
+class BatchTab(QWidget):
+    """Input folder -> output folder, with progress, cancel and a table of the files that failed."""
+
+    batchFinished = Signal(int, int)  # noqa: N815 (Qt signal naming) - written, failed
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._job: Job | None = None
+        self._current, self._total = 0, 1
+        self._written = 0
+        self._build_ui()
+        self.refresh_models()
+        self._on_format(self.format_combo.currentText())
+        self._on_size_mode(0)
+        self._update_buttons()
+
+    def _build_ui(self) -> None:
+        folders = QGroupBox("Folders", self)
+        form = QFormLayout(folders)
+        self.input_field = PathField("Images to upscale (searched recursively)", parent=folders)
+        self.output_field = PathField("Where the results go (same sub-folders)", parent=folders)
+        form.addRow("Input folder:", self.input_field)
+        form.addRow("Output folder:", self.output_field)
+
+        options = QGroupBox("Output", self)
+        form = QFormLayout(options)
+        size_row = QHBoxLayout()
+        self.size_mode = QComboBox(options)
+        self.size_mode.addItems(SIZE_MODES)
+        self.size_mode.currentIndexChanged.connect(self._on_size_mode)
+        self.scale_spin = QDoubleSpinBox(options)
+        self.scale_spin.setRange(1.1, 16.0)
+        self.scale_spin.setSingleStep(0.5)
+        self.scale_spin.setValue(2.0)
+        self.pixels_spin = QSpinBox(options)
+        self.pixels_spin.setRange(1, 65535)
+        self.pixels_spin.setValue(1920)
+        self.pixels_spin.setSuffix(" px")
+        size_row.addWidget(self.size_mode)
+        size_row.addWidget(self.scale_spin, 1)
+        size_row.addWidget(self.pixels_spin, 1)
+        form.addRow("Size:", size_row)
+        self.model_combo = QComboBox(options)
+        form.addRow("Model:", self.model_combo)
+        fmt_row = QHBoxLayout()
+        self.format_combo = QComboBox(options)
+        self.format_combo.addItems(list(FORMATS))
+        self.format_combo.currentTextChanged.connect(self._on_format)
+        self.quality_spin = QSpinBox(options)
+        self.quality_spin.setRange(1, 100)
+        self.quality_spin.setValue(90)
+        self.quality_spin.setPrefix("quality ")
+        fmt_row.addWidget(self.format_combo)
+        fmt_row.addWidget(self.quality_spin, 1)
+        form.addRow("Format:", fmt_row)
+
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton("Upscale folder", self)
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+
+        progress = QFormLayout()
+        self.overall_bar = QProgressBar(self)
+        self.overall_bar.setRange(0, 1000)
+        self.file_bar = QProgressBar(self)
+        self.file_bar.setRange(0, 1000)
+        progress.addRow("Overall:", self.overall_bar)
+        progress.addRow("Current file:", self.file_bar)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        self.message = MessageLine(self)
+
+        self.failures = QTableWidget(0, 2, self)
+        self.failures.setHorizontalHeaderLabels(["File", "Problem"])
+        self.failures.verticalHeader().setVisible(False)
+        self.failures.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.failures.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.failures.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+
+        top = QHBoxLayout()
+        top.addWidget(folders, 3)
+        top.addWidget(options, 2)
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addLayout(buttons)
+        lay.addLayout(progress)
+        lay.addWidget(self.status)
+        lay.addWidget(self.message)
+        lay.addWidget(QLabel("Files that failed:", self))
+        lay.addWidget(self.failures, 1)
+
+    # Public API
+    def refresh_models(self) -> None:
+        """Re-read the model registry, keeping the current choice when it still exists."""
+        current = self.model_combo.currentData()
+        try:
+            choices = model_choices()
+            wanted = current.name if current else default_model()
+        except Exception as exc:  # noqa: BLE001 - a broken registry must not break the tab
+            choices, wanted = [ModelChoice("Bicubic", BICUBIC)], BICUBIC
+            self.message.show_error(f"Could not list models: {describe_error(exc)}")
+        self.model_combo.clear()
+        for choice in choices:
+            self.model_combo.addItem(choice.label, choice)
+            if choice.name == wanted:
+                self.model_combo.setCurrentIndex(self.model_combo.count() - 1)
+
+    def settings(self) -> BatchSettings:
+        mode = self.size_mode.currentIndex()
+        pixels = self.pixels_spin.value()
+        choice = self.model_combo.currentData()
+        return BatchSettings(
+            input_dir=self.input_field.path() or Path(),
+            output_dir=self.output_field.path() or Path(),
+            model=choice.name if choice else BICUBIC,
+            scale=self.scale_spin.value() if mode == 0 else None,
+            width=pixels if mode == 1 else None,
+            height=pixels if mode == 2 else None,
+            fmt=self.format_combo.currentText(),
+            quality=self.quality_spin.value(),
+        )
+
+    def is_running(self) -> bool:
+        return self._job is not None
+
+    def start(self) -> None:
+        """Check the folders, then run the batch on a worker thread."""
+        if self._job is not None:
+            return
+        problem = check_folders(self.input_field.path(), self.output_field.path())
+        if problem:
+            self.message.show_error(problem)
+            return
+        self.message.clear_message()
+        self.failures.setRowCount(0)
+        self._written = 0
+        self.overall_bar.setValue(0)
+        self.file_bar.setValue(0)
+        self.status.setText("Starting…")
+        self._job = start_job(run_batch, self.settings(), name="batch", parent=self)
+        self._job.progressed.connect(self._on_progress)
+        self._job.yielded.connect(self._on_event)
+        self._job.succeeded.connect(lambda _: self._finish("Done"))
+        self._job.cancelled.connect(lambda: self._finish("Cancelled"))
+        self._job.failed.connect(self._on_failed)
+        self._job.finished.connect(self._on_finished)
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self.status.setText("Cancelling after the current tile…")
+            self._job.cancel()
+
+    def failed_files(self) -> list[tuple[str, str]]:
+        """(relative path, reason) of every file reported as failed."""
+        return [(self.failures.item(r, 0).text(), self.failures.item(r, 1).text())
+                for r in range(self.failures.rowCount())]
+
+    # Slots
+    def _on_progress(self, fraction: float, eta: float, message: str) -> None:
+        self.overall_bar.setValue(round(fraction * 1000))
+        total = max(1, self._total)
+        within = min(max(fraction * total - self._current, 0.0), 1.0)
+        self.file_bar.setValue(round(within * 1000))
+        self.status.setText(f"{message}  {format_eta(eta)}".strip())
+
+    def _on_event(self, event: BatchEvent) -> None:
+        self._current, self._total = event.index, event.total
+        if event.kind == "begin":
+            self.file_bar.setValue(0)
+            self.status.setText(f"{event.index + 1}/{event.total}: {event.source}")
+        elif event.kind == "written":
+            self._written += 1
+            self.file_bar.setValue(1000)
+        else:
+            row = self.failures.rowCount()
+            self.failures.insertRow(row)
+            self.failures.setItem(row, 0, QTableWidgetItem(event.source))
+            self.failures.setItem(row, 1, QTableWidgetItem(event.detail))
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.message.show_error(f"Batch stopped: {describe_error(exc)}")
+        self._finish("Stopped")
+
+    def _on_finished(self) -> None:
+        self._job = None
+        self._update_buttons()
+        self.batchFinished.emit(self._written, self.failures.rowCount())
+
+    def _finish(self, word: str) -> None:
+        failed = self.failures.rowCount()
+        if word == "Done":
+            self.overall_bar.setValue(1000)
+        self.status.setText(f"{word}: {self._written} written, {failed} failed.")
+
+    def _on_format(self, fmt: str) -> None:
+        self.quality_spin.setEnabled(fmt in LOSSY)
+
+    def _on_size_mode(self, mode: int) -> None:
+        self.scale_spin.setVisible(mode == 0)
+        self.pixels_spin.setVisible(mode != 0)
+
+    def _update_buttons(self) -> None:
+        running = self._job is not None
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        for w in (self.input_field, self.output_field, self.model_combo, self.format_combo):
+            w.setEnabled(not running)

@@ -1,0 +1,486 @@
+"""The Training tab: drrn_core.training's loop on a worker thread, with live loss and validation
+PSNR curves, pause / continue / cancel (cancel checkpoints first), resume from a run folder, and
+"Use this model", which imports the run's weights into the user's models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.tabs._widgets import MessageLine, PathField
+from app.workers import Job, JobContext, describe_error, format_eta, start_job
+
+RECIPES = ("fast", "paper")
+RECIPE_FILE = "From file…"
+BUDGETS = ("Minutes (this session)", "Until epoch", "Until iteration")
+_PSNR_COLOURS = {2: "#1f77b4", 3: "#d62728", 4: "#2ca02c"}
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Yielded first when resuming: the architecture and iteration found in the run folder."""
+
+    config: object  # drrn_core.model.DRRNConfig
+    iteration: int
+
+
+def run_training(ctx: JobContext, spec) -> Iterator:
+    """Worker body: drrn_core's training events; closing this generator checkpoints the run."""
+    from drrn_core.training import checkpoint
+    from drrn_core.training.loop import iter_training
+
+    if spec.resume:
+        notes: list[str] = []
+        state = checkpoint.load_latest(spec.run_dir, warn=notes.append)
+        if state is None:
+            raise ValueError(f"Nothing to resume: no checkpoint in {spec.run_dir}")
+        spec = _with_model(spec, state[1]["model"])
+        yield Resumed(spec.model, int(state[1]["iteration"]))
+    yield from iter_training(spec)
+
+
+def _with_model(spec, model_dict: dict):
+    """``spec`` with the architecture stored in a checkpoint (a resumed run keeps its model)."""
+    from dataclasses import replace
+
+    from drrn_core.model import DRRNConfig
+
+    config = DRRNConfig.from_dict(model_dict)
+    return replace(spec, model=config, recipe=spec.recipe.with_overrides(model=config))
+
+
+def import_weights(ctx: JobContext, path: Path) -> str:
+    """Worker body of "Use this model": copy the weights into the user's models as
+    RUN-ITERATION (importing the same weights again replaces that copy); the new path."""
+    from drrn_core import weights
+
+    _, _, metadata = weights.read_header(path)
+    iteration = metadata.get("training", {}).get("iteration")
+    name = path.parent.name if iteration is None else f"{path.parent.name}-{iteration}"
+    return str(weights.import_user_model(path, name=name, overwrite=True).path)
+
+
+class TrainingTab(QWidget):
+    """Train a DRRN from a folder of HR images; hand the result to the rest of the app."""
+
+    modelReady = Signal(str)  # noqa: N815 (Qt signal naming) - path of the imported weights
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._job: Job | None = None
+        self._import_job: Job | None = None
+        self._weights: Path | None = None
+        self._loss: tuple[list[int], list[float]] = ([], [])
+        self._psnr: dict[int, tuple[list[int], list[float]]] = {}
+        self._build_ui()
+        self._on_recipe_choice()
+        self._update_buttons()
+
+    # UI construction
+    def _build_ui(self) -> None:
+        controls = QWidget(self)
+        controls.setMaximumWidth(420)
+        side = QVBoxLayout(controls)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.addWidget(self._folders_box())
+        side.addWidget(self._architecture_box())
+        side.addWidget(self._recipe_box())
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start new run", self)
+        self.start_button.clicked.connect(self.start)
+        self.resume_button = QPushButton("Resume run", self)
+        self.resume_button.setToolTip("Continue the run saved in the run folder")
+        self.resume_button.clicked.connect(self.resume_run)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.resume_button)
+        side.addLayout(buttons)
+        buttons = QHBoxLayout()
+        self.pause_button = QPushButton("Pause", self)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setToolTip("Stop training; a checkpoint is written first")
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.cancel_button)
+        side.addLayout(buttons)
+        self.use_button = QPushButton("Use this model", self)
+        self.use_button.setToolTip("Add the trained weights to your models and select them")
+        self.use_button.clicked.connect(self.use_model)
+        side.addWidget(self.use_button)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 1000)
+        side.addWidget(self.progress)
+        self.status = QLabel("", self)
+        self.status.setWordWrap(True)
+        side.addWidget(self.status)
+        self.message = MessageLine(self)
+        side.addWidget(self.message)
+        side.addStretch(1)
+
+        self.loss_plot = self._make_plot("Training loss", "loss")
+        self.loss_plot.setLogMode(y=True)
+        self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=1.5))
+        self.psnr_plot = self._make_plot("Validation PSNR", "PSNR (dB)")
+        self.psnr_plot.addLegend(offset=(-10, -10), labelTextColor="#333",
+                                 brush=(255, 255, 255, 200))
+        self.log = QPlainTextEdit(self)
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.log.setPlaceholderText("Checkpoints and notices appear here.")
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
+        for w in (self.loss_plot, self.psnr_plot, self.log):
+            splitter.addWidget(w)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 1)
+        splitter.setSizes([400, 300, 140])
+
+        lay = QHBoxLayout(self)
+        lay.addWidget(controls)
+        lay.addWidget(splitter, 1)
+
+    def _folders_box(self) -> QGroupBox:
+        box = QGroupBox("Data and run", self)
+        form = QFormLayout(box)
+        self.data_field = PathField("Folder of HR training images", parent=box)
+        self.run_field = PathField("Checkpoints, log and weights go here", parent=box)
+        self.val_field = PathField("Optional; default Set5 from ../shared", parent=box)
+        form.addRow("HR images:", self.data_field)
+        form.addRow("Run folder:", self.run_field)
+        form.addRow("Validation:", self.val_field)
+        return box
+
+    def _architecture_box(self) -> QGroupBox:
+        box = QGroupBox("Architecture", self)
+        form = QFormLayout(box)
+        self.b_spin = _spin(1, 64, 1, box)
+        self.b_spin.setToolTip("B: recursive blocks")
+        self.u_spin = _spin(0, 64, 9, box)
+        self.u_spin.setToolTip("U: residual units per block (0 gives VDSR)")
+        self.c_spin = _spin(1, 512, 128, box)
+        self.c_spin.setToolTip("Feature maps per convolution")
+        self.bn_check = QCheckBox("BatchNorm (as the authors' release)", box)
+        row = QHBoxLayout()
+        for label, spin in (("B", self.b_spin), ("U", self.u_spin)):
+            row.addWidget(QLabel(label, box))
+            row.addWidget(spin, 1)
+        form.addRow(row)
+        form.addRow("Channels:", self.c_spin)
+        form.addRow(self.bn_check)
+        return box
+
+    def _recipe_box(self) -> QGroupBox:
+        box = QGroupBox("Recipe and budget", self)
+        form = QFormLayout(box)
+        self.recipe_combo = QComboBox(box)
+        self.recipe_combo.addItems([*RECIPES, RECIPE_FILE])
+        self.recipe_combo.currentIndexChanged.connect(self._on_recipe_choice)
+        self.recipe_file = PathField("A recipe .toml", folder=False,
+                                     file_filter="Recipes (*.toml)", parent=box)
+        self.recipe_file.edit.editingFinished.connect(self._on_recipe_choice)
+        self.recipe_file.changed.connect(self._on_recipe_file_changed)
+        self.patch_spin = _spin(3, 256, 41, box)
+        self.batch_spin = _spin(1, 4096, 16, box)
+        self.val_every_spin = _spin(1, 10_000_000, 1000, box)
+        self.val_every_spin.setSuffix(" iterations")
+        budget_row = QHBoxLayout()
+        self.budget_combo = QComboBox(box)
+        self.budget_combo.addItems(BUDGETS)
+        self.budget_spin = _spin(1, 100_000_000, 60, box)
+        budget_row.addWidget(self.budget_combo)
+        budget_row.addWidget(self.budget_spin, 1)
+        form.addRow("Recipe:", self.recipe_combo)
+        form.addRow("File:", self.recipe_file)
+        form.addRow("Patch size:", self.patch_spin)
+        form.addRow("Batch size:", self.batch_spin)
+        form.addRow("Validate every:", self.val_every_spin)
+        form.addRow("Budget:", budget_row)
+        return box
+
+    def _make_plot(self, title: str, ylabel: str) -> pg.PlotWidget:
+        plot = pg.PlotWidget(self)
+        plot.setBackground("w")
+        plot.setTitle(title, color="#333")
+        plot.showGrid(x=True, y=True, alpha=0.3)
+        plot.setLabel("left", ylabel)
+        plot.setLabel("bottom", "iteration")
+        return plot
+
+    # Public API
+    def is_running(self) -> bool:
+        return self._job is not None
+
+    def loss_points(self) -> tuple[list[int], list[float]]:
+        """(iterations, losses) shown on the loss curve."""
+        return self._loss
+
+    def spec(self, *, resume: bool = False):
+        """The TrainSpec the current fields describe; ValueError (one line) if incomplete."""
+        from platformdirs import user_cache_dir
+
+        from drrn_core.model import DRRNConfig
+        from drrn_core.training.loop import TrainSpec
+
+        data, run = self.data_field.path(), self.run_field.path()
+        if run is None:
+            raise ValueError("Choose a run folder.")
+        if data is None or not data.is_dir():
+            raise ValueError("Choose the folder of HR training images.")
+        val = self.val_field.path()
+        if val is not None and not val.is_dir():
+            raise ValueError(f"Validation folder not found: {val}")
+        recipe = self._recipe()
+        model = DRRNConfig(**{**recipe.model.to_dict(), "B": self.b_spin.value(),
+                              "U": self.u_spin.value(), "channels": self.c_spin.value(),
+                              "batchnorm": self.bn_check.isChecked()})
+        recipe = recipe.with_overrides(model=model, patch=self.patch_spin.value(),
+                                       batch=self.batch_spin.value(),
+                                       validate_every=self.val_every_spin.value())
+        kind, amount = self.budget_combo.currentIndex(), self.budget_spin.value()
+        max_iters = {1: amount * recipe.iters_per_epoch, 2: amount}.get(kind)
+        return TrainSpec(
+            run_dir=run, data_dir=data, recipe=recipe, model=model, resume=resume,
+            time_budget_s=amount * 60.0 if kind == 0 else None, max_iters=max_iters,
+            val_dir=val, cache_dir=Path(user_cache_dir("drrn-studio")) / "datasets",
+            log_every=max(1, min(10, (max_iters or 1000) // 50)))
+
+    def start(self) -> None:
+        """Start a new run in the run folder (refused when it already holds a checkpoint)."""
+        run = self.run_field.path()
+        if run is not None and _has_checkpoint(run):
+            self.message.show_error("This run folder already holds a run: use “Resume run”, "
+                                    "or choose an empty folder.")
+            return
+        self._launch(resume=False)
+
+    def resume_run(self) -> None:
+        """Continue the run saved in the run folder (its architecture comes from the checkpoint)."""
+        run = self.run_field.path()
+        if run is None or not _has_checkpoint(run):
+            self.message.show_error("The run folder holds no checkpoint to resume.")
+            return
+        self._launch(resume=True)
+
+    def toggle_pause(self) -> None:
+        if self._job is None:
+            return
+        if self._job.paused:
+            self._job.resume()
+            self.status.setText("Training…")
+        else:
+            self._job.pause()
+            self.status.setText("Paused (after the current step).")
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self.status.setText("Cancelling: writing a checkpoint…")
+            self._job.cancel()
+
+    def use_model(self) -> None:
+        """Import the run's weights into the user's models and emit ``modelReady`` with them."""
+        path = self._weights or self._exported_weights()
+        if path is None:
+            self.message.show_error("This run has no exported weights yet: let it reach its "
+                                    "budget (Cancel keeps only a checkpoint).")
+            return
+        self._import_job = start_job(import_weights, path, name="import model", parent=self)
+        self._import_job.succeeded.connect(self._on_imported)
+        self._import_job.failed.connect(
+            lambda exc: self.message.show_error(f"Could not use the model: {describe_error(exc)}"))
+        self._import_job.finished.connect(self._on_import_finished)
+        self._update_buttons()
+
+    # Running
+    def _launch(self, *, resume: bool) -> None:
+        if self._job is not None:
+            return
+        try:
+            spec = self.spec(resume=resume)
+        except Exception as exc:  # noqa: BLE001 - a bad field is a message, not a crash
+            self.message.show_error(describe_error(exc))
+            return
+        self.message.clear_message()
+        self._weights = None
+        self._loss = ([], [])
+        self._psnr.clear()
+        self.loss_curve.setData([], [])
+        self.psnr_plot.clear()
+        self.progress.setValue(0)
+        self.status.setText("Preparing the training data…")
+        self._log(f"{'Resuming' if resume else 'Starting'} {spec.run_dir} "
+                  f"({spec.recipe.name} recipe, {spec.model.name} C={spec.model.channels})")
+        val = spec.val_dir or _default_val_dir()
+        self.psnr_plot.setTitle(f"Validation PSNR ({val.name})" if val else
+                                "Validation PSNR (no validation folder)", color="#333")
+        self._job = start_job(run_training, spec, name="training", parent=self)
+        self._job.yielded.connect(self._on_event)
+        self._job.succeeded.connect(lambda _: self._log("Finished."))
+        self._job.cancelled.connect(self._on_cancelled)
+        self._job.failed.connect(self._on_failed)
+        self._job.finished.connect(self._on_finished)
+        self._update_buttons()
+
+    def _on_event(self, event) -> None:
+        from drrn_core.training import loop
+
+        if isinstance(event, loop.Progress):
+            self._loss[0].append(event.iteration)
+            self._loss[1].append(max(event.loss, 1e-12))
+            self.loss_curve.setData(*self._loss)
+            self.progress.setValue(round(1000 * event.iteration / max(event.total, 1)))
+            self.status.setText(
+                f"Iteration {event.iteration}/{event.total} · epoch {event.epoch} · "
+                f"loss {event.loss:.4g} · lr {event.lr:.2g} · {event.patches_per_s:.0f} patches/s"
+                f"  {format_eta(event.eta_s)}")
+        elif isinstance(event, loop.Validation):
+            self._add_validation(event)
+        elif isinstance(event, loop.Checkpoint):
+            self._log(f"Checkpoint at iteration {event.iteration}: {event.path}")
+        elif isinstance(event, loop.Notice):
+            self._log(event.message)
+        elif isinstance(event, loop.Finished):
+            self._weights = event.weights
+            self._log(f"Stopped at iteration {event.iteration} ({event.reason.replace('_', ' ')})"
+                      f"; weights: {event.weights}")
+            self.status.setText(f"Finished at iteration {event.iteration}.")
+        elif isinstance(event, Resumed):
+            self._show_config(event.config)
+            self._log(f"Resuming at iteration {event.iteration} with {event.config.name} "
+                      f"C={event.config.channels}")
+
+    def _add_validation(self, event) -> None:
+        text = ", ".join(f"×{s} {v:.2f} dB" for s, v in event.psnr.items())
+        self._log(f"Validation at iteration {event.iteration}: {text}"
+                  + (" (best so far)" if event.best else ""))
+        for scale, value in event.psnr.items():
+            xs, ys = self._psnr.setdefault(int(scale), ([], []))
+            xs.append(event.iteration)
+            ys.append(value)
+        self.psnr_plot.clear()
+        for scale, (xs, ys) in sorted(self._psnr.items()):
+            colour = _PSNR_COLOURS.get(scale, "#9467bd")
+            self.psnr_plot.plot(xs, ys, pen=pg.mkPen(colour, width=1.5), symbol="o",
+                                symbolBrush=colour, symbolSize=6, name=f"×{scale}")
+
+    def _on_cancelled(self) -> None:
+        self._log("Cancelled; the last checkpoint lets you resume this run.")
+        self.status.setText("Cancelled.")
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self.message.show_error(f"Training stopped: {describe_error(exc)}")
+        self.status.setText("Failed.")
+
+    def _on_finished(self) -> None:
+        self._job = None
+        self._update_buttons()
+
+    def _on_imported(self, path: str) -> None:
+        self.message.show_info(f"Added to your models: {Path(path).name}")
+        self.modelReady.emit(path)
+
+    def _on_import_finished(self) -> None:
+        self._import_job = None
+        self._update_buttons()
+
+    # Helpers
+    def _recipe(self):
+        from drrn_core.training.recipe import load_recipe
+
+        if self.recipe_combo.currentText() == RECIPE_FILE:
+            path = self.recipe_file.path()
+            if path is None:
+                raise ValueError("Choose a recipe file.")
+            return load_recipe(path)
+        return load_recipe(self.recipe_combo.currentText())
+
+    def _on_recipe_choice(self) -> None:
+        """Show the chosen recipe's architecture, patch, batch and validation period."""
+        from_file = self.recipe_combo.currentText() == RECIPE_FILE
+        self.recipe_file.setEnabled(from_file)
+        if from_file and self.recipe_file.path() is None:
+            return
+        try:
+            recipe = self._recipe()
+        except Exception as exc:  # noqa: BLE001 - a bad recipe is a message, not a crash
+            self.message.show_error(f"Recipe: {describe_error(exc)}")
+            return
+        self.message.clear_message()
+        self._show_config(recipe.model)
+        self.patch_spin.setValue(recipe.patch)
+        self.batch_spin.setValue(recipe.batch)
+        self.val_every_spin.setValue(recipe.validate_every)
+
+    def _on_recipe_file_changed(self, text: str) -> None:
+        if text and self.recipe_combo.currentText() != RECIPE_FILE:
+            self.recipe_combo.setCurrentText(RECIPE_FILE)
+
+    def _show_config(self, config) -> None:
+        self.b_spin.setValue(config.B)
+        self.u_spin.setValue(config.U)
+        self.c_spin.setValue(config.channels)
+        self.bn_check.setChecked(config.batchnorm)
+
+    def _exported_weights(self) -> Path | None:
+        run = self.run_field.path()
+        if run is None:
+            return None
+        found = [run / n for n in ("last_model.safetensors", "best.safetensors")]
+        return next((p for p in found if p.is_file()), None)
+
+    def _log(self, text: str) -> None:
+        self.log.appendPlainText(text)
+
+    def _update_buttons(self) -> None:
+        running = self._job is not None
+        self.start_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.pause_button.setText("Continue" if running and self._job.paused else "Pause")
+        self.cancel_button.setEnabled(running)
+        self.use_button.setEnabled(not running and self._import_job is None)
+        for w in (self.data_field, self.run_field, self.val_field, self.b_spin, self.u_spin,
+                  self.c_spin, self.bn_check, self.recipe_combo, self.recipe_file,
+                  self.patch_spin, self.batch_spin, self.val_every_spin, self.budget_combo,
+                  self.budget_spin):
+            w.setEnabled(not running)
+        if not running:
+            self.recipe_file.setEnabled(self.recipe_combo.currentText() == RECIPE_FILE)
+
+
+def _spin(low: int, high: int, value: int, parent: QWidget) -> QSpinBox:
+    spin = QSpinBox(parent)
+    spin.setRange(low, high)
+    spin.setValue(value)
+    return spin
+
+
+def _default_val_dir() -> Path | None:
+    from drrn_core.training.loop import default_val_dir
+
+    return default_val_dir()
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    from drrn_core.training.checkpoint import LAST, PREV
+
+    return any((run_dir / name).is_file() for name in (LAST, PREV))

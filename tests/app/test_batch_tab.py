@@ -1,0 +1,131 @@
+"""The Batch tab: a folder tree upscaled into another, bad files reported, the input untouched."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.tabs.batch import BatchTab, check_folders
+from app.workers import shutdown_jobs
+
+RUN_TIMEOUT_MS = 30_000
+
+
+def _tree_hash(folder: Path) -> dict[str, str]:
+    """Relative path -> SHA-256 of every file and folder under ``folder``."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            if p.is_file() else "dir" for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRRN_USER_DIR", str(tmp_path / "user"))
+    yield
+    shutdown_jobs()
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """in/a.png (RGB), in/sub/b.jpg (grey), in/sub/deeper/c.tif (RGB) and in/sub/bad.png (text)."""
+    from skimage import data
+
+    root = tmp_path / "in"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    Image.fromarray(data.astronaut()[:32, :40]).save(root / "a.png")
+    Image.fromarray(data.camera()[:24, :30]).save(root / "sub" / "b.jpg")
+    Image.fromarray(data.coffee()[:20, :20]).save(root / "sub" / "deeper" / "c.tif")
+    (root / "sub" / "bad.png").write_text("this is not a PNG")
+    return root
+
+
+@pytest.fixture
+def tab(qtbot) -> BatchTab:
+    widget = BatchTab()
+    qtbot.addWidget(widget)
+    return widget
+
+
+def _run(qtbot, tab: BatchTab) -> None:
+    tab.start()
+    assert tab.is_running(), tab.message.text()
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=RUN_TIMEOUT_MS)
+
+
+def test_tree_is_upscaled_bad_file_reported_input_untouched(qtbot, tab, photos, tmp_path):
+    before = _tree_hash(photos)
+    out = tmp_path / "out"
+    tab.input_field.set_path(photos)
+    tab.output_field.set_path(out)
+    assert tab.model_combo.currentData().name == "bicubic"
+    with qtbot.waitSignal(tab.batchFinished, timeout=RUN_TIMEOUT_MS) as finished:
+        tab.start()
+    assert finished.args == [3, 1]
+    assert _tree_hash(photos) == before
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert written == ["a.png", "sub/b.png", "sub/deeper/c.png"]
+    with Image.open(out / "a.png") as im:
+        assert im.size == (80, 64)
+    with Image.open(out / "sub" / "b.png") as im:
+        assert (im.size, im.mode) == ((60, 48), "L")
+    assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no temp files left
+    [(name, reason)] = tab.failed_files()
+    assert name == str(Path("sub") / "bad.png")
+    assert "not an image" in reason and "\n" not in reason
+    assert "3 written, 1 failed" in tab.status.text()
+
+
+def test_width_format_and_quality(qtbot, tab, photos, tmp_path):
+    out = tmp_path / "out"
+    tab.input_field.set_path(photos)
+    tab.output_field.set_path(out)
+    tab.size_mode.setCurrentIndex(1)  # width
+    tab.pixels_spin.setValue(100)
+    tab.format_combo.setCurrentText("JPEG")
+    assert tab.quality_spin.isEnabled()
+    tab.quality_spin.setValue(70)
+    _run(qtbot, tab)
+    with Image.open(out / "a.jpg") as im:
+        assert (im.size, im.format) == ((100, 80), "JPEG")
+    with Image.open(out / "sub" / "deeper" / "c.jpg") as im:
+        assert im.size == (100, 100)
+    tab.format_combo.setCurrentText("PNG")
+    assert not tab.quality_spin.isEnabled()
+
+
+@pytest.mark.parametrize("where", ["same", "inside"])
+def test_output_in_the_input_tree_is_refused(qtbot, tab, photos, where):
+    before = _tree_hash(photos)
+    tab.input_field.set_path(photos)
+    tab.output_field.set_path(photos if where == "same" else photos / "sub" / "results")
+    tab.start()
+    assert not tab.is_running()
+    assert tab.message.is_error() and "input folder" in tab.message.text()
+    assert _tree_hash(photos) == before
+
+
+def test_folder_checks():
+    assert check_folders(None, None) == "Choose an input folder."
+    assert "not found" in check_folders(Path("/no/such/folder"), Path("/tmp"))
+
+
+def test_cancel_stops_between_files(qtbot, tab, tmp_path):
+    root = tmp_path / "many"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(root / f"{i}.png")
+    out = tmp_path / "out"
+    tab.input_field.set_path(root)
+    tab.output_field.set_path(out)
+    tab.start()
+    qtbot.waitUntil(lambda: out.is_dir() and any(out.iterdir()), timeout=RUN_TIMEOUT_MS)
+    tab.cancel()
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=RUN_TIMEOUT_MS)
+    assert "Cancelled" in tab.status.text()
+    assert 1 <= len(list(out.glob("*.png"))) < 30
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert tab.run_button.isEnabled()

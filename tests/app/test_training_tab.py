@@ -1,0 +1,171 @@
+"""The Training tab: a few steps of a tiny DRRN with live curves, pause, cancel (checkpoint),
+resume, "Use this model", and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.tabs.training import TrainingTab
+from app.workers import shutdown_jobs
+
+RUN_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """User models and the patch cache under tmp_path, never the real user folders."""
+    monkeypatch.setenv("DRRN_USER_DIR", str(tmp_path / "user"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    yield
+    shutdown_jobs()
+
+
+@pytest.fixture
+def hr_folder(tmp_path) -> Path:
+    """Three 48x48 crops of scikit-image pictures."""
+    from skimage import data
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for i, img in enumerate([data.astronaut(), data.camera(), data.coffee()]):
+        Image.fromarray(np.ascontiguousarray(img[60:108, 80:128])).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.fixture
+def tab(qtbot, hr_folder, tmp_path) -> TrainingTab:
+    """A tab set up for a tiny run: B1U1, 8 channels, 11x11 patches, batch 4."""
+    widget = TrainingTab()
+    qtbot.addWidget(widget)
+    widget.data_field.set_path(hr_folder)
+    widget.run_field.set_path(tmp_path / "run")
+    widget.val_field.set_path(hr_folder)
+    widget.recipe_combo.setCurrentText("fast")
+    widget.b_spin.setValue(1)
+    widget.u_spin.setValue(1)
+    widget.c_spin.setValue(8)
+    widget.patch_spin.setValue(11)
+    widget.batch_spin.setValue(4)
+    widget.val_every_spin.setValue(3)
+    _budget(widget, iterations=6)
+    return widget
+
+
+def _budget(tab: TrainingTab, iterations: int) -> None:
+    tab.budget_combo.setCurrentIndex(2)  # until iteration
+    tab.budget_spin.setValue(iterations)
+
+
+def _wait_done(qtbot, tab: TrainingTab) -> None:
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=RUN_TIMEOUT_MS)
+
+
+def test_recipe_choice_fills_the_fields(qtbot):
+    tab = TrainingTab()
+    qtbot.addWidget(tab)
+    tab.recipe_combo.setCurrentText("paper")
+    assert (tab.u_spin.value(), tab.c_spin.value(), tab.patch_spin.value()) == (9, 128, 31)
+    assert tab.batch_spin.value() == 128 and not tab.recipe_file.isEnabled()
+
+
+def test_a_few_steps_draw_the_curves_and_the_model_can_be_used(qtbot, tab, tmp_path):
+    tab.start()
+    assert tab.is_running() and tab.pause_button.isEnabled()
+    _wait_done(qtbot, tab)
+    assert not tab.message.is_error(), tab.message.text()
+    iterations, losses = tab.loss_points()
+    assert iterations == [1, 2, 3, 4, 5, 6]
+    assert all(np.isfinite(losses)) and all(v > 0 for v in losses)
+    assert list(tab.loss_curve.getData()[0]) == iterations
+    curves = tab.psnr_plot.getPlotItem().listDataItems()
+    assert [c.getData()[0].tolist() for c in curves] == [[3, 6]]
+    log = tab.log.toPlainText()
+    assert "Validation at iteration 3" in log and "Checkpoint at iteration 6" in log
+    assert "Stopped at iteration 6" in log
+    assert (tmp_path / "run" / "last.safetensors").is_file()
+
+    assert tab.use_button.isEnabled()
+    with qtbot.waitSignal(tab.modelReady, timeout=RUN_TIMEOUT_MS) as ready:
+        tab.use_button.click()
+    path = Path(ready.args[0])
+    assert path.parent == tmp_path / "user" / "models" and path.is_file()
+    from drrn_core import weights
+
+    entry = next(e for e in weights.list_models() if e.path == path)
+    assert (entry.source, entry.descriptor.config.channels) == ("user", 8)
+
+
+def test_pause_cancel_checkpoints_and_resume_continues(qtbot, tab, tmp_path):
+    _budget(tab, iterations=100_000)
+    tab.val_every_spin.setValue(100_000)
+    tab.start()
+    qtbot.waitUntil(lambda: len(tab.loss_points()[0]) >= 1, timeout=RUN_TIMEOUT_MS)
+    tab.toggle_pause()
+    assert tab.pause_button.text() == "Continue"
+    qtbot.wait(1000)  # the steps up to the next event may still land
+    seen = len(tab.loss_points()[0])
+    qtbot.wait(500)
+    assert len(tab.loss_points()[0]) == seen  # paused: no more steps
+    tab.cancel()
+    _wait_done(qtbot, tab)
+    assert "Cancelled" in tab.status.text()
+    assert (tmp_path / "run" / "last.safetensors").is_file()
+
+    tab.start()  # the folder now holds a run: a new start is refused
+    assert not tab.is_running() and "Resume" in tab.message.text()
+
+    stopped = tab.loss_points()[0][-1]
+    tab.c_spin.setValue(16)  # the architecture comes from the checkpoint, not the fields
+    _budget(tab, iterations=stopped + 20)
+    tab.resume_run()
+    _wait_done(qtbot, tab)
+    assert not tab.message.is_error(), tab.message.text()
+    assert tab.c_spin.value() == 8
+    assert "Resuming at iteration" in tab.log.toPlainText()
+    assert tab.loss_points()[0][0] > stopped and tab.loss_points()[0][-1] == stopped + 20
+
+
+def test_problems_are_one_line_messages(qtbot, tab, tmp_path):
+    tab.run_field.set_path("")
+    tab.start()
+    assert tab.message.is_error() and "run folder" in tab.message.text()
+    tab.run_field.set_path(tmp_path / "run")
+    tab.data_field.set_path(tmp_path / "missing")
+    tab.start()
+    assert "training images" in tab.message.text() and not tab.is_running()
+    tab.resume_run()
+    assert "no checkpoint" in tab.message.text()
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is [not toml")
+    tab.recipe_file.set_path(bad)
+    tab.recipe_file.edit.editingFinished.emit()
+    assert tab.recipe_combo.currentText() == "From file…"
+    assert tab.message.is_error() and "TOML" in tab.message.text()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    tab.recipe_combo.setCurrentText("fast")
+    tab.data_field.set_path(empty)
+    tab.start()
+    _wait_done(qtbot, tab)
+    assert tab.message.is_error() and "\n" not in tab.message.text()
+
+
+def test_use_this_model_without_weights_says_why(qtbot, tab):
+    tab.use_model()
+    assert tab.message.is_error() and "no exported weights" in tab.message.text()
+
+
+def test_time_budget_spec(tab):
+    tab.budget_combo.setCurrentIndex(0)
+    tab.budget_spin.setValue(2)
+    spec = tab.spec()
+    assert (spec.time_budget_s, spec.max_iters) == (120.0, None)
+    tab.budget_combo.setCurrentIndex(1)
+    spec = tab.spec()
+    assert spec.max_iters == 2 * spec.recipe.iters_per_epoch
