@@ -84,9 +84,9 @@ done
 # it contains a space). Paths with characters the spec would need escaped fall back to PATH.
 exe="$app/drrn-studio"
 case "$exe" in
-    *[\"\`\$\\]*) exec_value="drrn-studio" ;;
-    *" "*) exec_value="\"$exe\"" ;;
-    *) exec_value="$exe" ;;
+    *[\"\`\$\\%]*) exec_value="drrn-studio %f" ;;
+    *" "*) exec_value="\"$exe\" %f" ;;
+    *) exec_value="$exe %f" ;;
 esac
 desktop="$data/applications/drrn-studio.desktop"
 while IFS= read -r line; do
