@@ -231,8 +231,6 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
     notices: list[str] = []
     data = TrainingData(spec.data_dir, recipe.scales, recipe.patch, spec.cache_dir,
                         warn=notices.append)
-    for message in notices if rank == 0 else []:
-        yield Notice(message)
     sampler = PatchSampler(data, recipe.batch, recipe.sampling, recipe.stride, recipe.augment,
                            recipe.seed)
     torch.manual_seed(recipe.seed)
@@ -253,8 +251,9 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
         model.to(device)
         iteration, elapsed = int(info["iteration"]), float(info["elapsed_s"])
         best = {int(k): v for k, v in info.get("best_psnr", {}).items()}
-        if rank == 0:
-            yield Notice(f"resumed {run_dir} at iteration {iteration}")
+        notices.append(f"resumed {run_dir} at iteration {iteration}")
+    for message in notices if rank == 0 else []:
+        yield Notice(message)
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model)

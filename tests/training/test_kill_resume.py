@@ -1,0 +1,63 @@
+"""`drrn train` killed with SIGKILL and resumed loses at most one checkpoint interval and then
+continues exactly as an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from drrn_core.training import checkpoint as ckpt
+
+RECIPE = Path(__file__).with_name("tiny_recipe.toml")
+ITERS, EVERY = 120, 15
+
+
+def train_cmd(folder: Path, run_dir: Path, cache: Path, resume: bool = False) -> list[str]:
+    where = ["--resume", str(run_dir)] if resume else ["--out", str(run_dir)]
+    return [sys.executable, "-m", "drrn_core.cli", "train", "--recipe", str(RECIPE), "--data",
+            str(folder), *where, "--iters", str(ITERS), "--checkpoint-every", str(EVERY),
+            "--threads", "1", "--device", "cpu", "--cache-dir", str(cache)]
+
+
+def iteration_of(run_dir: Path) -> int:
+    return ckpt.read_checkpoint(run_dir / ckpt.LAST)[1]["iteration"]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_folder) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cache = tmp_path / "cache"
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    subprocess.run(train_cmd(tiny_folder, straight, cache), env=env, check=True,
+                   capture_output=True, timeout=300)
+
+    proc = subprocess.Popen(train_cmd(tiny_folder, killed, cache), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (killed / ckpt.LAST).exists() and iteration_of(killed) >= 2 * EVERY:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log_rows = (killed / "log.csv").read_text().splitlines()[1:]
+    reached = int(log_rows[-1].split(",")[0])
+    saved = iteration_of(killed)
+    assert saved < ITERS, "the run finished before it could be killed"
+    assert reached - saved <= EVERY + 10  # at most one interval (+ one log period) lost
+
+    done = subprocess.run(train_cmd(tiny_folder, killed, cache, resume=True), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resumed {killed} at iteration {saved}" in done.stderr
+    a = ckpt.read_checkpoint(straight / ckpt.LAST)[0]
+    b = ckpt.read_checkpoint(killed / ckpt.LAST)[0]
+    assert iteration_of(killed) == iteration_of(straight) == ITERS
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("model.", "optim.")))

@@ -1,0 +1,199 @@
+"""The training loop: learning, the paper's rules, checkpoints and their failure modes."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+import torch
+
+from drrn_core.model import DRRN, DRRNConfig
+from drrn_core.training import checkpoint as ckpt
+from drrn_core.training.loop import (
+    Checkpoint,
+    Finished,
+    Notice,
+    Progress,
+    TrainSpec,
+    clip_gradients,
+    iter_training,
+    loss_fn,
+    lr_at,
+    make_optimizer,
+)
+from drrn_core.training.recipe import load_recipe, parse_recipe
+
+TINY_MODEL = DRRNConfig(B=1, U=2, channels=8)
+
+
+def run(spec: TrainSpec) -> list:
+    return list(iter_training(spec))
+
+
+def spec_for(tmp_path: Path, folder: Path, recipe, **kw) -> TrainSpec:
+    kw.setdefault("run_dir", tmp_path / "run")
+    return TrainSpec(data_dir=folder, recipe=recipe, device="cpu", threads=1,
+                     val_dir=None, cache_dir=tmp_path / "cache", log_every=1, **kw)
+
+
+def test_paper_recipe_is_the_papers() -> None:
+    r = load_recipe("paper")
+    assert (r.optimizer, r.lr, r.momentum, r.weight_decay) == ("sgd", 0.1, 0.9, 1e-4)
+    assert (r.clip, r.theta, r.batch, r.iters_per_epoch) == ("adjustable", 0.01, 128, 6536)
+    assert (r.patch, r.stride, r.sampling, r.scales) == (31, 21, "grid", (2, 3, 4))
+    assert (r.schedule, r.step_epochs, r.gamma) == ("step", 10, 0.5)
+    assert r.model.name == "DRRN_B1U9" and r.model.batchnorm and r.model.bias
+
+
+def test_step_schedule_halves_every_ten_epochs() -> None:
+    r = load_recipe("paper")
+    assert lr_at(r, 0) == 0.1
+    assert lr_at(r, 10 * 6536 - 1) == 0.1
+    assert lr_at(r, 10 * 6536) == 0.05
+    assert lr_at(r, 25 * 6536) == 0.025
+
+
+def test_cosine_schedule_warms_up_and_ends_at_min_lr() -> None:
+    r = load_recipe("fast")
+    assert lr_at(r, 0) == pytest.approx(r.lr / r.warmup_iters)
+    assert lr_at(r, r.warmup_iters) == pytest.approx(r.lr)
+    assert lr_at(r, 1000, horizon=1000) == pytest.approx(r.min_lr)
+    assert lr_at(r, 600, horizon=1000) < lr_at(r, 400, horizon=1000)
+
+
+def test_adjustable_clipping_bounds_every_gradient_by_theta_over_lr() -> None:
+    r = load_recipe("paper")
+    p = torch.nn.Parameter(torch.zeros(5))
+    p.grad = torch.tensor([-10.0, -0.05, 0.0, 0.05, 10.0])
+    clip_gradients([p], r, lr=0.1)  # bound = 0.01 / 0.1 = 0.1
+    assert p.grad.tolist() == pytest.approx([-0.1, -0.05, 0.0, 0.05, 0.1])
+    p.grad = torch.tensor([-10.0, -0.05, 0.0, 0.05, 10.0])
+    clip_gradients([p], r, lr=0.001)  # bound 10: nothing clipped
+    assert p.grad.tolist() == pytest.approx([-10.0, -0.05, 0.0, 0.05, 10.0])
+
+
+def test_bias_learning_rate_multiplier() -> None:
+    opt = make_optimizer(DRRN(TINY_MODEL), load_recipe("paper"))
+    weights, biases = opt.param_groups
+    assert (weights["lr_mult"], biases["lr_mult"]) == (1.0, 0.1)
+    assert biases["weight_decay"] == 0.0 and weights["weight_decay"] == 1e-4
+
+
+@pytest.mark.parametrize("recipe_name", ["paper", "fast"])
+def test_one_step_lowers_the_loss(recipe_name: str) -> None:
+    torch.manual_seed(0)
+    r = load_recipe(recipe_name).with_overrides(model=TINY_MODEL, lr=0.01)
+    model = DRRN(TINY_MODEL)
+    opt = make_optimizer(model, r)
+    for g in opt.param_groups:
+        g["lr"] = r.lr * g["lr_mult"]
+    x = torch.rand(8, 1, 16, 16)
+    y = (x + 0.05 * torch.sin(6 * x)).clamp(0, 1)
+    before = loss_fn(r, model(x), y)
+    opt.zero_grad()
+    before.backward()
+    clip_gradients(list(model.parameters()), r, r.lr)
+    opt.step()
+    with torch.no_grad():
+        after = loss_fn(r, model(x), y)
+    assert after < before
+
+
+def test_training_writes_log_checkpoints_and_weights(tmp_path, tiny_folder, tiny_recipe) -> None:
+    events = run(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=6,
+                          checkpoint_every_iters=3))
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert [p.iteration for p in progress] == [1, 2, 3, 4, 5, 6]
+    assert [e.iteration for e in events if isinstance(e, Checkpoint)] == [3, 6, 6]
+    done = events[-1]
+    assert isinstance(done, Finished) and done.reason == "max_iters" and done.iteration == 6
+    run_dir = tmp_path / "run"
+    assert {"last.safetensors", "prev.safetensors", "log.csv", "recipe.json",
+            "last_model.safetensors"} <= {p.name for p in run_dir.iterdir()}
+    assert len((run_dir / "log.csv").read_text().splitlines()) == 7
+    from drrn_core.weights import load_weights
+
+    loaded = load_weights(run_dir / "last_model.safetensors")
+    assert loaded.descriptor.config == TINY_MODEL
+
+
+def test_new_run_refuses_a_folder_holding_a_run(tmp_path, tiny_folder, tiny_recipe) -> None:
+    run(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=2))
+    with pytest.raises(ValueError, match="already holds a run"):
+        run(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=2))
+
+
+def test_resume_continues_exactly(tmp_path, tiny_folder, tiny_recipe) -> None:
+    straight = tmp_path / "straight"
+    run(spec_for(tmp_path, tiny_folder, tiny_recipe, run_dir=straight, max_iters=8))
+    split = tmp_path / "split"
+    gen = iter_training(spec_for(tmp_path, tiny_folder, tiny_recipe, run_dir=split, max_iters=8))
+    for event in gen:
+        if isinstance(event, Progress) and event.iteration == 3:
+            break
+    gen.close()
+    events = run(spec_for(tmp_path, tiny_folder, tiny_recipe, run_dir=split, resume=True))
+    assert events[-1].iteration == 8
+    a = ckpt.read_checkpoint(straight / ckpt.LAST)[0]
+    b = ckpt.read_checkpoint(split / ckpt.LAST)[0]
+    assert {k for k in a if k != "rng.torch"} == {k for k in b if k != "rng.torch"}
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("model.", "optim.")))
+
+
+def test_cancel_by_closing_writes_a_checkpoint(tmp_path, tiny_folder, tiny_recipe) -> None:
+    gen = iter_training(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=50))
+    for event in gen:
+        if isinstance(event, Progress) and event.iteration == 4:
+            break
+    gen.close()
+    _, info, _ = ckpt.read_checkpoint(tmp_path / "run" / ckpt.LAST)
+    assert info["iteration"] == 4
+
+
+def test_corrupt_last_checkpoint_falls_back_to_prev(tmp_path, tiny_folder, tiny_recipe) -> None:
+    run(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=4, checkpoint_every_iters=2))
+    run_dir = tmp_path / "run"
+    (run_dir / ckpt.LAST).write_bytes(b"\x00" * 100)
+    events = run(spec_for(tmp_path, tiny_folder, tiny_recipe, resume=True, max_iters=6))
+    notes = [e.message for e in events if isinstance(e, Notice)]
+    assert any("damaged" in n for n in notes)
+    assert any("resumed" in n and "iteration 4" in n for n in notes)
+    assert events[-1].iteration == 6
+
+
+def test_all_checkpoints_corrupt_is_a_clear_error(tmp_path, tiny_folder, tiny_recipe) -> None:
+    run(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=2))
+    for name in (ckpt.LAST, ckpt.PREV):
+        (tmp_path / "run" / name).write_bytes(b"garbage")
+    with pytest.raises(ckpt.CheckpointError, match="no readable checkpoint"):
+        run(spec_for(tmp_path, tiny_folder, tiny_recipe, resume=True, max_iters=4))
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, tiny_folder, tiny_recipe) -> None:
+    with pytest.raises(ckpt.CheckpointError, match="nothing to resume"):
+        run(spec_for(tmp_path, tiny_folder, tiny_recipe, resume=True, max_iters=4))
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tmp_path, tiny_folder, tiny_recipe,
+                                                 monkeypatch) -> None:
+    run(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=2))
+    good = (tmp_path / "run" / ckpt.LAST).read_bytes()
+
+    def disk_full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt, "save_file", disk_full)
+    with pytest.raises(ckpt.CheckpointError, match="No space left"):
+        run(spec_for(tmp_path, tiny_folder, tiny_recipe, resume=True, max_iters=4))
+    assert (tmp_path / "run" / ckpt.LAST).read_bytes() == good
+    assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+def test_bad_recipe_files_are_clear_errors(tmp_path) -> None:
+    with pytest.raises(ValueError, match="not valid TOML"):
+        parse_recipe("this is = = not toml", "bad.toml")
+    with pytest.raises(ValueError, match="optimizer"):
+        parse_recipe('[optim]\noptimizer = "rmsprop"\n', "x.toml")
+    with pytest.raises(ValueError, match="unknown recipe"):
+        load_recipe("no-such-recipe")
