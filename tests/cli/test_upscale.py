@@ -1,0 +1,220 @@
+"""`drrn upscale`: outputs, naming/overwrite policy, metadata, models, and every bad input."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import assert_one_error_line, save_tiny_model, sha256
+from PIL import Image
+
+from drrn_core.engine import Upscaler
+
+BICUBIC = ("--model", "bicubic")
+
+
+def _files(folder: Path) -> set[str]:
+    """Names of everything in a folder, temporary files included."""
+    return {p.name for p in folder.iterdir()}
+
+
+def test_output_shape_and_input_untouched(drrn, png, tmp_path):
+    before = sha256(png)
+    result = drrn("upscale", png, "-s", "2", *BICUBIC)
+    assert result.code == 0, result.err
+    out = tmp_path / "small_x2.png"
+    assert result.out.strip() == str(out)
+    assert Image.open(out).size == (40, 48)
+    assert sha256(png) == before
+
+
+def test_tiny_model_by_path_and_tile(drrn, png, tiny_model, tmp_path):
+    whole = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "a.png")
+    tiled = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "b.png",
+                 "--tile", "16", "--precision", "fp32")
+    assert whole.code == tiled.code == 0, whole.err + tiled.err
+    a = np.asarray(Image.open(tmp_path / "a.png"), dtype=int)
+    b = np.asarray(Image.open(tmp_path / "b.png"), dtype=int)
+    assert a.shape == (72, 60, 3)
+    assert np.abs(a - b).max() <= 1
+
+
+def test_width_height_format_quality(drrn, png, tmp_path):
+    assert drrn("upscale", png, "--width", "50", *BICUBIC).code == 0
+    assert Image.open(tmp_path / "small_w50.png").size == (50, 60)
+    result = drrn("upscale", png, "--height", "30", "--format", "jpg", "--quality", "70", *BICUBIC)
+    assert result.code == 0, result.err
+    with Image.open(tmp_path / "small_h30.jpg") as im:
+        assert (im.format, im.size) == ("JPEG", (25, 30))
+
+
+def test_default_model_missing_says_so_once(drrn, png, tmp_path):
+    other = tmp_path / "other.png"
+    other.write_bytes(png.read_bytes())
+    result = drrn("upscale", png, other, "-s", "2")
+    assert result.code == 0, result.err
+    assert result.err.count("no DRRN weights are installed") == 1
+    assert {"small_x2.png", "other_x2.png"} <= _files(tmp_path)
+
+
+def test_default_model_is_the_bundled_one(drrn, png, tmp_path, isolated_models):
+    save_tiny_model(isolated_models / "resources" / "weights", "bundled_tiny")
+    assert drrn("upscale", png, "-s", "2", "-o", tmp_path / "model.png").code == 0
+    assert drrn("upscale", png, "-s", "2", "-o", tmp_path / "bic.png", *BICUBIC).code == 0
+    model = np.asarray(Image.open(tmp_path / "model.png"))
+    bicubic = np.asarray(Image.open(tmp_path / "bic.png"))
+    assert model.shape == bicubic.shape and not np.array_equal(model, bicubic)
+
+
+def test_unknown_model_lists_available(drrn, png, isolated_models):
+    save_tiny_model(isolated_models / "user" / "models", "mine")
+    result = drrn("upscale", png, "-s", "2", "--model", "nosuch")
+    assert_one_error_line(result, "nosuch", "mine")
+    assert result.code == 1
+
+
+def test_bad_device_is_one_line(drrn, png, tiny_model, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    result = drrn("upscale", png, "-s", "2", "--model", tiny_model, "--device", "cuda")
+    assert_one_error_line(result, "CUDA")
+
+
+def test_never_overwrites_input(drrn, png):
+    before = sha256(png)
+    result = drrn("upscale", png, "-s", "2", "-o", png, *BICUBIC)
+    assert_one_error_line(result, "refusing to overwrite the input")
+    assert sha256(png) == before
+
+
+def test_generated_names_never_replace_files(drrn, png, tmp_path):
+    assert drrn("upscale", png, "-s", "2", *BICUBIC).code == 0
+    first = sha256(tmp_path / "small_x2.png")
+    (tmp_path / "small_x2.png").touch()
+    assert drrn("upscale", png, "-s", "2", *BICUBIC).code == 0
+    assert sha256(tmp_path / "small_x2.png") == first
+    assert Image.open(tmp_path / "small_x2-2.png").size == (40, 48)
+
+
+def test_output_flag_takes_one_input(drrn, png, tmp_path):
+    result = drrn("upscale", png, png, "-s", "2", "-o", tmp_path / "x.png", *BICUBIC)
+    assert_one_error_line(result, "single input")
+
+
+def test_out_dir_batch_with_one_bad_file(drrn, png, bad_files, tmp_path):
+    grey = tmp_path / "grey.png"
+    Image.fromarray(np.arange(16 * 20, dtype=np.uint8).reshape(16, 20)).save(grey)
+    out = tmp_path / "out"
+    result = drrn("upscale", png, bad_files["text"], grey, "-s", "2", "--out-dir", out, *BICUBIC)
+    assert result.code == 1
+    assert _files(out) == {"small_x2.png", "grey_x2.png"}
+    errors = [ln for ln in result.err.splitlines() if ln.startswith("drrn: error:")]
+    assert len(errors) == 1 and "notes.png" in errors[0]
+    assert "1 of 3 failed" in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize(
+    ("kind", "needle"),
+    [("missing", "not found"), ("directory", "folder"), ("empty", "empty"),
+     ("truncated_png", "truncated"), ("truncated_jpg", "truncated"), ("text", "not an image")],
+)
+def test_bad_input_file(drrn, bad_files, tmp_path, kind, needle):
+    path = bad_files.get(kind, tmp_path / "missing.png")
+    out = tmp_path / "out"
+    result = drrn("upscale", path, "-s", "2", "--out-dir", out, *BICUBIC)
+    assert_one_error_line(result, needle)
+    assert result.code == 1
+    assert _files(out) == set()
+
+
+def test_input_over_pixel_limit(drrn, png, tmp_path):
+    result = drrn("upscale", png, "-s", "2", "--max-pixels", "400", *BICUBIC)
+    assert_one_error_line(result, "limit")
+    assert _files(tmp_path) == {"small.png"}
+
+
+def test_output_over_pixel_limit(drrn, png, tmp_path):
+    result = drrn("upscale", png, "-s", "4", "--max-pixels", "2000", *BICUBIC)
+    assert_one_error_line(result, "output", "limit")
+    assert _files(tmp_path) == {"small.png"}
+
+
+@pytest.mark.parametrize("scale", ["1", "0.5", "-2", "17", "abc", "nan"])
+def test_bad_scale_is_a_usage_error(drrn, png, scale):
+    result = drrn("upscale", png, "-s", scale, *BICUBIC)
+    assert_one_error_line(result, "scale")
+    assert result.code == 2
+
+
+def test_unwritable_output(drrn, png, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("a regular file, so nothing can be created below it")
+    result = drrn("upscale", png, "-s", "2", "-o", blocker / "out.png", *BICUBIC)
+    assert_one_error_line(result, "out.png")
+    result = drrn("upscale", png, "-s", "2", "--out-dir", blocker / "dir", *BICUBIC)
+    assert_one_error_line(result, "cannot create")
+    assert _files(tmp_path) == {"small.png", "file.txt"}
+
+
+def test_unknown_output_suffix(drrn, png, tmp_path):
+    result = drrn("upscale", png, "-s", "2", "-o", tmp_path / "out.xyz", *BICUBIC)
+    assert_one_error_line(result, "format")
+
+
+def test_keeps_alpha_16bit_exif_icc(drrn, tmp_path, small_rgb):
+    rgba = np.dstack([small_rgb, np.full(small_rgb.shape[:2], 128, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "rgba.png")
+    Image.fromarray((np.arange(20 * 24).reshape(20, 24) * 100).astype(np.uint16)).save(
+        tmp_path / "deep.png")
+    exif = Image.Exif()
+    exif[0x010F] = "DRRN test camera"
+    icc = b"\0" * 128  # carried as bytes, not interpreted
+    Image.fromarray(small_rgb).save(tmp_path / "photo.jpg", exif=exif, icc_profile=icc)
+    names = ("rgba.png", "deep.png", "photo.jpg")
+    result = drrn("upscale", *(tmp_path / n for n in names), "-s", "2", *BICUBIC)
+    assert result.code == 0, result.err
+    with Image.open(tmp_path / "rgba_x2.png") as im:
+        assert im.mode == "RGBA" and im.size == (40, 48)
+    with Image.open(tmp_path / "deep_x2.png") as im:
+        assert im.mode.startswith("I") and np.asarray(im).max() > 255
+    with Image.open(tmp_path / "photo_x2.jpg") as im:
+        assert im.getexif()[0x010F] == "DRRN test camera"
+        assert im.info.get("icc_profile") == icc
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(drrn, png, tmp_path, monkeypatch):
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Upscaler, "upscale", interrupted)
+    result = drrn("upscale", png, "-s", "2", *BICUBIC)
+    assert result.code == 130
+    assert "drrn: interrupted" in result.err and "Traceback" not in result.err
+    assert _files(tmp_path) == {"small.png"}
+
+
+def test_internal_error_traceback_only_with_debug(drrn, png, monkeypatch):
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Upscaler, "upscale", broken)
+    result = drrn("upscale", png, "-s", "2", *BICUBIC)
+    assert_one_error_line(result, "internal error", "boom", "--debug")
+    result = drrn("--debug", "upscale", png, "-s", "2", *BICUBIC)
+    assert result.code == 1 and "Traceback" in result.err and "boom" in result.err
+
+
+@pytest.mark.skipif(os.name != "posix", reason="chmod semantics")
+def test_read_only_folder_when_not_root(drrn, png, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can write into read-only folders (covered by test_unwritable_output)")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        result = drrn("upscale", png, "-s", "2", "--out-dir", locked, *BICUBIC)
+    finally:
+        locked.chmod(0o755)
+    assert_one_error_line(result, "locked")
+    assert _files(locked) == set()
