@@ -41,6 +41,14 @@ class DRRNConfig:
         return (1 + 2 * self.U) * self.B + 1
 
     @property
+    def macs_per_pixel(self) -> int:
+        """Multiply-accumulates per output pixel of one forward pass (shared convs count once per
+        use): 2,656,512 for B1U9 with 128 channels."""
+        c = self.channels
+        first = 1 * c + (self.B - 1) * c * c
+        return 9 * (first + self.B * self.U * 2 * c * c + c * 1)
+
+    @property
     def name(self) -> str:
         return f"DRRN_B{self.B}U{self.U}"
 

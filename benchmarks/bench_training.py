@@ -1,0 +1,82 @@
+"""Training throughput of DRRN_B1U9 on this machine: patches/s and effective TFLOP/s, bf16 autocast
+against fp32 in the same run (each in its own subprocess), median of several timed iterations.
+
+    python benchmarks/bench_training.py [--batch 64] [--patch 31] [--iters 5] [--json OUT]
+
+Effective FLOP counts the arithmetic the model needs (forward MACs x 2 x 3 for forward + backward),
+not what a kernel happens to execute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+
+def measure(precision: str, batch: int, patch: int, iters: int, threads: int) -> dict:
+    import torch
+
+    from drrn_core.engine.device import cpu_has_bf16_units
+    from drrn_core.model import DRRN, DRRNConfig
+    from drrn_core.training.loop import make_optimizer
+    from drrn_core.training.recipe import load_recipe
+
+    torch.set_num_threads(threads)
+    cfg = DRRNConfig.parse("B1U9")
+    model = DRRN(cfg)
+    optimizer = make_optimizer(model, load_recipe("fast"))
+    x = torch.rand(batch, 1, patch, patch)
+    y = (x + 0.01).clamp(0, 1)
+    use_bf16 = precision == "bf16"
+    times = []
+    for i in range(iters + 1):  # the first iteration warms up and is not timed
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            out = model(x)
+        loss = (out.float() - y).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if i:
+            times.append(time.perf_counter() - t0)
+    t = statistics.median(times)
+    flop = 3 * 2 * cfg.macs_per_pixel * batch * patch * patch
+    return {"precision": precision, "batch": batch, "patch": patch, "iters": iters,
+            "threads": threads, "s_per_iter": t, "patches_per_s": batch / t,
+            "tflops": flop / t / 1e12, "cpu_bf16_units": cpu_has_bf16_units()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--patch", type=int, default=31)
+    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        print(json.dumps(measure(a.child, a.batch, a.patch, a.iters, a.threads)))
+        return
+    rows = []
+    for precision in ("fp32", "bf16"):
+        cmd = [sys.executable, __file__, "--child", precision, "--batch", str(a.batch),
+               "--patch", str(a.patch), "--iters", str(a.iters), "--threads", str(a.threads)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"{precision:5s} batch {a.batch} patch {a.patch}: {r['s_per_iter']:7.2f} s/iter  "
+              f"{r['patches_per_s']:7.2f} patches/s  {r['tflops']:.3f} TFLOP/s", flush=True)
+    print(f"bf16 / fp32 speed: {rows[1]['patches_per_s'] / rows[0]['patches_per_s']:.2f}x "
+          f"(CPU bf16 matrix units: {rows[0]['cpu_bf16_units']})")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
