@@ -47,7 +47,9 @@ parent folder. 'bicubic' always runs the protocol's own bicubic baseline.
 --json FILE writes {"dataset": NAME, "runs": [{"model", "scale", "mean": {...}, "images": [...]}]}
 for one dataset, and a JSON list of such objects, one per dataset, when several are given.
 --csv FILE writes one row per image: dataset,model,scale,image,psnr,ssim,ifc.
-Both are written atomically. --no-ifc skips IFC (the slowest metric); its fields are then null."""
+Both are written atomically, and only when at least one image was scored. A bad image is
+reported and left out (the others still run; exit status 1). --no-ifc skips IFC (the slowest
+metric; its fields are then null); IFC needs at least 72 px per side after shaving."""
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -187,10 +189,13 @@ def run_bench(args: argparse.Namespace) -> int:
             res, failed = run_dataset(dataset, args, models, bar)
             results.append(res)
             failures += failed
+    total_images = sum(len(d.images) for d in datasets)
+    if not any(res["runs"] for res in results):
+        return report_failures(failures, total_images)  # nothing scored: no table, no files
     print(format_table(results, per_image=args.per_image))
     if args.json is not None:
         doc = results[0] if len(results) == 1 else results
         write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
     if args.csv is not None:
         write_csv(args.csv, results)
-    return report_failures(failures, sum(len(d.images) for d in datasets))
+    return report_failures(failures, total_images)

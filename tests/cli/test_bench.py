@@ -1,0 +1,156 @@
+"""`drrn bench`: the protocol over folders, the paper-style table, JSON/CSV, and bad inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import assert_one_error_line
+from PIL import Image
+from skimage import data
+
+from drrn_core.metrics import evaluate_image
+
+METRICS = {"psnr", "ssim", "ifc"}
+
+
+@pytest.fixture
+def tiny_set(tmp_path: Path) -> Path:
+    """A 'Tiny' dataset: three 84x84 crops (two RGB, one grey), big enough for IFC at x4."""
+    folder = tmp_path / "Tiny"
+    folder.mkdir()
+    Image.fromarray(data.astronaut()[40:124, 180:264]).save(folder / "img_001.png")
+    Image.fromarray(data.camera()[100:184, 200:284]).save(folder / "img_002.png")
+    Image.fromarray(data.coffee()[150:234, 200:284]).save(folder / "img_003.png")
+    return folder
+
+
+def test_json_shape_csv_and_table(drrn, tiny_set, tiny_model, tmp_path):
+    out_json, out_csv = tmp_path / "r.json", tmp_path / "r.csv"
+    result = drrn("bench", tiny_set, "--scale", "2", "3", "--model", "bicubic", "--model",
+                  tiny_model, "--json", out_json, "--csv", out_csv, "--per-image")
+    assert result.code == 0, result.err
+    doc = json.loads(out_json.read_text())
+    assert set(doc) == {"dataset", "runs"} and doc["dataset"] == "Tiny"
+    assert [(r["model"], r["scale"]) for r in doc["runs"]] == [
+        ("bicubic", 2), ("tiny", 2), ("bicubic", 3), ("tiny", 3)]
+    for run in doc["runs"]:
+        assert set(run) == {"model", "scale", "mean", "images"}
+        assert set(run["mean"]) == METRICS
+        assert [im["image"] for im in run["images"]] == ["img_001.png", "img_002.png",
+                                                         "img_003.png"]
+        assert all(set(im) == {"image"} | METRICS for im in run["images"])
+        assert run["mean"]["psnr"] == pytest.approx(np.mean([im["psnr"] for im in run["images"]]))
+    expected = evaluate_image(tiny_set / "img_002.png", 3, "bicubic")
+    got = doc["runs"][2]["images"][1]
+    assert (got["psnr"], got["ssim"], got["ifc"]) == pytest.approx(
+        (expected.psnr, expected.ssim, expected.ifc))
+    rows = list(csv.DictReader(out_csv.open()))
+    assert len(rows) == 12 and set(rows[0]) == {"dataset", "model", "scale", "image"} | METRICS
+    mean = doc["runs"][0]["mean"]
+    line = next(ln for ln in result.out.splitlines() if ln.startswith("Tiny") and "x2" in ln)
+    assert f"{mean['psnr']:.2f} / {mean['ssim']:.4f} / {mean['ifc']:.3f}" in line
+    assert "tiny" in result.out and "  img_003.png" in result.out
+
+
+def test_several_datasets_give_a_json_list(drrn, tiny_set, tmp_path):
+    loose = tmp_path / "Loose"
+    loose.mkdir()
+    Image.fromarray(data.astronaut()[:40, :40]).save(loose / "a.png")
+    out = tmp_path / "r.json"
+    result = drrn("bench", tiny_set, loose / "a.png", "--scale", "2", "--no-ifc", "--json", out)
+    assert result.code == 0, result.err
+    doc = json.loads(out.read_text())
+    assert [d["dataset"] for d in doc] == ["Tiny", "Loose"]
+    assert doc[1]["runs"][0]["images"][0] == {"image": "a.png", **doc[1]["runs"][0]["mean"]}
+    assert doc[0]["runs"][0]["mean"]["ifc"] is None
+
+
+def test_bad_image_fails_alone(drrn, tiny_set, tmp_path):
+    (tiny_set / "img_000.png").write_bytes(b"")
+    out = tmp_path / "r.json"
+    result = drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--json", out)
+    assert result.code == 1
+    assert_one_error_line(result, "img_000.png")
+    assert "1 of 4 failed" in result.err
+    images = json.loads(out.read_text())["runs"][0]["images"]
+    assert [im["image"] for im in images] == ["img_001.png", "img_002.png", "img_003.png"]
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty_folder", "text", "truncated_png"])
+def test_bad_sources(drrn, bad_files, tmp_path, kind):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    source = {"missing": tmp_path / "nope", "empty_folder": empty}.get(kind) or bad_files[kind]
+    result = drrn("bench", source, "--scale", "2", "--json", tmp_path / "r.json")
+    assert_one_error_line(result, source.name)
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_unwritable_json_fails_before_running(drrn, tiny_set, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    result = drrn("bench", tiny_set, "--scale", "2", "--json", blocker / "r.json")
+    assert_one_error_line(result, "r.json")
+    assert "Tiny" not in result.out
+
+
+def test_unknown_model(drrn, tiny_set):
+    assert_one_error_line(drrn("bench", tiny_set, "--model", "nosuch"), "nosuch")
+
+
+@pytest.mark.parametrize("scale", ["1", "2.5", "17"])
+def test_bad_bench_scale(drrn, tiny_set, scale):
+    result = drrn("bench", tiny_set, "--scale", scale)
+    assert_one_error_line(result, "scale")
+    assert result.code == 2
+
+
+def _reference(shared: Path) -> dict[tuple[str, int, str], dict[str, str]]:
+    path = shared / "data" / "reference" / "bicubic_per_image.csv"
+    return {(r["dataset"], int(r["scale"]), r["image"]): r for r in csv.DictReader(path.open())}
+
+
+def _compare(docs: list[dict], reference: dict, with_ifc: bool) -> int:
+    """Assert every image against the reference CSV; the number compared."""
+    n = 0
+    for doc in docs:
+        for run in doc["runs"]:
+            for im in run["images"]:
+                ref = reference[(doc["dataset"], run["scale"], im["image"])]
+                assert im["psnr"] == pytest.approx(float(ref["psnr_y"]), abs=0.005), im
+                assert im["ssim"] == pytest.approx(float(ref["ssim_y"]), abs=0.0005), im
+                if with_ifc:
+                    assert im["ifc"] == pytest.approx(float(ref["ifc_y"]), rel=1e-3), im
+                n += 1
+    return n
+
+
+@pytest.mark.shared
+def test_bicubic_reproduces_reference_set5_set14(drrn, shared_dir, tmp_path):
+    bench = shared_dir / "data" / "benchmark"
+    out = tmp_path / "r.json"
+    result = drrn("bench", bench / "Set5", bench / "Set14", "--scale", "2", "3", "4",
+                  "--model", "bicubic", "--no-ifc", "--json", out)
+    assert result.code == 0, result.err
+    assert _compare(json.loads(out.read_text()), _reference(shared_dir), False) == 3 * (5 + 14)
+    assert "33.66 / 0.9299 / -" in result.out
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_bicubic_ifc_reproduces_reference_set5(drrn, shared_dir, tmp_path):
+    out = tmp_path / "r.json"
+    result = drrn("bench", shared_dir / "data" / "benchmark" / "Set5", "--scale", "2", "3", "4",
+                  "--json", out)
+    assert result.code == 0, result.err
+    reference = _reference(shared_dir)
+    assert _compare([json.loads(out.read_text())], reference, True) == 15
+    for scale in (2, 3, 4):  # the table's means, rounded as the paper's
+        rows = [r for (d, s, _), r in reference.items() if (d, s) == ("Set5", scale)]
+        psnr, ssim, ifc = (np.mean([float(r[k]) for r in rows]) for k in ("psnr_y", "ssim_y",
+                                                                            "ifc_y"))
+        assert f"Set5     x{scale}     {psnr:.2f} / {ssim:.4f} / {ifc:.3f}" in result.out
