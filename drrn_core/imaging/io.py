@@ -149,7 +149,9 @@ def _decode(im: Image.Image, label: str, max_pixels: int, source) -> LoadedImage
 
 
 def _unit8(im: Image.Image) -> np.ndarray:
-    return np.asarray(im, dtype=np.uint8).astype(np.float32) / np.float32(255.0)
+    out = np.asarray(im, dtype=np.uint8).astype(np.float32)
+    out /= np.float32(255.0)  # in place: one float32 copy of a possibly huge photo
+    return out
 
 
 def _colour16_tiff(im: Image.Image) -> bool:
