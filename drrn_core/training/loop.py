@@ -158,26 +158,16 @@ def default_val_dir() -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
-def validate(model: nn.Module, val_dir: Path, scales: tuple[int, ...]) -> dict[int, float]:
-    """Mean Set5-style PSNR (the protocol's own code) of the current weights, per scale."""
+def validate(model: DRRN, val_dir: Path, scales: tuple[int, ...]) -> dict[int, float]:
+    """Mean PSNR (the protocol's own code) of the current weights per scale, run through the
+    inference engine on a private eval-mode copy, so training state is untouched."""
+    from drrn_core.engine import Upscaler
     from drrn_core.metrics.protocol import evaluate_image, list_images
 
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-
-    def restore(ilr: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            x = torch.from_numpy(ilr.astype(np.float32))[None, None].to(device)
-            return model(x)[0, 0].float().cpu().numpy().astype(np.float64)
-
+    restorer = Upscaler(model, device=next(model.parameters()).device).restore_y
     files = list_images(val_dir)
-    try:
-        return {s: float(np.mean([evaluate_image(f, s, restore, with_ifc=False).psnr
-                                  for f in files]))
-                for s in scales}
-    finally:
-        model.train(was_training)
+    return {s: float(np.mean([evaluate_image(f, s, restorer, with_ifc=False).psnr for f in files]))
+            for s in scales}
 
 
 def save_model_weights(path: Path, model: nn.Module, recipe: Recipe, info: dict) -> Path:

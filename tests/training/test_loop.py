@@ -33,8 +33,9 @@ def run(spec: TrainSpec) -> list:
 
 def spec_for(tmp_path: Path, folder: Path, recipe, **kw) -> TrainSpec:
     kw.setdefault("run_dir", tmp_path / "run")
+    kw.setdefault("val_dir", None)
     return TrainSpec(data_dir=folder, recipe=recipe, device="cpu", threads=1,
-                     val_dir=None, cache_dir=tmp_path / "cache", log_every=1, **kw)
+                     cache_dir=tmp_path / "cache", log_every=1, **kw)
 
 
 def test_paper_recipe_is_the_papers() -> None:
@@ -197,3 +198,33 @@ def test_bad_recipe_files_are_clear_errors(tmp_path) -> None:
         parse_recipe('[optim]\noptimizer = "rmsprop"\n', "x.toml")
     with pytest.raises(ValueError, match="unknown recipe"):
         load_recipe("no-such-recipe")
+
+
+def test_validation_uses_the_protocol_and_keeps_the_best_weights(tmp_path, tiny_folder,
+                                                                 tiny_recipe) -> None:
+    from drrn_core.engine import Upscaler
+    from drrn_core.metrics.protocol import evaluate_image, list_images
+    from drrn_core.training.loop import Validation
+    from drrn_core.weights import load_weights
+
+    recipe = tiny_recipe.with_overrides(validate_every=3, val_scales=(2, 3))
+    val = tmp_path / "val"
+    val.mkdir()
+    for p in list(tiny_folder.glob("*.png"))[:2]:
+        (val / p.name).write_bytes(p.read_bytes())
+    events = run(spec_for(tmp_path, tiny_folder, recipe, max_iters=6, val_dir=val))
+    vals = [e for e in events if isinstance(e, Validation)]
+    assert [v.iteration for v in vals] == [3, 6] and vals[0].best
+    best = max(vals, key=lambda v: sum(v.psnr.values()))
+    loaded = load_weights(tmp_path / "run" / "best.safetensors")
+    restorer = Upscaler(loaded, device="cpu").restore_y
+    for scale in (2, 3):
+        expected = sum(evaluate_image(f, scale, restorer, with_ifc=False).psnr
+                       for f in list_images(val)) / 2
+        assert best.psnr[scale] == pytest.approx(expected, abs=1e-9)
+    assert events[-1].best_psnr == best.psnr
+
+
+def test_missing_validation_folder_is_a_clear_error(tmp_path, tiny_folder, tiny_recipe) -> None:
+    with pytest.raises(ValueError, match="validation folder not found"):
+        run(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=1, val_dir=tmp_path / "nope"))
