@@ -167,6 +167,10 @@ class BatchTab(QWidget):
         self.output_field = PathField("Where the results go (same sub-folders)", parent=folders)
         form.addRow("Input folder:", self.input_field)
         form.addRow("Output folder:", self.output_field)
+        hint = QLabel("Sub-folders are recreated in the output folder. Nothing is ever written "
+                      "into the input folder; files that cannot be read are listed below.", folders)
+        hint.setWordWrap(True)
+        form.addRow(hint)
 
         options = QGroupBox("Output", self)
         form = QFormLayout(options)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -138,7 +138,12 @@ class TrainingTab(QWidget):
 
         self.loss_plot = self._make_plot("Training loss", "loss")
         self.loss_plot.setLogMode(y=True)
+        self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=1.5))
+        self.loss_curve.setDownsampling(auto=True, method="peak")
+        self.loss_curve.setClipToView(True)
+        self._redraw = QTimer(self, singleShot=True, interval=200)  # coalesces fast steps
+        self._redraw.timeout.connect(lambda: self.loss_curve.setData(*self._loss))
         self.psnr_plot = self._make_plot("Validation PSNR", "PSNR (dB)")
         self.psnr_plot.addLegend(offset=(-10, -10), labelTextColor="#333",
                                  brush=(255, 255, 255, 200))
@@ -261,7 +266,7 @@ class TrainingTab(QWidget):
             run_dir=run, data_dir=data, recipe=recipe, model=model, resume=resume,
             time_budget_s=amount * 60.0 if kind == 0 else None, max_iters=max_iters,
             val_dir=val, cache_dir=Path(user_cache_dir("drrn-studio")) / "datasets",
-            log_every=max(1, min(10, (max_iters or 1000) // 50)))
+            log_every=1)  # an event per step: pause and cancel take effect after one step
 
     def start(self) -> None:
         """Start a new run in the run folder (refused when it already holds a checkpoint)."""
@@ -346,7 +351,8 @@ class TrainingTab(QWidget):
         if isinstance(event, loop.Progress):
             self._loss[0].append(event.iteration)
             self._loss[1].append(max(event.loss, 1e-12))
-            self.loss_curve.setData(*self._loss)
+            if not self._redraw.isActive():
+                self._redraw.start()
             self.progress.setValue(round(1000 * event.iteration / max(event.total, 1)))
             self.status.setText(
                 f"Iteration {event.iteration}/{event.total} · epoch {event.epoch} · "
@@ -392,6 +398,8 @@ class TrainingTab(QWidget):
 
     def _on_finished(self) -> None:
         self._job = None
+        self._redraw.stop()
+        self.loss_curve.setData(*self._loss)
         self._update_buttons()
 
     def _on_imported(self, path: str) -> None:

@@ -60,6 +60,7 @@ def test_tree_is_upscaled_bad_file_reported_input_untouched(qtbot, tab, photos, 
     out = tmp_path / "out"
     tab.input_field.set_path(photos)
     tab.output_field.set_path(out)
+    tab.model_combo.setCurrentIndex(0)
     assert tab.model_combo.currentData().name == "bicubic"
     with qtbot.waitSignal(tab.batchFinished, timeout=RUN_TIMEOUT_MS) as finished:
         tab.start()

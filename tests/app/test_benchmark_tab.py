@@ -69,6 +69,19 @@ def test_bicubic_is_always_ticked(tab):
     assert not tab.models.item(0).flags() & Qt.ItemFlag.ItemIsUserCheckable
 
 
+def test_dropped_folders_become_datasets(tab, dataset, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(dataset)), QUrl.fromLocalFile(str(tmp_path / "nope")),
+                  QUrl.fromLocalFile(str(dataset))])
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    tab.datasets.dropEvent(event)
+    assert tab.datasets.folders() == [dataset.resolve()]
+
+
 def test_table_numbers_are_the_protocols(qtbot, tab, dataset):
     tab.add_dataset(dataset)
     _run(qtbot, tab)
@@ -89,6 +102,37 @@ def test_table_numbers_are_the_protocols(qtbot, tab, dataset):
     assert "Done: 9 results" in tab.status.text()
     assert tab.progress.value() == tab.progress.maximum()
     assert len(tab.plot.getPlotItem().listDataItems()) == 3  # one curve per model and scale
+
+
+def test_a_drrn_model_runs_through_the_protocol(qtbot, dataset, tmp_path):
+    import torch
+
+    from drrn_core import weights
+    from drrn_core.engine import Upscaler
+    from drrn_core.model import DRRN, DRRNConfig
+
+    torch.manual_seed(0)
+    path = tmp_path / "user" / "models" / "tiny.safetensors"
+    path.parent.mkdir(parents=True)
+    weights.save_weights(path, DRRN(DRRNConfig(B=1, U=1, channels=8)))
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    item = tab.models.item(1)
+    assert item.text() == "tiny"
+    item.setCheckState(Qt.CheckState.Checked)
+    tab.add_dataset(dataset)
+    _only_scales(tab, {3})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    assert not tab.message.is_error(), tab.message.text()
+    rows = [r for r in tab.table_model.rows(means=False) if r.model == "tiny"]
+    assert len(rows) == 3
+    restore = Upscaler(weights.load_weights(path), precision="fp32").restore_y
+    for row in rows:
+        expected = protocol.evaluate_image(row.path, 3, restore, with_ifc=False)
+        assert row.psnr == pytest.approx(expected.psnr, abs=1e-4)
+        assert row.ssim == pytest.approx(expected.ssim, abs=1e-6)
+    assert len(tab.plot.getPlotItem().listDataItems()) == 2
 
 
 def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
