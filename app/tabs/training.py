@@ -68,6 +68,23 @@ def _with_model(spec, model_dict: dict):
     return replace(spec, model=config, recipe=spec.recipe.with_overrides(model=config))
 
 
+def export_run(ctx: JobContext, spec) -> str:
+    """Worker body of "Use this model" for a stopped run: resume it for zero more steps (the loop
+    then exports its weights), and import those; the imported path."""
+    from dataclasses import replace
+
+    from drrn_core.training import checkpoint
+    from drrn_core.training.loop import Finished, iter_training
+
+    state = checkpoint.load_latest(spec.run_dir, warn=lambda _message: None)
+    if state is None:
+        raise ValueError(f"No checkpoint in {spec.run_dir}")
+    spec = replace(_with_model(spec, state[1]["model"]), resume=True, time_budget_s=None,
+                   max_iters=int(state[1]["iteration"]))
+    finished = [e for e in iter_training(spec) if isinstance(e, Finished)]
+    return import_weights(ctx, finished[-1].weights)
+
+
 def import_weights(ctx: JobContext, path: Path) -> str:
     """Worker body of "Use this model": copy the weights into the user's models as
     RUN-ITERATION (importing the same weights again replaces that copy); the new path."""
@@ -168,6 +185,7 @@ class TrainingTab(QWidget):
         form = QFormLayout(box)
         self.data_field = PathField("Folder of HR training images", parent=box)
         self.run_field = PathField("Checkpoints, log and weights go here", parent=box)
+        self.run_field.changed.connect(self._forget_weights)
         self.val_field = PathField("Optional; default Set5 from ../shared", parent=box)
         form.addRow("HR images:", self.data_field)
         form.addRow("Run folder:", self.run_field)
@@ -302,13 +320,23 @@ class TrainingTab(QWidget):
             self._job.cancel()
 
     def use_model(self) -> None:
-        """Import the run's weights into the user's models and emit ``modelReady`` with them."""
-        path = self._weights or self._exported_weights()
-        if path is None:
-            self.message.show_error("This run has no exported weights yet: let it reach its "
-                                    "budget (Cancel keeps only a checkpoint).")
-            return
-        self._import_job = start_job(import_weights, path, name="import model", parent=self)
+        """Import the run's weights into the user's models and emit ``modelReady`` with them:
+        the weights this session's run finished with, else those of the run folder's checkpoint."""
+        if self._weights is not None:
+            self._import_job = start_job(import_weights, self._weights, name="import model",
+                                         parent=self)
+        else:
+            run = self.run_field.path()
+            if run is None or not _has_checkpoint(run):
+                self.message.show_error("The run folder holds no trained model yet.")
+                return
+            try:
+                spec = self.spec(resume=True)
+            except Exception as exc:  # noqa: BLE001 - a bad field is a message, not a crash
+                self.message.show_error(describe_error(exc))
+                return
+            self.status.setText("Exporting the checkpoint's weights…")
+            self._import_job = start_job(export_run, spec, name="export model", parent=self)
         self._import_job.succeeded.connect(self._on_imported)
         self._import_job.failed.connect(
             lambda exc: self.message.show_error(f"Could not use the model: {describe_error(exc)}"))
@@ -402,8 +430,12 @@ class TrainingTab(QWidget):
         self.loss_curve.setData(*self._loss)
         self._update_buttons()
 
+    def _forget_weights(self) -> None:
+        self._weights = None
+
     def _on_imported(self, path: str) -> None:
-        self.message.show_info(f"Added to your models: {Path(path).name}")
+        self.status.setText("")
+        self.message.show_info(f"Added to your models: {Path(path).stem}")
         self.modelReady.emit(path)
 
     def _on_import_finished(self) -> None:
@@ -447,13 +479,6 @@ class TrainingTab(QWidget):
         self.u_spin.setValue(config.U)
         self.c_spin.setValue(config.channels)
         self.bn_check.setChecked(config.batchnorm)
-
-    def _exported_weights(self) -> Path | None:
-        run = self.run_field.path()
-        if run is None:
-            return None
-        found = [run / n for n in ("last_model.safetensors", "best.safetensors")]
-        return next((p for p in found if p.is_file()), None)
 
     def _log(self, text: str) -> None:
         self.log.appendPlainText(text)

@@ -115,6 +115,13 @@ def test_pause_cancel_checkpoints_and_resume_continues(qtbot, tab, tmp_path):
     assert "Cancelled" in tab.status.text()
     assert (tmp_path / "run" / "last.safetensors").is_file()
 
+    with qtbot.waitSignal(tab.modelReady, timeout=RUN_TIMEOUT_MS) as ready:
+        tab.use_button.click()  # no finished weights: exported from the checkpoint
+    from drrn_core import weights
+
+    iteration = weights.read_header(ready.args[0])[2]["training"]["iteration"]
+    assert iteration >= seen and Path(ready.args[0]).stem == f"run-{iteration}"
+
     tab.start()  # the folder now holds a run: a new start is refused
     assert not tab.is_running() and "Resume" in tab.message.text()
 
@@ -156,9 +163,9 @@ def test_problems_are_one_line_messages(qtbot, tab, tmp_path):
     assert tab.message.is_error() and "\n" not in tab.message.text()
 
 
-def test_use_this_model_without_weights_says_why(qtbot, tab):
+def test_use_this_model_without_a_run_says_why(qtbot, tab):
     tab.use_model()
-    assert tab.message.is_error() and "no exported weights" in tab.message.text()
+    assert tab.message.is_error() and "no trained model" in tab.message.text()
 
 
 def test_time_budget_spec(tab):
