@@ -600,6 +600,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.save_settings()
+        self.compare.shutdown()
         for tab in self.extra_tabs.values():
             if getattr(tab, "is_running", lambda: False)() and hasattr(tab, "cancel"):
                 tab.cancel()

@@ -199,6 +199,14 @@ class CompareTab(QWidget):
         self.busyChanged.emit(False)
         self.message.emit("Cancelled.", 5000)
 
+    def shutdown(self) -> None:
+        """Stop everything (window closing): no pending run, no result will arrive."""
+        self.debounce.stop()
+        self.generation.next()
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
+
     def is_busy(self) -> bool:
         return self.job is not None
 

@@ -33,6 +33,9 @@ class SplitPane(ImagePane):
         self.header.addStretch(1)
         self.combo_a.currentIndexChanged.connect(self._refresh)
         self.combo_b.currentIndexChanged.connect(self._refresh)
+        self.combo_a.activated.connect(self._remember)
+        self.combo_b.activated.connect(self._remember)
+        self._wanted = ("bicubic", "drrn")
 
         self.clip = QGraphicsRectItem()
         self.clip.setFlag(QGraphicsRectItem.GraphicsItemFlag.ItemClipsChildrenToShape, True)
@@ -48,27 +51,30 @@ class SplitPane(ImagePane):
         self._sources: dict[str, tuple[str, np.ndarray, tuple[int, int]]] = {}
         self._b_image: np.ndarray | None = None
 
-    def set_sources(self, sources: dict[str, tuple[str, np.ndarray, tuple[int, int]]],
-                    prefer: tuple[str, str] = ("bicubic", "drrn")) -> None:
-        """Offer ``sources``; keep the current A/B choice when still available."""
+    def set_sources(self, sources: dict[str, tuple[str, np.ndarray, tuple[int, int]]]) -> None:
+        """Offer ``sources``; show the wanted A/B pair (default Bicubic | DRRN) when available,
+        else the first and last sources."""
         self._sources = {
             k: (label, to_display_u8(a), size) for k, (label, a, size) in sources.items()
         }
         keys = list(sources)
-        for combo, default in ((self.combo_a, prefer[0]), (self.combo_b, prefer[1])):
-            current = combo.currentData() or default
+        for combo, wanted, fallback in ((self.combo_a, self._wanted[0], 0),
+                                        (self.combo_b, self._wanted[1], len(keys) - 1)):
             combo.blockSignals(True)
             combo.clear()
             for key in keys:
                 combo.addItem(sources[key][0], key)
-            idx = combo.findData(current if current in keys else default)
-            combo.setCurrentIndex(idx if idx >= 0 else (len(keys) - 1 if combo is self.combo_b
-                                                        else 0))
+            idx = combo.findData(wanted)
+            combo.setCurrentIndex(idx if idx >= 0 else fallback)
             combo.blockSignals(False)
         self._refresh()
 
+    def _remember(self) -> None:
+        self._wanted = (self.combo_a.currentData(), self.combo_b.currentData())
+
     def choose(self, a: str, b: str) -> None:
-        """Select sources by key (ignored where absent)."""
+        """Select sources by key (kept as the wanted pair for later results)."""
+        self._wanted = (a, b)
         for combo, key in ((self.combo_a, a), (self.combo_b, b)):
             idx = combo.findData(key)
             if idx >= 0:

@@ -79,6 +79,12 @@ def select_model(win, name: str) -> None:
     win.compare.debounce.stop()
 
 
+@pytest.fixture(name="select_model")
+def select_model_fixture():
+    """select_model(win, name): choose a model without starting the debounced run."""
+    return select_model
+
+
 @pytest.fixture
 def wait_idle(qtbot):
     """wait_idle(win): wait until the Compare tab's run is over."""

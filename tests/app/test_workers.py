@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import pytest
+from PySide6.QtCore import QObject, Signal
 
 from app.workers import (
     EtaEstimator,
@@ -117,3 +119,19 @@ def test_generation_and_eta():
     assert format_eta(75) == "ETA 1:15" and format_eta(math.nan) == ""
     with pytest.raises(JobCancelled):
         raise JobCancelled()
+
+
+class _Emitter(QObject):
+    flag = Signal(bool)
+    number = Signal(int)
+
+
+def test_emitting_signals_keeps_the_refcount_of_true_and_false():
+    """app.qt_compat: PySide6 6.12's emit() loses a reference to True per call (fixed here)."""
+    e = _Emitter()
+    e.flag.connect(lambda _b: None)
+    before = sys.getrefcount(True), sys.getrefcount(False)
+    for _ in range(2000):
+        e.flag.emit(False)
+        e.number.emit(1)
+    assert (sys.getrefcount(True), sys.getrefcount(False)) == before

@@ -1,0 +1,214 @@
+"""The Compare tab: both modes, protocol-exact readouts, cancel, stale results, responsiveness,
+linked panes, split view and error maps."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QElapsedTimer, QTimer
+
+from app import pipeline
+from drrn_core import weights
+from drrn_core.engine import Upscaler
+from drrn_core.imaging import imresize
+from drrn_core.metrics import protocol
+
+TINY, MEDIUM = "tiny", "medium"  # the models tests/app/conftest.py saves
+
+
+@pytest.fixture
+def gt_png(tmp_path, astronaut_rgb):
+    """A 96x96 ground truth crop (face and helmet edge) of the astronaut."""
+    path = tmp_path / "gt.png"
+    Image.fromarray(np.ascontiguousarray(astronaut_rgb[80:176, 160:256])).save(path)
+    return path
+
+
+def test_evaluation_readouts_are_the_protocols_numbers(window, gt_png, wait_idle):
+    window.compare.set_mode("evaluate")
+    window.compare.controls.scale.setValue(2)
+    assert window.open_path(gt_png)
+    wait_idle(window)
+    gt = np.asarray(Image.open(gt_png))
+    bicubic = protocol.evaluate_image(gt, 2, "bicubic")
+    restorer = Upscaler(weights.resolve_model(TINY)).restore_y
+    drrn = protocol.evaluate_image(gt, 2, restorer)
+    got = window.compare.scores
+    assert got["bicubic"] == bicubic  # exactly what `drrn bench` computes
+    assert got["drrn"].psnr == pytest.approx(drrn.psnr, abs=1e-9)
+    assert got["drrn"].ssim == pytest.approx(drrn.ssim, abs=1e-12)
+    assert got["drrn"].ifc == pytest.approx(drrn.ifc, rel=1e-9)
+    readouts = window.compare.controls.readouts
+    assert readouts.text("bicubic", 0) == f"{bicubic.psnr:.2f}"
+    assert readouts.text("bicubic", 1) == f"{bicubic.ssim:.4f}"
+    assert readouts.text("drrn", 2) == f"{drrn.ifc:.3f}"
+    results = window.compare.results
+    assert results["input"][0].shape == (48, 48, 3)
+    assert results["gt"][0].shape == results["drrn"][0].shape == (96, 96, 3)
+    for key in ("gt", "err_bicubic", "err_drrn"):
+        assert window.compare.grid.panes[key].isVisible()
+        assert window.compare.grid.panes[key].has_image()
+    err = window.compare.grid.panes["err_bicubic"].error
+    prepared = protocol.prepare(gt, 2)
+    expected = np.abs(protocol.quantize(prepared.ilr_y).astype(float)
+                      - protocol.quantize(prepared.gt_y))
+    assert np.array_equal(err, expected)
+    assert "dB" in window.compare.grid.panes["bicubic"].title_text()
+
+
+def test_ifc_arrives_after_psnr_and_ssim(astronaut_rgb):
+    gt = np.ascontiguousarray(astronaut_rgb[80:176, 160:256])
+    req = pipeline.Request(image=gt, mode="evaluate", scale=2, model=TINY)
+    scores = [e for e in pipeline.run(req, lambda f: None, lambda: False)
+              if isinstance(e, pipeline.Scores)]
+    assert [(s.key, s.score.ifc is None) for s in scores] == [
+        ("bicubic", True), ("drrn", True), ("bicubic", False), ("drrn", False)]
+
+
+def test_lr_hr_pair_is_evaluated_at_its_scale(window, tmp_path, astronaut_rgb, wait_idle):
+    hr = np.ascontiguousarray(astronaut_rgb[80:176, 160:256])
+    lr = np.clip(imresize(hr.astype(float) / 255, 1 / 3) * 255 + 0.5, 0, 255).astype(np.uint8)
+    Image.fromarray(hr).save(tmp_path / "hr.png")
+    Image.fromarray(lr).save(tmp_path / "lr.png")
+    assert window.open_pair(tmp_path / "lr.png", tmp_path / "hr.png")
+    wait_idle(window)
+    assert window.compare.mode == "evaluate"
+    assert window.compare.controls.scale_value() == 3
+    lr_y = protocol.gt_luma(lr)
+    expected = protocol.score(protocol.gt_luma(hr), imresize(lr_y, 3.0), 3)
+    assert window.compare.scores["bicubic"] == expected
+    assert not window.open_pair(tmp_path / "hr.png", tmp_path / "hr.png")
+    assert "Not an LR + HR pair" in window.statusBar().currentMessage()
+
+
+def test_any_scale_and_target_size_in_upscale_mode(window, astro_png, run_compare):
+    window.open_path(astro_png)
+    c = window.compare.controls
+    c.scale.setValue(1.5)
+    run_compare(window)
+    assert window.compare.results["drrn"][0].shape == (72, 72, 3)
+    c.use_size.setChecked(True)
+    c.width_box.setValue(100)
+    assert c.height_box.value() == 100  # aspect kept
+    run_compare(window)
+    assert window.compare.results["drrn"][0].shape == (100, 100, 3)
+    c.set_mode("evaluate")
+    assert not c.use_size.isEnabled() and c.scale_value() == 2.0
+    assert c.scale.minimum() == 2 and c.scale.decimals() == 0
+
+
+def test_stale_results_never_overwrite_newer_ones(window, astro_png, wait_idle):
+    window.open_path(astro_png)
+    first = window.compare.generation.current
+    window.compare.controls.scale.setValue(3)
+    second = window.compare.run()
+    assert second > first
+    wait_idle(window)
+    assert window.compare.results["drrn"][0].shape == (144, 144, 3)
+    stale = pipeline.Stage("drrn", np.zeros((96, 96, 3)), (96, 96))
+    window.compare._on_item(first, stale)
+    assert window.compare.results["drrn"][0].shape == (144, 144, 3)
+    assert window.compare.grid.panes["drrn"].output_size == (144, 144)
+
+
+def test_changing_the_model_reruns(window, astro_png, wait_idle, qtbot):
+    window.open_path(astro_png)
+    wait_idle(window)
+    gen = window.compare.generation.current
+    window.compare.controls.model.setCurrentIndex(0)  # Bicubic only: debounced re-run
+    qtbot.waitUntil(lambda: window.compare.generation.current > gen, timeout=2000)
+    wait_idle(window)
+    assert "drrn" not in window.compare.results
+    assert window.compare.grid.panes["drrn"].placeholder.text().startswith("No model")
+
+
+@pytest.fixture
+def big_png(tmp_path, astronaut_rgb):
+    path = tmp_path / "big.png"
+    Image.fromarray(astronaut_rgb[:160, :160]).save(path)
+    return path
+
+
+def test_cancel_stops_within_a_second(window, big_png, qtbot, select_model):
+    select_model(window, MEDIUM)
+    window.compare.controls.scale.setValue(4)
+    window.open_path(big_png)
+    job = window.compare.job
+    qtbot.waitUntil(lambda: window.compare.controls.progress.value() > 150, timeout=20000)
+    t0 = time.monotonic()
+    window.compare.cancel()
+    assert not window.compare.is_busy()
+    assert window.compare.controls.progress.format() == "Cancelled"
+    assert job.wait(1000), "the worker did not stop within a second"
+    assert time.monotonic() - t0 < 1.0
+    qtbot.waitUntil(lambda: not job.is_running(), timeout=2000)
+    assert "drrn" not in window.compare.results
+
+
+def test_gui_stays_responsive_during_a_run(window, big_png, qtbot, wait_idle, select_model):
+    select_model(window, MEDIUM)
+    window.compare.controls.scale.setValue(2)
+    gaps: list[int] = []
+    clock = QElapsedTimer()
+    timer = QTimer(interval=10)
+
+    def tick():
+        gaps.append(clock.restart())
+
+    timer.timeout.connect(tick)
+    clock.start()
+    timer.start()
+    window.open_path(big_png)
+    wait_idle(window, 30000)
+    timer.stop()
+    assert "drrn" in window.compare.results
+    assert len(gaps) > 20
+    assert max(gaps[1:]) < 250, f"event loop blocked for {max(gaps[1:])} ms"
+
+
+def test_panes_are_linked_and_report_pixels(window, astro_png, wait_idle, qtbot):
+    window.open_path(astro_png)
+    wait_idle(window)
+    qtbot.wait(50)
+    compare = window.compare
+    compare.fit()
+    compare.zoom_in()
+    panes = [compare.grid.panes[k] for k in ("input", "bicubic", "drrn")]
+    centres = {(round(p.view.viewRect().center().x(), 3), round(p.view.viewRect().center().y(), 3))
+               for p in panes}
+    upps = {round(p.units_per_pixel(), 4) for p in panes}
+    assert len(centres) == 1 and len(upps) == 1
+    panes[1].view.translateBy(x=5, y=3)
+    compare.sync.follow(panes[1])
+    c0, c1 = panes[0].view.viewRect().center(), panes[1].view.viewRect().center()
+    assert (c0.x(), c0.y()) == pytest.approx((c1.x(), c1.y()))
+    compare.actual_size()
+    assert panes[2].units_per_pixel() == pytest.approx(1.0, rel=1e-3)
+    texts = []
+    compare.hoverText.connect(texts.append)
+    compare._on_hover(10.5, 20.5)
+    bic = compare.results["bicubic"][0]
+    expected = "(" + ",".join(str(int(v)) for v in np.clip(bic[20, 10] * 255 + 0.5, 0, 255)) + ")"
+    assert texts[-1].startswith("x 10, y 20") and f"Bic {expected}" in texts[-1]
+
+
+def test_split_view_and_error_scale(window, gt_png, wait_idle, qtbot):
+    window.compare.set_mode("evaluate")
+    window.open_path(gt_png)
+    wait_idle(window)
+    window.actions["split"].trigger()
+    split = window.compare.split
+    assert window.compare.split_active() and window.actions["split"].isChecked()
+    assert split.choice() == ("bicubic", "drrn")
+    split.choose("input", "gt")
+    split.set_divider(30)
+    assert split.clip.rect().left() == 30
+    assert split.value_at(10, 10).startswith("Input") and split.value_at(50, 10).startswith(
+        "Ground truth")
+    low, high = window.compare.error_scale.bar.levels()
+    assert low == 0 and high >= 1
+    window.actions["split"].trigger()
+    assert not window.compare.split_active()
