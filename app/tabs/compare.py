@@ -8,6 +8,7 @@ overwrites newer output. Computation happens in app.pipeline on a worker thread.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from app.views.split_view import SplitPane
 from app.workers import Generation, Job, describe_error, format_eta, start_job
 
 DEBOUNCE_MS = 250
+CONTROLS_MIN_WIDTH = 290
 TITLES = {
     "input": "Input",
     "bicubic": "Bicubic",
@@ -69,6 +71,7 @@ class CompareTab(QWidget):
         self.job: Job | None = None
         self._fit_pending = False
         self._last_size: tuple[int, int] | None = None
+        self._started = 0.0
 
         panes: list[ImagePane] = [ImagePane(k, TITLES[k]) for k in ("input", "bicubic", "drrn",
                                                                      "gt")]
@@ -92,11 +95,15 @@ class CompareTab(QWidget):
         scroll.setWidget(self.controls)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(self.controls.sizeHint().width() + 20)
+        self.controls.ensurePolished()
+        panel_width = (self.controls.minimumSizeHint().width()
+                       + scroll.verticalScrollBar().sizeHint().width() + 2 * scroll.frameWidth())
+        scroll.setMinimumWidth(max(panel_width, CONTROLS_MIN_WIDTH))
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(self.stack)
         splitter.setStretchFactor(1, 1)
+        splitter.setCollapsible(0, False)
         splitter.setCollapsible(1, False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -179,6 +186,7 @@ class CompareTab(QWidget):
         job.failed.connect(lambda exc, gen=gen: self._on_failed(gen, exc))
         job.finished.connect(lambda gen=gen, job=job: self._on_finished(gen, job))
         self.job = job
+        self._started = time.monotonic()
         self.controls.set_busy(True)
         self.busyChanged.emit(True)
         what = "Evaluating" if req.mode == "evaluate" else "Upscaling"
@@ -299,7 +307,7 @@ class CompareTab(QWidget):
     def _summary(self) -> str:
         if self.source is None:
             return ""
-        parts = [f"{self.source.name}: done"]
+        parts = [f"{self.source.name}: done in {time.monotonic() - self._started:.1f} s"]
         for key in ("bicubic", "drrn"):
             if key in self.scores:
                 s = self.scores[key]
