@@ -25,7 +25,8 @@ _Index = QModelIndex | QPersistentModelIndex
 
 @dataclass
 class BenchRow:
-    """One table row: an image's scores, or (``is_mean``) the mean over a group's images."""
+    """One table row: an image's scores, or (``is_mean``) the mean over ``count`` of the ``of``
+    images of its dataset."""
 
     dataset: str
     image: str
@@ -37,6 +38,7 @@ class BenchRow:
     path: str | None = None
     is_mean: bool = False
     count: int = field(default=1, repr=False)
+    of: int = field(default=1, repr=False)
 
     def values(self) -> tuple:
         return (self.dataset, self.image, self.scale, self.model, self.psnr, self.ssim, self.ifc)
@@ -72,6 +74,8 @@ class BenchTableModel(QAbstractTableModel):
         row = self._rows[index.row()]
         value = row.values()[index.column()]
         if role == Qt.ItemDataRole.DisplayRole:
+            if row.is_mean and index.column() == 1 and row.count < row.of:
+                return f"{MEAN_LABEL} ({row.count} of {row.of})"  # partial: still running
             return _display(index.column(), value)
         if role == Qt.ItemDataRole.UserRole:  # the sort key: raw numbers, missing IFC last
             return -math.inf if value is None else value
@@ -107,7 +111,7 @@ class BenchTableModel(QAbstractTableModel):
             position = len(self._mean_of)  # after the earlier mean rows, whose rows stay put
             self._mean_of[key] = position
             self._insert(position, BenchRow(row.dataset, MEAN_LABEL, row.scale, row.model,
-                                            row.psnr, row.ssim, row.ifc, is_mean=True))
+                                            row.psnr, row.ssim, row.ifc, is_mean=True, of=row.of))
             return
         i = self._mean_of[key]
         mean = self._rows[i]

@@ -156,3 +156,15 @@ def dropped_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
     if not mime.hasUrls():
         return []
     return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+
+
+def user_message(exc: BaseException) -> str:
+    """One line for the user. drrn_core raises ValueError (and CheckpointError) with messages
+    written for users, shown as they are; anything else goes through app.workers.describe_error,
+    which names unexpected exception types."""
+    from app.workers import describe_error
+
+    text = str(exc).strip()
+    if text and (isinstance(exc, ValueError) or type(exc).__name__ == "CheckpointError"):
+        return text.splitlines()[0]
+    return describe_error(exc)

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 
 from app.pipeline import upscaler_for
 from app.tabs._models import BICUBIC, ModelChoice, default_model, model_choices
-from app.tabs._widgets import MessageLine, PathField
-from app.workers import Job, JobContext, describe_error, format_eta, start_job
+from app.tabs._widgets import MessageLine, PathField, user_message
+from app.workers import Job, JobContext, format_eta, start_job
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WebP": ".webp", "TIFF": ".tif"}
 LOSSY = ("JPEG", "WebP")
@@ -89,6 +89,8 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
     from drrn_core.imaging import io
 
     files = _list_files(settings.input_dir)
+    if not files:
+        raise ValueError(f"There are no files in {settings.input_dir}")
     total = len(files)
     ctx.progress(0.0, "loading the model")
     upscaler = upscaler_for(settings.model)
@@ -115,7 +117,7 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
             if ctx.cancelled():
                 return
             yield BatchEvent("failed", i, total, rel,
-                             describe_error(exc).removeprefix(f"{source}: "))
+                             user_message(exc).removeprefix(f"{source}: "))
             continue
         written.add(target.resolve())
         ctx.progress((i + 1) / total, rel)
@@ -152,7 +154,7 @@ class BatchTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._job: Job | None = None
-        self._current, self._total = 0, 1
+        self._current, self._total = 0, 0
         self._written = 0
         self._build_ui()
         self.refresh_models()
@@ -254,7 +256,7 @@ class BatchTab(QWidget):
             wanted = current.name if current else default_model()
         except Exception as exc:  # noqa: BLE001 - a broken registry must not break the tab
             choices, wanted = [ModelChoice("Bicubic", BICUBIC)], BICUBIC
-            self.message.show_error(f"Could not list models: {describe_error(exc)}")
+            self.message.show_error(f"Could not list models: {user_message(exc)}")
         self.model_combo.clear()
         for choice in choices:
             self.model_combo.addItem(choice.label, choice)
@@ -289,7 +291,7 @@ class BatchTab(QWidget):
             return
         self.message.clear_message()
         self.failures.setRowCount(0)
-        self._written = 0
+        self._current, self._total, self._written = 0, 0, 0
         self.overall_bar.setValue(0)
         self.file_bar.setValue(0)
         self.status.setText("Starting…")
@@ -315,10 +317,13 @@ class BatchTab(QWidget):
     # Slots
     def _on_progress(self, fraction: float, eta: float, message: str) -> None:
         self.overall_bar.setValue(round(fraction * 1000))
-        total = max(1, self._total)
-        within = min(max(fraction * total - self._current, 0.0), 1.0)
+        if not self._total:  # before the first file: loading the model
+            self.status.setText(message)
+            return
+        within = min(max(fraction * self._total - self._current, 0.0), 1.0)
         self.file_bar.setValue(round(within * 1000))
-        self.status.setText(f"{message}  {format_eta(eta)}".strip())
+        self.status.setText(f"{self._current + 1}/{self._total}: {message}  {format_eta(eta)}"
+                            .strip())
 
     def _on_event(self, event: BatchEvent) -> None:
         self._current, self._total = event.index, event.total
@@ -335,7 +340,7 @@ class BatchTab(QWidget):
             self.failures.setItem(row, 1, QTableWidgetItem(event.detail))
 
     def _on_failed(self, exc: BaseException) -> None:
-        self.message.show_error(f"Batch stopped: {describe_error(exc)}")
+        self.message.show_error(f"Batch stopped: {user_message(exc)}")
         self._finish("Stopped")
 
     def _on_finished(self) -> None:
@@ -360,5 +365,7 @@ class BatchTab(QWidget):
         running = self._job is not None
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for w in (self.input_field, self.output_field, self.model_combo, self.format_combo):
+        for w in (self.input_field, self.output_field, self.size_mode, self.scale_spin,
+                  self.pixels_spin, self.model_combo, self.format_combo):
             w.setEnabled(not running)
+        self.quality_spin.setEnabled(not running and self.format_combo.currentText() in LOSSY)

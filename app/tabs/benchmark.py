@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
 from app.pipeline import upscaler_for
 from app.tabs._bench_table import BenchProxyModel, BenchRow, BenchTableModel
 from app.tabs._models import BICUBIC, ModelChoice, model_choices
-from app.tabs._widgets import FolderList, MessageLine
-from app.workers import Job, JobContext, describe_error, format_eta, start_job
+from app.tabs._widgets import FolderList, MessageLine, user_message
+from app.workers import Job, JobContext, format_eta, start_job
 from drrn_core.metrics.protocol import BenchResult
 
 SCALES = (2, 3, 4)
@@ -52,8 +52,7 @@ class BenchItem:
     dataset: str
     path: str
     result: BenchResult
-    done: int
-    total: int
+    images: int  # in this dataset
 
 
 def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scales: list[int],
@@ -77,7 +76,7 @@ def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scale
                                               cancel=ctx.cancelled):
             done += 1
             ctx.progress(done / total, f"{name} ×{result.scale} {result.model}: {result.image}")
-            yield BenchItem(name, str(by_name[result.image]), result, done, total)
+            yield BenchItem(name, str(by_name[result.image]), result, len(images))
 
 
 def dataset_names(folders: list[Path]) -> list[str]:
@@ -248,7 +247,7 @@ class BenchmarkTab(QWidget):
             choices = model_choices()
         except Exception as exc:  # noqa: BLE001 - a broken registry must not break the tab
             choices = [ModelChoice("Bicubic", BICUBIC)]
-            self.message.show_error(f"Could not list models: {describe_error(exc)}")
+            self.message.show_error(f"Could not list models: {user_message(exc)}")
         self.models.clear()
         for choice in choices:
             item = QListWidgetItem(choice.label, self.models)
@@ -341,13 +340,13 @@ class BenchmarkTab(QWidget):
         self._results.setdefault(item.dataset, []).append(r)
         self.table_model.add_image(BenchRow(
             item.dataset, r.image, r.scale, r.model, r.score.psnr, r.score.ssim, r.score.ifc,
-            path=item.path))
+            path=item.path, of=item.images))
         if self.plot_dataset.findText(item.dataset) < 0:
             self.plot_dataset.addItem(item.dataset)
         self._plot_timer.start()
 
     def _on_failed(self, exc: BaseException) -> None:
-        self.message.show_error(f"Benchmark stopped: {describe_error(exc)}")
+        self.message.show_error(f"Benchmark stopped: {user_message(exc)}")
         self.status.setText(self._summary("Failed"))
 
     def _on_finished(self) -> None:
@@ -374,7 +373,7 @@ class BenchmarkTab(QWidget):
         try:
             write(path)
         except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash
-            self.message.show_error(f"Export failed: {describe_error(exc)}")
+            self.message.show_error(f"Export failed: {user_message(exc)}")
         else:
             self.message.show_info(f"Saved {path}")
 
@@ -401,7 +400,8 @@ class BenchmarkTab(QWidget):
         for r in rows:
             groups.setdefault((r.model, r.scale), []).append(r)
         models = list(dict.fromkeys(m for m, _ in groups))
-        for (model, scale), group in groups.items():
+        for (model, scale), group in sorted(groups.items(),
+                                            key=lambda g: (models.index(g[0][0]), g[0][1])):
             colour = _PLOT_COLOURS[models.index(model) % len(_PLOT_COLOURS)]
             symbol, style = _SCALE_STYLES.get(scale, ("d", Qt.PenStyle.DashDotLine))
             self.plot.plot([position[r.image] for r in group], [r.psnr for r in group],

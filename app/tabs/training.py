@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.tabs._widgets import MessageLine, PathField
-from app.workers import Job, JobContext, describe_error, format_eta, start_job
+from app.tabs._widgets import MessageLine, PathField, user_message
+from app.workers import Job, JobContext, format_eta, start_job
 
 RECIPES = ("fast", "paper")
 RECIPE_FILE = "From file…"
@@ -333,13 +333,13 @@ class TrainingTab(QWidget):
             try:
                 spec = self.spec(resume=True)
             except Exception as exc:  # noqa: BLE001 - a bad field is a message, not a crash
-                self.message.show_error(describe_error(exc))
+                self.message.show_error(user_message(exc))
                 return
             self.status.setText("Exporting the checkpoint's weights…")
             self._import_job = start_job(export_run, spec, name="export model", parent=self)
         self._import_job.succeeded.connect(self._on_imported)
         self._import_job.failed.connect(
-            lambda exc: self.message.show_error(f"Could not use the model: {describe_error(exc)}"))
+            lambda exc: self.message.show_error(f"Could not use the model: {user_message(exc)}"))
         self._import_job.finished.connect(self._on_import_finished)
         self._update_buttons()
 
@@ -350,7 +350,7 @@ class TrainingTab(QWidget):
         try:
             spec = self.spec(resume=resume)
         except Exception as exc:  # noqa: BLE001 - a bad field is a message, not a crash
-            self.message.show_error(describe_error(exc))
+            self.message.show_error(user_message(exc))
             return
         self.message.clear_message()
         self._weights = None
@@ -421,7 +421,7 @@ class TrainingTab(QWidget):
         self.status.setText("Cancelled.")
 
     def _on_failed(self, exc: BaseException) -> None:
-        self.message.show_error(f"Training stopped: {describe_error(exc)}")
+        self.message.show_error(f"Training stopped: {user_message(exc)}")
         self.status.setText("Failed.")
 
     def _on_finished(self) -> None:
@@ -462,7 +462,7 @@ class TrainingTab(QWidget):
         try:
             recipe = self._recipe()
         except Exception as exc:  # noqa: BLE001 - a bad recipe is a message, not a crash
-            self.message.show_error(f"Recipe: {describe_error(exc)}")
+            self.message.show_error(f"Recipe: {user_message(exc)}")
             return
         self.message.clear_message()
         self._show_config(recipe.model)

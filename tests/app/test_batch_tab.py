@@ -108,9 +108,16 @@ def test_output_in_the_input_tree_is_refused(qtbot, tab, photos, where):
     assert _tree_hash(photos) == before
 
 
-def test_folder_checks():
+def test_folder_problems_are_one_line_messages(qtbot, tab, tmp_path):
     assert check_folders(None, None) == "Choose an input folder."
     assert "not found" in check_folders(Path("/no/such/folder"), Path("/tmp"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    tab.input_field.set_path(empty)
+    tab.output_field.set_path(tmp_path / "out")
+    _run(qtbot, tab)
+    assert tab.message.is_error()
+    assert tab.message.text() == f"Batch stopped: There are no files in {empty}"
 
 
 def test_cancel_stops_between_files(qtbot, tab, tmp_path):

@@ -210,6 +210,7 @@ def test_cancel_keeps_the_results_so_far(qtbot, tab, tmp_path):
     _run(qtbot, tab)
     assert "Cancelled" in tab.status.text()
     assert 1 <= len(tab.table_model.rows(means=False)) < 12 * 3
+    assert tab.proxy.index(0, 1).data().endswith(" of 12)")  # a partial mean says so
     assert tab.run_button.isEnabled() and not tab.cancel_button.isEnabled()
 
 
