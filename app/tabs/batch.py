@@ -50,6 +50,8 @@ class BatchSettings:
     height: int | None = None
     fmt: str = "PNG"
     quality: int = 90
+    device: str = "auto"
+    precision: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
         raise ValueError(f"There are no files in {settings.input_dir}")
     total = len(files)
     ctx.progress(0.0, "loading the model")
-    upscaler = upscaler_for(settings.model)
+    upscaler = upscaler_for(settings.model, settings.device, settings.precision)
     written: set[Path] = set()
     for i, source in enumerate(files):
         if ctx.cancelled():
@@ -153,6 +155,7 @@ class BatchTab(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.device, self.precision = "auto", "auto"  # engine choices; the window may set them
         self._job: Job | None = None
         self._current, self._total = 0, 0
         self._written = 0
@@ -276,6 +279,8 @@ class BatchTab(QWidget):
             height=pixels if mode == 2 else None,
             fmt=self.format_combo.currentText(),
             quality=self.quality_spin.value(),
+            device=self.device,
+            precision=self.precision,
         )
 
     def is_running(self) -> bool:

@@ -56,7 +56,8 @@ class BenchItem:
 
 
 def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scales: list[int],
-                  with_ifc: bool) -> Iterator[BenchItem]:
+                  with_ifc: bool, device: str = "auto",
+                  precision: str = "auto") -> Iterator[BenchItem]:
     """Worker body: every dataset through drrn_core's protocol runner, one image at a time."""
     from drrn_core.metrics import protocol
 
@@ -68,7 +69,8 @@ def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scale
         datasets.append((name, images))
     total = sum(len(images) for _, images in datasets) * len(models) * len(scales)
     ctx.progress(0.0, "loading models")
-    restorers = {m: BICUBIC if m == BICUBIC else _restorer(upscaler_for(m), ctx) for m in models}
+    restorers = {m: BICUBIC if m == BICUBIC else
+                 _restorer(upscaler_for(m, device, precision), ctx) for m in models}
     done = 0
     for name, images in datasets:
         by_name = {p.name: p for p in images}
@@ -97,6 +99,7 @@ class BenchmarkTab(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.device, self.precision = "auto", "auto"  # engine choices; the window may set them
         self._job: Job | None = None
         self._results: dict[str, list[BenchResult]] = {}
         self._plot_timer = QTimer(self, singleShot=True, interval=150)
@@ -296,6 +299,7 @@ class BenchmarkTab(QWidget):
         self.status.setText("Starting…")
         models = [c.name for c in self.selected_models()]
         self._job = start_job(run_benchmark, folders, models, scales, self.ifc_check.isChecked(),
+                              self.device, self.precision,
                               name="benchmark", parent=self)
         self._job.progressed.connect(self._on_progress)
         self._job.yielded.connect(self._on_item)
