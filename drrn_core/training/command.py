@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -73,11 +74,16 @@ def _spec(args: argparse.Namespace) -> TrainSpec:
         checkpoint_every_iters=args.checkpoint_every, threads=args.threads)
 
 
+def _interrupt(_signum: int, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Run ``drrn train``; returns the exit code. User mistakes give one line on stderr."""
     from tqdm import tqdm
 
     events = None
+    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop checkpoints like Ctrl-C
     try:
         spec = _spec(args)
         events = iter_training(spec)

@@ -61,3 +61,23 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_f
     b = ckpt.read_checkpoint(killed / ckpt.LAST)[0]
     assert iteration_of(killed) == iteration_of(straight) == ITERS
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("model.", "optim.")))
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_where_it_stopped(tmp_path: Path, tiny_folder) -> None:
+    run_dir = tmp_path / "run"
+    cmd = train_cmd(tiny_folder, run_dir, tmp_path / "cache")
+    cmd[cmd.index("--checkpoint-every") + 1] = "100000"  # only the stop itself checkpoints
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        log = run_dir / "log.csv"
+        if log.exists() and len(log.read_text().splitlines()) > 2:
+            break
+        time.sleep(0.02)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "checkpoint written" in err
+    assert iteration_of(run_dir) >= 10
