@@ -3,8 +3,6 @@ date as results stream in (like the paper's tables) and listed first, then one r
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass, field
 
@@ -18,7 +16,6 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QFont
 
 COLUMNS = ("Dataset", "Image", "Scale", "Model", "PSNR (dB)", "SSIM", "IFC")
-CSV_HEADER = ("dataset", "image", "scale", "model", "psnr", "ssim", "ifc")
 MEAN_LABEL = "mean"
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -122,16 +119,6 @@ class BenchTableModel(QAbstractTableModel):
             mean.ifc + (row.ifc - mean.ifc) / n)
         mean.count = n
         self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
-
-    def to_csv(self) -> str:
-        """Every row (image rows and mean rows, image = 'mean'), full precision, CSV text."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CSV_HEADER)
-        for r in self._rows:
-            ifc = "" if r.ifc is None else repr(r.ifc)
-            writer.writerow([r.dataset, r.image, r.scale, r.model, repr(r.psnr), repr(r.ssim), ifc])
-        return out.getvalue()
 
     def _insert(self, position: int, row: BenchRow) -> None:
         self.beginInsertRows(QModelIndex(), position, position)

@@ -159,12 +159,13 @@ def dropped_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
 
 
 def user_message(exc: BaseException) -> str:
-    """One line for the user. drrn_core raises ValueError (and CheckpointError) with messages
-    written for users, shown as they are; anything else goes through app.workers.describe_error,
-    which names unexpected exception types."""
+    """One line for the user. drrn_core raises ValueError, CheckpointError and CLIError with
+    messages written for users, shown as they are; anything else goes through
+    app.workers.describe_error, which names unexpected exception types."""
     from app.workers import describe_error
 
     text = str(exc).strip()
-    if text and (isinstance(exc, ValueError) or type(exc).__name__ == "CheckpointError"):
+    if text and (isinstance(exc, ValueError)
+                 or type(exc).__name__ in ("CheckpointError", "CLIError")):
         return text.splitlines()[0]
     return describe_error(exc)

@@ -5,8 +5,6 @@ CSV / JSON export (the JSON is exactly `drrn bench --json`'s)."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +53,20 @@ class BenchItem:
     images: int  # in this dataset
 
 
+@dataclass(frozen=True)
+class BenchFailure:
+    """Yielded for an image that could not be scored (it fails alone, as in `drrn bench`)."""
+
+    dataset: str
+    path: str
+    reason: str
+
+
 def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scales: list[int],
                   with_ifc: bool, device: str = "auto",
-                  precision: str = "auto") -> Iterator[BenchItem]:
-    """Worker body: every dataset through drrn_core's protocol runner, one image at a time."""
+                  precision: str = "auto") -> Iterator[BenchItem | BenchFailure]:
+    """Worker body: every image of every dataset through drrn_core's protocol runner."""
+    from drrn_core.cli_common import READ_ERRORS, describe_read_error
     from drrn_core.metrics import protocol
 
     datasets = []
@@ -67,18 +75,30 @@ def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scale
         if not images:
             raise ValueError(f"No image files in {folder}")
         datasets.append((name, images))
-    total = sum(len(images) for _, images in datasets) * len(models) * len(scales)
+    per_image = len(models) * len(scales)
+    total = sum(len(images) for _, images in datasets) * per_image
     ctx.progress(0.0, "loading models")
     restorers = {m: BICUBIC if m == BICUBIC else
                  _restorer(upscaler_for(m, device, precision), ctx) for m in models}
     done = 0
     for name, images in datasets:
-        by_name = {p.name: p for p in images}
-        for result in protocol.iter_benchmark(images, scales, restorers, with_ifc=with_ifc,
-                                              cancel=ctx.cancelled):
-            done += 1
-            ctx.progress(done / total, f"{name} ×{result.scale} {result.model}: {result.image}")
-            yield BenchItem(name, str(by_name[result.image]), result, len(images))
+        for path in images:
+            start = done
+            try:
+                for result in protocol.iter_benchmark([path], scales, restorers,
+                                                      with_ifc=with_ifc, cancel=ctx.cancelled):
+                    done += 1
+                    ctx.progress(done / total, f"{name} ×{result.scale} {result.model}: "
+                                               f"{result.image}")
+                    yield BenchItem(name, str(path), result, len(images))
+            except READ_ERRORS as exc:
+                if ctx.cancelled():
+                    return
+                done = start + per_image
+                ctx.progress(done / total, f"{name}: {path.name} could not be scored")
+                yield BenchFailure(name, str(path), describe_read_error(exc))
+            if ctx.cancelled():
+                return
 
 
 def dataset_names(folders: list[Path]) -> list[str]:
@@ -102,6 +122,7 @@ class BenchmarkTab(QWidget):
         self.device, self.precision = "auto", "auto"  # engine choices; the window may set them
         self._job: Job | None = None
         self._results: dict[str, list[BenchResult]] = {}
+        self._failures: list[tuple[str, str]] = []
         self._plot_timer = QTimer(self, singleShot=True, interval=150)
         self._plot_timer.timeout.connect(self._redraw_plot)
         self._build_ui()
@@ -291,8 +312,10 @@ class BenchmarkTab(QWidget):
                 else "Choose at least one scale.")
             return
         self.message.clear_message()
+        self.message.setToolTip("")
         self.table_model.clear()
         self._results.clear()
+        self._failures.clear()
         self.plot_dataset.clear()
         self.plot.clear()
         self.progress.setValue(0)
@@ -314,19 +337,31 @@ class BenchmarkTab(QWidget):
             self.status.setText("Cancelling…")
             self._job.cancel()
 
+    def failures(self) -> list[tuple[str, str]]:
+        """(image path, reason) of every image that could not be scored in the last run."""
+        return list(self._failures)
+
     def export_csv(self, path: str | Path) -> None:
-        """Every table row (image rows and mean rows) as CSV, written atomically."""
-        write_text_atomic(Path(path), self.table_model.to_csv())
+        """One row per scored image, exactly as `drrn bench --csv` writes it (atomically)."""
+        from drrn_core.cli_bench import write_csv
+
+        write_csv(Path(path), self._bench_docs())
 
     def export_json(self, path: str | Path) -> None:
-        """The protocol's bench JSON (one object per dataset; a list for several), atomically."""
-        from drrn_core.metrics import protocol
+        """Exactly `drrn bench --json`: one object per dataset (a list for several), atomically."""
+        from drrn_core.cli_common import write_text_atomic
 
-        docs = [protocol.bench_json(name, results) for name, results in self._results.items()]
-        if not docs:
-            raise ValueError("There are no results to export yet.")
+        docs = self._bench_docs()
         doc = docs[0] if len(docs) == 1 else docs
         write_text_atomic(Path(path), json.dumps(doc, indent=2) + "\n")
+
+    def _bench_docs(self) -> list[dict]:
+        """The protocol's bench JSON of each dataset with results."""
+        from drrn_core.metrics import protocol
+
+        if not self._results:
+            raise ValueError("There are no results to export yet.")
+        return [protocol.bench_json(name, results) for name, results in self._results.items()]
 
     # Slots
     def _choose_folder(self) -> None:
@@ -339,7 +374,11 @@ class BenchmarkTab(QWidget):
         eta_str = format_eta(eta)
         self.status.setText(f"{message}  {eta_str}".strip())
 
-    def _on_item(self, item: BenchItem) -> None:
+    def _on_item(self, item: BenchItem | BenchFailure) -> None:
+        if isinstance(item, BenchFailure):
+            self._failures.append((item.path, item.reason))
+            self._show_failures()
+            return
         r = item.result
         self._results.setdefault(item.dataset, []).append(r)
         self.table_model.add_image(BenchRow(
@@ -348,6 +387,14 @@ class BenchmarkTab(QWidget):
         if self.plot_dataset.findText(item.dataset) < 0:
             self.plot_dataset.addItem(item.dataset)
         self._plot_timer.start()
+
+    def _show_failures(self) -> None:
+        n = len(self._failures)
+        path, reason = self._failures[-1]
+        more = f" (and {n - 1} more)" if n > 1 else ""
+        self.message.show_error(f"{n} image{'s' if n > 1 else ''} could not be scored: "
+                                f"{Path(path).name}: {reason}{more}")
+        self.message.setToolTip("\n".join(f"{p}: {r}" for p, r in self._failures))
 
     def _on_failed(self, exc: BaseException) -> None:
         self.message.show_error(f"Benchmark stopped: {user_message(exc)}")
@@ -383,8 +430,9 @@ class BenchmarkTab(QWidget):
 
     # Helpers
     def _summary(self, word: str) -> str:
-        n = len(self.table_model.rows(means=False))
-        return f"{word}: {n} result{'s' if n != 1 else ''}."
+        n, failed = len(self.table_model.rows(means=False)), len(self._failures)
+        text = f"{word}: {n} result{'s' if n != 1 else ''}"
+        return text + (f", {failed} image{'s' if failed != 1 else ''} failed." if failed else ".")
 
     def _update_buttons(self) -> None:
         running = self._job is not None
@@ -416,17 +464,3 @@ class BenchmarkTab(QWidget):
         self.plot.getAxis("bottom").setTicks([ticks] if ticks else None)
         if names:
             self.plot.setXRange(-0.5, len(names) - 0.5, padding=0.02)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temp file in the same folder, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

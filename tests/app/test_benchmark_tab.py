@@ -144,10 +144,11 @@ def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
     tab.export_csv(tmp_path / "bench.csv")
     with open(tmp_path / "bench.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["dataset", "image", "scale", "model", "psnr", "ssim", "ifc"]
-    assert len(rows) == 2 + 6  # two mean rows, then six image rows
-    assert [r["image"] for r in rows[:2]] == ["mean", "mean"]
-    assert all(r["ifc"] == "" for r in rows)
+    assert list(rows[0]) == ["dataset", "model", "scale", "image", "psnr", "ssim", "ifc"]
+    assert len(rows) == 6  # as `drrn bench --csv`: one row per image and run
+    table = {(r.image, r.scale): r.psnr for r in tab.table_model.rows(means=False)}
+    assert {(r["image"], int(r["scale"])): float(r["psnr"]) for r in rows} == table
+    assert all(r["ifc"] == "" and r["dataset"] == "Tiny" for r in rows)
 
     tab.export_json(tmp_path / "bench.json")
     doc = json.loads((tmp_path / "bench.json").read_text())
@@ -228,6 +229,23 @@ def test_problems_are_one_line_messages(qtbot, tab, tmp_path):
     assert "No image files" in tab.message.text() and "\n" not in tab.message.text()
 
     tab.datasets.clear()
-    tab.add_dataset(_crops(tmp_path / "Small", 48, count=1))  # too small for IFC
+    with pytest.raises(ValueError, match="no results"):
+        tab.export_json(tmp_path / "nothing.json")
+
+
+def test_an_image_that_cannot_be_scored_fails_alone(qtbot, tab, tmp_path):
+    folder = _crops(tmp_path / "Mixed", 96, count=2)
+    _crops(tmp_path / "small", 48, count=1)
+    (tmp_path / "small" / "img_001.png").rename(folder / "img_003.png")  # too small for IFC
+    (folder / "img_000.png").write_text("not a PNG")
+    tab.add_dataset(folder)
+    _only_scales(tab, {2})
     _run(qtbot, tab)
-    assert tab.message.is_error() and "IFC" in tab.message.text()
+    scored = sorted(r.image for r in tab.table_model.rows(means=False))
+    assert scored == ["img_001.png", "img_002.png"]
+    failed = {Path(p).name: reason for p, reason in tab.failures()}
+    assert set(failed) == {"img_000.png", "img_003.png"}
+    assert "IFC" in failed["img_003.png"]
+    assert tab.message.is_error() and "2 images could not be scored" in tab.message.text()
+    assert tab.status.text() == "Done: 2 results, 2 images failed."
+    assert tab.progress.value() == tab.progress.maximum()
