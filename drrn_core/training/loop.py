@@ -332,7 +332,7 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
                     yield Checkpoint(iteration, path)
         else:
             reason = "done" if total == recipe.total_iters else "max_iters"
-    except GeneratorExit:
+    except (GeneratorExit, KeyboardInterrupt):  # cancelled, Ctrl-C or SIGTERM: keep the work
         checkpoint()
         raise
     path = checkpoint()
