@@ -106,8 +106,8 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
         try:
             if _inside(target, settings.input_dir):
                 raise ValueError("refusing to write into the input folder")
-            if target.resolve() in written:
-                raise ValueError(f"{target.name} was already written from another input file")
+            if target.resolve() in written:  # a.png and a.jpg in one folder: a.png, a-2.png
+                target = io.unique_output_path(target, avoid=tuple(written))
             loaded = io.load_image(source)
             image = upscaler.upscale(
                 loaded.image, **_size_kw(settings),

@@ -97,6 +97,18 @@ def test_width_format_and_quality(qtbot, tab, photos, tmp_path):
     assert not tab.quality_spin.isEnabled()
 
 
+def test_same_names_in_one_folder_do_not_overwrite_each_other(qtbot, tab, tmp_path):
+    root = tmp_path / "in"
+    root.mkdir()
+    Image.fromarray(np.full((8, 8, 3), 10, np.uint8)).save(root / "a.png")
+    Image.fromarray(np.full((8, 8, 3), 200, np.uint8)).save(root / "a.bmp")
+    tab.input_field.set_path(root)
+    tab.output_field.set_path(tmp_path / "out")
+    _run(qtbot, tab)
+    outputs = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert outputs == ["a-2.png", "a.png"] and not tab.failed_files()
+
+
 @pytest.mark.parametrize("where", ["same", "inside"])
 def test_output_in_the_input_tree_is_refused(qtbot, tab, photos, where):
     before = _tree_hash(photos)
