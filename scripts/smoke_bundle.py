@@ -282,6 +282,22 @@ def check_self_test(b: Bundle) -> str:
     return f"exit 0 in {ran.seconds:.1f} s (offscreen); last line: {last[0][:160]!r}"
 
 
+def check_x11(b: Bundle) -> str:
+    """The self-test on a real (virtual) X display: Qt's xcb plugin and the system libraries it
+    needs load from the bundle."""
+    if IS_WIN:
+        raise Skip("Windows: no X11")
+    xvfb_run = shutil.which("xvfb-run")
+    if not xvfb_run:
+        raise Skip("no xvfb-run (Debian/Ubuntu package xvfb) to provide an X display")
+    env = b.env(QT_QPA_PLATFORM="xcb")
+    env.pop("WAYLAND_DISPLAY", None)
+    ran = expect_ok(b.run([xvfb_run, "-a", "-s", "-screen 0 1280x800x24",
+                           b.exe("drrn-studio"), "--self-test"], env=env),
+                    "drrn-studio --self-test under Xvfb (xcb)")
+    return f"exit 0 in {ran.seconds:.1f} s on Xvfb with QT_QPA_PLATFORM=xcb"
+
+
 def copy_bundle(b: Bundle, parent: Path) -> Path:
     dest = parent / b.root.name
     if not dest.exists():
@@ -382,6 +398,7 @@ CHECKS: dict[str, Callable[[Bundle], str]] = {
     "upscale": check_upscale,
     "metrics": check_metrics,
     "self-test": check_self_test,
+    "x11": check_x11,
     "odd-path": check_odd_path,
     "read-only": check_read_only,
     "unwritable-config": check_unwritable_config,
