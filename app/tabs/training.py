@@ -400,7 +400,8 @@ class TrainingTab(QWidget):
         elif isinstance(event, Resumed):
             self._show_config(event.config)
             self._log(f"Resuming at iteration {event.iteration} with {event.config.name} "
-                      f"C={event.config.channels}")
+                      f"C={event.config.channels}; the run keeps the recipe saved in its folder "
+                      "(patch, batch, schedule), the budget is the one chosen here")
 
     def _add_validation(self, event) -> None:
         text = ", ".join(f"×{s} {v:.2f} dB" for s, v in event.psnr.items())
