@@ -140,8 +140,10 @@ def bench_models(specs: Sequence[str] | None, device: str) -> dict[str, Restorer
             models[BICUBIC] = BICUBIC
             continue
         loaded = load_model(spec)
-        upscaler = make_upscaler(loaded, device=device)
-        models[loaded.descriptor.name] = upscaler.restore_y
+        name = loaded.descriptor.name
+        if name in models:  # two files of one architecture: tell them apart by the argument
+            name = f"{name} ({spec})"
+        models[name] = make_upscaler(loaded, device=device).restore_y
     return models
 
 
@@ -152,12 +154,17 @@ def run_dataset(
     results: list[BenchResult] = []
     failures: list[tuple[str, str]] = []
     for path in dataset.images:
+        scored: list[BenchResult] = []
         try:
-            results += list(iter_benchmark([path], args.scale, models, with_ifc=not args.no_ifc))
+            for result in iter_benchmark([path], args.scale, models, with_ifc=not args.no_ifc):
+                scored.append(result)
+                bar.update()
         except READ_ERRORS as exc:
             error(f"{path}: {describe_read_error(exc)}")
             failures.append((str(path), str(exc)))
-        bar.update(len(args.scale) * len(models))
+            bar.update(len(args.scale) * len(models) - len(scored))
+        else:
+            results += scored
     return bench_json(dataset.name, results), failures
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from drrn_core import weights
 from drrn_core.engine import DeviceError, Upscaler
@@ -49,13 +50,13 @@ def one_line(message: object) -> str:
 
 
 def error(message: object) -> None:
-    """Print `drrn: error: MESSAGE` on stderr."""
-    print(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
+    """Print `drrn: error: MESSAGE` on stderr (above any progress bar)."""
+    tqdm.write(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
 
 
 def note(message: object) -> None:
-    """Print `drrn: MESSAGE` on stderr (information that must not pollute stdout)."""
-    print(f"{PROG}: {one_line(message)}", file=sys.stderr)
+    """Print `drrn: MESSAGE` on stderr (above any progress bar; stdout stays for results)."""
+    tqdm.write(f"{PROG}: {one_line(message)}", file=sys.stderr)
 
 
 def scale_factor(text: str) -> float:

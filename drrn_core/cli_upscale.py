@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,7 +197,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     upscaler = make_upscaler(
         choose_model(args.model), device=args.device, precision=args.precision,
         tile=args.tile, ensemble=args.ensemble,
-        notice=lambda message: tqdm.write(f"drrn: {message}", file=sys.stderr),
+        notice=note,
     )
     failures: list[tuple[str, str]] = []
     with tqdm(total=len(jobs), desc="images", unit="img", disable=True if len(jobs) == 1 else None,
@@ -210,6 +209,6 @@ def run_upscale(args: argparse.Namespace) -> int:
                 error(exc)
                 failures.append((str(job.source), str(exc)))
             else:
-                print(written)
+                tqdm.write(str(written))  # the result's path on stdout, above the progress bars
             overall.update()
     return report_failures(failures, len(jobs))
