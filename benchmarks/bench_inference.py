@@ -123,6 +123,7 @@ def main() -> int:
     ap.add_argument("--photo-tiles", type=int, default=0,
                     help="cancel the photo case after this many tiles and extrapolate (0: all)")
     ap.add_argument("--cases", default="y288,crop,photo")
+    ap.add_argument("--json", help="also write every result, with details, to this file")
     ap.add_argument("--child", nargs=2, metavar=("CASE", "METHOD"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -149,6 +150,9 @@ def main() -> int:
             print(f"{case}: engine is {by['reference']['median_s'] / by['engine']['median_s']:.2f}x"
                   " faster than the fp32 eager reference")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
     return 0
 
 
