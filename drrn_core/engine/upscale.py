@@ -120,9 +120,13 @@ class Upscaler:
             try:
                 res = self._run_tile(y[t.py0:t.py1, t.px0:t.px1], cancel)
             except (torch.OutOfMemoryError, RuntimeError, MemoryError) as e:
-                if not _is_oom(e):
+                if _is_oom(e):
+                    self._recover_from_oom(t, queue, y.shape)
+                elif self.precision == "fp32-fast" and "nnpack" in str(e).lower():
+                    self._use_exact_fp32()
+                    queue.appendleft(t)
+                else:
                     raise
-                self._recover_from_oom(t, queue, y.shape)
                 continue
             out[t.y0:t.y1, t.x0:t.x1] = res[t.inner]
             done += t.area
@@ -141,6 +145,12 @@ class Upscaler:
             r = np.rot90(self._backend.run(xt), -(k % 4))
             acc += r[:, ::-1] if flip else r
         return acc / 8.0
+
+    def _use_exact_fp32(self) -> None:
+        """NNPACK failed at run time (unusual CPUs): continue with exact fp32 convolutions."""
+        self.precision = "fp32"
+        self._backend = Backend(self.net, self.device, self.precision)
+        self.notice("The fast CPU convolutions (NNPACK) failed: continuing in plain fp32 (slower).")
 
     def _recover_from_oom(self, t: Tile, queue: deque, shape: tuple[int, int]) -> None:
         """Retry ``t`` (and every queued tile) smaller; below MIN_TILE, move from GPU to CPU."""

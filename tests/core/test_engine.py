@@ -132,6 +132,22 @@ def test_oom_falls_back_to_cpu(tiny):
     assert up.device.type == "cpu" and np.abs(got - want).max() < 1e-4
 
 
+def test_nnpack_failure_falls_back_to_exact_fp32(tiny):
+    ilr = np.random.default_rng(7).random((30, 30))
+    up = Upscaler(tiny, device="cpu", precision="fp32-fast", notice=(notes := []).append)
+
+    class Broken:
+        device = torch.device("cpu")
+
+        def run(self, x):
+            raise RuntimeError("NNPACK SpatialConvolution_updateOutput failed")
+
+    up._backend = Broken()
+    got = up.restore_y(ilr)
+    assert up.precision == "fp32" and "NNPACK" in notes[0]
+    assert np.abs(got - _reference(tiny, ilr)).max() < 1e-5
+
+
 def test_oom_on_cpu_at_min_tile_is_reported(tiny):
     up = Upscaler(tiny, device="cpu", precision="fp32", tile=32)
     up._backend = _FlakyBackend(up._backend, limit=0)
