@@ -149,10 +149,10 @@ def bench_models(specs: Sequence[str] | None, device: str) -> dict[str, Restorer
 
 def run_dataset(
     dataset: Dataset, args: argparse.Namespace, models: dict[str, Restorer | str], bar: tqdm
-) -> tuple[dict, list[tuple[str, str]]]:
+) -> tuple[dict, list[str]]:
     """Score one dataset image by image (a bad image fails alone); its JSON and failures."""
     results: list[BenchResult] = []
-    failures: list[tuple[str, str]] = []
+    failures: list[str] = []
     for path in dataset.images:
         scored: list[BenchResult] = []
         try:
@@ -161,7 +161,7 @@ def run_dataset(
                 bar.update()
         except READ_ERRORS as exc:
             error(f"{path}: {describe_read_error(exc)}")
-            failures.append((str(path), str(exc)))
+            failures.append(str(path))
             bar.update(len(args.scale) * len(models) - len(scored))
         else:
             results += scored

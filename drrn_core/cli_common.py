@@ -126,12 +126,12 @@ def require_file(path: Path) -> Path:
     return path
 
 
-def report_failures(failures: Sequence[tuple[str, str]], total: int) -> int:
-    """Print a summary of a batch's failures on stderr; the exit status for the batch."""
+def report_failures(failures: Sequence[str], total: int) -> int:
+    """Print a summary of a batch's failed files on stderr; the exit status for the batch."""
     if not failures:
         return EXIT_OK
     if total > 1:
-        note(f"{len(failures)} of {total} failed: " + ", ".join(name for name, _ in failures))
+        note(f"{len(failures)} of {total} failed: " + ", ".join(failures))
     return EXIT_FAILED
 
 

@@ -23,7 +23,7 @@ from drrn_core.cli_common import (
     report_failures,
     scale_factor,
 )
-from drrn_core.engine import OutOfMemory
+from drrn_core.engine import OutOfMemory, Upscaler
 from drrn_core.imaging import io
 from drrn_core.metrics.protocol import BICUBIC
 
@@ -143,7 +143,7 @@ def final_target(job: Job, inputs: Sequence[Path], fmt: str | None) -> Path:
     return target
 
 
-def choose_model(spec: str | None):
+def choose_model(spec: str | None) -> weights.LoadedModel | None:
     """The LoadedModel to run, or None for bicubic (saying so once when no weights exist)."""
     if spec is None:
         spec = weights.default_model_name()
@@ -153,7 +153,7 @@ def choose_model(spec: str | None):
     return None if spec == BICUBIC else load_model(spec)
 
 
-def check_size(args: argparse.Namespace, upscaler, image: io.LoadedImage) -> None:
+def check_size(args: argparse.Namespace, upscaler: Upscaler, image: io.LoadedImage) -> None:
     """Refuse an output over the pixel limit, or one smaller than the input."""
     w, h = image.size
     out_h, out_w = upscaler.output_shape((h, w), args.scale, _size(args))
@@ -169,7 +169,7 @@ def _size(args: argparse.Namespace) -> tuple[int | None, int | None] | None:
     return None if args.scale is not None else (args.height, args.width)
 
 
-def upscale_file(job: Job, args: argparse.Namespace, upscaler) -> Path:
+def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler) -> Path:
     """Load, upscale and atomically save one image; the path written."""
     target = final_target(job, args.inputs, args.format)
     image = io.load_image(job.source, max_pixels=args.max_pixels)
@@ -196,10 +196,9 @@ def run_upscale(args: argparse.Namespace) -> int:
                            f"({exc.strerror or exc})") from None
     upscaler = make_upscaler(
         choose_model(args.model), device=args.device, precision=args.precision,
-        tile=args.tile, ensemble=args.ensemble,
-        notice=note,
+        tile=args.tile, ensemble=args.ensemble, notice=note,
     )
-    failures: list[tuple[str, str]] = []
+    failures: list[str] = []
     with tqdm(total=len(jobs), desc="images", unit="img", disable=True if len(jobs) == 1 else None,
               leave=False) as overall:
         for job in jobs:
@@ -207,7 +206,7 @@ def run_upscale(args: argparse.Namespace) -> int:
                 written = upscale_file(job, args, upscaler)
             except (CLIError, io.ImageReadError, io.ImageWriteError, OutOfMemory) as exc:
                 error(exc)
-                failures.append((str(job.source), str(exc)))
+                failures.append(str(job.source))
             else:
                 tqdm.write(str(written))  # the result's path on stdout, above the progress bars
             overall.update()

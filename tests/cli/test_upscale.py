@@ -50,6 +50,11 @@ def test_width_height_format_quality(drrn, png, tmp_path):
         assert (im.format, im.size) == ("JPEG", (25, 30))
 
 
+def test_target_size_smaller_than_input_is_refused(drrn, png, tmp_path):
+    assert_one_error_line(drrn("upscale", png, "--width", "10", *BICUBIC), "shrink")
+    assert _files(tmp_path) == {"small.png"}
+
+
 def test_default_model_missing_says_so_once(drrn, png, tmp_path):
     other = tmp_path / "other.png"
     other.write_bytes(png.read_bytes())
