@@ -144,6 +144,13 @@ def check_output_folder(path: Path) -> None:
         raise CLIError(f"{path}: is a directory, expected a file name")
 
 
+def _umask() -> int:
+    """The process umask (read by setting it and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write a text file atomically: a temporary file in the same folder renamed over `path`."""
     check_output_folder(path)
@@ -156,6 +163,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
