@@ -20,7 +20,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from drrn_core.atomic import atomic_path
 from drrn_core.descriptor import ModelDescriptor
 from drrn_core.model import DRRN, DRRNConfig
 
@@ -94,20 +94,10 @@ def _atomic_write(path: Path, write) -> None:
     if not path.parent.is_dir():
         raise WeightsError(f"{path}: the folder {path.parent} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        os.close(fd)
-    except OSError as e:
-        raise WeightsError(f"{path}: cannot write to {path.parent} ({e.strerror or e})") from None
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, (OSError, SafetensorError)):
-            raise WeightsError(f"{path}: cannot write ({e})") from None
-        raise
+        with atomic_path(path) as tmp:
+            write(tmp)
+    except (OSError, SafetensorError) as e:
+        raise WeightsError(f"{path}: cannot write ({e})") from None
 
 
 def read_header(path: str | os.PathLike) -> tuple[DRRNConfig, ModelDescriptor, dict]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from drrn_core.atomic import atomic_path
 
 DEFAULT_MAX_PIXELS = 80_000_000
 """Largest image accepted by default (below Pillow's own decompression-bomb limit)."""
@@ -208,20 +209,10 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
     if not p.parent.is_dir():
         raise ImageWriteError(f"{p}: the folder {p.parent} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".part")
-        os.close(fd)
-    except OSError as e:
-        raise ImageWriteError(f"{p}: cannot write to {p.parent} ({e.strerror or e})") from None
-    try:
-        _encode(tmp, q, fmt, sixteen, exif, icc, quality)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, (OSError, ValueError)):
-            raise ImageWriteError(f"{p}: cannot write ({_first_line(e)})") from None
-        raise
+        with atomic_path(p) as tmp:
+            _encode(str(tmp), q, fmt, sixteen, exif, icc, quality)
+    except (OSError, ValueError) as e:
+        raise ImageWriteError(f"{p}: cannot write ({_first_line(e)})") from None
     return p
 
 

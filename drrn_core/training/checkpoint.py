@@ -1,7 +1,7 @@
 """Training checkpoints as safetensors (no pickle): tensors for the model and optimiser state,
 a JSON header for everything else (iteration, recipe, RNG states, best score).
 
-Writes are atomic (temp file + fsync + rename) and rotate ``last`` -> ``prev``, so a crash, a kill
+Writes are atomic (drrn_core.atomic) and rotate ``last`` -> ``prev``, so a crash, a kill
 or a full disk at any moment leaves at least one complete checkpoint; ``load_latest`` falls back to
 ``prev`` when ``last`` is damaged.
 """
@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from drrn_core.atomic import atomic_path
 
 LAST, PREV = "last.safetensors", "prev.safetensors"
 
@@ -56,16 +58,12 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
     tensors["rng.torch"] = torch.get_rng_state()
     header = {"info": json.dumps(info), "optimizer": json.dumps(opt_meta)}
     run_dir = Path(run_dir)
-    tmp = run_dir / (LAST + ".tmp")
     try:
-        save_file(tensors, str(tmp), metadata=header)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        if (run_dir / LAST).exists():
-            os.replace(run_dir / LAST, run_dir / PREV)
-        os.replace(tmp, run_dir / LAST)
+        with atomic_path(run_dir / LAST) as tmp:
+            save_file(tensors, str(tmp), metadata=header)
+            if (run_dir / LAST).exists():  # keep the previous one until the new one is in place
+                os.replace(run_dir / LAST, run_dir / PREV)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         reason = exc.strerror or exc
         raise CheckpointError(f"could not write a checkpoint in {run_dir}: {reason}") from None
     return run_dir / LAST

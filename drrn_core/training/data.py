@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from drrn_core.atomic import atomic_path
 from drrn_core.imaging import imresize, modcrop
 from drrn_core.metrics.protocol import IMAGE_SUFFIXES, gt_luma, quantize, read_gt
 
@@ -78,10 +78,8 @@ def _cache_key(files: list[Path], root: Path, scales: tuple[float, ...]) -> str:
 
 
 def _save_atomic(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, arr)
-    os.replace(tmp, path)
 
 
 class TrainingData:
@@ -157,9 +155,8 @@ class TrainingData:
                 for name, arr in (("hr", sd.hr), ("ilr", sd.ilr), ("shapes", shapes)):
                     _save_atomic(self.cache / f"{name}_x{k}.npy", arr)
         if self.cache is not None:
-            tmp = self.cache / "manifest.json.tmp"
-            tmp.write_text(json.dumps(manifest))
-            os.replace(tmp, self.cache / "manifest.json")
+            with atomic_path(self.cache / "manifest.json") as tmp:
+                tmp.write_text(json.dumps(manifest))
         return manifest
 
     def _load_scale(self, s: float, manifest: dict) -> ScaleData:

@@ -1,0 +1,35 @@
+"""Atomic writes: the target appears whole or not at all, and an old file survives a failure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from drrn_core.atomic import atomic_path
+
+
+def test_success_replaces_the_target_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp != target
+        tmp.write_text("new")
+        assert target.read_text() == "old"  # not visible until the block ends
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_failure_keeps_the_old_file_and_removes_the_temp(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_missing_folder_is_an_oserror(tmp_path: Path) -> None:
+    with pytest.raises(OSError), atomic_path(tmp_path / "nope" / "x.txt"):
+        pass
