@@ -4,9 +4,7 @@ types and the batch summary. No image or model logic lives here (that is drrn_co
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from drrn_core import weights
+from drrn_core.atomic import atomic_path
 from drrn_core.engine import DeviceError, Upscaler
 
 PROG = "drrn"
@@ -144,32 +143,14 @@ def check_output_folder(path: Path) -> None:
         raise CLIError(f"{path}: is a directory, expected a file name")
 
 
-def _umask() -> int:
-    """The process umask (read by setting it and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file atomically: a temporary file in the same folder renamed over `path`."""
+    """Write a UTF-8 text file atomically (drrn_core.atomic), failures as one-line CLIErrors."""
     check_output_folder(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(text.encode("utf-8"))
     except OSError as exc:
         raise CLIError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise CLIError(f"{path}: cannot write: {exc.strerror or exc}") from None
-        raise
 
 
 def load_model(spec: str) -> weights.LoadedModel:
