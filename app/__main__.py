@@ -60,6 +60,23 @@ def sample_image(size: int = 48):
     return np.dstack([xx, rings, 1.0 - yy]).astype(np.float32)
 
 
+def teardown(*windows) -> None:
+    """Stop jobs and delete ``windows`` while Qt is still alive (avoids crashes at exit)."""
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from app.workers import shutdown_jobs
+
+    shutdown_jobs(5000)
+    for window in windows:
+        window.close()
+        window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    gc.collect()
+
+
 def self_test() -> int:
     """Bicubic + default model at x2 on a generated image, headless, through the real window."""
     from PySide6.QtCore import QEventLoop, QTimer
@@ -89,7 +106,8 @@ def self_test() -> int:
         window.compare.set_source(image, "self-test sample")
         loop.exec()
         results = dict(window.compare.results)
-        window.close()
+        teardown(window)
+        del window
     if "bicubic" not in results:
         return fail("no bicubic result (see the log)")
     if model != pipeline.BICUBIC and "drrn" not in results:
@@ -105,6 +123,7 @@ def self_test() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    from app.dialogs.crash import show_crash
     from app.logging_setup import install_excepthook, setup_logging
 
     _log_path, problem = setup_logging()
@@ -116,17 +135,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
 
     app = make_application(sys.argv[:1])
+    window = launch(args.path, problem)
+    install_excepthook(lambda summary, details: show_crash(window, summary, details))
+    code = app.exec()
+    teardown(window)
+    return code
+
+
+def launch(path: str | None = None, log_problem: str | None = None):
+    """Show the main window and, once the event loop runs, open ``path`` (file or folder)."""
     from PySide6.QtCore import QTimer
 
-    from app.dialogs.crash import show_crash
     from app.main_window import MainWindow
 
-    window = MainWindow(log_problem=problem)
-    install_excepthook(lambda summary, details: show_crash(window, summary, details))
+    window = MainWindow(log_problem=log_problem)
     window.show()
-    if args.path:
-        QTimer.singleShot(0, lambda: window.open_path(args.path))
-    return app.exec()
+    if path:
+        QTimer.singleShot(0, lambda: window.open_path(path))
+    return window
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class _Cache:
     """Upscalers by (model, device, precision): loading weights once per choice."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    items: dict[tuple[str, str, str], object] = field(default_factory=dict)
+    items: dict[tuple, object] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
 
     def notice(self, text: str) -> None:
@@ -94,24 +95,39 @@ class _Cache:
 _CACHE = _Cache()
 
 
+def _weights_file(model: str) -> tuple[Path, tuple]:
+    """The weights file of a model name (or path) and its identity (path, mtime, size)."""
+    from drrn_core import weights
+
+    path = Path(model)
+    if not (path.suffix and path.is_file()):
+        path = weights.find_model(model).path
+    st = path.stat()
+    return path, (str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
 def upscaler_for(model: str, device: str = "auto", precision: str = "auto"):
-    """An engine Upscaler (model None for bicubic), cached; call on a worker thread."""
+    """An engine Upscaler for a model name or weights path (``"bicubic"``: no model).
+
+    Cached by the weights file's identity, device and precision, so a replaced or different
+    file of the same name is reloaded. Call on a worker thread (loading takes time).
+    """
     from drrn_core.engine import Upscaler
 
-    key = (model, device, precision)
+    if model == BICUBIC:
+        return Upscaler(None)
+    from drrn_core import weights
+    from drrn_core.engine import resolve_device
+
+    path, identity = _weights_file(model)
+    key = (identity, device, precision)
     with _CACHE.lock:
         if key in _CACHE.items:
             return _CACHE.items[key]
-    if model == BICUBIC:
-        up = Upscaler(None)
-    else:
-        from drrn_core import weights
-        from drrn_core.engine import resolve_device
-
-        # Small CPU tiles (exact margins: same result) so Cancel is honoured within ~1 s.
-        tile = CPU_TILE if resolve_device(device).type == "cpu" else None
-        up = Upscaler(weights.resolve_model(model), device=device, precision=precision,
-                      tile=tile, notice=_CACHE.notice)
+    # Small CPU tiles (exact margins: same result) so Cancel is honoured within ~1 s.
+    tile = CPU_TILE if resolve_device(device).type == "cpu" else None
+    up = Upscaler(weights.load_weights(path), device=device, precision=precision, tile=tile,
+                  notice=_CACHE.notice)
     with _CACHE.lock:
         if len(_CACHE.items) >= 3:
             _CACHE.items.pop(next(iter(_CACHE.items)))

@@ -137,15 +137,26 @@ class JobContext:
         self._token = token
         self._eta = EtaEstimator()
         self._last_emit = 0.0
+        self._pending: tuple[float, str] | None = None
 
     def progress(self, fraction: float, message: str = "") -> None:
-        """Report completion in [0, 1]; emissions are throttled except for 0 and 1."""
+        """Report completion in [0, 1]; emissions are throttled except for 0 and 1 (the last
+        throttled value is still delivered when the job ends)."""
         fraction = min(max(float(fraction), 0.0), 1.0)
         now = time.monotonic()
         if 0.0 < fraction < 1.0 and now - self._last_emit < _PROGRESS_INTERVAL_S:
+            self._pending = (fraction, message)
             return
         self._last_emit = now
+        self._pending = None
         self._thread.progressed.emit(fraction, self._eta.eta(fraction), message)
+
+    def flush(self) -> None:
+        """Deliver a progress value that throttling held back."""
+        if self._pending is not None:
+            fraction, message = self._pending
+            self._pending = None
+            self._thread.progressed.emit(fraction, self._eta.eta(fraction), message)
 
     def cancelled(self) -> bool:
         """True once cancel was requested (pass this as an engine ``cancel=`` callback)."""
@@ -178,12 +189,14 @@ class _JobThread(QThread):
             if isinstance(result, Iterator):
                 result = self._drain(result)
         except BaseException as exc:  # noqa: BLE001 - everything is reported, nothing escapes
+            ctx.flush()
             if self._token.is_cancelled():
                 self.outcome.emit("cancelled", None)
             else:
                 exc.__drrn_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
                 self.outcome.emit("error", exc)
             return
+        ctx.flush()
         self.outcome.emit("cancelled" if self._token.is_cancelled() else "ok", result)
 
     def _drain(self, gen: Iterator) -> Any:

@@ -32,6 +32,15 @@ def model_store(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def qt_teardown(qapp):
+    """After the session: stop jobs and delete all windows while Qt is alive (no exit crash)."""
+    yield
+    from app.__main__ import teardown
+
+    teardown()
+
+
 @pytest.fixture(autouse=True)
 def app_env(model_store, tmp_path, monkeypatch):
     """Every test: the temp model folder, no bundled models, logs and QSettings in tmp_path."""

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from app.main_window import MainWindow, qimage_from_array
 from drrn_core.imaging import io
@@ -89,10 +89,10 @@ def test_unreadable_and_huge_files_are_messages(window, astro_png, tmp_path, mon
     assert "broken.png" in status(window) and window.compare.source is None
     assert not window.open_path(tmp_path / "missing.jpg")
     assert "not found" in status(window)
-    monkeypatch.setattr("app.main_window.MAX_INPUT_PIXELS", 1000)
-    assert not window.open_path(astro_png)
+    with monkeypatch.context() as m:
+        m.setattr("app.main_window.MAX_INPUT_PIXELS", 1000)
+        assert not window.open_path(astro_png)
     assert "limit" in status(window)
-    monkeypatch.undo()
     assert window.open_path(astro_png)  # the window is still usable
     wait_idle(window)
     assert "drrn" in window.compare.results
@@ -201,25 +201,15 @@ def test_log_file_and_unwritable_log_folder(qtbot, tmp_path):
     assert status(win) == problem
 
 
-def test_command_line_opens_the_given_file(qtbot, astro_png, monkeypatch):
+def test_command_line_opens_the_given_file(qtbot, astro_png):
     from app import __main__ as entry
 
-    seen = {}
-
-    def check_and_close():
-        win = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
-        qtbot.waitUntil(lambda: win.compare.source is not None, timeout=5000)
-        seen["name"] = win.compare.source.name
-        win.compare.cancel()
-        win.close()
-
-    old = sys.excepthook
-    QTimer.singleShot(200, check_and_close)
-    try:
-        assert entry.main([str(astro_png)]) == 0
-    finally:
-        sys.excepthook = old
-    assert seen == {"name": "astro.png"}
+    assert entry.parse_args([str(astro_png)]).path == str(astro_png)
+    win = entry.launch(str(astro_png))
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.compare.source is not None, timeout=5000)
+    assert win.compare.source.name == "astro.png" and win.isVisible()
+    win.close()
 
 
 def test_version_and_self_test(model_store, tmp_path, capsys):

@@ -135,3 +135,17 @@ def test_emitting_signals_keeps_the_refcount_of_true_and_false():
         e.flag.emit(False)
         e.number.emit(1)
     assert (sys.getrefcount(True), sys.getrefcount(False)) == before
+
+
+def test_the_last_throttled_progress_is_delivered(qtbot):
+    seen = []
+
+    def work(ctx):
+        ctx.progress(0.1)
+        ctx.progress(0.75)  # within the throttle interval: held back, then flushed
+
+    job = start_job(work)
+    job.progressed.connect(lambda f, eta, msg: seen.append(f))
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        pass
+    assert seen == [0.1, 0.75]
