@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once at import: mkstemp creates 0600 files, outputs get the usual mode
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -18,6 +21,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         yield Path(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())

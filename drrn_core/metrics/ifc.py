@@ -3,7 +3,7 @@
 Algorithm (re-implemented from the published description and the public MATLAB release):
 
 1. Both images go through a 4-level steerable pyramid with the 6-orientation "sp5" filters and
-   'reflect1' edges (matlabPyrTools ``buildSpyr``; ``pyrtools.corrDn`` is the same C code). Only
+   'reflect1' edges (matlabPyrTools ``buildSpyr``; ``_pyrtools().corrDn`` is the same C code). Only
    orientations 1 and 4 of every level are used: 8 subbands. These are exactly
    ``pyrtools.pyramids.SteerablePyramidSpace(img, 4, order=5).pyr_coeffs[(level, b)]`` for
    ``b in (0, 3)``; in ``ifcvec``'s reversed numbering (``ind2wtree``) they are subbands
@@ -23,10 +23,18 @@ import math
 from functools import cache
 
 import numpy as np
-import pyrtools
 from numpy.lib.stride_tricks import sliding_window_view
 
 from drrn_core.metrics.psnr import as_pair
+
+
+@cache
+def _pyrtools():
+    """pyrtools, imported on first use: it loads matplotlib, seconds that a CLI --help or the
+    app's start should not pay."""
+    import pyrtools
+
+    return pyrtools
 
 LEVELS = 4
 BANDS = (0, 3)  # orientations 1 and 4 of sp5's six
@@ -37,7 +45,7 @@ _EDGES = "reflect1"
 
 @cache
 def _filters() -> dict[str, np.ndarray]:
-    f = pyrtools.named_filter("sp5_filters")
+    f = _pyrtools().named_filter("sp5_filters")
     size = int(round(math.sqrt(f["bfilts"].shape[0])))
     bands = {b: np.ascontiguousarray(f["bfilts"][:, b].reshape(size, size).T) for b in BANDS}
     return {"lo0": f["lo0filt"], "lo": f["lofilt"], **{f"b{b}": v for b, v in bands.items()}}
@@ -52,12 +60,12 @@ def min_size() -> int:
 def _subbands(img: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """The 8 subbands used, each with its window exponent k (1 = coarsest ... 4 = finest)."""
     f = _filters()
-    lo = pyrtools.corrDn(img, f["lo0"], _EDGES)
+    lo = _pyrtools().corrDn(img, f["lo0"], _EDGES)
     out = []
     for level in range(LEVELS):
-        out += [(LEVELS - level, pyrtools.corrDn(lo, f[f"b{b}"], _EDGES)) for b in BANDS]
+        out += [(LEVELS - level, _pyrtools().corrDn(lo, f[f"b{b}"], _EDGES)) for b in BANDS]
         if level < LEVELS - 1:
-            lo = pyrtools.corrDn(lo, f["lo"], _EDGES, step=(2, 2))
+            lo = _pyrtools().corrDn(lo, f["lo"], _EDGES, step=(2, 2))
     return out
 
 
@@ -73,10 +81,10 @@ def _channel(y: np.ndarray, yn: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
     box = {"step": (M, M), "start": (M // 2, M // 2), "stop": (h - 1, w - 1)}
 
     def wsum(a: np.ndarray) -> np.ndarray:
-        return pyrtools.corrDn(a, win, _EDGES, **box)
+        return _pyrtools().corrDn(a, win, _EDGES, **box)
 
-    mean_x = pyrtools.corrDn(y, win / n, _EDGES, **box)
-    mean_y = pyrtools.corrDn(yn, win / n, _EDGES, **box)
+    mean_x = _pyrtools().corrDn(y, win / n, _EDGES, **box)
+    mean_y = _pyrtools().corrDn(yn, win / n, _EDGES, **box)
     cov_xy = wsum(y * yn) - n * mean_x * mean_y
     ss_x = np.maximum(wsum(y * y) - n * mean_x**2, 0.0)
     ss_y = np.maximum(wsum(yn * yn) - n * mean_y**2, 0.0)

@@ -7,11 +7,10 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from drrn_core.model import DRRNConfig
-from drrn_core.training.checkpoint import CheckpointError
-from drrn_core.training.loop import Finished, Notice, Progress, TrainSpec, Validation, iter_training
-from drrn_core.training.recipe import load_recipe
+if TYPE_CHECKING:
+    from drrn_core.training.loop import TrainSpec
 
 
 def parse_duration(text: str) -> float:
@@ -52,6 +51,10 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 def _spec(args: argparse.Namespace) -> TrainSpec:
     from platformdirs import user_cache_dir
 
+    from drrn_core.model import DRRNConfig
+    from drrn_core.training.loop import TrainSpec
+    from drrn_core.training.recipe import load_recipe
+
     run_dir = args.resume or args.out
     if run_dir is None:
         raise ValueError("give --out RUN_DIR for a new run or --resume RUN_DIR")
@@ -82,6 +85,9 @@ def run_train(args: argparse.Namespace) -> int:
     """Run ``drrn train``; returns the exit code. User mistakes give one line on stderr."""
     from tqdm import tqdm
 
+    from drrn_core.training.checkpoint import CheckpointError
+    from drrn_core.training.loop import Finished, Notice, Progress, Validation, iter_training
+
     events = None
     signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop checkpoints like Ctrl-C
     try:
@@ -109,11 +115,11 @@ def run_train(args: argparse.Namespace) -> int:
                 print(f"stopped at iteration {event.iteration} ({event.reason}); "
                       f"weights: {event.weights}")
     except (ValueError, CheckpointError, OSError) as exc:
-        print(f"drrn train: error: {exc}", file=sys.stderr)
+        print(f"drrn: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if events is not None:
             events.close()  # writes a checkpoint
-        print("drrn train: interrupted; checkpoint written, resume with --resume", file=sys.stderr)
+        print("drrn: interrupted; checkpoint written, resume with --resume", file=sys.stderr)
         return 130
     return 0
