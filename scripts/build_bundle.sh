@@ -19,6 +19,7 @@
 #                           PyTorch CPU index on a machine without a local CPU wheel: plain
 #                           PyPI serves the multi-GB CUDA build on Linux)
 #   VENV=build/venv         venv location;  REUSE_VENV=1 keeps an existing one (iteration only)
+#   SKIP_BUILD=1            reuse the venv and dist/drrn-studio, redo steps 4-6 (iteration only)
 #   SMOKE_TIMINGS=3         starts per timed command (medians);  DROP_CACHES=0 to keep the page
 #                           cache between timed starts (by default dropped when running as root)
 set -euo pipefail
@@ -31,6 +32,7 @@ TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 TORCH_INDEX_URL="${TORCH_INDEX_URL:-}"
 VENV="${VENV:-build/venv}"
 REUSE_VENV="${REUSE_VENV:-0}"
+SKIP_BUILD="${SKIP_BUILD:-0}"
 SMOKE_TIMINGS="${SMOKE_TIMINGS:-3}"
 DROP_CACHES="${DROP_CACHES:-auto}"
 
@@ -44,6 +46,7 @@ SECONDS=0
 
 # -- 1. a fresh venv: what is bundled is exactly what this script installed --------------------
 step "venv $VENV"
+[ "$SKIP_BUILD" = 1 ] && REUSE_VENV=1
 if [ "$REUSE_VENV" = 1 ] && [ -x "$VENV/bin/python" ]; then
     echo "reusing $VENV (REUSE_VENV=1)"
 else
@@ -54,6 +57,8 @@ case "$VENV" in
     /*) PY="$VENV/bin/python" ;;
     *) PY="$ROOT/$VENV/bin/python" ;;
 esac
+
+if [ "$SKIP_BUILD" != 1 ]; then
 
 # -- 2. torch first ------------------------------------------------------------------------------
 # Installing the project first would let pip resolve `torch` on its own, which on Linux means
@@ -90,6 +95,7 @@ step "pyinstaller build.spec"
 rm -rf dist/drrn-studio
 "$PY" -m PyInstaller --noconfirm --clean --log-level WARN \
     --distpath dist --workpath build/pyinstaller build.spec
+fi  # SKIP_BUILD
 BUNDLE="$ROOT/dist/drrn-studio"
 
 # -- 4. smoke test + start-up timings ---------------------------------------------------------
@@ -141,7 +147,9 @@ if command -v desktop-file-validate >/dev/null 2>&1; then
     desktop-file-validate "$PREFIX_DIR/share/applications/drrn-studio.desktop"
 fi
 "$PREFIX_DIR/lib/drrn-studio/uninstall.sh"
-leftover="$(find "$PREFIX_DIR" -type f -o -type l)"
+# Caches that update-desktop-database / gtk-update-icon-cache keep per folder may remain.
+leftover="$(find "$PREFIX_DIR" \( -type f -o -type l \) \
+    ! -name mimeinfo.cache ! -name icon-theme.cache)"
 if [ -n "$leftover" ]; then
     echo "build_bundle.sh: uninstall.sh left files behind:" >&2
     echo "$leftover" >&2
