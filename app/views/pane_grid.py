@@ -101,6 +101,8 @@ class PaneGrid(QWidget):
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(4)
         for pane in self.panes.values():
+            pane.setParent(self)  # owned by the grid even while not laid out
+            pane.hide()
             pane.hovered.connect(self.hovered)
             pane.left.connect(self.left)
 
