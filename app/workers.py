@@ -328,8 +328,8 @@ def shutdown_jobs(timeout_ms: int = 3000) -> bool:
 def describe_error(exc: BaseException) -> str:
     """A one-line message for the user (the class name is added for unexpected errors)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, MemoryError):
-        return "Out of memory: try a smaller image, a tile size or the CPU device."
+    if isinstance(exc, MemoryError) and not text:
+        return "Out of memory: try a smaller image or scale, or the CPU device."
     known = type(exc).__name__ in {"ImageReadError", "ImageWriteError", "ModelError",
                                    "WeightsError", "OutOfMemory", "DeviceError"}
     if known and text:

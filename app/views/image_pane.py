@@ -67,6 +67,9 @@ class ImagePane(QWidget):
         self.graphics.setBackground(BACKGROUND)
         self.graphics.ci.setContentsMargins(0, 0, 0, 0)
         self.graphics.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # Files dropped on a pane go to the main window (a QGraphicsView would swallow them).
+        self.graphics.setAcceptDrops(False)
+        self.graphics.viewport().setAcceptDrops(False)
         self.view = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
         self.view.setDefaultPadding(0.01)
         self.graphics.ci.addItem(self.view, 0, 0)

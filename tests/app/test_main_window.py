@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.main_window import MainWindow, qimage_from_array
 from drrn_core.imaging import io
@@ -237,3 +237,15 @@ def test_qimage_from_array_keeps_the_pixels(astro_crop):
     assert image.format() == QImage.Format.Format_RGB888
     r, g, b = astro_crop[5, 7]
     assert image.pixelColor(7, 5).getRgb()[:3] == (r, g, b)
+
+
+def test_drags_over_a_pane_reach_the_window(window, astro_png, monkeypatch):
+    seen = []
+    original = window.dragEnterEvent
+    monkeypatch.setattr(window, "dragEnterEvent", lambda e: (seen.append(e), original(e)))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(astro_png))])
+    event = QDragEnterEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window.compare.grid.panes["bicubic"].graphics.viewport(), event)
+    assert seen and event.isAccepted()
