@@ -151,7 +151,7 @@ def launch(path: str | None = None, log_problem: str | None = None):
     window = MainWindow(log_problem=log_problem)
     window.show()
     if path:
-        QTimer.singleShot(0, lambda: window.open_path(path))
+        QTimer.singleShot(0, window, lambda: window.open_path(path))
     return window
 
 

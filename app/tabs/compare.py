@@ -263,7 +263,7 @@ class CompareTab(QWidget):
             if self._fit_pending or stage.size != self._last_size:
                 self._fit_pending = False
                 self._last_size = stage.size
-                QTimer.singleShot(0, self.fit)
+                QTimer.singleShot(0, self, self.fit)
         self._refresh_split()
         if stage.key in ("drrn", "bicubic"):
             self.resultReady.emit()
@@ -340,7 +340,7 @@ class CompareTab(QWidget):
     def toggle_split(self) -> bool:
         """Switch between the pane grid and the split (before/after) view; True if split now."""
         self.stack.setCurrentWidget(self.grid if self.split_active() else self.split)
-        QTimer.singleShot(0, self.fit)
+        QTimer.singleShot(0, self, self.fit)
         return self.split_active()
 
     def fit(self) -> None:
