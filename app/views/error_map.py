@@ -53,7 +53,7 @@ class ErrorScale:
 
     def __init__(self, host: ErrorPane, panes: list[ErrorPane]) -> None:
         self.bar = pg.ColorBarItem(
-            values=(0, 32), colorMap=pg.colormap.get(COLORMAP), interactive=True, width=14,
+            values=(0, 32), colorMap=pg.colormap.get(COLORMAP), interactive=False, width=14,
             label="|error| (Y, 0-255)", rounding=1,
         )
         self.bar.setImageItem([p.item for p in panes])
