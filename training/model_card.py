@@ -1,8 +1,8 @@
 """Write the model card of shipped weights from what was measured: the weights' own training
 metadata and the JSON of ``drrn bench``, beside the paper's tables (from ../shared when present).
 
-    drrn bench Set5 Set14 BSD100 --scale 2 3 4 --model bicubic --model PATH --json bench.json
-    python training/model_card.py --weights PATH --bench bench.json --paper-name DRRN_B1U9
+    drrn bench Set5 Set14 --scale 2 3 4 --model bicubic --model PATH --json a.json
+    python training/model_card.py --weights PATH --bench a.json [b.json ...] --default
 
 Writes <weights>.md (the card) and <weights>.json (the sidecar metadata: results, default flag)
 and prints the Markdown results table for the README.
@@ -69,13 +69,16 @@ def results_table(bench: list[dict], model_name: str, paper_name: str,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", type=Path, required=True)
-    ap.add_argument("--bench", type=Path, required=True, help="JSON written by drrn bench --json")
+    ap.add_argument("--bench", type=Path, nargs="+", required=True,
+                    help="JSON files written by drrn bench --json")
     ap.add_argument("--paper-name", default="DRRN_B1U9", help="method name in the paper's tables")
     ap.add_argument("--default", action="store_true", help="mark as the default bundled model")
     a = ap.parse_args()
     config, descriptor, meta = read_header(a.weights)
-    bench = json.loads(a.bench.read_text())
-    bench = bench if isinstance(bench, list) else [bench]
+    bench: list[dict] = []
+    for path in a.bench:
+        doc = json.loads(path.read_text())
+        bench += doc if isinstance(doc, list) else [doc]
     table, results = results_table(bench, descriptor.name, a.paper_name,
                                    paper_numbers(a.paper_name))
     training = meta.get("training", {})
