@@ -123,18 +123,17 @@ def test_generation_and_eta():
 
 class _Emitter(QObject):
     flag = Signal(bool)
-    number = Signal(int)
 
 
-def test_emitting_signals_keeps_the_refcount_of_true_and_false():
-    """app.qt_compat: PySide6 6.12's emit() loses a reference to True per call (fixed here)."""
+def test_qt_calls_do_not_exhaust_none_and_true():
+    """app.qt_compat: PySide6 6.12 on CPython 3.11 drops a reference to None per void call and
+    to True per emit(); without the work-around this loop aborts the interpreter."""
     e = _Emitter()
     e.flag.connect(lambda _b: None)
-    before = sys.getrefcount(True), sys.getrefcount(False)
-    for _ in range(2000):
+    for _ in range(100_000):
+        e.setObjectName("x")
         e.flag.emit(False)
-        e.number.emit(1)
-    assert (sys.getrefcount(True), sys.getrefcount(False)) == before
+    assert sys.getrefcount(None) > 1000 and sys.getrefcount(True) > 1000
 
 
 def test_the_last_throttled_progress_is_delivered(qtbot):
