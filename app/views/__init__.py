@@ -1,0 +1,1 @@
+"""Compare tab widgets: image panes, their synchronisation, split view, error maps, controls."""
