@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -245,7 +245,7 @@ def test_drags_over_a_pane_reach_the_window(window, astro_png, monkeypatch):
     monkeypatch.setattr(window, "dragEnterEvent", lambda e: (seen.append(e), original(e)))
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(astro_png))])
-    event = QDragEnterEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
+    event = QDragEnterEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window.compare.grid.panes["bicubic"].graphics.viewport(), event)
     assert seen and event.isAccepted()

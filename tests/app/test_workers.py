@@ -126,8 +126,8 @@ class _Emitter(QObject):
 
 
 def test_qt_calls_do_not_exhaust_none_and_true():
-    """app.qt_compat: PySide6 6.12 on CPython 3.11 drops a reference to None per void call and
-    to True per emit(); without the work-around this loop aborts the interpreter."""
+    """PySide6 6.12.0 on CPython 3.11 drops a reference to None per void call and to True per
+    emit(), which aborts the interpreter within this loop: pyproject.toml keeps PySide6 < 6.12."""
     e = _Emitter()
     e.flag.connect(lambda _b: None)
     for _ in range(100_000):
