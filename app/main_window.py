@@ -37,12 +37,12 @@ from PySide6.QtWidgets import (
 from app.settings import AppSettings
 from app.tabs.compare import CompareTab
 from app.workers import describe_error, shutdown_jobs
+from drrn_core.weights import resources_dir
 
 log = logging.getLogger("drrn-studio.window")
 
 MAX_INPUT_PIXELS = 50_000_000
-ROOT = Path(__file__).resolve().parents[1]
-ICON = ROOT / "resources" / "icons" / "drrn-studio.svg"
+ICON = resources_dir() / "icons" / "drrn-studio.svg"
 SAVE_FILTERS = {
     "PNG image (*.png)": ".png",
     "JPEG image (*.jpg *.jpeg)": ".jpg",

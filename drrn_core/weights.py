@@ -172,13 +172,18 @@ def _one_line(e: BaseException) -> str:
 # --- registry -------------------------------------------------------------------------------
 
 
-def bundled_dir() -> Path:
-    """Bundled weights: $DRRN_RESOURCES/weights, the frozen bundle's, or the repository's."""
+def resources_dir() -> Path:
+    """Icons, weights and model cards: $DRRN_RESOURCES, the frozen bundle's, or the repository's."""
     if os.environ.get("DRRN_RESOURCES"):
-        return Path(os.environ["DRRN_RESOURCES"]) / "weights"
+        return Path(os.environ["DRRN_RESOURCES"])
     if getattr(sys, "frozen", False) and hasattr(sys, "_MEIPASS"):
-        return Path(sys._MEIPASS) / "resources" / "weights"
-    return Path(__file__).resolve().parents[1] / "resources" / "weights"
+        return Path(sys._MEIPASS) / "resources"
+    return Path(__file__).resolve().parents[1] / "resources"
+
+
+def bundled_dir() -> Path:
+    """Bundled weights: ``resources_dir() / "weights"``."""
+    return resources_dir() / "weights"
 
 
 def user_dir() -> Path:

@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (
 
 from app import __version__
 from app.logging_setup import default_log_dir
+from drrn_core.weights import bundled_dir
 
-ROOT = Path(__file__).resolve().parents[2]
-CARDS = ROOT / "resources" / "weights"
+CARDS = bundled_dir()
 
 
 def model_card(entry: object) -> str:
