@@ -73,6 +73,7 @@ def main() -> None:
                     help="JSON files written by drrn bench --json")
     ap.add_argument("--paper-name", default="DRRN_B1U9", help="method name in the paper's tables")
     ap.add_argument("--default", action="store_true", help="mark as the default bundled model")
+    ap.add_argument("--note", default="", help="a status paragraph for the card")
     a = ap.parse_args()
     config, descriptor, meta = read_header(a.weights)
     bench: list[dict] = []
@@ -105,7 +106,8 @@ def main() -> None:
     facts = "\n".join(f"| {k} | {v} |" for k, v in rows)
     card = (
         f"# {a.weights.stem}\n\nDRRN (Tai, Yang, Liu, CVPR 2017) trained by DRRN Studio's own "
-        "engine; one model for every scale.\n\n| | |\n|---|---|\n" + facts
+        "engine; one model for every scale.\n\n" + (a.note + "\n\n" if a.note else "")
+        + "| | |\n|---|---|\n" + facts
         + "\n\n## Results (`drrn bench`, PROTOCOL.md: Y channel, border = scale; "
         "PSNR / SSIM / IFC)\n\n" + table
         + "\n\nEvery \"ours\" number was measured by `drrn bench` on these weights; the "
