@@ -14,6 +14,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,8 @@ from drrn_core.training.recipe import Recipe
 @dataclass
 class TrainSpec:
     """One training run. ``max_iters`` (absolute iteration) and ``time_budget_s`` (this call's
-    wall-clock seconds) stop early; the recipe's epochs x iters_per_epoch is the full length."""
+    seconds of training; time the consumer holds an event, e.g. paused, does not count) stop
+    early; the recipe's epochs x iters_per_epoch is the full length."""
 
     run_dir: Path
     data_dir: Path
@@ -195,6 +197,25 @@ class _CsvLog:
             csv.writer(f).writerow([row.get(k, "") for k in self.FIELDS])
 
 
+class _ActiveClock:
+    """Seconds of training, not counting the time the consumer holds an event (a GUI's pause)."""
+
+    def __init__(self) -> None:
+        self._start, self._outside = time.monotonic(), 0.0
+
+    def active(self) -> float:
+        return time.monotonic() - self._start - self._outside
+
+    @contextmanager
+    def handed_out(self) -> Iterator[None]:
+        """Wrap a ``yield``: the time until the consumer pulls again is not training time."""
+        left = time.monotonic()
+        try:
+            yield
+        finally:
+            self._outside += time.monotonic() - left
+
+
 def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
     """Train as ``spec`` says, yielding events; see the module docstring."""
     recipe, max_iters = spec.recipe, spec.max_iters
@@ -255,11 +276,11 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
     log = _CsvLog(run_dir / "log.csv") if rank == 0 else None
     total = recipe.total_iters if max_iters is None else min(max_iters, recipe.total_iters)
     params = list(model.parameters())
-    start, last_ckpt, reason = time.monotonic(), time.monotonic(), "done"
-    run_loss, window_t, window_n = 0.0, time.monotonic(), 0
+    clock, last_ckpt, reason = _ActiveClock(), 0.0, "done"
+    run_loss, window_t, window_n = 0.0, 0.0, 0
 
     def info() -> dict:
-        return {"iteration": iteration, "elapsed_s": elapsed + time.monotonic() - start,
+        return {"iteration": iteration, "elapsed_s": elapsed + clock.active(),
                 "patches_seen": iteration * recipe.batch, "model": recipe.model.to_dict(),
                 "recipe": recipe.name, "best_psnr": best, "world_size": world,
                 "device": str(device), "precision": precision}
@@ -272,7 +293,7 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
     model.train()
     try:
         while iteration < total:
-            if spec.time_budget_s is not None and time.monotonic() - start >= spec.time_budget_s:
+            if spec.time_budget_s is not None and clock.active() >= spec.time_budget_s:
                 reason = "time_budget"
                 break
             lr = lr_at(recipe, iteration, total)
@@ -302,7 +323,7 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
                 0.9 * run_loss + 0.1 * float(loss.detach()))
             window_n += 1
             if iteration % spec.log_every == 0 or iteration == total:
-                now = time.monotonic()
+                now = clock.active()
                 rate = window_n * recipe.batch / max(now - window_t, 1e-9)
                 window_t, window_n = now, 0
                 eta = (total - iteration) * recipe.batch / max(rate, 1e-9)
@@ -310,8 +331,9 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
                     log.write(iteration=iteration, epoch=iteration // recipe.iters_per_epoch,
                               loss=f"{run_loss:.6g}", lr=f"{lr:.6g}", patches_per_s=f"{rate:.1f}",
                               elapsed_s=f"{info()['elapsed_s']:.1f}")
-                yield Progress(iteration, total, iteration // recipe.iters_per_epoch, run_loss,
-                               lr, rate, eta)
+                with clock.handed_out():
+                    yield Progress(iteration, total, iteration // recipe.iters_per_epoch,
+                                   run_loss, lr, rate, eta)
             if rank == 0 and val_dir is not None and iteration % recipe.validate_every == 0:
                 psnr = validate(model, val_dir, recipe.val_scales)
                 improved = not best or np.mean(list(psnr.values())) > np.mean(list(best.values()))
@@ -321,15 +343,17 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
                 if log is not None:
                     log.write(iteration=iteration, val_psnr=" ".join(
                         f"x{s}:{v:.3f}" for s, v in psnr.items()))
-                yield Validation(iteration, psnr, improved)
+                with clock.handed_out():
+                    yield Validation(iteration, psnr, improved)
             every = spec.checkpoint_every_iters
             due = (every and iteration % every == 0) or (
-                not every and time.monotonic() - last_ckpt >= recipe.checkpoint_minutes * 60)
+                not every and clock.active() - last_ckpt >= recipe.checkpoint_minutes * 60)
             if due:
-                last_ckpt = time.monotonic()
+                last_ckpt = clock.active()
                 path = checkpoint()
                 if path is not None:
-                    yield Checkpoint(iteration, path)
+                    with clock.handed_out():
+                        yield Checkpoint(iteration, path)
         else:
             reason = "done" if total == recipe.total_iters else "max_iters"
     except (GeneratorExit, KeyboardInterrupt):  # cancelled, Ctrl-C or SIGTERM: keep the work

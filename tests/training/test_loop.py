@@ -228,3 +228,23 @@ def test_validation_uses_the_protocol_and_keeps_the_best_weights(tmp_path, tiny_
 def test_missing_validation_folder_is_a_clear_error(tmp_path, tiny_folder, tiny_recipe) -> None:
     with pytest.raises(ValueError, match="validation folder not found"):
         run(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=1, val_dir=tmp_path / "nope"))
+
+
+def test_time_held_by_the_consumer_does_not_count_toward_the_budget(tmp_path, tiny_folder,
+                                                                      tiny_recipe) -> None:
+    """A GUI pauses by not pulling the next event; a pause longer than the budget must not end
+    the run when it continues."""
+    import time
+
+    budget = 0.8
+    gen = iter_training(spec_for(tmp_path, tiny_folder, tiny_recipe, time_budget_s=budget))
+    events = []
+    for event in gen:
+        events.append(event)
+        if isinstance(event, Progress) and event.iteration == 1:
+            time.sleep(budget + 0.4)  # paused for longer than the whole budget
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert isinstance(events[-1], Finished)
+    assert progress[-1].iteration > 1  # counting the pause would have stopped it at 1
+    _, info, _ = ckpt.read_checkpoint(tmp_path / "run" / ckpt.LAST)
+    assert info["elapsed_s"] < budget + 0.4
