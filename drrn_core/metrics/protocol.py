@@ -41,6 +41,7 @@ import numpy as np
 from PIL import Image
 
 from drrn_core.imaging import imresize, modcrop, rgb_to_y_u8, shave
+from drrn_core.imaging.io import DEFAULT_MAX_PIXELS, ImageReadError
 from drrn_core.metrics.ifc import ifc as ifc_metric
 from drrn_core.metrics.psnr import psnr as psnr_metric
 from drrn_core.metrics.ssim import ssim as ssim_metric
@@ -117,9 +118,13 @@ def gt_luma(image: np.ndarray) -> np.ndarray:
     return y.astype(np.float64) / 255.0
 
 
-def read_gt(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as HxW (grey) or HxWx3 (RGB) array for :func:`gt_luma`; alpha dropped."""
+def read_gt(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file as HxW (grey) or HxWx3 (RGB) array for :func:`gt_luma`; alpha dropped.
+    ImageReadError for images over ``max_pixels`` (the limit of :func:`load_image`)."""
     with Image.open(path) as im:
+        if im.width * im.height > max_pixels:
+            raise ImageReadError(f"{path}: the image is too large to open safely "
+                                 f"({im.width}x{im.height}, limit {max_pixels / 1e6:.0f} MP)")
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
             return np.asarray(im, dtype=np.int64).clip(0, 65535).astype(np.uint16)
         if im.mode not in ("L", "RGB"):

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from drrn_core.imaging import imresize, rgb_to_y_u8
+from drrn_core.imaging.io import ImageReadError
 from drrn_core.metrics import (
     bench_json,
     evaluate_image,
@@ -19,7 +20,7 @@ from drrn_core.metrics import (
     psnr,
     score,
 )
-from drrn_core.metrics.protocol import check_scale, gt_luma, quantize
+from drrn_core.metrics.protocol import check_scale, gt_luma, quantize, read_gt
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +164,11 @@ def test_perfect_restoration_psnr_is_null_in_json(image_folder):
     json.dumps(doc, allow_nan=False)
     assert doc["runs"][0]["images"][0]["psnr"] is None
     assert doc["runs"][0]["images"][0]["ssim"] == pytest.approx(1.0)
+
+
+def test_ground_truth_over_the_pixel_limit_is_refused_before_decoding(tmp_path) -> None:
+    path = tmp_path / "big.png"
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(path)
+    assert read_gt(path).shape == (20, 30, 3)
+    with pytest.raises(ImageReadError, match="too large"):
+        read_gt(path, max_pixels=599)
