@@ -25,8 +25,9 @@ API:
           "mean": {"psnr": .., "ssim": .., "ifc": ..},
           "images": [{"image": "img_001.png", "psnr": .., "ssim": .., "ifc": ..}, ...]}, ...]}
 
-    where "ifc" is null when it was skipped (and any non-finite value, e.g. the infinite PSNR of
-    an exact restoration, is written as null so the JSON stays standard).
+    where "ifc" is null when it was skipped or the image is under 72 px a side after the shave
+    (and any non-finite value, e.g. the infinite PSNR of an exact restoration, is written as null
+    so the JSON stays standard).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from PIL import Image
 from drrn_core.imaging import imresize, modcrop, rgb_to_y_u8, shave
 from drrn_core.imaging.io import DEFAULT_MAX_PIXELS, ImageReadError
 from drrn_core.metrics.ifc import ifc as ifc_metric
+from drrn_core.metrics.ifc import min_size as ifc_min_size
 from drrn_core.metrics.psnr import psnr as psnr_metric
 from drrn_core.metrics.ssim import ssim as ssim_metric
 
@@ -152,7 +154,8 @@ def quantize(y: np.ndarray) -> np.ndarray:
 
 
 def score(gt_y: np.ndarray, out_y: np.ndarray, scale: int, with_ifc: bool = True) -> ImageScore:
-    """Steps 4-8: quantise both Y images (float [0, 1], same HxW), shave ``scale``, measure."""
+    """Steps 4-8: quantise both Y images (float [0, 1], same HxW), shave ``scale``, measure.
+    IFC is None when skipped or when the shaved image is smaller than its pyramid needs."""
     s = check_scale(scale)
     gt_y, out_y = np.asarray(gt_y), np.asarray(out_y)
     if gt_y.shape != out_y.shape or gt_y.ndim != 2:
@@ -162,7 +165,7 @@ def score(gt_y: np.ndarray, out_y: np.ndarray, scale: int, with_ifc: bool = True
     return ImageScore(
         psnr=psnr_metric(ref, dist),
         ssim=ssim_metric(ref, dist),
-        ifc=ifc_metric(ref, dist) if with_ifc else None,
+        ifc=ifc_metric(ref, dist) if with_ifc and min(ref.shape) >= ifc_min_size() else None,
     )
 
 

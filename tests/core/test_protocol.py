@@ -172,3 +172,16 @@ def test_ground_truth_over_the_pixel_limit_is_refused_before_decoding(tmp_path) 
     assert read_gt(path).shape == (20, 30, 3)
     with pytest.raises(ImageReadError, match="too large"):
         read_gt(path, max_pixels=599)
+
+
+def test_ifc_is_none_where_the_image_is_too_small_for_its_pyramid() -> None:
+    """PSNR/SSIM of a tiny image are still measured; IFC (72 px per side after the shave) is
+    undefined there, and so is the set's mean IFC."""
+    from drrn_core.metrics.ifc import min_size
+
+    rng = np.random.default_rng(0)
+    for side, has_ifc in ((min_size() + 4 - 1, False), (min_size() + 4, True)):
+        gt = rng.random((side, side))
+        s = score(gt, np.clip(gt + rng.normal(0, 0.02, gt.shape), 0, 1), 2)
+        assert math.isfinite(s.psnr) and math.isfinite(s.ssim)
+        assert (s.ifc is not None) == has_ifc
