@@ -70,6 +70,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--no-ifc", action="store_true", help="skip IFC")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps",
                    help="where DRRN models run (default: auto)")
+    p.add_argument("--precision", default="fp32", metavar="fp32|auto|fp32-fast|bf16|fp16",
+                   help="DRRN arithmetic (default: exact fp32, so the numbers do not depend on "
+                        "the machine's matrix units; auto is faster)")
     return p
 
 
@@ -132,7 +135,8 @@ def collect_datasets(sources: Sequence[Path]) -> list[Dataset]:
     return list(groups.values())
 
 
-def bench_models(specs: Sequence[str] | None, device: str) -> dict[str, Restorer | str]:
+def bench_models(specs: Sequence[str] | None, device: str,
+                 precision: str = "fp32") -> dict[str, Restorer | str]:
     """Display name -> protocol restorer ('bicubic' is the protocol's own baseline)."""
     models: dict[str, Restorer | str] = {}
     for spec in specs or [BICUBIC]:
@@ -143,7 +147,7 @@ def bench_models(specs: Sequence[str] | None, device: str) -> dict[str, Restorer
         name = loaded.descriptor.name
         if name in models:  # two files of one architecture: tell them apart by the argument
             name = f"{name} ({spec})"
-        models[name] = make_upscaler(loaded, device=device).restore_y
+        models[name] = make_upscaler(loaded, device=device, precision=precision).restore_y
     return models
 
 
@@ -187,7 +191,7 @@ def run_bench(args: argparse.Namespace) -> int:
         if out is not None:
             check_output_folder(out)
     datasets = collect_datasets(args.sources)
-    models = bench_models(args.model, args.device)
+    models = bench_models(args.model, args.device, args.precision)
     total = sum(len(d.images) for d in datasets) * len(args.scale) * len(models)
     results, failures = [], []
     with tqdm(total=total, desc="bench", unit="run", disable=None, leave=False) as bar:

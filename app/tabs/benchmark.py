@@ -119,7 +119,8 @@ class BenchmarkTab(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.device, self.precision = "auto", "auto"  # engine choices; the window may set them
+        # Exact fp32 by default, as `drrn bench`: protocol numbers must not depend on the machine.
+        self.device, self.precision = "auto", "fp32"
         self._job: Job | None = None
         self._results: dict[str, list[BenchResult]] = {}
         self._failures: list[tuple[str, str]] = []

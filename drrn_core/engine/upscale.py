@@ -171,7 +171,8 @@ class Upscaler:
                               "or use a smaller image.")
         old = self.device.type.upper()
         self.device = torch.device("cpu")
-        self.precision = resolve_precision(self.device, "auto")
+        # Exact fp32 stays exact; a GPU half precision becomes the CPU's fastest one.
+        self.precision = "fp32" if self.precision == "fp32" else resolve_precision(self.device)
         self._backend = Backend(self.net, self.device, self.precision)
         self.tile = None
         self.notice(f"Out of {old} memory even with small tiles: continuing on the CPU (slower).")

@@ -234,6 +234,8 @@ def test_problems_are_one_line_messages(qtbot, tab, tmp_path):
 
 
 def test_an_image_that_cannot_be_scored_fails_alone(qtbot, tab, tmp_path):
+    """A broken file fails alone; an image too small for IFC's pyramid is still scored (PSNR and
+    SSIM), with IFC left empty there and in its set's mean, as `drrn bench` does."""
     folder = _crops(tmp_path / "Mixed", 96, count=2)
     _crops(tmp_path / "small", 48, count=1)
     (tmp_path / "small" / "img_001.png").rename(folder / "img_003.png")  # too small for IFC
@@ -241,11 +243,14 @@ def test_an_image_that_cannot_be_scored_fails_alone(qtbot, tab, tmp_path):
     tab.add_dataset(folder)
     _only_scales(tab, {2})
     _run(qtbot, tab)
-    scored = sorted(r.image for r in tab.table_model.rows(means=False))
-    assert scored == ["img_001.png", "img_002.png"]
+    rows = {r.image: r for r in tab.table_model.rows(means=False)}
+    assert sorted(rows) == ["img_001.png", "img_002.png", "img_003.png"]
+    assert rows["img_003.png"].ifc is None and rows["img_003.png"].psnr > 20
+    assert rows["img_001.png"].ifc is not None
+    (mean,) = [r for r in tab.table_model.rows(means=True) if r.is_mean]
+    assert mean.ifc is None and mean.count == 3
     failed = {Path(p).name: reason for p, reason in tab.failures()}
-    assert set(failed) == {"img_000.png", "img_003.png"}
-    assert "IFC" in failed["img_003.png"]
-    assert tab.message.is_error() and "2 images could not be scored" in tab.message.text()
-    assert tab.status.text() == "Done: 2 results, 2 images failed."
+    assert set(failed) == {"img_000.png"}
+    assert tab.message.is_error() and "1 image could not be scored" in tab.message.text()
+    assert tab.status.text() == "Done: 3 results, 1 image failed."
     assert tab.progress.value() == tab.progress.maximum()

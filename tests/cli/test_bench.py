@@ -102,6 +102,27 @@ def test_unknown_model(drrn, tiny_set):
     assert_one_error_line(drrn("bench", tiny_set, "--model", "nosuch"), "nosuch")
 
 
+def test_drrn_models_are_scored_in_exact_fp32_by_default(drrn, tiny_set, tiny_model, tmp_path):
+    """Protocol numbers must not depend on the machine (bf16 units or not): fp32 unless asked."""
+    from drrn_core import weights
+    from drrn_core.engine import Upscaler
+
+    out = tmp_path / "r.json"
+    result = drrn("bench", tiny_set / "img_001.png", "--scale", "3", "--model", tiny_model,
+                  "--no-ifc", "--json", out)
+    assert result.code == 0, result.err
+    got = json.loads(out.read_text())["runs"][0]["images"][0]
+    restore = Upscaler(weights.load_weights(tiny_model), precision="fp32").restore_y
+    expected = evaluate_image(tiny_set / "img_001.png", 3, restore, with_ifc=False)
+    assert (got["psnr"], got["ssim"]) == (expected.psnr, expected.ssim)
+
+
+def test_unavailable_bench_precision(drrn, tiny_set, tiny_model):
+    result = drrn("bench", tiny_set, "--model", tiny_model, "--precision", "fp16", "--device",
+                  "cpu")
+    assert_one_error_line(result, "fp16")
+
+
 @pytest.mark.parametrize("scale", ["1", "2.5", "17"])
 def test_bad_bench_scale(drrn, tiny_set, scale):
     result = drrn("bench", tiny_set, "--scale", scale)

@@ -31,7 +31,8 @@ def test_output_shape_and_input_untouched(drrn, png, tmp_path):
 
 
 def test_tiny_model_by_path_and_tile(drrn, png, tiny_model, tmp_path):
-    whole = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "a.png")
+    whole = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "a.png",
+                 "--precision", "fp32")
     tiled = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "b.png",
                  "--tile", "16", "--precision", "fp32")
     assert whole.code == tiled.code == 0, whole.err + tiled.err
