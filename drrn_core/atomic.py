@@ -21,8 +21,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # after the body: some writers (safetensors) recreate it
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)

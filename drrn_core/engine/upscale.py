@@ -17,7 +17,14 @@ from torch import nn
 from drrn_core.descriptor import ModelDescriptor
 from drrn_core.engine.device import describe, resolve_device, resolve_precision
 from drrn_core.engine.runner import Backend
-from drrn_core.engine.tiling import MIN_TILE, Tile, plan_tiles, retile, tile_for_budget
+from drrn_core.engine.tiling import (
+    CPU_MAX_TILE,
+    MIN_TILE,
+    Tile,
+    plan_tiles,
+    retile,
+    tile_for_budget,
+)
 from drrn_core.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
 from drrn_core.imaging.resize import imresize, output_size
 
@@ -86,6 +93,8 @@ class Upscaler:
         c = self.descriptor.config.channels
         half = self.precision in ("bf16", "fp16") and self.device.type != "cpu"
         side = tile_for_budget(self._budget_bytes(), c, self.margin, 2 if half else 4)
+        if self.device.type == "cpu":
+            side = min(side, CPU_MAX_TILE)
         padded = side + 2 * self.margin
         return None if shape[0] * shape[1] <= padded * padded else side
 

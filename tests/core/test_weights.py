@@ -111,3 +111,14 @@ def test_default_dirs(monkeypatch):
     monkeypatch.delenv("DRRN_USER_DIR", raising=False)
     assert weights.bundled_dir().parts[-2:] == ("resources", "weights")
     assert weights.user_dir().name == "models"
+
+
+def test_saved_weights_get_the_usual_file_mode(tmp_path):
+    """safetensors writes 0600 files; shipped weights must be readable like any other output."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    path = tmp_path / "m.safetensors"
+    save_weights(path, _model())
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
