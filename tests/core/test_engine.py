@@ -161,3 +161,11 @@ def test_budget_picks_bounded_tiles(tiny):
     side = up.tile_size((4000, 3000))
     assert side is not None and 100 <= side <= 300
     assert up.tile_size((64, 64)) is None
+
+
+def test_cpu_tiles_are_capped_for_cache_whatever_the_budget():
+    from drrn_core.engine.tiling import CPU_MAX_TILE
+
+    up = Upscaler(DRRN(DRRNConfig()), device="cpu", precision="fp32", memory_mb=8192)
+    assert up.tile_size((4000, 3000)) == CPU_MAX_TILE
+    assert up.tile_size((200, 200)) is None  # one piece when the whole image is small
