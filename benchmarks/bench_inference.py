@@ -8,8 +8,10 @@ Cases, each timed in its own subprocess so that peak RSS values do not mix:
             size has run by then): the total is extrapolated as prep + N x median tile time.
   crop      a 200x150 RGB crop of that photo x2 (400x300 out), engine vs reference
 Methods: ``reference`` = plain fp32 eager ``model(x)`` on the whole Y image under no_grad (how
-public re-implementations run it); ``engine`` = Upscaler(precision="auto") (fp32-fast here);
-``engine-fp32`` = Upscaler(precision="fp32").
+public re-implementations run it); ``engine`` = Upscaler(precision="auto") (bf16 autocast on a
+CPU with bf16 matrix units, else fp32-fast); ``engine-P`` = Upscaler(precision=P) for P in
+fp32 and fp32-fast; ``engine-compile`` = Upscaler(precision="auto", compile=True) (its
+compile happens in the untimed warm-up run).
 
   python benchmarks/bench_inference.py [--runs 5] [--cases y288,crop,photo] [--photo-tiles K]
 """
@@ -34,7 +36,8 @@ from drrn_core.imaging import imresize, rgb_to_ycbcr
 from drrn_core.model import DRRN, DRRNConfig
 
 MACS_PER_PX = 2.66e6  # DRRN_B1U9, per output pixel
-CASES = {"y288": ["reference", "engine", "engine-fp32"], "crop": ["reference", "engine"],
+CASES = {"y288": ["reference", "engine", "engine-compile", "engine-fp32-fast", "engine-fp32"],
+         "crop": ["reference", "engine"],
          "photo": ["engine"]}
 
 
@@ -65,7 +68,10 @@ def _job(case: str, method: str):
                 return model(x).clamp(0, 1)[0, 0].numpy()
 
         return run, y.size, "plain fp32 eager model(x), whole image"
-    up = Upscaler(model, device="cpu", precision="fp32" if method == "engine-fp32" else "auto")
+    compiled = method == "engine-compile"
+    up = Upscaler(model, device="cpu", compile=compiled,
+                  precision=method.removeprefix("engine-")
+                  if method.startswith("engine-") and not compiled else "auto")
     if scale is None:
         return (lambda: up.restore_y(img)), img.size, up.description
     pixels = int(np.prod(up.output_shape(img.shape[:2], scale)))

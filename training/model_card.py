@@ -74,6 +74,7 @@ def main() -> None:
     ap.add_argument("--paper-name", default="DRRN_B1U9", help="method name in the paper's tables")
     ap.add_argument("--default", action="store_true", help="mark as the default bundled model")
     ap.add_argument("--note", default="", help="a status paragraph for the card")
+    ap.add_argument("--hardware", help="where it was trained, when not only on this machine")
     a = ap.parse_args()
     config, descriptor, meta = read_header(a.weights)
     bench: list[dict] = []
@@ -99,9 +100,9 @@ def main() -> None:
          f"({recipe.get('sampling', '?')})"),
         ("iterations / patches seen", f"{training.get('iteration', '?')} / "
          f"{training.get('patches_seen', '?')} (the paper: ~660K iterations, ~85M patches)"),
-        ("wall-clock", f"{hours:.2f} h on {training.get('device', '?')} "
-         f"({training.get('precision', '?')}), {cpu_name()}, {os.cpu_count()} cores, "
-         f"{platform.system()}"),
+        ("wall-clock", f"{hours:.2f} h of training, " + (a.hardware or (
+            f"on {training.get('device', '?')} ({training.get('precision', '?')}), "
+            f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()}"))),
     ]
     facts = "\n".join(f"| {k} | {v} |" for k, v in rows)
     card = (

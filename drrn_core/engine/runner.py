@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -39,15 +40,33 @@ def fast_forward(model: DRRN, x: torch.Tensor) -> torch.Tensor:
 
 
 class Backend:
-    """A private eval-mode copy of ``model`` on ``device``, run at ``precision`` on 2-D Y tiles."""
+    """A private eval-mode copy of ``model`` on ``device``, run at ``precision`` on 2-D Y tiles.
 
-    def __init__(self, model: DRRN, device: torch.device, precision: str) -> None:
+    compile: run it through ``torch.compile`` (inductor, frozen weights, the precision's dtype:
+    bf16/fp16 weights instead of autocast, fp32 for fp32 and fp32-fast). Each new tile shape
+    compiles once (seconds); if compiling fails (no C++ compiler, unsupported backend) the
+    backend says so through ``notice`` and continues eagerly.
+    """
+
+    def __init__(self, model: DRRN, device: torch.device, precision: str, compile: bool = False,
+                 notice: Callable[[str], None] | None = None) -> None:
         self.device = device
         self.precision = precision
         self.model = copy.deepcopy(model).float().eval().requires_grad_(False).to(device)
         self._channels_last = device.type != "cpu" or precision != "fp32-fast"
         if self._channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self._notice = notice or (lambda message: None)
+        self._dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+        if compile:
+            frozen = copy.deepcopy(self.model).to(self._dtype, memory_format=torch.channels_last)
+            self._compiled = torch.compile(frozen, dynamic=False, options={"freezing": True})
+
+    @property
+    def compiled(self) -> bool:
+        """True while tiles run through torch.compile."""
+        return self._compiled is not None
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
@@ -58,6 +77,18 @@ class Backend:
     def run(self, y: np.ndarray) -> np.ndarray:
         """float HxW Y (ILR) -> float32 HxW network output, unclipped."""
         x = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))[None, None].to(self.device)
+        if self._compiled is not None:
+            try:
+                with torch.inference_mode():
+                    out = self._compiled(x.to(self._dtype)
+                                         .contiguous(memory_format=torch.channels_last))
+                return out[0, 0].float().cpu().numpy()
+            except (torch.OutOfMemoryError, MemoryError):
+                raise
+            except Exception as e:  # compiler missing or failing: the eager path still works
+                self._compiled = None
+                reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+                self._notice(f"torch.compile failed ({reason}); continuing without it.")
         with torch.inference_mode(), self._autocast():
             if self.precision == "fp32-fast":
                 out = fast_forward(self.model, x)

@@ -51,17 +51,20 @@ class Upscaler:
     model: a ``weights.LoadedModel`` or a bare ``DRRN``. device: auto/cpu/cuda[:N]/mps.
     precision: auto/fp32/fp32-fast/bf16/fp16 (see ``engine.device``). tile: core tile side in px
     (None: from ``memory_mb``, the whole image when it fits). ensemble: average the 8 flips and
-    rotations (8x slower). notice(str): one-line messages for the user (out-of-memory fallbacks).
+    rotations (8x slower). compile: torch.compile the network (each new tile shape compiles once,
+    seconds; pays off over many tiles or images of one size). notice(str): one-line messages for
+    the user (out-of-memory and compile fallbacks).
     """
 
     def __init__(self, model=None, device: str | torch.device = "auto", precision: str = "auto",
                  tile: int | None = None, memory_mb: float | None = None, ensemble: bool = False,
-                 notice: Notice | None = None) -> None:
+                 compile: bool = False, notice: Notice | None = None) -> None:
         if tile is not None and tile < 1:
             raise ValueError(f"tile size must be positive, got {tile}")
         self.tile = tile
         self.memory_mb = memory_mb
         self.ensemble = ensemble
+        self.compile = compile
         self.notice = notice or (lambda message: None)
         self.net: nn.Module | None
         if model is None:
@@ -76,14 +79,18 @@ class Upscaler:
         if self.net is not None:
             self.device = resolve_device(device)
             self.precision = resolve_precision(self.device, precision)
-            self._backend = Backend(self.net, self.device, self.precision)
+            self._backend = self._make_backend()
+
+    def _make_backend(self) -> Backend:
+        return Backend(self.net, self.device, self.precision, self.compile, self.notice)
 
     @property
     def description(self) -> str:
         """One line for UIs/logs: model, device, precision."""
         if self._backend is None:
             return "bicubic (no model)"
-        extra = ", self-ensemble x8" if self.ensemble else ""
+        extra = (", torch.compile" if self._backend.compiled else "") + (
+            ", self-ensemble x8" if self.ensemble else "")
         return f"{self.descriptor.name} on {describe(self.device, self.precision)}{extra}"
 
     def tile_size(self, shape: tuple[int, int]) -> int | None:
@@ -158,7 +165,7 @@ class Upscaler:
     def _use_exact_fp32(self) -> None:
         """NNPACK failed at run time (unusual CPUs): continue with exact fp32 convolutions."""
         self.precision = "fp32"
-        self._backend = Backend(self.net, self.device, self.precision)
+        self._backend = self._make_backend()
         self.notice("The fast CPU convolutions (NNPACK) failed: continuing in plain fp32 (slower).")
 
     def _recover_from_oom(self, t: Tile, queue: deque, shape: tuple[int, int]) -> None:
@@ -182,7 +189,7 @@ class Upscaler:
         self.device = torch.device("cpu")
         # Exact fp32 stays exact; a GPU half precision becomes the CPU's fastest one.
         self.precision = "fp32" if self.precision == "fp32" else resolve_precision(self.device)
-        self._backend = Backend(self.net, self.device, self.precision)
+        self._backend = self._make_backend()
         self.tile = None
         self.notice(f"Out of {old} memory even with small tiles: continuing on the CPU (slower).")
         queue.extendleft(reversed(retile(t, self.tile_size(shape) or max(shape), shape,

@@ -30,6 +30,30 @@ def test_output_shape_and_input_untouched(drrn, png, tmp_path):
     assert sha256(png) == before
 
 
+def test_compile_flag_reaches_the_engine_and_a_failure_is_one_notice(drrn, png, tiny_model,
+                                                                     tmp_path, monkeypatch):
+    import torch
+
+    calls = []
+
+    def no_compiler(module, **kwargs):
+        calls.append(kwargs)
+
+        def run(_x):
+            raise RuntimeError("No working C++ compiler found")
+        return run
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    result = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "c.png",
+                  "--precision", "fp32", "--compile")
+    plain = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "d.png",
+                 "--precision", "fp32")
+    assert result.code == plain.code == 0, result.err + plain.err
+    assert len(calls) == 1 and "torch.compile failed (No working C++ compiler found)" in result.err
+    assert "Traceback" not in result.err
+    assert sha256(tmp_path / "c.png") == sha256(tmp_path / "d.png")
+
+
 def test_tiny_model_by_path_and_tile(drrn, png, tiny_model, tmp_path):
     whole = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "a.png",
                  "--precision", "fp32")

@@ -169,3 +169,30 @@ def test_cpu_tiles_are_capped_for_cache_whatever_the_budget():
     up = Upscaler(DRRN(DRRNConfig()), device="cpu", precision="fp32", memory_mb=8192)
     assert up.tile_size((4000, 3000)) == CPU_MAX_TILE
     assert up.tile_size((200, 200)) is None  # one piece when the whole image is small
+
+
+@pytest.mark.slow
+def test_compiled_network_gives_the_eager_result(tiny):
+    """torch.compile (inductor, frozen BatchNorm and weights) on tiles of two shapes."""
+    ilr = np.random.default_rng(7).random((40, 36)).astype(np.float32)
+    up = Upscaler(tiny, device="cpu", precision="fp32", tile=20, compile=True,
+                  notice=(notes := []).append)
+    got = up.restore_y(ilr)
+    assert notes == [] and "torch.compile" in up.description
+    assert np.abs(got - _reference(tiny, ilr)).max() < 1e-4
+
+
+def test_a_failing_compile_falls_back_to_eager(tiny, monkeypatch):
+    def broken(*_args, **_kwargs):
+        def run(_x):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    ilr = np.random.default_rng(8).random((30, 30))
+    up = Upscaler(tiny, device="cpu", precision="fp32", compile=True, notice=(notes := []).append)
+    got = up.restore_y(ilr)
+    assert notes == ["torch.compile failed (InvalidCxxCompiler: No working C++ compiler found); "
+                     "continuing without it."]
+    assert "torch.compile" not in up.description
+    assert np.abs(got - _reference(tiny, ilr)).max() < 1e-5
