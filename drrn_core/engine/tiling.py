@@ -14,9 +14,10 @@ MIN_TILE = 32
 """Smallest core tile side (px): budgets never go below it; out-of-memory retries stop there."""
 
 CPU_MAX_TILE = 256
-"""Largest automatic core tile side (px) on a CPU: 128-channel feature maps of bigger tiles fall
-out of cache; bf16 on a Xeon with AMX ran 1.6x faster with 256 px tiles than with 400 px ones,
-fp32 the same either way (measured, see benchmarks/README.md)."""
+"""Largest automatic core tile side (px) when a CPU image must be tiled (one that fits the budget
+still runs whole, without margins): 128-channel feature maps of bigger tiles fall out of cache;
+bf16 on a Xeon with AMX ran 1.6x faster with 256 px tiles than with 400 px ones, fp32 the same
+either way (measured, see benchmarks/README.md)."""
 
 
 @dataclass(frozen=True)

@@ -100,10 +100,10 @@ class Upscaler:
         c = self.descriptor.config.channels
         half = self.precision in ("bf16", "fp16") and self.device.type != "cpu"
         side = tile_for_budget(self._budget_bytes(), c, self.margin, 2 if half else 4)
-        if self.device.type == "cpu":
-            side = min(side, CPU_MAX_TILE)
         padded = side + 2 * self.margin
-        return None if shape[0] * shape[1] <= padded * padded else side
+        if shape[0] * shape[1] <= padded * padded:
+            return None  # fits the budget whole: no margins to recompute
+        return min(side, CPU_MAX_TILE) if self.device.type == "cpu" else side
 
     def _budget_bytes(self) -> float:
         mb = self.memory_mb or DEFAULT_BUDGET_MB.get(self.device.type, 768)
