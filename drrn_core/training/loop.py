@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from drrn_core.atomic import atomic_path
 from drrn_core.descriptor import ModelDescriptor
 from drrn_core.model import DRRN, DRRNConfig
 from drrn_core.training import checkpoint as ckpt
@@ -236,9 +237,10 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
     device, precision = _resolve(spec)
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        if not spec.resume:
-            saved.write_text(json.dumps({"recipe": recipe.to_dict(), "max_iters": max_iters},
-                                        indent=1))
+        if not spec.resume or spec.max_iters is not None:  # a new horizon holds for later resumes
+            with atomic_path(saved) as tmp:
+                tmp.write_text(json.dumps({"recipe": recipe.to_dict(), "max_iters": max_iters},
+                                          indent=1))
     notices: list[str] = []
     data = TrainingData(spec.data_dir, recipe.scales, recipe.patch, spec.cache_dir,
                         warn=notices.append)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,20 @@ def test_corrupt_last_checkpoint_falls_back_to_prev(tmp_path, tiny_folder, tiny_
     assert any("damaged" in n for n in notes)
     assert any("resumed" in n and "iteration 4" in n for n in notes)
     assert events[-1].iteration == 6
+
+
+def test_iters_given_on_resume_become_the_runs_horizon(tmp_path, tiny_folder,
+                                                      tiny_recipe) -> None:
+    """`--iters` on a resume ends the schedule there, and later resumes without it keep that."""
+    run(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=2))
+    saved = tmp_path / "run" / "recipe.json"
+    assert json.loads(saved.read_text())["max_iters"] == 2
+    events = run(spec_for(tmp_path, tiny_folder, tiny_recipe, resume=True, max_iters=4))
+    assert events[-1].iteration == 4
+    assert json.loads(saved.read_text())["max_iters"] == 4
+    events = run(spec_for(tmp_path, tiny_folder, tiny_recipe, resume=True, max_iters=None))
+    assert events[-1].iteration == 4  # nothing left to do under the stored horizon
+    assert json.loads(saved.read_text())["max_iters"] == 4
 
 
 def test_all_checkpoints_corrupt_is_a_clear_error(tmp_path, tiny_folder, tiny_recipe) -> None:
