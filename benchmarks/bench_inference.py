@@ -39,6 +39,9 @@ MACS_PER_PX = 2.66e6  # DRRN_B1U9, per output pixel
 CASES = {"y288": ["reference", "engine", "engine-compile", "engine-fp32-fast", "engine-fp32"],
          "crop": ["reference", "engine"],
          "photo": ["engine"]}
+ENGINE_OPTIONS = {"engine": {}, "engine-compile": {"compile": True},
+                  "engine-fp32-fast": {"precision": "fp32-fast"},
+                  "engine-fp32": {"precision": "fp32"}}
 
 
 def _photo(h: int, w: int) -> np.ndarray:
@@ -68,10 +71,7 @@ def _job(case: str, method: str):
                 return model(x).clamp(0, 1)[0, 0].numpy()
 
         return run, y.size, "plain fp32 eager model(x), whole image"
-    compiled = method == "engine-compile"
-    up = Upscaler(model, device="cpu", compile=compiled,
-                  precision=method.removeprefix("engine-")
-                  if method.startswith("engine-") and not compiled else "auto")
+    up = Upscaler(model, device="cpu", **ENGINE_OPTIONS[method])
     if scale is None:
         return (lambda: up.restore_y(img)), img.size, up.description
     pixels = int(np.prod(up.output_shape(img.shape[:2], scale)))

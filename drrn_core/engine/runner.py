@@ -69,10 +69,9 @@ class Backend:
         return self._compiled is not None
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
-        if dtype is None:
+        if self._dtype == torch.float32:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=dtype)
+        return torch.autocast(self.device.type, dtype=self._dtype)
 
     def run(self, y: np.ndarray) -> np.ndarray:
         """float HxW Y (ILR) -> float32 HxW network output, unclipped."""
