@@ -19,7 +19,7 @@ RUN=${HARVEST_RUN:-training/runs/b1u9-anytime}
 DATA=${HARVEST_DATA:-../shared/data/train}
 PY=${HARVEST_PYTHON:-.venv/bin/python}
 RECIPE=${HARVEST_RECIPE:-anytime}
-INIT=${HARVEST_INIT:-resources/weights/DRRN_B1U9.safetensors}
+INIT=${HARVEST_INIT-resources/weights/DRRN_B1U9.safetensors}  # empty: start from scratch
 PIDFILE=$RUN/harvest.pid
 LOG=$RUN/harvest.log
 
@@ -42,7 +42,8 @@ start() {
   if [ -f "$RUN/last.safetensors" ] || [ -f "$RUN/prev.safetensors" ]; then
     where=(--resume "$RUN")
   else
-    where=(--recipe "$RECIPE" --out "$RUN" --init-from "$INIT")
+    where=(--recipe "$RECIPE" --out "$RUN")
+    [ -z "$INIT" ] || where+=(--init-from "$INIT")
   fi
   mkdir -p "$RUN"
   # setsid: out of this shell's process group, so it outlives the terminal; nice/ionice exec,

@@ -81,6 +81,10 @@ def _spec(args: argparse.Namespace) -> TrainSpec:
 
 
 def _interrupt(_signum: int, _frame) -> None:
+    """The first Ctrl-C or SIGTERM stops training; later ones are ignored, so they cannot cut
+    short the checkpoint the stop writes."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
@@ -96,6 +100,17 @@ def _saved_iteration(run_dir: Path | None) -> int | None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``drrn train``; returns the exit code. User mistakes give one line on stderr."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:  # a scheduler's stop checkpoints like Ctrl-C
+        signal.signal(sig, _interrupt)
+    try:
+        return _train_with_progress(args)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _train_with_progress(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from drrn_core.training.checkpoint import CheckpointError
@@ -109,7 +124,6 @@ def run_train(args: argparse.Namespace) -> int:
     )
 
     events = None
-    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop checkpoints like Ctrl-C
     run_dir = args.resume or args.out
     try:
         spec = _spec(args)
@@ -139,8 +153,6 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"drrn: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the save
-            signal.signal(sig, signal.SIG_IGN)
         try:
             if events is not None:
                 events.close()  # writes a checkpoint when there is anything to keep
