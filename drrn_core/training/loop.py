@@ -269,7 +269,17 @@ def _initial_weights(source: Path, config: DRRNConfig) -> tuple[dict, dict]:
     return loaded.model.state_dict(), lineage
 
 
-def _stored_recipe(saved: Path) -> tuple[Recipe, int | None]:
+def _hardware(device: torch.device, precision: str, world: int) -> str:
+    """Where this part of a run trains, for the model card: e.g. 'Intel(R) Xeon(R) ... x2 cores
+    (cpu, bf16)' or 'NVIDIA H200 (cuda, bf16)'; x N processes under torchrun."""
+    from drrn_core.engine.device import cpu_name
+
+    what = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"{cpu_name()} x{os.cpu_count()} cores")
+    return f"{what} ({device.type}, {precision})" + (f" x{world} processes" if world > 1 else "")
+
+
+def read_run_recipe(saved: Path) -> tuple[Recipe, int | None]:
     """The recipe and horizon a run stored in recipe.json; ValueError (one line) if unusable."""
     try:
         stored = json.loads(saved.read_text())
@@ -328,7 +338,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
         if not (run_dir / ckpt.LAST).exists() and not (run_dir / ckpt.PREV).exists():
             raise ckpt.CheckpointError(f"nothing to resume: no checkpoint in {run_dir}")
         if saved.is_file():
-            recipe, stored_iters = _stored_recipe(saved)
+            recipe, stored_iters = read_run_recipe(saved)
             max_iters = max_iters or stored_iters
     elif (run_dir / ckpt.LAST).exists():
         raise ValueError(f"{run_dir} already holds a run: resume it or choose another folder")
@@ -373,6 +383,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     optimizer = make_optimizer(model, recipe)
     ema = _Ema(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
     iteration, elapsed, best, run_loss = 0, 0.0, {}, 0.0
+    hardware: list[str] = []
     if spec.resume:
         state = ckpt.load_latest(run_dir, warn=notices.append)
         if state is None:
@@ -388,6 +399,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
         best = {int(k): v for k, v in info.get("best_psnr", {}).items()}
         run_loss = float(info.get("smoothed_loss", 0.0))
         lineage = info.get("lineage", {})
+        hardware = list(info.get("hardware", []))
         notices.append(f"resumed {run_dir} at iteration {iteration}")
     if rank == 0:  # everything checked: now the run folder may be written
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -408,6 +420,8 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     params = list(model.parameters())
     clock, last_ckpt, reason = _ActiveClock(), 0.0, "done"
     window_t, window_n = 0.0, 0
+    here = _hardware(device, precision, world)
+    hardware = hardware if here in hardware else [*hardware, here]
     shipped = ema.model if ema is not None else model  # what validation measures and exports
 
     def info() -> dict:
@@ -418,7 +432,8 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
                 "elapsed_s_total": lineage.get("elapsed_s", 0.0) + now,
                 "lineage": lineage, "model": recipe.model.to_dict(), "recipe": recipe.name,
                 "best_psnr": best, "world_size": world, "device": str(device),
-                "precision": precision, "smoothed_loss": run_loss, "ema": ema is not None}
+                "precision": precision, "smoothed_loss": run_loss, "ema": ema is not None,
+                "hardware": hardware}
 
     def checkpoint() -> Path | None:
         if rank != 0:
