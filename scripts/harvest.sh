@@ -51,8 +51,13 @@ start() {
   # shellcheck disable=SC2086
   setsid nice -n 19 ionice -c 3 "$PY" -m drrn_core.cli train "${where[@]}" --data "$DATA" \
     ${HARVEST_ARGS:-} </dev/null >>"$LOG" 2>&1 &
-  echo $! >"$PIDFILE"
-  sleep 1
+  local child=$!
+  echo "$child" >"$PIDFILE"
+  for _ in $(seq 1 100); do  # until nice/ionice have exec'd into the trainer (or it died)
+    pid_alive >/dev/null && break
+    kill -0 "$child" 2>/dev/null || break
+    sleep 0.1
+  done
   if pid=$(pid_alive); then
     echo "started (pid $pid, nice 19, idle I/O); log: $LOG"
   else
@@ -84,6 +89,10 @@ signal_run() {  # $1: STOP or CONT
   local pid
   pid=$(pid_alive) || { echo "stopped (nothing to $2)"; return 1; }
   kill "-$1" "$pid"
+  for _ in $(seq 1 50); do  # signals are asynchronous: report the state once it is reached
+    if [ "$1" = STOP ]; then paused "$pid" && break; else paused "$pid" || break; fi
+    sleep 0.1
+  done
   echo "$2d (pid $pid)"
 }
 

@@ -23,7 +23,7 @@ def checkpoint_info(path: Path) -> dict | None:
 
 def summary(run: Path) -> list[str]:
     """Lines: iteration, patches seen, patches/s, last validation, best score."""
-    info = checkpoint_info(run / "last.safetensors")
+    info = checkpoint_info(run / "last.safetensors") or checkpoint_info(run / "prev.safetensors")
     if info is None:
         return [f"no checkpoint in {run} yet"]
     lines = [f"checkpoint: iteration {info['iteration']:,}, "

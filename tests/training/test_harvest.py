@@ -29,10 +29,14 @@ def harvest(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def saved_iteration(run: Path) -> int:
-    try:
-        return int(ckpt.read_info(run / ckpt.LAST)["iteration"])
-    except ckpt.CheckpointError:
-        return 0
+    """The iteration a resume would start from: ``last``, else ``prev`` (a kill between the two
+    renames of a checkpoint write leaves only ``prev``)."""
+    for name in (ckpt.LAST, ckpt.PREV):
+        try:
+            return int(ckpt.read_info(run / name)["iteration"])
+        except ckpt.CheckpointError:
+            continue
+    return 0
 
 
 def logged(run: Path) -> list[int]:
@@ -40,7 +44,7 @@ def logged(run: Path) -> list[int]:
         return [int(r["iteration"]) for r in csv.DictReader(f) if r["loss"]]
 
 
-def wait_for(condition, seconds: float = 120) -> None:
+def wait_for(condition, seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out"
