@@ -171,9 +171,12 @@ class PackedSampler:
         self._build([crops[s][i] for s, i in self.entries])
         area = (self._shapes[:, 0] - p + 1) * (self._shapes[:, 1] - p + 1)
         self.weights = area.astype(np.float64) / area.sum()
+        # the crop index arithmetic runs where the data is: NumPy for the CPU (single-threaded:
+        # small multi-threaded torch ops stall when other jobs load the cores), torch on a GPU
         rows, cols = _dihedral_maps(p)
-        self._rows = torch.from_numpy(rows).to(self.device)
-        self._cols = torch.from_numpy(cols).to(self.device)
+        self._host_layout = (self._offsets, self._shapes[:, 1].copy(), rows, cols)
+        self._device_layout = tuple(torch.from_numpy(a).to(self.device)
+                                    for a in self._host_layout)
 
     def _build(self, hrs: list[np.ndarray]) -> None:
         """HR planes and their ILR, made on the device, as flat tensors with per-entry offsets."""
@@ -197,8 +200,7 @@ class PackedSampler:
         self._shapes = np.array([h.shape for h in hrs], dtype=np.int64)
         sizes = self._shapes[:, 0] * self._shapes[:, 1]
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self._offsets = torch.from_numpy(offsets).to(dev)
-        self._widths = torch.from_numpy(self._shapes[:, 1].copy()).to(dev)
+        self._offsets = offsets
 
     def local_batch(self, world: int) -> int:
         return max(1, math.ceil(self.batch_size / world))
@@ -213,16 +215,37 @@ class PackedSampler:
         aug = rng.integers(0, self.n_aug, size=local)
         return np.column_stack([picks, top_left, aug]).astype(np.int64)
 
+    @staticmethod
+    def _flat_index(items, layout):
+        """Flat indices (local batch * patch * patch) of every crop pixel, dihedral applied; the
+        same arithmetic on NumPy arrays or torch tensors."""
+        offsets, widths, rows, cols = layout
+        pick, top, left, aug = (items[:, k] for k in range(4))
+        width = widths[pick][:, None, None]
+        start = (offsets[pick] + top * widths[pick] + left)[:, None, None]
+        return (start + rows[aug] * width + cols[aug]).reshape(-1)
+
+    def _gather_host(self, items: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        index = self._flat_index(items, self._host_layout)
+        shape = (len(items), 1, self.patch, self.patch)
+        x = self.ilr.numpy()[index].reshape(shape)
+        return torch.from_numpy(x), torch.from_numpy(self.hr.numpy()[index].reshape(shape)
+                                                     / np.float32(255.0))
+
+    def _gather_device(self, items: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        index = self._flat_index(torch.from_numpy(items).to(self.device), self._device_layout)
+        shape = (len(items), 1, self.patch, self.patch)
+        x = self.ilr.index_select(0, index).reshape(shape)
+        return x, self.hr.index_select(0, index).to(torch.float32).div_(255.0).reshape(shape)
+
     def batch(self, iteration: int, rank: int = 0,
               world: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        items = torch.from_numpy(self.items(iteration, rank, world)).to(self.device)
-        pick, top, left, aug = items.unbind(1)
-        width = self._widths[pick][:, None, None]
-        start = (self._offsets[pick] + top * self._widths[pick] + left)[:, None, None]
-        index = (start + self._rows[aug] * width + self._cols[aug]).reshape(-1)
-        shape = (len(items), 1, self.patch, self.patch)
-        x = self.ilr.index_select(0, index).reshape(shape)  # far faster than ilr[index] on CPU
-        y = self.hr.index_select(0, index).to(torch.float32).div_(255.0).reshape(shape)
+        """(x, y) of one step; see the class docstring."""
+        items = self.items(iteration, rank, world)
+        # the crop arithmetic runs where the data is: NumPy on the CPU (single-threaded, since
+        # small multi-threaded torch ops stall when other jobs load the cores), torch on a GPU
+        gather = self._gather_host if self.device.type == "cpu" else self._gather_device
+        x, y = gather(items)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y

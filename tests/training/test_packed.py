@@ -175,3 +175,15 @@ def test_the_291_images_pack_under_30_mb(tmp_path: Path) -> None:
     assert len(names) == 291
     assert out.stat().st_size <= 30e6
     assert sum(p.size for p in planes) > 30e6  # 36 M pixels of uint8 Y, compressed
+
+
+def test_the_gpu_gather_path_gives_the_same_batches(packed: Path) -> None:
+    """On a GPU the crops are gathered with torch ops on the device; on the CPU with NumPy.
+    Both paths run here on the CPU and must agree bit for bit."""
+    sampler = PackedSampler(packed, recipe(batch=40), "cpu")
+    for it in (0, 9):
+        items = sampler.items(it)
+        host, device = sampler._gather_host(items), sampler._gather_device(items)
+        for a, b in zip(host, device, strict=True):
+            assert a.dtype == b.dtype == torch.float32
+            assert torch.equal(a, b)
