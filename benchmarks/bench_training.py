@@ -2,6 +2,12 @@
 against fp32 in the same run (each in its own subprocess), median of several timed iterations.
 
     python benchmarks/bench_training.py [--batch 64] [--patch 31] [--iters 5] [--json OUT]
+    python benchmarks/bench_training.py --harvester [--data ../shared/data/train] [--reps 2]
+
+--harvester compares the harvester's priority (nice 19, idle I/O class) with a foreground run:
+the real `drrn train` with the anytime recipe, alternating the two, patches/s read from each
+run's log.csv (median of the rows after the first). Run it on an otherwise idle machine, with
+the harvester paused (scripts/harvest.sh pause).
 
 Effective FLOP counts the arithmetic the model needs (forward MACs x 2 x 3 for forward + backward),
 not what a kernel happens to execute.
@@ -10,11 +16,16 @@ not what a kernel happens to execute.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def measure(precision: str, batch: int, patch: int, iters: int, threads: int) -> dict:
@@ -50,6 +61,32 @@ def measure(precision: str, batch: int, patch: int, iters: int, threads: int) ->
             "tflops": flop / t / 1e12, "cpu_bf16_units": cpu_has_bf16_units()}
 
 
+def harvester_rate(low_priority: bool, data: Path, iters: int, folder: Path) -> float:
+    """Patches/s of one `drrn train` run (anytime recipe), optionally at the harvester's
+    priority; the median of its log rows after the first (which includes start-up)."""
+    prefix = ["nice", "-n", "19", "ionice", "-c", "3"] if low_priority else []
+    cmd = [*prefix, sys.executable, "-m", "drrn_core.cli", "train", "--recipe", "anytime",
+           "--init-from", str(ROOT / "resources" / "weights" / "DRRN_B1U9.safetensors"),
+           "--out", str(folder), "--data", str(data), "--iters", str(iters), "--val",
+           str(data)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    with open(folder / "log.csv", newline="") as f:
+        rates = [float(r["patches_per_s"]) for r in csv.DictReader(f) if r["patches_per_s"]]
+    return statistics.median(rates[1:])
+
+
+def compare_harvester(data: Path, iters: int, reps: int) -> dict:
+    rates: dict[str, list[float]] = {"foreground": [], "nice 19 + idle I/O": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(reps):
+            for name, low in (("foreground", False), ("nice 19 + idle I/O", True)):
+                rates[name].append(harvester_rate(low, data, iters, Path(tmp) / f"{i}{low}"))
+                print(f"{name}: {rates[name][-1]:.1f} patches/s", flush=True)
+    fg, bg = (statistics.median(v) for v in rates.values())
+    print(f"harvester / foreground: {bg / fg:.3f} ({bg:.1f} vs {fg:.1f} patches/s)")
+    return {"runs": rates, "ratio": bg / fg}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=64)
@@ -58,7 +95,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--harvester", action="store_true",
+                    help="compare the harvester's priority with a foreground run")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "train")
+    ap.add_argument("--train-iters", type=int, default=60)
+    ap.add_argument("--reps", type=int, default=2)
     a = ap.parse_args()
+    if a.harvester:
+        result = compare_harvester(a.data, a.train_iters, a.reps)
+        if a.json:
+            Path(a.json).write_text(json.dumps(result, indent=1))
+        return
     if a.child:
         print(json.dumps(measure(a.child, a.batch, a.patch, a.iters, a.threads)))
         return

@@ -66,6 +66,16 @@ def results_table(bench: list[dict], model_name: str, paper_name: str,
     return "\n".join(lines), results
 
 
+def lineage_text(training: dict) -> str:
+    """Where the weights came from: a fresh start, or the run/model they continued."""
+    lineage = training.get("lineage") or {}
+    text = "trained from scratch in one run" if not lineage else (
+        f"started from {lineage.get('from', '?')} ({lineage.get('patches_seen', 0):,} patches, "
+        f"{lineage.get('elapsed_s', 0) / 3600:.2f} h), then {training.get('patches_seen', 0):,} "
+        "patches in this run")
+    return text + ("; the file holds an EMA of the weights" if training.get("ema") else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", type=Path, required=True)
@@ -85,7 +95,7 @@ def main() -> None:
                                    paper_numbers(a.paper_name))
     training = meta.get("training", {})
     recipe = meta.get("recipe", {})
-    hours = training.get("elapsed_s", 0) / 3600
+    hours = training.get("elapsed_s_total", training.get("elapsed_s", 0)) / 3600
     scales = "/".join(f"x{s:g}" for s in recipe.get("scales", []))
     rows = [
         ("architecture", f"B={config.B} U={config.U} channels={config.channels} "
@@ -99,10 +109,13 @@ def main() -> None:
          f"{recipe.get('batch', '?')}, patch {recipe.get('patch', '?')} "
          f"({recipe.get('sampling', '?')})"),
         ("iterations / patches seen", f"{training.get('iteration', '?')} / "
-         f"{training.get('patches_seen', '?')} (the paper: ~660K iterations, ~85M patches)"),
-        ("wall-clock", f"{hours:.2f} h of training, " + (a.hardware or (
-            f"on {training.get('device', '?')} ({training.get('precision', '?')}), "
-            f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()}"))),
+         f"{training.get('patches_seen_total', training.get('patches_seen', 0)):,} "
+         "(the paper: ~660K iterations, ~85M patches)"),
+        ("lineage", lineage_text(training)),
+        ("wall-clock", f"{hours:.2f} h of training, " + (a.hardware or "; ".join(
+            training.get("hardware") or [
+                f"on {training.get('device', '?')} ({training.get('precision', '?')}), "
+                f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()}"]))),
     ]
     facts = "\n".join(f"| {k} | {v} |" for k, v in rows)
     card = (

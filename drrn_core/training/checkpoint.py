@@ -1,5 +1,6 @@
-"""Training checkpoints as safetensors (no pickle): tensors for the model and optimiser state,
-a JSON header for everything else (iteration, recipe, RNG states, best score).
+"""Training checkpoints as safetensors (no pickle): tensors for the model, its moving average
+(EMA, when the recipe keeps one) and the optimiser state, a JSON header for everything else
+(iteration, recipe, RNG states, best score, smoothed loss).
 
 Writes are atomic (drrn_core.atomic) and rotate ``last`` -> ``prev``, so a crash, a kill
 or a full disk at any moment leaves at least one complete checkpoint; ``load_latest`` falls back to
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -20,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from drrn_core.atomic import atomic_path
 
 LAST, PREV = "last.safetensors", "prev.safetensors"
+_MAX_HEADER = 16 * 1024 * 1024  # bytes; our headers are a few kB
 
 
 class CheckpointError(RuntimeError):
@@ -50,16 +55,23 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 
 def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    info: dict) -> Path:
-    """Write ``run_dir/last.safetensors`` atomically, keeping the previous one as ``prev``."""
+                    info: dict, ema: torch.nn.Module | None = None) -> Path:
+    """Write ``run_dir/last.safetensors`` atomically, keeping the previous one as ``prev``.
+
+    SIGINT and SIGTERM are held back while the file is written (when called on the main thread),
+    so a second Ctrl-C cannot cut a checkpoint short; they are delivered right after.
+    """
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"ema.{k}": v.detach().cpu().contiguous()
+                        for k, v in ema.state_dict().items()})
     opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
     tensors.update(opt_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
     header = {"info": json.dumps(info), "optimizer": json.dumps(opt_meta)}
     run_dir = Path(run_dir)
     try:
-        with atomic_path(run_dir / LAST) as tmp:
+        with _signals_held(), atomic_path(run_dir / LAST) as tmp:
             save_file(tensors, str(tmp), metadata=header)
             if (run_dir / LAST).exists():  # keep the previous one until the new one is in place
                 os.replace(run_dir / LAST, run_dir / PREV)
@@ -69,16 +81,53 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
     return run_dir / LAST
 
 
-def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict]:
-    """(tensors, info, optimizer metadata) of one checkpoint file; CheckpointError if damaged."""
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def read_info(path: Path) -> dict:
+    """The ``info`` header of a checkpoint (iteration, patches seen, best score...), read without
+    loading any tensor; CheckpointError if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if not 0 < n <= _MAX_HEADER:
+                raise ValueError(f"header size {n}")
+            return json.loads(json.loads(f.read(n))["__metadata__"]["info"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {path} is damaged or unreadable ({exc})") from None
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict]:
+    """(tensors, info, optimizer metadata) of one checkpoint file; CheckpointError if damaged,
+    if its header lacks a field a resume needs, or if its weights hold NaN or infinity."""
+    try:
+        info = read_info(path)
         tensors = load_file(str(path))
         with open(path, "rb") as f:
             n = int.from_bytes(f.read(8), "little")
             header = json.loads(f.read(n))["__metadata__"]
-        return tensors, json.loads(header["info"]), json.loads(header["optimizer"])
-    except (OSError, SafetensorError, ValueError, KeyError) as exc:
+        optimizer = json.loads(header["optimizer"])
+        missing = [k for k in ("iteration", "elapsed_s", "model") if k not in info]
+        if missing or "rng.torch" not in tensors:
+            raise ValueError(f"missing {', '.join(missing) or 'rng.torch'}")
+    except (OSError, SafetensorError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {path} is damaged or unreadable ({exc})") from None
+    bad = [k for k, v in tensors.items() if k.startswith(("model.", "ema."))
+           and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights ({bad[0]}); "
+                              "the run diverged before it was saved")
+    return tensors, info, optimizer
 
 
 def load_latest(run_dir: Path, warn: Callable[[str], None]) -> tuple[dict, dict, dict] | None:
@@ -100,8 +149,17 @@ def load_latest(run_dir: Path, warn: Callable[[str], None]) -> tuple[dict, dict,
 
 
 def restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tensors: dict,
-            opt_meta: dict) -> None:
-    """Load model, optimiser and torch RNG state from ``read_checkpoint`` output."""
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    optimizer.load_state_dict(_unflatten_optimizer(tensors, opt_meta))
+            opt_meta: dict, ema: torch.nn.Module | None = None) -> None:
+    """Load model, optimiser, EMA and torch RNG state from ``read_checkpoint`` output; raises
+    CheckpointError (one line) when the tensors do not fit the model. An EMA the checkpoint lacks
+    (a run that did not keep one) starts as a copy of the model."""
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        if ema is not None:
+            saved = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+            ema.load_state_dict(saved or model.state_dict())
+        optimizer.load_state_dict(_unflatten_optimizer(tensors, opt_meta))
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"the checkpoint does not fit this model ({first})") from None
     torch.set_rng_state(tensors["rng.torch"])

@@ -45,6 +45,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--checkpoint-every", type=int, metavar="ITERS",
                    help="checkpoint every N iterations (default: every N minutes per recipe)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--init-from", type=Path, metavar="WEIGHTS_OR_RUN",
+                   help="start a new run from a model file or another run's checkpoint")
     return p
 
 
@@ -74,22 +76,55 @@ def _spec(args: argparse.Namespace) -> TrainSpec:
         resume=args.resume is not None, time_budget_s=args.time_budget, max_iters=args.iters,
         device=args.device, precision=args.precision, val_dir=args.val,
         cache_dir=args.cache_dir or Path(user_cache_dir("drrn-studio")) / "datasets",
-        checkpoint_every_iters=args.checkpoint_every, threads=args.threads)
+        checkpoint_every_iters=args.checkpoint_every, threads=args.threads,
+        init_from=args.init_from)
 
 
 def _interrupt(_signum: int, _frame) -> None:
+    """The first Ctrl-C or SIGTERM stops training; later ones are ignored, so they cannot cut
+    short the checkpoint the stop writes."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
+
+
+def _saved_iteration(run_dir: Path | None) -> int | None:
+    """The iteration of a run's newest checkpoint, or None when it has none."""
+    from drrn_core.training import checkpoint as ckpt
+
+    try:
+        return int(ckpt.read_info(Path(run_dir) / ckpt.LAST)["iteration"]) if run_dir else None
+    except (ckpt.CheckpointError, KeyError, TypeError, ValueError):
+        return None
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``drrn train``; returns the exit code. User mistakes give one line on stderr."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:  # a scheduler's stop checkpoints like Ctrl-C
+        signal.signal(sig, _interrupt)
+    try:
+        return _train_with_progress(args)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _train_with_progress(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from drrn_core.training.checkpoint import CheckpointError
-    from drrn_core.training.loop import Finished, Notice, Progress, Validation, iter_training
+    from drrn_core.training.loop import (
+        Finished,
+        Notice,
+        Progress,
+        TrainingError,
+        Validation,
+        iter_training,
+    )
 
     events = None
-    signal.signal(signal.SIGTERM, _interrupt)  # a scheduler's stop checkpoints like Ctrl-C
+    run_dir = args.resume or args.out
     try:
         spec = _spec(args)
         events = iter_training(spec)
@@ -114,12 +149,22 @@ def run_train(args: argparse.Namespace) -> int:
                     bar.close()
                 print(f"stopped at iteration {event.iteration} ({event.reason}); "
                       f"weights: {event.weights}")
-    except (ValueError, CheckpointError, OSError) as exc:
+    except (ValueError, CheckpointError, TrainingError, OSError) as exc:
         print(f"drrn: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        if events is not None:
-            events.close()  # writes a checkpoint
-        print("drrn: interrupted; checkpoint written, resume with --resume", file=sys.stderr)
+        try:
+            if events is not None:
+                events.close()  # writes a checkpoint when there is anything to keep
+        except (CheckpointError, OSError) as exc:
+            print(f"drrn: interrupted; {exc}", file=sys.stderr)
+            return 130
+        saved = _saved_iteration(run_dir)
+        if saved is None:
+            print("drrn: interrupted before the first checkpoint; nothing to resume",
+                  file=sys.stderr)
+        else:
+            print(f"drrn: interrupted; checkpoint written (iteration {saved}), resume with "
+                  "--resume", file=sys.stderr)
         return 130
     return 0

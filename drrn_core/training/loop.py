@@ -2,16 +2,21 @@
 
 ``iter_training(spec)`` yields Progress / Validation / Checkpoint / Notice events and ends with
 Finished. Pull it to train; stop pulling to pause; ``close()`` it to cancel (a checkpoint is written
-first). Under ``torchrun`` it trains with DistributedDataParallel (gloo on CPU, NCCL on CUDA), each
-rank drawing its own share of every mini-batch; only rank 0 writes files or validates.
+first). Everything a run needs is checked before its folder is touched; a new run that fails
+before its first checkpoint leaves nothing behind; a loss that turns NaN/inf stops the run with
+TrainingError, keeping the last (finite) checkpoint. Under ``torchrun`` it trains with
+DistributedDataParallel (gloo on CPU, NCCL on CUDA), each rank drawing its own share of every
+mini-batch; only rank 0 writes files or validates.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +40,9 @@ from drrn_core.training.recipe import Recipe
 class TrainSpec:
     """One training run. ``max_iters`` (absolute iteration) and ``time_budget_s`` (this call's
     seconds of training; time the consumer holds an event, e.g. paused, does not count) stop
-    early; the recipe's epochs x iters_per_epoch is the full length."""
+    early; the recipe's epochs x iters_per_epoch is the full length. ``init_from`` starts a new
+    run from the weights of a model file or of another run's checkpoint (the model only);
+    ``packed`` trains from a file of ``drrn_core.training.packed`` with crops made on the device."""
 
     run_dir: Path
     data_dir: Path
@@ -51,6 +58,8 @@ class TrainSpec:
     checkpoint_every_iters: int | None = None
     log_every: int = 10
     threads: int | None = None
+    init_from: Path | None = None
+    packed: Path | None = None
 
 
 @dataclass
@@ -93,14 +102,20 @@ class Finished:
 TrainEvent = Progress | Validation | Checkpoint | Notice | Finished
 
 
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN); ``str()`` is one user-facing line."""
+
+
 def lr_at(recipe: Recipe, iteration: int, horizon: int | None = None) -> float:
-    """Learning rate of an iteration: step (x gamma every step_epochs) or warm-up + cosine that
-    reaches ``min_lr`` at ``horizon`` (default: the recipe's full length)."""
+    """Learning rate of an iteration: step (x gamma every step_epochs), warm-up + cosine that
+    reaches ``min_lr`` at ``horizon`` (default: the recipe's full length), or warm-up + constant."""
     if recipe.schedule == "step":
         epoch = iteration // recipe.iters_per_epoch
         return recipe.lr * recipe.gamma ** (epoch // recipe.step_epochs)
     if iteration < recipe.warmup_iters:
         return recipe.lr * (iteration + 1) / recipe.warmup_iters
+    if recipe.schedule == "constant":
+        return recipe.lr
     span = max(1, (horizon or recipe.total_iters) - recipe.warmup_iters)
     t = min(1.0, (iteration - recipe.warmup_iters) / span)
     return recipe.min_lr + 0.5 * (recipe.lr - recipe.min_lr) * (1 + math.cos(math.pi * t))
@@ -133,6 +148,8 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 
 def loss_fn(recipe: Recipe, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     diff = out.float() - target
+    if recipe.loss == "l1":
+        return diff.abs().mean()
     if recipe.loss == "euclidean":  # Caffe EuclideanLoss: sum over pixels / (2 * batch)
         return diff.pow(2).sum() / (2 * out.shape[0])
     return diff.pow(2).mean()
@@ -187,15 +204,90 @@ def save_model_weights(path: Path, model: nn.Module, recipe: Recipe, info: dict)
 class _CsvLog:
     FIELDS = ["iteration", "epoch", "loss", "lr", "patches_per_s", "elapsed_s", "val_psnr"]
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, resumed_at: int | None = None) -> None:
+        """Open (or create) the log; on a resume, rows past the checkpoint's iteration (written
+        after it, then lost with the process) are dropped so the curve stays monotonic."""
         self.path = path
         if not path.exists():
-            with open(path, "w", newline="") as f:
+            with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
                 csv.writer(f).writerow(self.FIELDS)
+        elif resumed_at is not None:
+            with open(path, newline="") as f:
+                rows = list(csv.reader(f))
+            keep = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= resumed_at]
+            if len(keep) != len(rows) - 1:
+                with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+                    csv.writer(f).writerows([self.FIELDS, *keep])
 
     def write(self, **row) -> None:
         with open(self.path, "a", newline="") as f:
             csv.writer(f).writerow([row.get(k, "") for k in self.FIELDS])
+
+
+class _Ema:
+    """An exponential moving average of a model's weights, held in a second (eval-mode) model.
+    The decay is ramped as min(decay, (1 + t) / (10 + t)) so early averages are not stale."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, iteration: int) -> None:
+        d = min(self.decay, (1 + iteration) / (10 + iteration))
+        for e, p in zip(self.model.parameters(), model.parameters(), strict=True):
+            e.lerp_(p.detach(), 1.0 - d)
+        for e, b in zip(self.model.buffers(), model.buffers(), strict=True):
+            e.copy_(b)
+
+
+def _initial_weights(source: Path, config: DRRNConfig) -> tuple[dict, dict]:
+    """(state dict, lineage) from a model file or a run's checkpoint (its EMA if it kept one).
+    Lineage records what the weights had already seen, so a model card can count all of it."""
+    from drrn_core.weights import load_weights
+
+    source = Path(source)
+    if source.is_dir():
+        tensors, info, _ = ckpt.read_checkpoint(source / ckpt.LAST)
+        if DRRNConfig.from_dict(info["model"]) != config:
+            raise ckpt.CheckpointError(f"{source}: its model is not {config.name}")
+        prefix = "ema." if any(k.startswith("ema.") for k in tensors) else "model."
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        lineage = {"from": str(source), "iteration": info["iteration"],
+                   "patches_seen": info.get("patches_seen_total", info.get("patches_seen", 0)),
+                   "elapsed_s": info.get("elapsed_s_total", info["elapsed_s"])}
+        return state, lineage
+    loaded = load_weights(source)
+    if loaded.descriptor.config != config:
+        raise ValueError(f"{source}: the file holds {loaded.descriptor.config.name}, "
+                         f"not {config.name}")
+    training = loaded.metadata.get("training", {}) if isinstance(loaded.metadata, dict) else {}
+    lineage = {"from": source.name, "iteration": training.get("iteration", 0),
+               "patches_seen": training.get("patches_seen_total",
+                                            training.get("patches_seen", 0)),
+               "elapsed_s": training.get("elapsed_s_total", training.get("elapsed_s", 0.0))}
+    return loaded.model.state_dict(), lineage
+
+
+def _hardware(device: torch.device, precision: str, world: int) -> str:
+    """Where this part of a run trains, for the model card: e.g. 'Intel(R) Xeon(R) ... x2 cores
+    (cpu, bf16)' or 'NVIDIA H200 (cuda, bf16)'; x N processes under torchrun."""
+    from drrn_core.engine.device import cpu_name
+
+    what = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"{cpu_name()} x{os.cpu_count()} cores")
+    return f"{what} ({device.type}, {precision})" + (f" x{world} processes" if world > 1 else "")
+
+
+def read_run_recipe(saved: Path) -> tuple[Recipe, int | None]:
+    """The recipe and horizon a run stored in recipe.json; ValueError (one line) if unusable."""
+    try:
+        stored = json.loads(saved.read_text())
+        recipe = Recipe.from_dict(stored["recipe"])
+        recipe.validate()
+        return recipe, stored.get("max_iters")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{saved} is damaged or not a run's recipe ({exc})") from None
 
 
 class _ActiveClock:
@@ -219,40 +311,79 @@ class _ActiveClock:
 
 def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
     """Train as ``spec`` says, yielding events; see the module docstring."""
+    run_dir = Path(spec.run_dir)
+    fresh = not spec.resume and not run_dir.exists()
+    try:
+        yield from _train(spec, run_dir)
+    except BaseException:
+        if not spec.resume and not (run_dir / ckpt.LAST).exists():
+            _remove_unstarted(run_dir, fresh)
+        raise
+
+
+def _remove_unstarted(run_dir: Path, created: bool) -> None:
+    """Undo what a new run wrote before its first checkpoint (its folder too, if it made it)."""
+    for name in ("recipe.json", "log.csv", "best.safetensors"):
+        (run_dir / name).unlink(missing_ok=True)
+    if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     recipe, max_iters = spec.recipe, spec.max_iters
     if spec.model is not None:
         recipe = recipe.with_overrides(model=spec.model)
-    run_dir = Path(spec.run_dir)
     saved = run_dir / "recipe.json"
-    if spec.resume and saved.is_file():  # a resumed run keeps its own recipe and length
-        stored = json.loads(saved.read_text())
-        recipe = Recipe.from_dict(stored["recipe"])
-        max_iters = max_iters or stored.get("max_iters")
-    elif not spec.resume and (run_dir / ckpt.LAST).exists():
+    if spec.resume:  # a resumed run keeps its own recipe and length
+        if not (run_dir / ckpt.LAST).exists() and not (run_dir / ckpt.PREV).exists():
+            raise ckpt.CheckpointError(f"nothing to resume: no checkpoint in {run_dir}")
+        if saved.is_file():
+            recipe, stored_iters = read_run_recipe(saved)
+            max_iters = max_iters or stored_iters
+    elif (run_dir / ckpt.LAST).exists():
         raise ValueError(f"{run_dir} already holds a run: resume it or choose another folder")
+    elif run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"{run_dir} is a file, not a run folder")
     recipe.validate()
+    if max_iters is not None and max_iters < 1:
+        raise ValueError(f"--iters must be at least 1 (got {max_iters})")
+    if spec.time_budget_s is not None and not spec.time_budget_s > 0:
+        raise ValueError("the time budget must be positive")
+    if spec.threads is not None and spec.threads < 1:
+        raise ValueError(f"--threads must be at least 1 (got {spec.threads})")
+    if spec.val_dir is not None and not Path(spec.val_dir).is_dir():
+        raise ValueError(f"validation folder not found: {spec.val_dir}")
+    if spec.init_from is not None and spec.resume:
+        raise ValueError("--init-from starts a new run; a resumed run has its own weights")
     rank, world = _distributed()
     if spec.threads:
         torch.set_num_threads(spec.threads)
     device, precision = _resolve(spec)
-    if rank == 0:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not spec.resume or spec.max_iters is not None:  # a new horizon holds for later resumes
-            with atomic_path(saved) as tmp:
-                tmp.write_text(json.dumps({"recipe": recipe.to_dict(), "max_iters": max_iters},
-                                          indent=1))
     notices: list[str] = []
-    data = TrainingData(spec.data_dir, recipe.scales, recipe.patch, spec.cache_dir,
-                        warn=notices.append)
-    sampler = PatchSampler(data, recipe.batch, recipe.sampling, recipe.stride, recipe.augment,
-                           recipe.seed)
+    if spec.packed is not None:
+        from drrn_core.training.packed import PackedSampler
+
+        sampler = PackedSampler(spec.packed, recipe, device)
+    else:
+        data = TrainingData(spec.data_dir, recipe.scales, recipe.patch, spec.cache_dir,
+                            warn=notices.append)
+        sampler = PatchSampler(data, recipe.batch, recipe.sampling, recipe.stride,
+                               recipe.augment, recipe.seed)
     torch.manual_seed(recipe.seed)
     model = DRRN(recipe.model)
     if recipe.zero_init_rec:  # start from the bicubic ILR itself: output = 0 + x
         nn.init.zeros_(model.conv_rec.weight)
+    lineage: dict = {}
+    if spec.init_from is not None:
+        state, lineage = _initial_weights(spec.init_from, recipe.model)
+        model.load_state_dict(state)
+        notices.append(f"started from the weights of {lineage['from']} "
+                       f"({lineage['patches_seen']:,} patches seen before)")
     model.to(device)
     optimizer = make_optimizer(model, recipe)
-    iteration, elapsed, best = 0, 0.0, {}
+    ema = _Ema(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
+    iteration, elapsed, best, run_loss = 0, 0.0, {}, 0.0
+    hardware: list[str] = []
     if spec.resume:
         state = ckpt.load_latest(run_dir, warn=notices.append)
         if state is None:
@@ -260,11 +391,22 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
         tensors, info, opt_meta = state
         if DRRNConfig.from_dict(info["model"]) != recipe.model:
             raise ckpt.CheckpointError("the checkpoint's model differs from the requested one")
-        ckpt.restore(model, optimizer, tensors, opt_meta)
+        ckpt.restore(model, optimizer, tensors, opt_meta, ema.model if ema else None)
         model.to(device)
+        if ema is not None:
+            ema.model.to(device)
         iteration, elapsed = int(info["iteration"]), float(info["elapsed_s"])
         best = {int(k): v for k, v in info.get("best_psnr", {}).items()}
+        run_loss = float(info.get("smoothed_loss", 0.0))
+        lineage = info.get("lineage", {})
+        hardware = list(info.get("hardware", []))
         notices.append(f"resumed {run_dir} at iteration {iteration}")
+    if rank == 0:  # everything checked: now the run folder may be written
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not spec.resume or spec.max_iters is not None:  # a new horizon holds for later resumes
+            with atomic_path(saved) as tmp:
+                tmp.write_text(json.dumps({"recipe": recipe.to_dict(), "max_iters": max_iters},
+                                          indent=1))
     for message in notices if rank == 0 else []:
         yield Notice(message)
     net: nn.Module = model
@@ -273,24 +415,31 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     val_dir = spec.val_dir or default_val_dir()
-    if spec.val_dir is not None and not Path(spec.val_dir).is_dir():
-        raise ValueError(f"validation folder not found: {spec.val_dir}")
-    log = _CsvLog(run_dir / "log.csv") if rank == 0 else None
+    log = _CsvLog(run_dir / "log.csv", iteration if spec.resume else None) if rank == 0 else None
     total = recipe.total_iters if max_iters is None else min(max_iters, recipe.total_iters)
     params = list(model.parameters())
     clock, last_ckpt, reason = _ActiveClock(), 0.0, "done"
-    run_loss, window_t, window_n = 0.0, 0.0, 0
+    window_t, window_n = 0.0, 0
+    here = _hardware(device, precision, world)
+    hardware = hardware if here in hardware else [*hardware, here]
+    shipped = ema.model if ema is not None else model  # what validation measures and exports
 
     def info() -> dict:
-        return {"iteration": iteration, "elapsed_s": elapsed + clock.active(),
-                "patches_seen": iteration * recipe.batch, "model": recipe.model.to_dict(),
-                "recipe": recipe.name, "best_psnr": best, "world_size": world,
-                "device": str(device), "precision": precision}
+        now = elapsed + clock.active()
+        return {"iteration": iteration, "elapsed_s": now,
+                "patches_seen": iteration * recipe.batch,
+                "patches_seen_total": lineage.get("patches_seen", 0) + iteration * recipe.batch,
+                "elapsed_s_total": lineage.get("elapsed_s", 0.0) + now,
+                "lineage": lineage, "model": recipe.model.to_dict(), "recipe": recipe.name,
+                "best_psnr": best, "world_size": world, "device": str(device),
+                "precision": precision, "smoothed_loss": run_loss, "ema": ema is not None,
+                "hardware": hardware}
 
     def checkpoint() -> Path | None:
         if rank != 0:
             return None
-        return ckpt.save_checkpoint(run_dir, model, optimizer, info())
+        return ckpt.save_checkpoint(run_dir, model, optimizer, info(),
+                                    ema.model if ema else None)
 
     model.train()
     try:
@@ -302,12 +451,17 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_mult"]
             xb, yb = sampler.batch(iteration, rank, world)
-            x = torch.from_numpy(xb).to(device)
-            y = torch.from_numpy(yb).to(device)
+            x = xb if torch.is_tensor(xb) else torch.from_numpy(xb).to(device)
+            y = yb if torch.is_tensor(yb) else torch.from_numpy(yb).to(device)
             with torch.autocast(device.type, dtype=autocast or torch.float32,
                                 enabled=autocast is not None):
                 out = net(x)
             loss = loss_fn(recipe, out, y)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"the loss became {value} at iteration {iteration + 1}; training stopped "
+                    "and the last checkpoint was kept (try a lower learning rate)")
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -321,14 +475,17 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
             else:
                 optimizer.step()
             iteration += 1
-            run_loss = float(loss.detach()) if window_n == 0 and run_loss == 0 else (
-                0.9 * run_loss + 0.1 * float(loss.detach()))
+            if ema is not None:
+                ema.update(model, iteration)
+            run_loss = value if run_loss == 0 else 0.9 * run_loss + 0.1 * value
             window_n += 1
             if iteration % spec.log_every == 0 or iteration == total:
                 now = clock.active()
                 rate = window_n * recipe.batch / max(now - window_t, 1e-9)
                 window_t, window_n = now, 0
                 eta = (total - iteration) * recipe.batch / max(rate, 1e-9)
+                if spec.time_budget_s is not None:
+                    eta = min(eta, max(0.0, spec.time_budget_s - now))
                 if log is not None:
                     log.write(iteration=iteration, epoch=iteration // recipe.iters_per_epoch,
                               loss=f"{run_loss:.6g}", lr=f"{lr:.6g}", patches_per_s=f"{rate:.1f}",
@@ -337,11 +494,11 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
                     yield Progress(iteration, total, iteration // recipe.iters_per_epoch,
                                    run_loss, lr, rate, eta)
             if rank == 0 and val_dir is not None and iteration % recipe.validate_every == 0:
-                psnr = validate(model, val_dir, recipe.val_scales)
+                psnr = validate(shipped, val_dir, recipe.val_scales)
                 improved = not best or np.mean(list(psnr.values())) > np.mean(list(best.values()))
                 if improved:
                     best = psnr
-                    save_model_weights(run_dir / "best.safetensors", model, recipe, info())
+                    save_model_weights(run_dir / "best.safetensors", shipped, recipe, info())
                 if log is not None:
                     log.write(iteration=iteration, val_psnr=" ".join(
                         f"x{s}:{v:.3f}" for s, v in psnr.items()))
@@ -359,12 +516,13 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
         else:
             reason = "done" if total == recipe.total_iters else "max_iters"
     except (GeneratorExit, KeyboardInterrupt):  # cancelled, Ctrl-C or SIGTERM: keep the work
-        checkpoint()
+        if iteration > 0 or spec.resume:
+            checkpoint()
         raise
     path = checkpoint()
     if path is not None:
         yield Checkpoint(iteration, path)
     weights = None
     if rank == 0:
-        weights = save_model_weights(run_dir / "last_model.safetensors", model, recipe, info())
+        weights = save_model_weights(run_dir / "last_model.safetensors", shipped, recipe, info())
     yield Finished(iteration, reason, weights, best)

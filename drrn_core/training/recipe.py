@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from drrn_core.model import DRRNConfig
+
+MAX_PATCH, MAX_BATCH, MAX_SCALE = 512, 65536, 8  # beyond these a recipe is a typo, not a plan
 
 
 @dataclass(frozen=True)
@@ -16,7 +19,10 @@ class Recipe:
 
     Learning rates are per iteration; ``batch`` is the global mini-batch (split across ranks);
     ``patch`` is the side of the square (ILR, HR) patches in pixels; ``zero_init_rec`` starts the
-    reconstruction conv at zero, so an untrained model returns the bicubic ILR.
+    reconstruction conv at zero, so an untrained model returns the bicubic ILR. ``ema_decay`` > 0
+    keeps an exponential moving average of the weights (per iteration), which is what validation
+    measures and what the run exports; the "constant" schedule (warm-up, then ``lr`` for ever) has
+    no horizon, so a run can be continued indefinitely.
     """
 
     name: str
@@ -33,14 +39,15 @@ class Recipe:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 1e-4
     bias_lr_mult: float = 0.1
-    loss: str = "euclidean"  # "euclidean" (Caffe: sum / 2N) | "mse"
+    loss: str = "euclidean"  # "euclidean" (Caffe: sum / 2N) | "mse" | "l1"
     clip: str = "adjustable"  # "adjustable" | "norm" | "none"
     theta: float = 0.01
-    schedule: str = "step"  # "step" | "cosine"
+    schedule: str = "step"  # "step" | "cosine" | "constant"
     step_epochs: int = 10
     gamma: float = 0.5
     warmup_iters: int = 0
     min_lr: float = 0.0
+    ema_decay: float = 0.0
     batch: int = 128
     iters_per_epoch: int = 6536
     epochs: int = 101
@@ -76,17 +83,30 @@ class Recipe:
 
     def validate(self) -> None:
         """Raise ValueError with a user-facing message for inconsistent settings."""
+        finite = all(math.isfinite(v) for v in (self.lr, self.min_lr, self.momentum, self.theta,
+                                                 self.weight_decay, self.gamma, *self.betas))
         checks = [
+            (finite, "lr, min_lr, momentum, betas, theta, weight_decay and gamma must be finite"),
             (self.sampling in ("grid", "random"), f"sampling must be grid/random: {self.sampling}"),
             (self.optimizer in ("sgd", "adam"), f"optimizer must be sgd/adam: {self.optimizer}"),
-            (self.loss in ("euclidean", "mse"), f"loss must be euclidean or mse: {self.loss}"),
+            (self.loss in ("euclidean", "mse", "l1"),
+             f"loss must be euclidean, mse or l1: {self.loss}"),
             (self.clip in ("adjustable", "norm", "none"), f"unknown clip rule: {self.clip}"),
-            (self.schedule in ("step", "cosine"), f"schedule must be step/cosine: {self.schedule}"),
-            (self.patch >= 3 and self.stride >= 1, "patch must be >= 3 and stride >= 1"),
-            (self.batch >= 1 and self.iters_per_epoch >= 1 and self.epochs >= 1,
-             "batch, iters_per_epoch and epochs must be >= 1"),
-            (all(s > 1 for s in self.scales), f"training scales must be > 1: {self.scales}"),
-            (self.lr > 0, "lr must be positive"),
+            (self.schedule in ("step", "cosine", "constant"),
+             f"schedule must be step/cosine/constant: {self.schedule}"),
+            (3 <= self.patch <= MAX_PATCH and self.stride >= 1,
+             f"patch must be 3..{MAX_PATCH} and stride >= 1"),
+            (1 <= self.batch <= MAX_BATCH, f"batch must be 1..{MAX_BATCH}"),
+            (self.iters_per_epoch >= 1 and self.epochs >= 1,
+             "iters_per_epoch and epochs must be >= 1"),
+            (self.scales and all(1 < s <= MAX_SCALE for s in self.scales),
+             f"training scales must be in (1, {MAX_SCALE}]: {self.scales}"),
+            (self.lr > 0 and self.min_lr >= 0, "lr must be positive and min_lr not negative"),
+            (0 <= self.ema_decay < 1, f"ema_decay must be in [0, 1): {self.ema_decay}"),
+            (self.warmup_iters >= 0 and self.validate_every >= 1 and self.checkpoint_minutes > 0,
+             "warmup_iters >= 0, validate_every >= 1 and checkpoint_minutes > 0 are required"),
+            (self.val_scales and all(2 <= s <= MAX_SCALE for s in self.val_scales),
+             f"val_scales must be integers in 2..{MAX_SCALE}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -118,9 +138,9 @@ def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:
     try:
         flat["model"] = DRRNConfig(**doc.get("model", {}))
         recipe = Recipe.from_dict({**flat, "model": flat["model"].to_dict()})
+        recipe.validate()
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{source}: {exc}") from None
-    recipe.validate()
     return recipe
 
 

@@ -81,3 +81,43 @@ def test_sigterm_checkpoints_where_it_stopped(tmp_path: Path, tiny_folder) -> No
     assert proc.returncode == 130, err
     assert "checkpoint written" in err
     assert iteration_of(run_dir) >= 10
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_does_not_cut_the_checkpoint_short(tmp_path: Path, tiny_folder) -> None:
+    run_dir = tmp_path / "run"
+    cmd = train_cmd(tiny_folder, run_dir, tmp_path / "cache")
+    cmd[cmd.index("--checkpoint-every") + 1] = "100000"  # only the stop itself checkpoints
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        log = run_dir / "log.csv"
+        if log.exists() and len(log.read_text().splitlines()) > 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.001)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    saved = iteration_of(run_dir)
+    assert saved >= 2
+    assert f"checkpoint written (iteration {saved})" in err
+
+
+@pytest.mark.slow
+def test_sigterm_before_the_first_checkpoint_leaves_nothing_and_says_so(tmp_path: Path,
+                                                                       tiny_folder) -> None:
+    run_dir, cache = tmp_path / "run", tmp_path / "cache"
+    proc = subprocess.Popen(train_cmd(tiny_folder, run_dir, cache),
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not cache.exists():  # preparing the data
+        time.sleep(0.005)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "before the first checkpoint" in err and "checkpoint written" not in err
+    assert not run_dir.exists()
