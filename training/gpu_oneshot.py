@@ -163,6 +163,7 @@ def train(args: argparse.Namespace) -> int:
         Finished,
         Notice,
         Progress,
+        TrainingError,
         TrainSpec,
         Validation,
         iter_training,
@@ -179,6 +180,7 @@ def train(args: argparse.Namespace) -> int:
         raise OneShotError(f"{run} has a recipe but no readable checkpoint to continue")
     n0 = int(info0.get("iteration", 0))
     patches0 = int(info0.get("patches_seen", n0 * base.batch))
+    total0 = int(info0.get("patches_seen_total", patches0))
     recipe = gpu_recipe(base, args.batch, args.lr, args.warmup, n0, args.validate_every)
     device = resolve_device(args.device)
     if device.type == "cuda":
@@ -202,14 +204,11 @@ def train(args: argparse.Namespace) -> int:
                      resume=start is not None, time_budget_s=args.budget,
                      max_iters=args.max_steps, device=str(device), precision=args.precision,
                      val_dir=val, log_every=args.log_every, packed=packed)
-    t_start, finished, diverged, interrupted = time.perf_counter(), None, False, False
+    t_start, finished, interrupted = time.perf_counter(), None, False
     events = iter_training(spec)
-    try:
+    try:  # a loss that turns NaN raises TrainingError: nothing is exported then
         for event in events:
             if isinstance(event, Progress):
-                if not math.isfinite(event.loss):
-                    diverged = True
-                    break
                 say(f"step {event.iteration}  iteration {n0 + round(event.iteration * ratio)}  "
                     f"loss {event.loss:.4g}  lr {event.lr:.3g}  "
                     f"{event.patches_per_s:,.0f} patches/s")
@@ -222,12 +221,11 @@ def train(args: argparse.Namespace) -> int:
                 finished = event
     except KeyboardInterrupt:
         interrupted = True
+    except TrainingError as exc:
+        raise OneShotError(f"{exc}; nothing exported (the GPU run stays in {work})") from None
     finally:
         events.close()  # writes a checkpoint unless the loop already ended
     wall = time.perf_counter() - t_start
-    if diverged:
-        raise OneShotError(f"the loss became {event.loss} at step {event.iteration}: nothing "
-                           f"exported (lower --lr; the work folder {work} keeps the run)")
     work_ckpt, info1 = newest_checkpoint(work)
     if work_ckpt is None:
         raise OneShotError(f"the GPU run wrote no checkpoint in {work}")
@@ -238,6 +236,7 @@ def train(args: argparse.Namespace) -> int:
         "run": name, "base_iteration": n0, "iteration": n1, "gpu_steps": steps,
         "gpu_batch": recipe.batch, "run_batch": base.batch, "gpu_lr": recipe.lr,
         "patches": steps * recipe.batch, "patches_seen": patches0 + steps * recipe.batch,
+        "patches_seen_total": total0 + steps * recipe.batch,
         "train_s": round(float(info1["elapsed_s"]) - float(info0.get("elapsed_s", 0.0)), 1),
         "wall_s": round(wall, 1), "device": gpu_name, "precision": info1.get("precision"),
         "reason": "interrupted" if interrupted else (finished.reason if finished else "?"),
@@ -260,13 +259,16 @@ def train(args: argparse.Namespace) -> int:
 
 
 def validate_checkpoint(path: Path, recipe: Recipe, val: Path, device) -> dict[int, float]:
-    """Set5 PSNR of the model weights stored in a checkpoint, per validation scale."""
+    """Set5 PSNR per validation scale of the weights a checkpoint ships: its EMA if it keeps one,
+    else the model."""
     from drrn_core.model import DRRN
     from drrn_core.training.loop import validate
 
     tensors = ckpt.read_checkpoint(path)[0]
+    prefix = "ema." if any(k.startswith("ema.") for k in tensors) else "model."
     model = DRRN(recipe.model)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
+                           if k.startswith(prefix)})
     return validate(model.to(device), val, recipe.val_scales)
 
 
@@ -302,7 +304,7 @@ def export(work: Path, out: Path, run: Path, stored: dict, summary: dict,
             raise OneShotError(f"{out} is not empty and holds no earlier one-shot result")
         out.mkdir(parents=True, exist_ok=True)
     changes = {"iteration": summary["iteration"], "patches_seen": summary["patches_seen"],
-               "recipe": base.name}
+               "patches_seen_total": summary["patches_seen_total"], "recipe": base.name}
     if not in_place or not (run / "recipe.json").is_file():
         write_json(out / "recipe.json", stored)
     rows = convert_log(work / "log.csv", summary["base_iteration"], ratio, base.iters_per_epoch)
@@ -394,13 +396,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
-    from drrn_core.engine.device import DeviceError
+    from drrn_core.training.loop import TrainingError
 
     try:
         if args.adopt:
             return adopt(args.adopt, args.run, args.force)
         return train(args)
-    except (OneShotError, ValueError, OSError, DeviceError, ckpt.CheckpointError) as exc:
+    except (OneShotError, ValueError, OSError, TrainingError, ckpt.CheckpointError) as exc:
         print(f"gpu-oneshot: error: {exc}", file=sys.stderr)
         return 2
 

@@ -14,6 +14,7 @@ import torch
 from drrn_core.training import checkpoint as ckpt
 from drrn_core.training.loop import Finished, Notice, Progress, TrainSpec, iter_training
 from drrn_core.training.recipe import load_recipe
+from tests.training.conftest import TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY = ROOT / "training" / "gpu_oneshot.py"
@@ -42,9 +43,16 @@ def log_iterations(path: Path) -> list[int]:
         return [int(r["iteration"]) for r in csv.DictReader(f) if r["loss"]]
 
 
-def test_oneshot_continues_a_run_that_the_cpu_path_resumes(tiny_folder: Path, tiny_recipe,
+def anytime_tiny():
+    """The canonical anytime recipe (constant rate, EMA) on the tiny model and tiny patches."""
+    return load_recipe("anytime").with_overrides(
+        model=TINY_MODEL, patch=16, batch=4, warmup_iters=2, validate_every=10**9,
+        checkpoint_minutes=10**6, precision="fp32")
+
+
+def test_oneshot_continues_a_run_that_the_cpu_path_resumes(tiny_folder: Path,
                                                            tmp_path: Path) -> None:
-    run, carry = tmp_path / "run", tmp_path / "carry"
+    run, carry, tiny_recipe = tmp_path / "run", tmp_path / "carry", anytime_tiny()
     start_run(run, tiny_folder, tiny_recipe, 4)
     before = (run / ckpt.LAST).read_bytes()
     res = oneshot("--run", run, "--data", tiny_folder, "--carry", carry, "--batch", 8,
@@ -60,11 +68,13 @@ def test_oneshot_continues_a_run_that_the_cpu_path_resumes(tiny_folder: Path, ti
     assert log_iterations(out / "log.csv") == [1, 2, 3, 4, 6, 8, 10]
     summary = json.loads((out / "gpu_oneshot.json").read_text())
     assert (summary["base_iteration"], summary["iteration"], summary["gpu_steps"]) == (4, 10, 3)
-    assert summary["patches_seen"] == 4 * 4 + 3 * 8
+    assert summary["patches_seen"] == summary["patches_seen_total"] == 4 * 4 + 3 * 8
     tensors, info, _ = ckpt.read_checkpoint(out / ckpt.LAST)
-    assert (info["iteration"], info["patches_seen"]) == (10, 40)
+    assert (info["iteration"], info["patches_seen"], info["patches_seen_total"]) == (10, 40, 40)
+    assert info["recipe"] == "anytime" and info["ema"]
     work, _, _ = ckpt.read_checkpoint(carry / "gpu-work" / "run" / ckpt.LAST)
-    assert tensors.keys() == work.keys()  # model, optimiser, RNG all carried over
+    assert tensors.keys() == work.keys()  # model, EMA, optimiser, RNG all carried over
+    assert "ema.conv_rec.weight" in tensors
     assert all(torch.equal(tensors[k], work[k]) for k in tensors)
     start, _, _ = ckpt.read_checkpoint(run / ckpt.LAST)
     assert not torch.equal(tensors["model.conv_rec.weight"], start["model.conv_rec.weight"])
@@ -76,7 +86,8 @@ def test_oneshot_continues_a_run_that_the_cpu_path_resumes(tiny_folder: Path, ti
     assert any(isinstance(e, Notice) and "at iteration 10" in e.message for e in events)
     assert [e.iteration for e in events if isinstance(e, Progress)] == [11, 12]
     assert isinstance(events[-1], Finished) and events[-1].iteration == 12
-    assert ckpt.read_checkpoint(out / ckpt.LAST)[1]["patches_seen"] == 48
+    info = ckpt.read_checkpoint(out / ckpt.LAST)[1]
+    assert (info["patches_seen"], info["patches_seen_total"]) == (48, 48)
 
     # adopting the result into the run, once: the second time the run has moved on
     fresh = carry / "gpu-result" / "again"
