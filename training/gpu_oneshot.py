@@ -195,7 +195,7 @@ def train(args: argparse.Namespace) -> int:
         write_json(work / "recipe.json", {"recipe": recipe.to_dict(), "max_iters": None})
         retag_checkpoint(start, work / ckpt.LAST, {"iteration": 0})
     say(f"{gpu_name}: {name} from iteration {n0} ({patches0:,} patches seen), "
-        f"{base.model.to_dict()}, batch {recipe.batch} (run: {base.batch}), "
+        f"{base.model.name}, batch {recipe.batch} (run: {base.batch}), "
         f"lr {recipe.lr:.3g} (run: {base.lr:.3g}), warm-up {recipe.warmup_iters} steps, "
         f"budget {args.budget:.0f} s, validation: {val or 'none'}")
 
@@ -215,8 +215,8 @@ def train(args: argparse.Namespace) -> int:
             elif isinstance(event, Validation):
                 say(f"step {event.iteration}: Set5 " + " ".join(
                     f"x{s} {v:.3f} dB" for s, v in event.psnr.items()))
-            elif isinstance(event, Notice):
-                say(event.message)
+            elif isinstance(event, Notice) and not event.message.startswith("resumed "):
+                say(event.message)  # (the work copy's "resumed at iteration 0" would mislead)
             elif isinstance(event, Finished):
                 finished = event
     except KeyboardInterrupt:
@@ -373,8 +373,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=256, help="GPU mini-batch (default 256)")
     ap.add_argument("--lr", type=float, help="default: the run's lr x sqrt(batch / run batch)")
     ap.add_argument("--warmup", type=int, default=100, help="warm-up steps (default 100)")
-    ap.add_argument("--validate-every", type=int, default=1000, help="GPU steps (default 1000)")
-    ap.add_argument("--log-every", type=int, default=50, help="GPU steps between progress lines")
+    ap.add_argument("--validate-every", type=int, default=2500,
+                    help="GPU steps between Set5 validations (default 2500)")
+    ap.add_argument("--log-every", type=int, default=200,
+                    help="GPU steps between progress lines (default 200)")
     ap.add_argument("--val", type=Path, help="validation folder (default Set5)")
     ap.add_argument("--no-val", action="store_true", help="skip validation")
     ap.add_argument("--recipe", help="recipe for a new run (when RUN has no recipe.json)")
