@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -107,9 +108,13 @@ def test_oneshot_continues_a_run_that_the_cpu_path_resumes(tiny_folder: Path,
 def test_oneshot_starts_a_new_run_and_reports_bad_input(tiny_folder: Path, tmp_path: Path) -> None:
     carry, run = tmp_path / "carry", tmp_path / "b1u2-new"
     recipe = ROOT / "tests" / "training" / "tiny_recipe.toml"
-    res = oneshot("--run", run, "--data", tmp_path / "absent", "--carry", carry)
+    script = ROOT / "scripts" / "train_gpu.sh"  # the wrapper passes RUN_DIR and the options on
+    res = subprocess.run(["bash", str(script), str(run), "--device", "cpu", "--data",
+                          str(tmp_path / "absent"), "--carry", str(carry)], capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "PYTHON": sys.executable})
     assert res.returncode == 2 and res.stderr.count("\n") == 1
     assert "no packed data" in res.stderr and "Traceback" not in res.stderr
+    assert str(carry / "train_y.npz") in res.stderr  # the options reached the entry
     res = oneshot("--run", run, "--data", tiny_folder, "--carry", carry)
     assert res.returncode == 2 and "give --recipe" in res.stderr
     res = oneshot("--run", run, "--data", tiny_folder, "--carry", carry, "--recipe", recipe,
