@@ -52,11 +52,13 @@ def say(message: str) -> None:
 
 
 # ---------------------------------------------------------------- data and validation folder
-def ensure_packed(packed: Path, data: Path | None) -> Path:
-    """The packed file, (re)made from ``data`` when it is missing or no longer matches it."""
+def ensure_packed(packed: Path, data: Path | None, check: bool = True) -> Path:
+    """The packed file, (re)made from ``data`` when it is missing or (``check``) no longer
+    matches it."""
     from drrn_core.training.packed import pack_training_data, packed_matches
 
-    if packed.is_file() and (data is None or not data.is_dir() or packed_matches(packed, data)):
+    if packed.is_file() and (not check or data is None or not data.is_dir()
+                             or packed_matches(packed, data)):
         say(f"packed data: {packed} ({packed.stat().st_size / 1e6:.1f} MB)")
         return packed
     if data is None or not data.is_dir():
@@ -172,7 +174,9 @@ def train(args: argparse.Namespace) -> int:
     run: Path = args.run
     name = run.name
     carry: Path = args.carry
-    packed = ensure_packed(args.packed or carry / "train_y.npz", args.data)
+    # a pack named with --packed is used as it is; the default one follows --data
+    packed = ensure_packed(args.packed or carry / "train_y.npz", args.data,
+                           check=args.packed is None)
     val = resolve_val(args.val, args.no_val, carry)
     base, stored = base_recipe(run, args.recipe, args.model)
     start, info0 = newest_checkpoint(run) if run.is_dir() else (None, {})
@@ -364,7 +368,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="training images, packed when no matching pack exists")
     ap.add_argument("--carry", type=Path, default=CARRY,
                     help="git-ignored folder for the pack, Set5 and work files (default carry/)")
-    ap.add_argument("--packed", type=Path, help="packed file (default CARRY/train_y.npz)")
+    ap.add_argument("--packed", type=Path,
+                    help="packed file, used as it is if present (default CARRY/train_y.npz, "
+                         "remade when --data changed)")
     ap.add_argument("--budget", type=parse_duration, default=420.0,
                     help="seconds of training, e.g. 7m (default 7m; at most 8m)")
     ap.add_argument("--max-steps", type=int, help="stop after this many GPU steps (tests)")

@@ -95,6 +95,7 @@ def test_oneshot_continues_a_run_that_the_cpu_path_resumes(tiny_folder: Path,
     res = oneshot("--run", run, "--data", tiny_folder, "--carry", carry, "--batch", 8,
                   "--max-steps", 1, "--out", fresh)
     assert res.returncode == 0, res.stderr
+    assert "packed data: " in res.stdout  # the pack of the same files is reused
     res = oneshot("--adopt", fresh, "--run", run)
     assert res.returncode == 0, res.stderr
     assert ckpt.read_checkpoint(run / ckpt.LAST)[1]["iteration"] == 6
