@@ -246,9 +246,10 @@ def train(args: argparse.Namespace) -> int:
         "reason": "interrupted" if interrupted else (finished.reason if finished else "?"),
         "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    # measured before the export: with --in-place the export replaces the start checkpoint
+    before = validate_checkpoint(start, base, val, device) if start and val else None
     export(work, out, run, stored, summary, in_place=args.in_place)
     if val is not None:
-        before = validate_checkpoint(start, base, val, device) if start else None
         after = validate_checkpoint(out / ckpt.LAST, base, val, device)
         summary["val_before"], summary["val_after"] = before, after
         write_json(out / SUMMARY, summary)

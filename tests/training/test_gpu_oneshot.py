@@ -129,5 +129,13 @@ def test_oneshot_starts_a_new_run_and_reports_bad_input(tiny_folder: Path, tmp_p
                      max_iters=7, device="cpu")
     events = list(iter_training(spec))
     assert isinstance(events[-1], Finished) and events[-1].iteration == 7
+    # --in-place continues that run folder itself, keeping the previous checkpoint as prev
+    res = oneshot("--run", out, "--data", tiny_folder, "--carry", carry, "--batch", 12,
+                  "--max-steps", 1, "--in-place")
+    assert res.returncode == 0, res.stderr
+    assert ckpt.read_checkpoint(out / ckpt.LAST)[1]["iteration"] == 10  # 7 + 12 / 4
+    assert ckpt.read_checkpoint(out / ckpt.PREV)[1]["iteration"] == 7
+    assert log_iterations(out / "log.csv")[-2:] == [7, 10]
+    assert json.loads((out / "recipe.json").read_text())["recipe"]["batch"] == 4
     res = oneshot("--run", run, "--carry", carry, "--budget", "9m")
     assert res.returncode == 2 and "at most 8 minutes" in res.stderr
