@@ -300,6 +300,7 @@ def export(work: Path, out: Path, run: Path, stored: dict, summary: dict,
     base = Recipe.from_dict(stored["recipe"])
     ratio = summary["gpu_batch"] / summary["run_batch"]
     if in_place:
+        refuse_if_harvested(run)
         _, now = newest_checkpoint(run)
         if int(now.get("iteration", 0)) != summary["base_iteration"]:
             raise OneShotError(f"{run} went on to iteration {now.get('iteration')} during the GPU "
@@ -329,8 +330,26 @@ def export(work: Path, out: Path, run: Path, stored: dict, summary: dict,
 
 
 # ---------------------------------------------------------------- adopt
+def harvester_pid(run: Path) -> int | None:
+    """The PID of a live harvester (``drrn train``, from scripts/harvest.sh) training ``run``."""
+    try:
+        pid = int((run / "harvest.pid").read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except (OSError, ValueError):
+        return None
+    return pid if b"drrn_core.cli train" in cmdline else None
+
+
+def refuse_if_harvested(run: Path) -> None:
+    pid = harvester_pid(run)
+    if pid is not None:
+        raise OneShotError(f"the harvester (pid {pid}) is training {run}: its next checkpoint "
+                           "would overwrite this one; scripts/harvest.sh stop first")
+
+
 def adopt(result: Path, run: Path, force: bool) -> int:
-    """Copy a one-shot result into its run folder (stop the harvester first)."""
+    """Copy a one-shot result into its run folder (the harvester must be stopped)."""
+    refuse_if_harvested(run)
     summary_path = result / SUMMARY
     if not summary_path.is_file():
         raise OneShotError(f"{result} holds no {SUMMARY}: not a one-shot result")

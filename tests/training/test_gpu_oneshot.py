@@ -96,7 +96,18 @@ def test_oneshot_continues_a_run_that_the_cpu_path_resumes(tiny_folder: Path,
                   "--max-steps", 1, "--out", fresh)
     assert res.returncode == 0, res.stderr
     assert "packed data: " in res.stdout  # the pack of the same files is reused
-    res = oneshot("--adopt", fresh, "--run", run)
+    # never under a running harvester (its next checkpoint would overwrite the adopted one)
+    harvester = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)",
+                                  "drrn_core.cli", "train"])
+    try:
+        (run / "harvest.pid").write_text(f"{harvester.pid}\n")
+        res = oneshot("--adopt", fresh, "--run", run)
+        assert res.returncode == 2 and f"harvester (pid {harvester.pid})" in res.stderr
+        assert ckpt.read_checkpoint(run / ckpt.LAST)[1]["iteration"] == 4
+    finally:
+        harvester.kill()
+        harvester.wait()
+    res = oneshot("--adopt", fresh, "--run", run)  # the PID file names a dead process now
     assert res.returncode == 0, res.stderr
     assert ckpt.read_checkpoint(run / ckpt.LAST)[1]["iteration"] == 6
     assert ckpt.read_checkpoint(run / ckpt.PREV)[1]["iteration"] == 4
