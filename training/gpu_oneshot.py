@@ -217,7 +217,7 @@ def train(args: argparse.Namespace) -> int:
                     f"loss {event.loss:.4g}  lr {event.lr:.3g}  "
                     f"{event.patches_per_s:,.0f} patches/s")
             elif isinstance(event, Validation):
-                say(f"step {event.iteration}: Set5 " + " ".join(
+                say(f"step {event.iteration}: {val.name} " + " ".join(
                     f"x{s} {v:.3f} dB" for s, v in event.psnr.items()))
             elif isinstance(event, Notice) and not event.message.startswith("resumed "):
                 say(event.message)  # (the work copy's "resumed at iteration 0" would mislead)
@@ -253,7 +253,7 @@ def train(args: argparse.Namespace) -> int:
         after = validate_checkpoint(out / ckpt.LAST, base, val, device)
         summary["val_before"], summary["val_after"] = before, after
         write_json(out / SUMMARY, summary)
-        say("Set5 " + " ".join(f"x{s} {after[s]:.3f} dB" + (
+        say(f"{val.name} " + " ".join(f"x{s} {after[s]:.3f} dB" + (
             f" (was {before[s]:.3f})" if before else "") for s in after))
     rate = summary["patches"] / max(summary["train_s"], 1e-9)
     say(f"done: {steps} steps x {recipe.batch} = {summary['patches']:,} patches in "
@@ -264,7 +264,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def validate_checkpoint(path: Path, recipe: Recipe, val: Path, device) -> dict[int, float]:
-    """Set5 PSNR per validation scale of the weights a checkpoint ships: its EMA if it keeps one,
+    """Validation PSNR per scale of the weights a checkpoint ships: its EMA if it keeps one,
     else the model."""
     from drrn_core.model import DRRN
     from drrn_core.training.loop import validate
