@@ -185,7 +185,9 @@ def train(args: argparse.Namespace) -> int:
     n0 = int(info0.get("iteration", 0))
     patches0 = int(info0.get("patches_seen", n0 * base.batch))
     total0 = int(info0.get("patches_seen_total", patches0))
-    recipe = gpu_recipe(base, args.batch, args.lr, args.warmup, n0, args.validate_every)
+    # without a validation folder the loop would fall back to ../shared's Set5: validate never
+    recipe = gpu_recipe(base, args.batch, args.lr, args.warmup, n0,
+                        args.validate_every if val is not None else 10**9)
     device = resolve_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch size: let cuDNN pick its kernels
@@ -217,7 +219,7 @@ def train(args: argparse.Namespace) -> int:
                     f"loss {event.loss:.4g}  lr {event.lr:.3g}  "
                     f"{event.patches_per_s:,.0f} patches/s")
             elif isinstance(event, Validation):
-                say(f"step {event.iteration}: {val.name} " + " ".join(
+                say(f"step {event.iteration}: {val.name if val else 'validation'} " + " ".join(
                     f"x{s} {v:.3f} dB" for s, v in event.psnr.items()))
             elif isinstance(event, Notice) and not event.message.startswith("resumed "):
                 say(event.message)  # (the work copy's "resumed at iteration 0" would mislead)
