@@ -3,6 +3,7 @@ run folder the CPU harvester continues from.
 
     python training/gpu_oneshot.py [--run training/runs/b1u9-anytime] [--budget 7m] [--batch 256]
     python training/gpu_oneshot.py --adopt carry/gpu-result/b1u9-anytime --run RUN_DIR
+    python training/gpu_oneshot.py --pack-only      # make carry/ ready to travel, nothing else
 
 The training images are packed once into ``carry/train_y.npz`` (git-ignored, ~27 MB, with a copy
 of Set5 in ``carry/Set5`` for validation) and cropped on the GPU (drrn_core.training.packed).
@@ -415,6 +416,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--adopt", type=Path, metavar="RESULT",
                     help="copy a one-shot result into --run (stop the harvester first)")
     ap.add_argument("--force", action="store_true", help="--adopt even if RUN moved on")
+    ap.add_argument("--pack-only", action="store_true",
+                    help="only pack the data (and copy Set5) into CARRY, to carry it elsewhere")
     args = ap.parse_args(argv)
     if args.budget > 480:
         ap.error("--budget is at most 8 minutes (480 s)")
@@ -431,6 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.adopt:
             return adopt(args.adopt, args.run, args.force)
+        if args.pack_only:
+            ensure_packed(args.packed or args.carry / "train_y.npz", args.data,
+                          check=args.packed is None)
+            val = resolve_val(args.val, args.no_val, args.carry)
+            say(f"validation folder: {val or 'none'}")
+            return 0
         return train(args)
     except (OneShotError, ValueError, OSError, TrainingError, ckpt.CheckpointError) as exc:
         print(f"gpu-oneshot: error: {exc}", file=sys.stderr)

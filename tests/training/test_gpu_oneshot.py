@@ -127,6 +127,8 @@ def test_oneshot_starts_a_new_run_and_reports_bad_input(tiny_folder: Path, tmp_p
     assert res.returncode == 2 and res.stderr.count("\n") == 1
     assert "no packed data" in res.stderr and "Traceback" not in res.stderr
     assert str(carry / "train_y.npz") in res.stderr  # the options reached the entry
+    res = oneshot("--data", tiny_folder, "--carry", carry, "--pack-only")
+    assert res.returncode == 0 and (carry / "train_y.npz").is_file() and not run.exists()
     res = oneshot("--run", run, "--data", tiny_folder, "--carry", carry)
     assert res.returncode == 2 and "give --recipe" in res.stderr
     res = oneshot("--run", run, "--data", tiny_folder, "--carry", carry, "--recipe", recipe,
