@@ -11,7 +11,7 @@
 #   3. writes RUN_DIR continued to carry/gpu-result/NAME (or --out DIR): recipe.json, the
 #      checkpoint (iteration counted in the run's own batches), log.csv, gpu_oneshot.json,
 #      and prints Set5 PSNR before and after.
-# Then, with the harvester stopped: training/gpu_oneshot.py --adopt carry/gpu-result/NAME --run RUN_DIR
+# Then, with the harvester stopped: python training/gpu_oneshot.py --adopt carry/gpu-result/NAME --run RUN_DIR
 # --pack-only does step 1 alone (to carry carry/train_y.npz and carry/Set5 to a GPU machine).
 #
 # Environment: PYTHON (default: .venv/bin/python if present, else python3).

@@ -261,8 +261,8 @@ def train(args: argparse.Namespace) -> int:
     rate = summary["patches"] / max(summary["train_s"], 1e-9)
     say(f"done: {steps} steps x {recipe.batch} = {summary['patches']:,} patches in "
         f"{summary['train_s']:.0f} s ({rate:,.0f} patches/s); iteration {n0} -> {n1}; "
-        f"result in {out}" + ("" if args.in_place else
-                              f"; adopt with: training/gpu_oneshot.py --adopt {out} --run {run}"))
+        f"result in {out}" + ("" if args.in_place else "; adopt with: python "
+                              f"training/gpu_oneshot.py --adopt {out} --run {run}"))
     return 130 if interrupted else 0
 
 
