@@ -80,12 +80,15 @@ def test_target_size_smaller_than_input_is_refused(drrn, png, tmp_path):
     assert _files(tmp_path) == {"small.png"}
 
 
-def test_default_model_missing_says_so_once(drrn, png, tmp_path):
+def test_no_weights_is_an_error_unless_bicubic_is_asked(drrn, png, tmp_path):
+    """An install without weights must not quietly fall back to bicubic and exit 0."""
     other = tmp_path / "other.png"
     other.write_bytes(png.read_bytes())
     result = drrn("upscale", png, other, "-s", "2")
+    assert_one_error_line(result, "no DRRN weights are installed", "--model bicubic")
+    assert _files(tmp_path) == {"small.png", "other.png"}  # nothing written
+    result = drrn("upscale", png, other, "-s", "2", *BICUBIC)
     assert result.code == 0, result.err
-    assert result.err.count("no DRRN weights are installed") == 1
     assert {"small_x2.png", "other_x2.png"} <= _files(tmp_path)
 
 
