@@ -9,8 +9,9 @@ results, ``"default": true`` to mark the preferred bundled model). An optional s
 Pickle checkpoints (.pth/.pt/.ckpt/.bin/.pkl) are refused, never unpickled: they can run code.
 
 Registry: bundled models in ``resources/weights`` ($DRRN_RESOURCES/weights, the PyInstaller
-bundle's resources, the installed wheel's ``drrn_core/_data/resources``, or the repository's), user models in ``platformdirs.user_data_dir
-("drrn-studio")/models`` ($DRRN_USER_DIR/models). A model's name is its file stem.
+bundle's resources, the installed wheel's ``drrn_core/_data/resources``, or the repository's),
+user models in ``platformdirs.user_data_dir("drrn-studio")/models`` ($DRRN_USER_DIR/models).
+A model's name is its file stem.
 """
 
 from __future__ import annotations
