@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,19 @@ def choose_model(spec: str | None) -> weights.LoadedModel | None:
     return None if spec == BICUBIC else load_model(spec)
 
 
+FROZEN_COMPILE_NOTICE = ("--compile is not available in the packaged drrn (torch.compile needs "
+                         "a Python installation and a C++ compiler); running without it")
+
+
+def compile_allowed(requested: bool) -> bool:
+    """--compile, except in a frozen (PyInstaller) build, where torch.compile fails while it
+    registers its lowerings, before the engine's eager fallback can catch it: say so once."""
+    if requested and getattr(sys, "frozen", False):
+        note(FROZEN_COMPILE_NOTICE)
+        return False
+    return requested
+
+
 def check_size(args: argparse.Namespace, upscaler: Upscaler, image: io.LoadedImage) -> None:
     """Refuse an output over the pixel limit, or one smaller than the input."""
     w, h = image.size
@@ -203,7 +217,8 @@ def run_upscale(args: argparse.Namespace) -> int:
                            f"({exc.strerror or exc})") from None
     upscaler = make_upscaler(
         choose_model(args.model), device=args.device, precision=args.precision,
-        tile=args.tile, ensemble=args.ensemble, compile=args.compile, notice=note,
+        tile=args.tile, ensemble=args.ensemble, compile=compile_allowed(args.compile),
+        notice=note,
     )
     failures: list[str] = []
     with tqdm(total=len(jobs), desc="images", unit="img", disable=True if len(jobs) == 1 else None,

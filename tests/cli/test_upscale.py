@@ -54,6 +54,30 @@ def test_compile_flag_reaches_the_engine_and_a_failure_is_one_notice(drrn, png, 
     assert sha256(tmp_path / "c.png") == sha256(tmp_path / "d.png")
 
 
+def test_compile_in_a_frozen_build_is_refused_with_one_notice(drrn, png, tiny_model, tmp_path,
+                                                              monkeypatch):
+    """Frozen, torch.compile fails inside its own registration (not catchable later), so the
+    CLI never calls it there: one notice, the eager result, exit 0."""
+    import sys
+
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda *a, **k: calls.append(k))
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    result = drrn("upscale", png, "-s", "2", "--model", tiny_model, "-o", tmp_path / "c.png",
+                  "--precision", "fp32", "--compile")
+    monkeypatch.delattr(sys, "frozen")
+    plain = drrn("upscale", png, "-s", "2", "--model", tiny_model, "-o", tmp_path / "d.png",
+                 "--precision", "fp32")
+    assert result.code == plain.code == 0, result.err + plain.err
+    assert calls == []
+    notices = [ln for ln in result.err.splitlines() if "--compile" in ln]
+    assert notices == ["drrn: --compile is not available in the packaged drrn (torch.compile "
+                       "needs a Python installation and a C++ compiler); running without it"]
+    assert sha256(tmp_path / "c.png") == sha256(tmp_path / "d.png")
+
+
 def test_tiny_model_by_path_and_tile(drrn, png, tiny_model, tmp_path):
     whole = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "a.png",
                  "--precision", "fp32")
