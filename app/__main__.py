@@ -13,17 +13,25 @@ from pathlib import Path
 from app import __version__
 
 SELF_TEST_TIMEOUT_S = 120
+# Reverse-DNS application id: the name of the .desktop entry and AppStream metainfo
+# (packaging/linux/) and what Wayland compositors match windows to.
+APP_ID = "io.github.drrnstudio.DRRNStudio"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="drrn-studio", description="DRRN single-image super-resolution: the desktop app.")
-    parser.add_argument("path", nargs="?", help="an image to open, or a folder of images")
+    # Several paths come from a file manager's "Open with" (the menu entry's %F); the first is
+    # opened.
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="an image to open, or a folder of images")
     parser.add_argument("--version", action="version", version=f"drrn-studio {__version__}")
     parser.add_argument("--self-test", action="store_true",
                         help="upscale a generated image with bicubic and the default model, "
                              "check the result, exit 0 (ok) or 1 (failed)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.path = args.paths[0] if args.paths else None
+    return args
 
 
 # Qt platform plugins that draw nowhere or straight to the hardware: they need no display server.
@@ -80,7 +88,7 @@ def make_application(argv: Sequence[str]):
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName("drrn-studio")
+    app.setDesktopFileName(APP_ID)  # Wayland: matches the window to its menu entry
     if ICON.exists():
         app.setWindowIcon(QIcon(str(ICON)))
     return app
