@@ -114,9 +114,9 @@ done
 # it contains a space). Paths with characters the spec would need escaped fall back to PATH.
 exe="$app/drrn-studio"
 case "$exe" in
-    *[\"\`\$\\%]*) exec_value="drrn-studio %f" ;;
-    *" "*) exec_value="\"$exe\" %f" ;;
-    *) exec_value="$exe %f" ;;
+    *[\"\`\$\\%]*) exec_value="drrn-studio %F" ;;
+    *" "*) exec_value="\"$exe\" %F" ;;
+    *) exec_value="$exe %F" ;;
 esac
 desktop="$data/applications/$APP_ID.desktop"
 while IFS= read -r line; do
