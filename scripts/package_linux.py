@@ -37,6 +37,11 @@ GLIBC_BASELINE = "2.35"
 ELF_MAGIC = b"\x7fELF"
 
 
+def baseline() -> str:
+    """The glibc the bundle is built for: $GLIBC_BASELINE (build_bundle.sh) or the default."""
+    return os.environ.get("GLIBC_BASELINE") or GLIBC_BASELINE
+
+
 def version() -> str:
     text = (ROOT / "drrn_core" / "__init__.py").read_text(encoding="utf-8")
     return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
@@ -172,7 +177,7 @@ def stage_archive(bundle: Path, stage: Path) -> Path:
         "                         ./drrn-studio/drrn --help   (the command-line tool)\n"
         "Install for this user:   ./install.sh    (~/.local; --prefix DIR for elsewhere)\n"
         "Uninstall:               ~/.local/lib/drrn-studio/uninstall.sh\n"
-        f"Needs: x86_64 Linux with glibc {GLIBC_BASELINE} or newer, X11 or Wayland.\n"
+        f"Needs: x86_64 Linux with glibc {baseline()} or newer, X11 or Wayland.\n"
         "Licences: drrn-studio/_internal/resources/licenses/ (also in Help > About).\n")
     return stage
 
@@ -218,13 +223,28 @@ def system_packages(sonames: set[str]) -> tuple[list[str], list[str]]:
     return sorted(packages), sorted(missing)
 
 
-def deb_depends(bundle: Path) -> str:
+def guessed_package(soname: str) -> str:
+    """Debian's usual name for a library package: libfoo.so.1 -> libfoo1, libfoo-2.so.0 ->
+    libfoo-2-0 (Debian policy 8.1); only a guess, so it goes into Recommends."""
+    stem, _, number = soname.partition(".so.")
+    number = number.split(".")[0]
+    return f"{stem}{'-' if stem[-1:].isdigit() else ''}{number}".lower().replace("_", "-")
+
+
+def deb_relations(bundle: Path) -> tuple[str, str]:
+    """(Depends, Recommends): libc6 >= the newest glibc the bundle needs, the packages that
+    provide the other system libraries it links to (found with dpkg -S here), and, for
+    libraries not installed here (e.g. Wayland's, needed only by Qt's Wayland plugin), their
+    usual package names as Recommends."""
     packages, missing = system_packages(needed_sonames(bundle))
+    top, _ = glibc_report(bundle)
+    glibc = top if top != "0" else baseline()
+    depends = [f"libc6 (>= {glibc})"] + [p for p in packages if p != "libc6"]
+    recommends = sorted({guessed_package(s) for s in missing})
     if missing:
-        print(f"package_linux.py: no package found here for {', '.join(missing)} "
-              "(not listed in Depends)", file=sys.stderr)
-    deps = [f"libc6 (>= {GLIBC_BASELINE})"] + [p for p in packages if p != "libc6"]
-    return ", ".join(deps)
+        print(f"package_linux.py: no package here provides {', '.join(missing)}; "
+              f"Recommends: {', '.join(recommends)}", file=sys.stderr)
+    return ", ".join(depends), ", ".join(recommends)
 
 
 def build_deb(bundle: Path, outdir: Path, compress: str = "gzip",
@@ -235,6 +255,9 @@ def build_deb(bundle: Path, outdir: Path, compress: str = "gzip",
     installed, folders included, on `apt remove`."""
     check_metainfo_version()
     v = version()
+    recommends = ""
+    if depends is None:
+        depends, recommends = deb_relations(bundle)
     outdir.mkdir(parents=True, exist_ok=True)
     # In outdir: the same file system as dist/drrn-studio, so the copy can be hard links.
     with tempfile.TemporaryDirectory(dir=outdir, prefix=".deb-") as tmp:
@@ -272,7 +295,7 @@ def build_deb(bundle: Path, outdir: Path, compress: str = "gzip",
             f"Package: {PACKAGE}\nVersion: {v}\nArchitecture: amd64\n"
             "Maintainer: The DRRN Studio contributors <drrn-studio@users.noreply.github.com>\n"
             f"Installed-Size: {size_kib}\n"
-            f"Depends: {depends if depends is not None else deb_depends(bundle)}\n"
+            f"Depends: {depends}\n" + (f"Recommends: {recommends}\n" if recommends else "") +
             "Section: graphics\nPriority: optional\n"
             "Homepage: https://github.com/drrnstudio/drrn-studio\n"
             "Description: image super-resolution with DRRN (desktop app and CLI)\n"
@@ -377,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("glibc-check", help="fail if a bundled file needs a newer glibc")
     p.add_argument("bundle", type=Path)
-    p.add_argument("--baseline", default=GLIBC_BASELINE)
+    p.add_argument("--baseline", default=baseline())
     p.set_defaults(run=cmd_glibc_check)
     p = sub.add_parser("stage", help="the .tar.gz's folder")
     p.add_argument("bundle", type=Path)
