@@ -288,6 +288,26 @@ def check_no_display(b: Bundle) -> str:
     return f"exit 1 in {ran.seconds:.2f} s: {lines[0].strip()[:120]!r}"
 
 
+def check_train(b: Bundle) -> str:
+    """`drrn train --recipe fast` runs one iteration frozen: the bundled recipe is found and the
+    optimizer step's imports (torch._dynamo, sympy, ...) are in the bundle."""
+    from PIL import Image
+    from skimage import data
+
+    hr = b.work / "train" / "hr"
+    hr.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(data.astronaut()[100:196, 180:276]).save(hr / "a.png")
+    Image.fromarray(data.coffee()[50:146, 300:396]).save(hr / "b.png")
+    run = b.work / "train" / "run"
+    ran = expect_ok(b.run([b.exe("drrn"), "train", "--recipe", "fast", "--data", hr, "--val", hr,
+                           "--out", run, "--iters", "1", "--threads", "1", "--device", "cpu",
+                           "--cache-dir", b.work / "train" / "cache"]),
+                    "drrn train --recipe fast --iters 1")
+    if not (run / "last_model.safetensors").is_file():
+        raise CheckFailed(f"no {run / 'last_model.safetensors'}: {ran.tail()}")
+    return f"one iteration of the 'fast' recipe in {ran.seconds:.1f} s; weights written"
+
+
 def check_metrics(b: Bundle) -> str:
     """`drrn metrics` runs IFC, i.e. pyrtools' C convolutions without matplotlib."""
     import numpy as np
@@ -439,6 +459,7 @@ CHECKS: dict[str, Callable[[Bundle], str]] = {
     "compile": check_compile,
     "no-display": check_no_display,
     "metrics": check_metrics,
+    "train": check_train,
     "self-test": check_self_test,
     "x11": check_x11,
     "odd-path": check_odd_path,
