@@ -86,3 +86,12 @@ def test_self_test_imports_torch_before_qt(tmp_path):
     assert "self-test: OK" in proc.stdout
     order = _imports(proc)
     assert 0 <= order["torch"] < order["PySide6"], order
+
+
+def test_several_paths_from_a_file_manager_open_the_first():
+    """The menu entry passes %F (every selected file or folder); argparse must accept them."""
+    from app.__main__ import parse_args
+
+    args = parse_args(["/pics/a.png", "/pics/b.ppm", "/pics/folder"])
+    assert args.path == "/pics/a.png" and args.paths[1:] == ["/pics/b.ppm", "/pics/folder"]
+    assert parse_args([]).path is None
