@@ -181,3 +181,27 @@ def test_glibc_check_finds_the_highest_version_a_library_needs(tmp_path):
     lower = ".".join(str(x) for x in (*pl.vtuple(top)[:-1], pl.vtuple(top)[-1] - 1))
     assert pl.main(["glibc-check", str(folder), "--baseline", lower]) == 1
     assert pl.main(["glibc-check", str(folder), "--baseline", top]) == 0
+
+
+@pytest.mark.skipif(not (shutil.which("mksquashfs") and shutil.which("unsquashfs")),
+                    reason="no squashfs-tools here")
+def test_appimage_from_a_runtime_is_the_runtime_then_the_appdir_as_squashfs(bundle, tmp_path,
+                                                                           monkeypatch):
+    """The $APPIMAGE_RUNTIME route (what appimagetool does): runtime bytes, then a squashfs image
+    of the AppDir. A stand-in runtime here (the real one is not obtainable on this machine), so
+    this checks the layout, not that the result starts."""
+    runtime = tmp_path / "runtime"
+    runtime.write_bytes(b"\x7fELF-stand-in-runtime" + b"\0" * 4075)  # 4 KiB
+    if shutil.which("appimagetool"):
+        pytest.skip("appimagetool is on PATH: it takes precedence over the runtime route")
+    monkeypatch.delenv("APPIMAGETOOL", raising=False)
+    monkeypatch.setenv("APPIMAGE_RUNTIME", str(runtime))
+    appdir = pl.build_appdir(bundle, tmp_path / "AppDir")
+    out = pl.build_appimage(appdir, tmp_path / "x.AppImage")
+    assert out is not None and os.access(out, os.X_OK)
+    data = out.read_bytes()
+    assert data.startswith(runtime.read_bytes()) and data[4096:4100] == b"hsqs"
+    listing = _sh("unsquashfs", "-o", "4096", "-l", "-d", "/squashfs-root", out).stdout
+    for name in ("AppRun", f"{APP_ID}.desktop", "drrn-studio.png",
+                 "usr/lib/drrn-studio/drrn-studio", "usr/lib/drrn-studio/drrn"):
+        assert f"/squashfs-root/{name}" in listing, name
