@@ -13,17 +13,29 @@ from pathlib import Path
 from app import __version__
 
 SELF_TEST_TIMEOUT_S = 120
+# Reverse-DNS application id: the name of the .desktop entry and AppStream metainfo
+# (packaging/linux/) and what Wayland compositors match windows to.
+APP_ID = "io.github.drrnstudio.DRRNStudio"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="drrn-studio", description="DRRN single-image super-resolution: the desktop app.")
-    parser.add_argument("path", nargs="?", help="an image to open, or a folder of images")
+    # Several paths come from a file manager's "Open with" (the menu entry's %F); the first is
+    # opened.
+    parser.add_argument("paths", nargs="*", metavar="PATH",
+                        help="an image to open, or a folder of images")
     parser.add_argument("--version", action="version", version=f"drrn-studio {__version__}")
     parser.add_argument("--self-test", action="store_true",
                         help="upscale a generated image with bicubic and the default model, "
                              "check the result, exit 0 (ok) or 1 (failed)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.path = args.paths[0] if args.paths else None
+    return args
+
+
+# Qt platform plugins that draw nowhere or straight to the hardware: they need no display server.
+NO_SERVER_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb", "vkkhrdisplay")
 
 
 def _headless() -> bool:
@@ -31,8 +43,39 @@ def _headless() -> bool:
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def no_display_problem() -> str | None:
+    """Why the window cannot open here (Linux without X11/Wayland), or None when it can.
+
+    Checked before Qt or torch is imported: without it, Qt either aborts with a long plugin
+    message (xcb) or, on the offscreen fallback, runs an invisible window forever."""
+    if not sys.platform.startswith("linux"):
+        return None
+    requested = os.environ.get("QT_QPA_PLATFORM", "")
+    # "wayland;xcb" is a list of fallbacks; "xcb:option=..." carries plugin options.
+    candidates = [c.split(":")[0].strip().lower() for c in requested.split(";") if c.strip()]
+    display, wayland = os.environ.get("DISPLAY"), os.environ.get("WAYLAND_DISPLAY")
+    if not candidates:
+        return None if display or wayland else "neither DISPLAY nor WAYLAND_DISPLAY is set"
+    for name in candidates:
+        if (name.startswith(NO_SERVER_PLATFORMS) or (name == "xcb" and display)
+                or (name.startswith("wayland") and wayland)
+                or not (name == "xcb" or name.startswith("wayland"))):
+            return None  # usable, or a plugin this check knows nothing about
+    return f"QT_QPA_PLATFORM={requested} and neither DISPLAY nor WAYLAND_DISPLAY is set"
+
+
+def import_torch_before_qt() -> None:
+    """Load torch's native libraries before any of Qt's.
+
+    On Windows, with torch >= 2.9, ``import torch`` can fail loading c10.dll (WinError 1114)
+    once Qt's DLLs (and their C++ runtime) are loaded; torch first avoids that. Everywhere else
+    it costs nothing: the window imports torch anyway."""
+    import torch  # noqa: F401
+
+
 def make_application(argv: Sequence[str]):
     """The QApplication (offscreen where Linux has no display), named for QSettings."""
+    import_torch_before_qt()
     if _headless():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QIcon
@@ -45,7 +88,7 @@ def make_application(argv: Sequence[str]):
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
-    app.setDesktopFileName("drrn-studio")
+    app.setDesktopFileName(APP_ID)  # Wayland: matches the window to its menu entry
     if ICON.exists():
         app.setWindowIcon(QIcon(str(ICON)))
     return app
@@ -123,6 +166,13 @@ def self_test() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    no_display = None if args.self_test else no_display_problem()
+    if no_display:
+        print(f"drrn-studio: cannot open a window: no display ({no_display}). Run it in a "
+              "desktop session, or use the command-line tool 'drrn' (see 'drrn --help').",
+              file=sys.stderr)
+        return 1
+    import_torch_before_qt()
     from app.dialogs.crash import show_crash
     from app.logging_setup import install_excepthook, setup_logging
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +41,8 @@ NAME_wW / NAME_hH) next to each input or in --out-dir DIR, and an existing file 
 the first free name NAME_xSCALE-2.EXT, -3, ... is used instead.
 
 In a batch a failing file does not stop the others; a summary lists the failures and the exit
-status is 1. Without --model the bundled default model is used, or bicubic (with a note) when no
-weights are installed."""
+status is 1. Without --model the bundled default model is used; with no weights installed that is
+an error (use --model bicubic for bicubic)."""
 
 
 def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -64,7 +65,7 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
                      help="write NAME_xSCALE.EXT files into DIR (created if missing)")
     p.add_argument("--model", metavar="NAME|PATH|bicubic",
                    help="model name (see 'drrn models'), weights file, or 'bicubic' "
-                   "(default: the bundled default model; bicubic when none is bundled)")
+                   "(default: the bundled default model; an error when none is installed)")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps",
                    help="where to run the model (default: auto = CUDA, then MPS, then CPU)")
     p.add_argument("--precision", default="auto", metavar="auto|fp32|fp32-fast|bf16|fp16",
@@ -147,13 +148,30 @@ def final_target(job: Job, inputs: Sequence[Path], fmt: str | None) -> Path:
 
 
 def choose_model(spec: str | None) -> weights.LoadedModel | None:
-    """The LoadedModel to run, or None for bicubic (saying so once when no weights exist)."""
+    """The LoadedModel to run, or None for bicubic (asked for with ``--model bicubic``).
+
+    Without --model and without any bundled weights this is an error rather than a quiet
+    bicubic fallback: an install that lost its weights must be impossible to miss."""
     if spec is None:
         spec = weights.default_model_name()
         if spec is None:
-            note("no DRRN weights are installed yet (see 'drrn models'); upscaling with bicubic")
-            return None
+            raise CLIError("no DRRN weights are installed (see 'drrn models'); reinstall DRRN "
+                           "Studio, pass --model PATH.safetensors, or --model bicubic to "
+                           "upscale with bicubic")
     return None if spec == BICUBIC else load_model(spec)
+
+
+FROZEN_COMPILE_NOTICE = ("--compile is not available in the packaged drrn (torch.compile needs "
+                         "a Python installation and a C++ compiler); running without it")
+
+
+def compile_allowed(requested: bool) -> bool:
+    """--compile, except in a frozen (PyInstaller) build, where torch.compile fails while it
+    registers its lowerings, before the engine's eager fallback can catch it: say so once."""
+    if requested and getattr(sys, "frozen", False):
+        note(FROZEN_COMPILE_NOTICE)
+        return False
+    return requested
 
 
 def check_size(args: argparse.Namespace, upscaler: Upscaler, image: io.LoadedImage) -> None:
@@ -199,7 +217,8 @@ def run_upscale(args: argparse.Namespace) -> int:
                            f"({exc.strerror or exc})") from None
     upscaler = make_upscaler(
         choose_model(args.model), device=args.device, precision=args.precision,
-        tile=args.tile, ensemble=args.ensemble, compile=args.compile, notice=note,
+        tile=args.tile, ensemble=args.ensemble, compile=compile_allowed(args.compile),
+        notice=note,
     )
     failures: list[str] = []
     with tqdm(total=len(jobs), desc="images", unit="img", disable=True if len(jobs) == 1 else None,

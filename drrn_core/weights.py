@@ -9,8 +9,9 @@ results, ``"default": true`` to mark the preferred bundled model). An optional s
 Pickle checkpoints (.pth/.pt/.ckpt/.bin/.pkl) are refused, never unpickled: they can run code.
 
 Registry: bundled models in ``resources/weights`` ($DRRN_RESOURCES/weights, the PyInstaller
-bundle's resources, or the repository's), user models in ``platformdirs.user_data_dir
-("drrn-studio")/models`` ($DRRN_USER_DIR/models). A model's name is its file stem.
+bundle's resources, the installed wheel's ``drrn_core/_data/resources``, or the repository's),
+user models in ``platformdirs.user_data_dir("drrn-studio")/models`` ($DRRN_USER_DIR/models).
+A model's name is its file stem.
 """
 
 from __future__ import annotations
@@ -172,13 +173,23 @@ def _one_line(e: BaseException) -> str:
 # --- registry -------------------------------------------------------------------------------
 
 
+def packaged_data(name: str) -> Path | None:
+    """``drrn_core/_data/NAME`` of an installed wheel (found through importlib.resources), or
+    None in a source checkout / editable install, where setup.py copies nothing there."""
+    from importlib.resources import files
+
+    folder = files("drrn_core").joinpath("_data", name)
+    return Path(str(folder)) if isinstance(folder, Path) and folder.is_dir() else None
+
+
 def resources_dir() -> Path:
-    """Icons, weights and model cards: $DRRN_RESOURCES, the frozen bundle's, or the repository's."""
+    """Icons, weights and model cards: $DRRN_RESOURCES, the frozen bundle's, the installed
+    wheel's package data (``drrn_core/_data/resources``), or the repository's ``resources/``."""
     if os.environ.get("DRRN_RESOURCES"):
         return Path(os.environ["DRRN_RESOURCES"])
     if getattr(sys, "frozen", False) and hasattr(sys, "_MEIPASS"):
         return Path(sys._MEIPASS) / "resources"
-    return Path(__file__).resolve().parents[1] / "resources"
+    return packaged_data("resources") or Path(__file__).resolve().parents[1] / "resources"
 
 
 def bundled_dir() -> Path:

@@ -6,11 +6,16 @@
 # On a clean machine with python3 (3.11+) and the venv module, this:
 #   1. creates a fresh virtual environment (build/venv),
 #   2. installs torch (CPU build) first, then the project and PyInstaller,
-#   3. runs PyInstaller on build.spec -> dist/drrn-studio/ (drrn-studio + drrn + _internal/),
-#   4. smoke-tests that folder (scripts/smoke_bundle.py) and times its start-up,
-#   5. packs dist/drrn-studio-VERSION-linux-ARCH.tar.gz (bundle, .desktop, icons, install.sh,
-#      uninstall.sh), checks that install.sh / uninstall.sh work from the unpacked archive,
-#   6. prints the download size, unpacked size and start-up times.
+#   3. runs PyInstaller on build.spec -> dist/drrn-studio/ (drrn-studio, drrn -> drrn-studio,
+#      _internal/ with resources/licenses/THIRD_PARTY_NOTICES.txt generated from the metadata),
+#   4. fails if a bundled library needs a newer glibc than the baseline (GLIBC_BASELINE),
+#   5. smoke-tests that folder (scripts/smoke_bundle.py) and times its start-up,
+#   6. packs dist/drrn-studio-VERSION-linux-ARCH.tar.gz (bundle, .desktop, metainfo, icons,
+#      install.sh, uninstall.sh) and checks that install.sh / uninstall.sh leave nothing behind,
+#   7. builds dist/drrn-studio_VERSION_amd64.deb,
+#   8. builds the AppDir and, where appimagetool (or an AppImage runtime) is available,
+#      dist/DRRN_Studio-VERSION-x86_64.AppImage; runs both entry points through AppRun,
+#   9. prints the sizes and start-up times and writes dist/SHA256SUMS-linux.
 #
 # Environment knobs:
 #   PYTHON=python3          interpreter for the venv
@@ -18,10 +23,14 @@
 #   TORCH_INDEX_URL=...     where to get it; default: pip's configured indexes (set it to the
 #                           PyTorch CPU index on a machine without a local CPU wheel: plain
 #                           PyPI serves the multi-GB CUDA build on Linux)
+#   EXTRA_PACKAGES=...      more pip requirements to bundle (e.g. "ncnn" for that backend)
 #   VENV=build/venv         venv location;  REUSE_VENV=1 keeps an existing one (iteration only)
-#   SKIP_BUILD=1            reuse the venv and dist/drrn-studio, redo steps 4-6 (iteration only)
+#   SKIP_BUILD=1            reuse the venv and dist/drrn-studio, redo steps 4-9 (iteration only)
 #   SMOKE_TIMINGS=3         starts per timed command (medians);  DROP_CACHES=0 to keep the page
 #                           cache between timed starts (by default dropped when running as root)
+#   GLIBC_BASELINE=2.35     the oldest glibc the bundle must run on (step 4)
+#   DEB_COMPRESS=gzip       .deb compression (gzip | xz | zstd); xz is smaller and much slower
+#   APPIMAGETOOL, APPIMAGE_RUNTIME   see scripts/package_linux.py
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,6 +44,9 @@ REUSE_VENV="${REUSE_VENV:-0}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 SMOKE_TIMINGS="${SMOKE_TIMINGS:-3}"
 DROP_CACHES="${DROP_CACHES:-auto}"
+EXTRA_PACKAGES="${EXTRA_PACKAGES:-}"
+GLIBC_BASELINE="${GLIBC_BASELINE:-2.35}"
+DEB_COMPRESS="${DEB_COMPRESS:-gzip}"
 
 VERSION="$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' drrn_core/__init__.py)"
 ARCH="$(uname -m)"
@@ -70,6 +82,10 @@ else
     "$PY" -m pip install --quiet "torch==$TORCH_VERSION"
 fi
 "$PY" -m pip install --quiet . "pyinstaller>=6.11,<7"
+if [ -n "$EXTRA_PACKAGES" ]; then
+    # shellcheck disable=SC2086  # a list of requirements
+    "$PY" -m pip install --quiet $EXTRA_PACKAGES
+fi
 "$PY" -c 'import torch; print("torch", torch.__version__, "CUDA" if torch.version.cuda else "CPU")'
 if "$PY" -c 'import sys, torch; sys.exit(0 if torch.version.cuda else 1)'; then
     echo "build_bundle.sh: got a CUDA torch; set TORCH_INDEX_URL to the PyTorch CPU index" >&2
@@ -98,7 +114,11 @@ rm -rf dist/drrn-studio
 fi  # SKIP_BUILD
 BUNDLE="$ROOT/dist/drrn-studio"
 
-# -- 4. smoke test + start-up timings ---------------------------------------------------------
+# -- 4. glibc baseline ---------------------------------------------------------------------------
+step "glibc baseline $GLIBC_BASELINE"
+"$PY" scripts/package_linux.py glibc-check "$BUNDLE" --baseline "$GLIBC_BASELINE"
+
+# -- 5. smoke test + start-up timings ---------------------------------------------------------
 step "smoke test $BUNDLE"
 timing_args=(--timings "$SMOKE_TIMINGS")
 if [ "$DROP_CACHES" = 1 ] || { [ "$DROP_CACHES" = auto ] && [ "$(id -u)" = 0 ]; }; then
@@ -107,27 +127,11 @@ fi
 REPORT="$ROOT/build/smoke-report.json"
 "$PY" scripts/smoke_bundle.py "$BUNDLE" "${timing_args[@]}" --json "$REPORT"
 
-# -- 5. the archive ----------------------------------------------------------------------------
+# -- 6. the archive ----------------------------------------------------------------------------
 step "pack dist/$NAME.tar.gz"
 STAGE="$ROOT/build/package/$NAME"
 rm -rf "$ROOT/build/package"
-mkdir -p "$STAGE/share/applications" "$STAGE/share/icons/hicolor/scalable/apps"
-cp -al "$BUNDLE" "$STAGE/drrn-studio" 2>/dev/null || cp -a "$BUNDLE" "$STAGE/drrn-studio"
-install -m 755 packaging/linux/install.sh packaging/linux/uninstall.sh "$STAGE/"
-install -m 644 packaging/linux/drrn-studio.desktop "$STAGE/share/applications/"
-install -m 644 resources/icons/drrn-studio.svg "$STAGE/share/icons/hicolor/scalable/apps/"
-for png in resources/icons/drrn-studio-*.png; do
-    size="${png##*-}"; size="${size%.png}"
-    install -D -m 644 "$png" "$STAGE/share/icons/hicolor/${size}x${size}/apps/drrn-studio.png"
-done
-cat >"$STAGE/README.txt" <<EOF
-DRRN Studio $VERSION for Linux ($ARCH)
-
-Run without installing:  ./drrn-studio/drrn-studio   (the app)
-                         ./drrn-studio/drrn --help   (the command-line tool)
-Install for this user:   ./install.sh    (~/.local; --prefix DIR for elsewhere)
-Uninstall:               ~/.local/lib/drrn-studio/uninstall.sh
-EOF
+"$PY" scripts/package_linux.py stage "$BUNDLE" "$STAGE"
 # Reproducible-ish: fixed owner, order and timestamps (the last commit's), no gzip timestamp.
 MTIME="$(git log -1 --format=%ct 2>/dev/null || date +%s)"
 GZIP_CMD=(gzip -n -6)
@@ -135,7 +139,7 @@ command -v pigz >/dev/null 2>&1 && GZIP_CMD=(pigz -n -6)
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$MTIME" \
     -C "$ROOT/build/package" -cf - "$NAME" | "${GZIP_CMD[@]}" >"dist/$NAME.tar.gz"
 
-# -- 5b. the archive installs and uninstalls (into a temporary prefix with a space in it) -------
+# -- 6b. the archive installs and uninstalls (into a temporary prefix with a space in it) -------
 step "install.sh / uninstall.sh round trip"
 TRY="$(mktemp -d)"
 trap 'rm -rf "$TRY"' EXIT
@@ -143,21 +147,51 @@ tar -C "$TRY" -xzf "dist/$NAME.tar.gz"
 PREFIX_DIR="$TRY/prefix with space"
 "$TRY/$NAME/install.sh" --prefix "$PREFIX_DIR"
 "$PREFIX_DIR/bin/drrn" --version  # through the bin symlink
+"$PREFIX_DIR/bin/drrn-studio" --version
+APP_ID="io.github.drrnstudio.DRRNStudio"
 if command -v desktop-file-validate >/dev/null 2>&1; then
-    desktop-file-validate "$PREFIX_DIR/share/applications/drrn-studio.desktop"
+    desktop-file-validate "$PREFIX_DIR/share/applications/$APP_ID.desktop"
+fi
+if command -v appstreamcli >/dev/null 2>&1; then
+    appstreamcli validate --no-net "$PREFIX_DIR/share/metainfo/$APP_ID.metainfo.xml"
 fi
 "$PREFIX_DIR/lib/drrn-studio/uninstall.sh"
-# Caches that update-desktop-database / gtk-update-icon-cache keep per folder may remain.
-leftover="$(find "$PREFIX_DIR" \( -type f -o -type l \) \
-    ! -name mimeinfo.cache ! -name icon-theme.cache)"
+# Nothing may remain: no file, no link, no empty hicolor/*/apps folder.
+leftover="$(find "$PREFIX_DIR" -mindepth 1)"
 if [ -n "$leftover" ]; then
-    echo "build_bundle.sh: uninstall.sh left files behind:" >&2
+    echo "build_bundle.sh: uninstall.sh left things behind:" >&2
     echo "$leftover" >&2
     exit 1
 fi
-echo "install.sh + uninstall.sh ok"
+echo "install.sh + uninstall.sh ok (nothing left behind)"
 
-# -- 6. the numbers ----------------------------------------------------------------------------
+# -- 7. the .deb -------------------------------------------------------------------------------
+DEB="dist/drrn-studio_${VERSION}_amd64.deb"
+step "$DEB"
+"$PY" scripts/package_linux.py deb "$BUNDLE" dist --compress "$DEB_COMPRESS"
+dpkg-deb --info "$DEB" | sed -n '/Package:/,$p'
+
+# -- 8. AppDir / AppImage ----------------------------------------------------------------------
+step "AppDir and AppImage"
+APPDIR="$ROOT/build/AppDir"
+APPIMAGE="dist/DRRN_Studio-$VERSION-$ARCH.AppImage"
+"$PY" scripts/package_linux.py appdir "$BUNDLE" "$APPDIR"
+"$APPDIR/AppRun" --version
+ARGV0=drrn "$APPDIR/AppRun" --version
+"$APPDIR/AppRun" drrn --version
+set +e
+"$PY" scripts/package_linux.py appimage "$APPDIR" "$APPIMAGE"
+appimage_rc=$?
+set -e
+if [ "$appimage_rc" = 0 ]; then
+    # Without FUSE (containers, CI) an AppImage can still run by extracting itself.
+    APPIMAGE_EXTRACT_AND_RUN=1 "$APPIMAGE" --version
+    APPIMAGE_EXTRACT_AND_RUN=1 "$APPIMAGE" drrn --version
+elif [ "$appimage_rc" != 3 ]; then
+    exit "$appimage_rc"
+fi
+
+# -- 9. the numbers ----------------------------------------------------------------------------
 step "summary"
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 TAR_BYTES="$(stat -c %s "dist/$NAME.tar.gz")"
@@ -165,6 +199,14 @@ UNPACKED_BYTES="$(du -sb "$STAGE" | cut -f1)"
 echo "archive:        dist/$NAME.tar.gz"
 echo "download size:  $(mib "$TAR_BYTES") ($TAR_BYTES bytes)"
 echo "unpacked size:  $(mib "$UNPACKED_BYTES") ($UNPACKED_BYTES bytes)"
+echo ".deb:           $(mib "$(stat -c %s "$DEB")") ($DEB_COMPRESS)"
+artifacts=("$NAME.tar.gz" "drrn-studio_${VERSION}_amd64.deb")
+if [ -f "$APPIMAGE" ]; then
+    echo "AppImage:       $(mib "$(stat -c %s "$APPIMAGE")")"
+    artifacts+=("$(basename "$APPIMAGE")")
+else
+    echo "AppImage:       not built (no appimagetool / AppImage runtime here; AppDir in $APPDIR)"
+fi
 "$PY" - "$REPORT" <<'EOF'
 import json, sys
 
@@ -175,4 +217,6 @@ for label, t in report["timings"].items():
 weights = report["weights"]
 print("default model:  " + (", ".join(weights) if weights else "none bundled (bicubic)"))
 EOF
+(cd dist && sha256sum "${artifacts[@]}" >SHA256SUMS-linux)
+echo "checksums:      dist/SHA256SUMS-linux"
 echo "total build time: $((SECONDS / 60)) min $((SECONDS % 60)) s"

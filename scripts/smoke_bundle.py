@@ -77,6 +77,7 @@ class Bundle:
     root: Path
     work: Path
     version: str = ""
+    last_stderr: str = ""  # of the last upscale_and_compare run
     _env: dict[str, str] = field(default_factory=dict)
 
     def exe(self, name: str, root: Path | None = None) -> Path:
@@ -89,6 +90,11 @@ class Bundle:
     def weights(self) -> list[str]:
         folder = self.internal / "resources" / "weights"
         return sorted(p.name for p in folder.glob("*.safetensors")) if folder.is_dir() else []
+
+    def model_args(self) -> list[str]:
+        """`drrn upscale` options: none (the bundled default model), or `--model bicubic` when
+        no weights are bundled (without weights, upscale refuses to guess)."""
+        return [] if self.weights() else ["--model", "bicubic"]
 
     def env(self, **extra: str) -> dict[str, str]:
         """A hermetic environment: this run's own, empty XDG folders; Qt offscreen."""
@@ -223,21 +229,25 @@ def check_gui_version(b: Bundle) -> str:
 
 
 def upscale_and_compare(b: Bundle, root: Path, folder: Path, env: dict[str, str] | None = None,
-                        compare: bool = True) -> str:
-    """Frozen `drrn upscale` (default model) on the sample, optionally checked pixel for pixel."""
+                        compare: bool = True, extra: Sequence[str] = ()) -> str:
+    """Frozen `drrn upscale` (default model; bicubic, asked for, when no weights are bundled)
+    on the sample, optionally checked pixel for pixel against the source tree (without
+    `extra` options)."""
     src = sample_png(folder, "astronaut crop ü.png")
     out = folder / "upscaled ü (bundle).png"
     out.unlink(missing_ok=True)
-    ran = expect_ok(b.run([b.exe("drrn", root), "upscale", src, "-s", "2", "-o", out], env=env),
-                    "drrn upscale")
+    model = b.model_args()
+    ran = expect_ok(b.run([b.exe("drrn", root), "upscale", src, "-s", "2", "-o", out, *model,
+                           *extra], env=env), "drrn upscale " + " ".join(extra))
     if not out.is_file():
         raise CheckFailed(f"drrn upscale exited 0 but wrote no {out}: {ran.tail()}")
     which = "default model " + b.weights()[0] if b.weights() else "bicubic (no weights bundled)"
+    b.last_stderr = ran.err
     if not compare:
         return f"{which}: wrote {out.name} in {ran.seconds:.1f} s"
     ref = folder / "upscaled (source tree).png"
     ref.unlink(missing_ok=True)
-    rc, _ = source_cli(["upscale", str(src), "-s", "2", "-o", str(ref)],
+    rc, _ = source_cli(["upscale", str(src), "-s", "2", "-o", str(ref), *model],
                        b.internal / "resources", b.env())
     if rc != 0 or not ref.is_file():
         raise CheckFailed(f"the source tree's drrn upscale failed (exit {rc})")
@@ -246,6 +256,56 @@ def upscale_and_compare(b: Bundle, root: Path, folder: Path, env: dict[str, str]
 
 def check_upscale(b: Bundle) -> str:
     return upscale_and_compare(b, b.root, b.work / "upscale")
+
+
+def check_compile(b: Bundle) -> str:
+    """`drrn upscale --compile` frozen: refused with one notice (torch.compile cannot work in
+    the bundle), and the eager result is still the source tree's."""
+    detail = upscale_and_compare(b, b.root, b.work / "compile", extra=["--compile"])
+    notices = [ln for ln in b.last_stderr.splitlines() if "--compile" in ln]
+    if len(notices) != 1 or "not available in the packaged drrn" not in notices[0]:
+        raise CheckFailed(f"expected one '--compile is not available' notice, got stderr "
+                          f"{b.last_stderr.strip()[-400:]!r}")
+    if "Traceback" in b.last_stderr:
+        raise CheckFailed(f"a traceback: {b.last_stderr.strip()[-400:]!r}")
+    return f"notice {notices[0].strip()!r}; {detail}"
+
+
+def check_no_display(b: Bundle) -> str:
+    """`drrn-studio` with no X11/Wayland display: one line on stderr, exit 1, within 2 s."""
+    if not sys.platform.startswith("linux"):
+        raise Skip("the display check is for Linux")
+    env = b.env()
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        env.pop(var, None)
+    ran = b.run([b.exe("drrn-studio")], env=env, timeout=30)
+    lines = ran.err.strip().splitlines()
+    if ran.rc != 1 or len(lines) != 1 or "no display" not in lines[0]:
+        raise CheckFailed(f"expected exit 1 and one 'no display' line, got exit {ran.rc}: "
+                          f"{ran.tail()!r}")
+    if ran.seconds > 2.0:
+        raise CheckFailed(f"took {ran.seconds:.1f} s (limit 2 s)")
+    return f"exit 1 in {ran.seconds:.2f} s: {lines[0].strip()[:120]!r}"
+
+
+def check_train(b: Bundle) -> str:
+    """`drrn train --recipe fast` runs one iteration frozen: the bundled recipe is found and the
+    optimizer step's imports (torch._dynamo, sympy, ...) are in the bundle."""
+    from PIL import Image
+    from skimage import data
+
+    hr = b.work / "train" / "hr"
+    hr.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(data.astronaut()[100:196, 180:276]).save(hr / "a.png")
+    Image.fromarray(data.coffee()[50:146, 300:396]).save(hr / "b.png")
+    run = b.work / "train" / "run"
+    ran = expect_ok(b.run([b.exe("drrn"), "train", "--recipe", "fast", "--data", hr, "--val", hr,
+                           "--out", run, "--iters", "1", "--threads", "1", "--device", "cpu",
+                           "--cache-dir", b.work / "train" / "cache"]),
+                    "drrn train --recipe fast --iters 1")
+    if not (run / "last_model.safetensors").is_file():
+        raise CheckFailed(f"no {run / 'last_model.safetensors'}: {ran.tail()}")
+    return f"one iteration of the 'fast' recipe in {ran.seconds:.1f} s; weights written"
 
 
 def check_metrics(b: Bundle) -> str:
@@ -360,7 +420,7 @@ def check_read_only(b: Bundle) -> str:
         expect_ok(run([b.exe("drrn", copy), "--version"]), "drrn --version")
         out = b.work / "read-only-out.png"
         expect_ok(run([b.exe("drrn", copy), "upscale", sample_png(b.work / "upscale"),
-                       "-s", "2", "-o", out]), "drrn upscale")
+                       "-s", "2", "-o", out, *b.model_args()]), "drrn upscale")
         if not out.is_file():
             raise CheckFailed("drrn upscale wrote nothing")
         expect_ok(run([b.exe("drrn-studio", copy), "--self-test"]), "drrn-studio --self-test")
@@ -387,7 +447,7 @@ def check_unwritable_config(b: Bundle) -> str:
                           f"write: {ran.tail()!r}")
     out = b.work / "unwritable-config-out.png"
     expect_ok(b.run([b.exe("drrn"), "upscale", sample_png(b.work / "upscale"), "-s", "2",
-                     "-o", out], env=env), "drrn upscale")
+                     "-o", out, *b.model_args()], env=env), "drrn upscale")
     return f"self-test exit 0 and said: {said[0].strip()[:200]!r}; drrn upscale ok"
 
 
@@ -396,7 +456,10 @@ CHECKS: dict[str, Callable[[Bundle], str]] = {
     "cli-version": check_cli_version,
     "gui-version": check_gui_version,
     "upscale": check_upscale,
+    "compile": check_compile,
+    "no-display": check_no_display,
     "metrics": check_metrics,
+    "train": check_train,
     "self-test": check_self_test,
     "x11": check_x11,
     "odd-path": check_odd_path,

@@ -3,9 +3,10 @@
     DRRN_TEST_BUNDLE=dist/drrn-studio pytest tests/test_bundle.py -v
 
 Each test is one check of scripts/smoke_bundle.py (which the build script also runs): the frozen
-`drrn --version`, `drrn upscale` giving the source tree's pixels, `drrn metrics` (IFC without
-matplotlib), `drrn-studio --self-test` offscreen, a path with a space and non-ASCII letters, a
-read-only install folder and unwritable user config folders.
+`drrn --version`, `drrn upscale` giving the source tree's pixels, `--compile` refused with one
+notice, `drrn-studio` without a display (one line, exit 1 within 2 s), `drrn metrics` (IFC
+without matplotlib), `drrn-studio --self-test` offscreen and on Xvfb, a path with a space and
+non-ASCII letters, a read-only install folder and unwritable user config folders.
 """
 
 from __future__ import annotations

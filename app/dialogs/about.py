@@ -1,4 +1,5 @@
-"""The About box: version, runtime, where logs and models live, and each model's card."""
+"""The About box: version, runtime, where logs and models live, each model's card, and the
+licences (DRRN Studio's MIT licence and the third-party notices of what it ships)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
+    QPlainTextEdit,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -52,8 +54,18 @@ def runtime_text() -> str:
         f"- {platform.system()} {platform.release()} ({platform.machine()})\n"
         f"- CUDA available: {'yes' if torch.cuda.is_available() else 'no'}\n"
         f"- Log folder: `{default_log_dir()}`\n\n"
-        "Licensed under the MIT licence."
+        "Licensed under the MIT licence; see the Licences tab for it and for the third-party "
+        "software DRRN Studio includes."
     )
+
+
+def licences_text() -> str:
+    """DRRN Studio's licence, then the third-party notices (the bundle's file, or generated
+    from the installed dependencies' metadata)."""
+    from drrn_core import notices
+
+    return (f"DRRN Studio {__version__}\n\n{notices.project_licence().rstrip()}\n\n\n"
+            f"{notices.installed_notices()}")
 
 
 class AboutDialog(QDialog):
@@ -78,12 +90,27 @@ class AboutDialog(QDialog):
             tabs.addTab(self._browser("# No models installed\n\nDRRN Studio upscales with "
                                       "bicubic only until a model is imported (File → Import "
                                       "weights…) or trained (Training tab)."), "Models")
+        # Up to a few MB of text: filled when the tab is first shown.
+        self.licences = QPlainTextEdit()
+        self.licences.setReadOnly(True)
+        self.licences.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.licences_index = tabs.addTab(self.licences, "Licences")
+        tabs.currentChanged.connect(self._fill_licences)
         self.tabs = tabs
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
         layout.addWidget(buttons)
+
+    def _fill_licences(self, index: int) -> None:
+        if index != self.licences_index or self.licences.toPlainText():
+            return
+        try:
+            text = licences_text()
+        except Exception as exc:  # noqa: BLE001 - the About box must always open
+            text = f"Could not read the licence texts: {exc}"
+        self.licences.setPlainText(text)
 
     @staticmethod
     def _browser(markdown: str) -> QTextBrowser:

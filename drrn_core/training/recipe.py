@@ -118,10 +118,14 @@ _RENAMES = {"kind": "schedule"}
 
 
 def recipes_dir() -> Path:
-    """The folder holding the named recipes: ``training/`` in a checkout or a bundle."""
+    """The folder holding the named recipes: ``training/`` in a frozen bundle, the installed
+    wheel's package data (``drrn_core/_data/training``) or the checkout."""
     frozen = getattr(sys, "_MEIPASS", None)
-    root = Path(frozen) if frozen else Path(__file__).resolve().parents[2]
-    return root / "training"
+    if frozen:
+        return Path(frozen) / "training"
+    from drrn_core.weights import packaged_data
+
+    return packaged_data("training") or Path(__file__).resolve().parents[2] / "training"
 
 
 def parse_recipe(text: str, source: str = "<recipe>") -> Recipe:

@@ -6,14 +6,16 @@
 # Default prefix: ~/.local. What goes where:
 #   PREFIX/lib/drrn-studio/                      the app folder (executables + _internal/)
 #   PREFIX/bin/drrn-studio, PREFIX/bin/drrn      symbolic links into it
-#   DATA/applications/drrn-studio.desktop        the menu entry (DATA: PREFIX/share, or
-#   DATA/icons/hicolor/*/apps/drrn-studio.*      $XDG_DATA_HOME when no --prefix is given)
+#   DATA/applications/APP_ID.desktop             the menu entry (DATA: PREFIX/share, or
+#   DATA/metainfo/APP_ID.metainfo.xml            $XDG_DATA_HOME when no --prefix is given;
+#   DATA/icons/hicolor/*/apps/drrn-studio.*      APP_ID = io.github.drrnstudio.DRRNStudio)
 # and PREFIX/lib/drrn-studio/uninstall.sh, which removes exactly what the install-manifest.txt
-# beside it lists. Running install.sh again upgrades in place. Your settings, log and imported
-# models live elsewhere (XDG folders) and are neither touched by installing nor by uninstalling.
+# beside it lists, and the folders this script created once they are empty. Running install.sh
+# again upgrades in place. Your settings, log and imported models live elsewhere (XDG folders)
+# and are neither touched by installing nor by uninstalling.
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 prefix=""
 force=0
@@ -57,8 +59,37 @@ for name in drrn-studio drrn; do
     fi
 done
 
+APP_ID="io.github.drrnstudio.DRRNStudio"
+manifest="$app/install-manifest.txt"
+created=()  # folders this install made (uninstall.sh removes them again once empty)
+
+# mkdir -p that remembers which folders it created.
+make_dir() {
+    local dir="$1" missing=()
+    while [ ! -d "$dir" ]; do
+        missing+=("$dir")
+        dir="$(dirname "$dir")"
+    done
+    mkdir -p "$1"
+    created+=(${missing[@]+"${missing[@]}"})
+}
+
+# An upgrade: remove the previous install's files (names may have changed between versions),
+# keeping the folders it created on record.
+if [ -f "$manifest" ]; then
+    while IFS= read -r line; do
+        case "$line" in
+            dir:*) created+=("${line#dir:}") ;;
+            "$app"/*) ;;
+            *) if [ -L "$line" ] || [ -f "$line" ]; then rm -f "$line"; fi ;;
+        esac
+    done <"$manifest"
+fi
+
 echo "Installing DRRN Studio into $app"
-mkdir -p "$prefix/lib" "$bin" "$data/applications"
+make_dir "$prefix/lib"
+make_dir "$bin"
+make_dir "$data/applications"
 # Copy next to the old version first and swap at the end, so an interrupted copy never leaves
 # a half-installed app behind.
 rm -rf "$app.new"
@@ -71,7 +102,6 @@ fi
 mv "$app.new" "$app"
 rm -rf "$app.old"
 
-manifest="$app/install-manifest.txt"
 : >"$manifest"
 record() { printf '%s\n' "$1" >>"$manifest"; }
 
@@ -84,26 +114,31 @@ done
 # it contains a space). Paths with characters the spec would need escaped fall back to PATH.
 exe="$app/drrn-studio"
 case "$exe" in
-    *[\"\`\$\\%]*) exec_value="drrn-studio %f" ;;
-    *" "*) exec_value="\"$exe\" %f" ;;
-    *) exec_value="$exe %f" ;;
+    *[\"\`\$\\%]*) exec_value="drrn-studio %F" ;;
+    *" "*) exec_value="\"$exe\" %F" ;;
+    *) exec_value="$exe %F" ;;
 esac
-desktop="$data/applications/drrn-studio.desktop"
+desktop="$data/applications/$APP_ID.desktop"
 while IFS= read -r line; do
     case "$line" in
         Exec=*) printf 'Exec=%s\n' "$exec_value" ;;
         TryExec=*) printf 'TryExec=%s\n' "$exe" ;;
         *) printf '%s\n' "$line" ;;
     esac
-done <"$here/share/applications/drrn-studio.desktop" >"$desktop"
+done <"$here/share/applications/$APP_ID.desktop" >"$desktop"
 chmod 644 "$desktop"
 record "$desktop"
 
-for png in "$here"/share/icons/hicolor/*/apps/drrn-studio.png \
-           "$here"/share/icons/hicolor/scalable/apps/drrn-studio.svg; do
-    rel="${png#"$here/share/"}"
-    install -D -m 644 "$png" "$data/$rel"
+for src in "$here"/share/icons/hicolor/*/apps/drrn-studio.png \
+           "$here"/share/icons/hicolor/scalable/apps/drrn-studio.svg \
+           "$here/share/metainfo/$APP_ID.metainfo.xml"; do
+    rel="${src#"$here/share/"}"
+    make_dir "$(dirname "$data/$rel")"
+    install -m 644 "$src" "$data/$rel"
     record "$data/$rel"
+done
+for dir in ${created[@]+"${created[@]}"}; do
+    record "dir:$dir"
 done
 
 # Let menus and icon themes notice now rather than at the next login (best effort: these

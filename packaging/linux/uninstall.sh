@@ -33,8 +33,12 @@ if [ ! -f "$manifest" ] || [ ! -d "$app/_internal" ]; then
     exit 1
 fi
 
+dirs=()
 while IFS= read -r path; do
     [ -n "$path" ] || continue
+    case "$path" in
+        dir:*) dirs+=("${path#dir:}"); continue ;;
+    esac
     if [ -L "$path" ]; then
         # A bin link: remove it only while it still points into this install.
         case "$(readlink "$path")" in
@@ -46,7 +50,7 @@ while IFS= read -r path; do
     fi
 done <"$manifest"
 
-data_dirs="$(sed -n 's#/applications/drrn-studio\.desktop$##p' "$manifest")"
+data_dirs="$(sed -n 's#/applications/[^/]*\.desktop$##p' "$manifest")"
 cd /  # do not sit inside the folder being removed
 rm -rf "$app"
 
@@ -55,4 +59,19 @@ if command -v update-desktop-database >/dev/null 2>&1; then
         [ -z "$data" ] || update-desktop-database -q "$data/applications" || true
     done <<<"$data_dirs"
 fi
+# Caches the desktop tools keep per folder: drop them where nothing else is left beside them.
+for path in ${dirs[@]+"${dirs[@]}"}; do
+    for cache in "$path/mimeinfo.cache" "$path/icon-theme.cache"; do
+        if [ -f "$cache" ] && [ "$(find "$path" -mindepth 1 | head -n 2 | wc -l)" = 1 ]; then
+            rm -f "$cache"
+        fi
+    done
+done
+# The folders install.sh created, deepest first, where they are empty now (never a folder
+# that was there before, such as an existing hicolor theme or ~/.local/bin).
+printf "%s\n" ${dirs[@]+"${dirs[@]}"} | awk '{ print length($0) "\t" $0 }' | sort -rn | cut -f2- |
+    while IFS= read -r dir; do
+        [ -n "$dir" ] && rmdir "$dir" 2>/dev/null || true
+    done
+
 echo "Removed DRRN Studio from $app (settings, log and imported models were kept)."

@@ -54,6 +54,30 @@ def test_compile_flag_reaches_the_engine_and_a_failure_is_one_notice(drrn, png, 
     assert sha256(tmp_path / "c.png") == sha256(tmp_path / "d.png")
 
 
+def test_compile_in_a_frozen_build_is_refused_with_one_notice(drrn, png, tiny_model, tmp_path,
+                                                              monkeypatch):
+    """Frozen, torch.compile fails inside its own registration (not catchable later), so the
+    CLI never calls it there: one notice, the eager result, exit 0."""
+    import sys
+
+    import torch
+
+    calls = []
+    monkeypatch.setattr(torch, "compile", lambda *a, **k: calls.append(k))
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    result = drrn("upscale", png, "-s", "2", "--model", tiny_model, "-o", tmp_path / "c.png",
+                  "--precision", "fp32", "--compile")
+    monkeypatch.delattr(sys, "frozen")
+    plain = drrn("upscale", png, "-s", "2", "--model", tiny_model, "-o", tmp_path / "d.png",
+                 "--precision", "fp32")
+    assert result.code == plain.code == 0, result.err + plain.err
+    assert calls == []
+    notices = [ln for ln in result.err.splitlines() if "--compile" in ln]
+    assert notices == ["drrn: --compile is not available in the packaged drrn (torch.compile "
+                       "needs a Python installation and a C++ compiler); running without it"]
+    assert sha256(tmp_path / "c.png") == sha256(tmp_path / "d.png")
+
+
 def test_tiny_model_by_path_and_tile(drrn, png, tiny_model, tmp_path):
     whole = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "a.png",
                  "--precision", "fp32")
@@ -80,12 +104,15 @@ def test_target_size_smaller_than_input_is_refused(drrn, png, tmp_path):
     assert _files(tmp_path) == {"small.png"}
 
 
-def test_default_model_missing_says_so_once(drrn, png, tmp_path):
+def test_no_weights_is_an_error_unless_bicubic_is_asked(drrn, png, tmp_path):
+    """An install without weights must not quietly fall back to bicubic and exit 0."""
     other = tmp_path / "other.png"
     other.write_bytes(png.read_bytes())
     result = drrn("upscale", png, other, "-s", "2")
+    assert_one_error_line(result, "no DRRN weights are installed", "--model bicubic")
+    assert _files(tmp_path) == {"small.png", "other.png"}  # nothing written
+    result = drrn("upscale", png, other, "-s", "2", *BICUBIC)
     assert result.code == 0, result.err
-    assert result.err.count("no DRRN weights are installed") == 1
     assert {"small_x2.png", "other_x2.png"} <= _files(tmp_path)
 
 
