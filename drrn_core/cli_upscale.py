@@ -22,8 +22,10 @@ from drrn_core.cli_common import (
     quality,
     report_failures,
     scale_factor,
+    tile_size,
 )
 from drrn_core.engine import OutOfMemory, Upscaler
+from drrn_core.engine.tiling import MIN_TILE
 from drrn_core.imaging import io
 from drrn_core.metrics.protocol import BICUBIC
 
@@ -69,8 +71,9 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
                    help="where to run the model (default: auto = CUDA, then MPS, then CPU)")
     p.add_argument("--precision", default="auto", metavar="auto|fp32|fp32-fast|bf16|fp16",
                    help="numeric precision (default: auto = the fastest safe one for the device)")
-    p.add_argument("--tile", type=positive_int, metavar="N",
-                   help="process in N x N tiles to bound memory (the result is identical)")
+    p.add_argument("--tile", type=tile_size, metavar="N",
+                   help=f"process in N x N tiles to bound memory, N >= {MIN_TILE} (the result "
+                   "is identical)")
     p.add_argument("--ensemble", action="store_true",
                    help="average the 8 flips/rotations (self-ensemble; 8x slower)")
     p.add_argument("--compile", action="store_true",
