@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from drrn_core import weights
+from drrn_core.atomic import remove_stale_parts
 from drrn_core.cli_common import (
     CLIError,
     check_output_folder,
@@ -144,6 +146,9 @@ def final_target(job: Job, inputs: Sequence[Path], fmt: str | None) -> Path:
                            ".tif name, or --format")
         target = job.target
     else:
+        # temporary files of a killed earlier run, for this name or its -2, -3 ... variants
+        variants = rf"{re.escape(job.target.stem)}(?:-\d+)?{re.escape(job.target.suffix)}"
+        remove_stale_parts(job.target, variants)
         target = io.unique_output_path(job.target, avoid=tuple(inputs))
     check_output_folder(target)
     return target
