@@ -85,8 +85,8 @@ def read_safetensors_header(
                 raise WeightsError(f"{p}: not a readable safetensors file (too short)")
             n = int.from_bytes(first, "little")
             if n > MAX_HEADER_BYTES or 8 + n > size:
-                raise WeightsError(f"{p}: not a readable safetensors file (header length {n} "
-                                   f"does not fit the {size}-byte file)")
+                raise WeightsError(f"{p}: not a readable safetensors file (its header length "
+                                   f"does not fit the {size:,}-byte file)")
             raw = f.read(n)
     except OSError as e:
         raise WeightsError(f"{p}: cannot read ({e.strerror or e})") from None
