@@ -6,9 +6,10 @@ import argparse
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from drrn_core import weights
@@ -191,9 +192,12 @@ def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler) -> Path
             bar.update(round(100 * fraction) - bar.n)
 
         result = upscaler.upscale(image.image, args.scale, _size(args), progress=progress)
+    # only the metadata is needed from here: let the input's pixels go before encoding
+    like = replace(image, pixels=np.empty((0, 0), np.float32), alpha=None)
+    del image
     options = {"quality": args.quality} if args.quality is not None else {}
     fmt = io.FORMATS[FORMATS[args.format]] if args.format else None
-    return io.save_image(target, result, like=image, format=fmt, **options)
+    return io.save_image(target, result, like=like, format=fmt, **options)
 
 
 def run_upscale(args: argparse.Namespace) -> int:

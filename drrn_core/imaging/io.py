@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,9 @@ DECODERS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF", "PPM")
 Anything else (EPS, PDF, PSD, ICO, ...) is refused without trying it: no external program runs."""
 READABLE = ("PNG", "JPEG", "WebP", "TIFF", "BMP", "GIF", "PPM/PGM")
 """DECODERS as users name them, for messages and docs."""
+# Our own limit (max_pixels) is checked on every open; Pillow's warning between its two limits
+# would only add a multi-line warning to a run the user allowed with --max-pixels.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
            ".tiff": "TIFF"}
 _SIXTEEN = ("I;16", "I;16B", "I;16L", "I;16N", "I")
