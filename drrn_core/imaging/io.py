@@ -212,7 +212,7 @@ def _decode_tiff16(im: Image.Image, source, fmt: str) -> LoadedImage:
 
     if isinstance(source, io.BytesIO):
         source.seek(0)
-    arr = tifffile.imread(source)
+    arr = tifffile.imread(source, key=0)  # the first page only, as Pillow reads
     if arr.ndim != 3 or arr.shape[2] not in (3, 4):
         raise ImageReadError(f"{fmt}: unsupported 16-bit TIFF layout {arr.shape}")
     arr = _ORIENT.get(im.getexif().get(0x0112, 1), lambda a: a)(arr)
