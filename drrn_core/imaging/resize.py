@@ -49,20 +49,23 @@ def contributions(
     return idx[:, keep], weights[:, keep]
 
 
-def _resize_axis(img: np.ndarray, axis: int, out_len: int, scale: float, antialias: bool):
-    idx, w = contributions(img.shape[axis], out_len, scale, antialias)
-    w = w.astype(img.dtype, copy=False)
-    moved = np.moveaxis(img, axis, 0)
-    out = np.zeros((out_len,) + moved.shape[1:], dtype=img.dtype)
-    # Output rows in bands of ~_BAND_VALUES values: temporaries stay a few MB whatever the image
-    # size (the result is bitwise the same as all rows at once: the same operations per value).
-    band = max(1, _BAND_VALUES // max(1, math.prod(moved.shape[1:])))
-    shape = (-1,) + (1,) * (moved.ndim - 1)
-    for a in range(0, out_len, band):
-        b = min(out_len, a + band)
-        for k in range(idx.shape[1]):  # taps in order: the sum is accumulated as before
-            out[a:b] += w[a:b, k].reshape(shape) * moved[idx[a:b, k]]
-    return np.moveaxis(out, 0, axis)
+def _taps(src: np.ndarray, idx: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+    """out[i] += sum_k w[i, k] * src[idx[i, k]] along axis 0 (``out`` zeroed by the caller), in
+    row bands of ~_BAND_VALUES values so the temporaries stay a few MB. Each value gets the same
+    operations in the same order (tap by tap) as an unbanded sum: the result is bitwise equal."""
+    band = max(1, _BAND_VALUES // max(1, math.prod(src.shape[1:])))
+    shape = (-1,) + (1,) * (src.ndim - 1)
+    for a in range(0, out.shape[0], band):
+        b = min(out.shape[0], a + band)
+        for k in range(idx.shape[1]):
+            out[a:b] += w[a:b, k].reshape(shape) * src[idx[a:b, k]]
+
+
+def _resize_cols(img: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Resize axis 1 of ``img`` with the given contributions; C-contiguous result."""
+    out = np.zeros((idx.shape[0], img.shape[0]) + img.shape[2:], img.dtype)
+    _taps(np.moveaxis(img, 1, 0), idx, w, out)
+    return np.ascontiguousarray(np.moveaxis(out, 0, 1))
 
 
 def output_size(in_hw: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -80,7 +83,8 @@ def imresize(
 
     Give ``scale`` (output/input, the same for both axes) or ``output_shape`` (H, W). The result is
     float64, or float32 when ``img`` is float32 (to save memory on large photos). Values are not
-    clipped or rounded: the protocol keeps full precision between resizes.
+    clipped or rounded: the protocol keeps full precision between resizes. Works in bands of
+    output rows: memory is the input, the output and a few MB, whatever the size.
     """
     if (scale is None) == (output_shape is None):
         raise ValueError("give exactly one of scale or output_shape")
@@ -98,8 +102,27 @@ def imresize(
             raise ValueError(f"output shape must be positive, got {output_shape}")
         scales = (out_h / h, out_w / w)
     dtype = np.float32 if img.dtype == np.float32 else np.float64
-    out = img.astype(dtype, copy=False)
-    sizes = (out_h, out_w)
-    for axis in sorted((0, 1), key=lambda a: scales[a]):  # stable: rows first on ties
-        out = _resize_axis(out, axis, sizes[axis], scales[axis], antialias)
+    src = img.astype(dtype, copy=False)
+    idx_r, w_r = contributions(h, out_h, scales[0], antialias)
+    idx_c, w_c = contributions(w, out_w, scales[1], antialias)
+    w_r, w_c = w_r.astype(dtype, copy=False), w_c.astype(dtype, copy=False)
+    rows_first = scales[0] <= scales[1]  # MATLAB: smallest scale first, rows first on ties
+    out = np.empty((out_h, out_w) + img.shape[2:], dtype)
+    # Bands of output rows: both passes of a band are done before the next one, so no full-size
+    # intermediate exists; every value is computed exactly as in two whole-image passes.
+    rest = math.prod(img.shape[2:])
+    band = max(1, _BAND_VALUES // max(1, max(w, out_w) * rest))
+    for a in range(0, out_h, band):
+        b = min(out_h, a + band)
+        i_r = idx_r[a:b]
+        if rows_first:
+            part = np.zeros((b - a, w) + img.shape[2:], dtype)
+            _taps(src, i_r, w_r[a:b], part)
+            out[a:b] = _resize_cols(part, idx_c, w_c)
+        else:
+            lo, hi = int(i_r.min()), int(i_r.max()) + 1
+            cols = _resize_cols(src[lo:hi], idx_c, w_c)
+            part = out[a:b]
+            part[...] = 0
+            _taps(cols, i_r - lo, w_r[a:b], part)
     return out
