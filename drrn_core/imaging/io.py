@@ -265,7 +265,7 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
         icc = like.icc if icc is None else icc
     sixteen = (bit_depth or 8) == 16 and fmt in ("PNG", "TIFF")
     arr = _with_alpha(np.asarray(pixels), alpha, keep_alpha=fmt != "JPEG")
-    q = _quantise(arr, 65535 if sixteen else 255)
+    q = _quantise(arr, 65535) if sixteen else arr  # 8-bit: quantised band by band in _encode
     if not p.parent.is_dir():
         raise ImageWriteError(f"{p}: the folder {p.parent} does not exist")
     try:
@@ -300,8 +300,20 @@ def _quantise(arr: np.ndarray, top: int) -> np.ndarray:
     return out
 
 
+def _pillow8(arr: np.ndarray) -> Image.Image:
+    """Float [0, 1] pixels (HW, HWx2, HWx3, HWx4) as an 8-bit Pillow image, quantised and pasted
+    in row bands: no full-size uint8 copy besides Pillow's own buffer."""
+    first = Image.fromarray(_quantise(arr[:1], 255))
+    im = Image.new(first.mode, (arr.shape[1], arr.shape[0]))
+    rows = max(1, (1 << 20) // max(1, arr[0].size))
+    for r in range(0, arr.shape[0], rows):
+        im.paste(Image.fromarray(_quantise(arr[r:r + rows], 255)), (0, r))
+    return im
+
+
 def _encode(target: str, q: np.ndarray, fmt: str, sixteen: bool, exif: bytes | None,
             icc: bytes | None, quality: int) -> None:
+    """Write ``q`` (uint16 when ``sixteen``, else float [0, 1] quantised here) as ``fmt``."""
     channels = 1 if q.ndim == 2 else q.shape[2]
     if sixteen and fmt == "TIFF":
         import tifffile
@@ -313,7 +325,7 @@ def _encode(target: str, q: np.ndarray, fmt: str, sixteen: bool, exif: bytes | N
     if sixteen and channels > 1:
         Path(target).write_bytes(_png16(q, exif, icc))
         return
-    im = Image.fromarray(q)
+    im = Image.fromarray(q) if sixteen else _pillow8(q)  # sixteen here: grey 16-bit PNG
     kw: dict = {}
     if icc:
         kw["icc_profile"] = icc
