@@ -78,6 +78,7 @@ def imresize(
     scale: float | None = None,
     output_shape: tuple[int, int] | None = None,
     antialias: bool = True,
+    rows: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Resize an HW or HWC array like MATLAB's bicubic ``imresize``.
 
@@ -85,6 +86,8 @@ def imresize(
     float64, or float32 when ``img`` is float32 (to save memory on large photos). Values are not
     clipped or rounded: the protocol keeps full precision between resizes. Works in bands of
     output rows: memory is the input, the output and a few MB, whatever the size.
+    ``rows=(a, b)``: only output rows a..b-1, bitwise equal to ``imresize(...)[a:b]`` (reads only
+    the input rows they need), so a caller can resize a large image band by band.
     """
     if (scale is None) == (output_shape is None):
         raise ValueError("give exactly one of scale or output_shape")
@@ -102,27 +105,29 @@ def imresize(
             raise ValueError(f"output shape must be positive, got {output_shape}")
         scales = (out_h / h, out_w / w)
     dtype = np.float32 if img.dtype == np.float32 else np.float64
-    src = img.astype(dtype, copy=False)
+    r0, r1 = (0, out_h) if rows is None else (int(rows[0]), int(rows[1]))
+    if not 0 <= r0 < r1 <= out_h:
+        raise ValueError(f"rows {rows} are not a range inside the {out_h} output rows")
     idx_r, w_r = contributions(h, out_h, scales[0], antialias)
     idx_c, w_c = contributions(w, out_w, scales[1], antialias)
     w_r, w_c = w_r.astype(dtype, copy=False), w_c.astype(dtype, copy=False)
     rows_first = scales[0] <= scales[1]  # MATLAB: smallest scale first, rows first on ties
-    out = np.empty((out_h, out_w) + img.shape[2:], dtype)
+    tail = img.shape[2:]
+    out = np.empty((r1 - r0, out_w) + tail, dtype)
     # Bands of output rows: both passes of a band are done before the next one, so no full-size
     # intermediate exists; every value is computed exactly as in two whole-image passes.
-    rest = math.prod(img.shape[2:])
-    band = max(1, _BAND_VALUES // max(1, max(w, out_w) * rest))
-    for a in range(0, out_h, band):
-        b = min(out_h, a + band)
+    band = max(1, _BAND_VALUES // max(1, max(w, out_w) * math.prod(tail)))
+    for a in range(r0, r1, band):
+        b = min(r1, a + band)
         i_r = idx_r[a:b]
+        lo, hi = int(i_r.min()), int(i_r.max()) + 1  # the input rows this band reads
+        src = img[lo:hi].astype(dtype, copy=False)
         if rows_first:
-            part = np.zeros((b - a, w) + img.shape[2:], dtype)
-            _taps(src, i_r, w_r[a:b], part)
-            out[a:b] = _resize_cols(part, idx_c, w_c)
+            part = np.zeros((b - a, w) + tail, dtype)
+            _taps(src, i_r - lo, w_r[a:b], part)
+            out[a - r0:b - r0] = _resize_cols(part, idx_c, w_c)
         else:
-            lo, hi = int(i_r.min()), int(i_r.max()) + 1
-            cols = _resize_cols(src[lo:hi], idx_c, w_c)
-            part = out[a:b]
+            part = out[a - r0:b - r0]
             part[...] = 0
-            _taps(cols, i_r - lo, w_r[a:b], part)
+            _taps(_resize_cols(src, idx_c, w_c), i_r - lo, w_r[a:b], part)
     return out
