@@ -365,10 +365,10 @@ def scan_models() -> tuple[list[ModelEntry], list[BrokenModel]]:
 
 def list_models() -> list[ModelEntry]:
     """Bundled then user models, each sorted by name; broken files are left out (see
-    scan_models) and logged."""
+    scan_models, which also returns them with their reasons)."""
     entries, broken = scan_models()
-    for b in broken:
-        _log.warning("skipping %s", b.reason)
+    for b in broken:  # INFO: `drrn models` and the app show broken files themselves
+        _log.info("skipping %s", b.reason)
     return entries
 
 

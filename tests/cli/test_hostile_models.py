@@ -131,7 +131,10 @@ def test_broken_user_model_is_listed_and_does_not_block(drrn, tmp_path, isolated
     assert "  good  [user]" in out.out
     assert f"! {evil.stem}  [user, not usable]" in out.out and words in out.out
     image = flat_png(tmp_path / "in.png", 16)
-    assert drrn("upscale", image, "-s", "2", "--model", "good", "-o", tmp_path / "o.png").code == 0
+    ok = drrn("upscale", image, "-s", "2", "--model", "good", "-o", tmp_path / "o.png")
+    assert ok.code == 0 and ok.err == "", ok.err
+    default = drrn("upscale", image, "-s", "2", "-o", tmp_path / "d.png")  # lists the models
+    assert default.code == 0 and evil.name not in default.err, default.err
     assert_user_error(drrn("upscale", image, "-s", "2", "--model", "evil"), "cannot be used",
                       words)
 
