@@ -36,13 +36,12 @@ class CLIError(UserError):
 READ_ERRORS = (UserError, OSError, ValueError)
 
 
-def describe_read_error(exc: BaseException, path: Path) -> str:
-    """One line for a READ_ERRORS exception about ``path`` (named once)."""
+def describe_read_error(exc: BaseException, path: Path | None = None) -> str:
+    """One line for a READ_ERRORS exception (about ``path``, which is named once when given)."""
     if isinstance(exc, UserError):
         return str(exc)  # already names the file
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{path}: {exc.strerror}"
-    return f"{path}: {one_line(exc)}"
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
+    return text if path is None else f"{path}: {text}"
 
 
 def one_line(message: object) -> str:
