@@ -41,7 +41,8 @@ PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl", ".tar")
 _log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 8 << 20
-"""Largest safetensors JSON header read (a DRRN header is a few KB; a checkpoint's some 100 KB)."""
+"""Largest safetensors JSON header (or sidecar .json) read: a DRRN header is a few KB, a
+checkpoint's some 100 KB."""
 ARCH_LIMITS = {"B": (1, 16), "U": (0, 64), "channels": (1, 1024)}
 """Inclusive ranges accepted for the architecture fields of a weights header (the paper's largest
 models are B3U9 and B1U25 at 128 channels)."""
@@ -251,6 +252,9 @@ def read_header(path: str | os.PathLike) -> tuple[DRRNConfig, ModelDescriptor, d
     sidecar = p.with_suffix(".json")
     if sidecar.is_file():
         try:
+            if sidecar.stat().st_size > MAX_HEADER_BYTES:
+                raise WeightsError(f"{sidecar}: sidecar metadata larger than "
+                                   f"{MAX_HEADER_BYTES >> 20} MiB")
             extra = json.loads(sidecar.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError) as e:
             raise WeightsError(f"{sidecar}: unreadable sidecar metadata ({_one_line(e)})") from None

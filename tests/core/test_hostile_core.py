@@ -84,3 +84,12 @@ def test_architecture_limits_are_checked_before_building(tmp_path):
 @pytest.mark.parametrize("name", ["DRRN_B1U9", "my model", "v2.1+ft", "a", "9-lives_x"])
 def test_ordinary_model_names_are_accepted(name):
     assert weights.check_model_name(name) == name
+
+
+def test_oversized_sidecar_is_refused_unread(tmp_path):
+    from drrn_core.weights import MAX_HEADER_BYTES, save_weights
+
+    path = save_weights(tmp_path / "m.safetensors", DRRN(DRRNConfig(U=1, channels=4)))
+    (tmp_path / "m.json").write_bytes(b" " * (MAX_HEADER_BYTES + 1) + b"{}")
+    with pytest.raises(weights.WeightsError, match="sidecar metadata larger than"):
+        weights.read_header(path)
