@@ -52,7 +52,8 @@ def build_parser() -> tuple[ArgumentParser, dict[str, Handler]]:
         description="DRRN single-image super-resolution: upscale images, benchmark models with "
         "the paper's protocol (PSNR/SSIM/IFC on MATLAB Y), compare two images, list and train "
         "models.",
-        epilog="Exit status: 0 ok, 1 failed (any file of a batch), 2 usage error, 130 interrupted.",
+        epilog="Exit status: 0 ok, 1 failed (any file of a batch), 2 usage error, 130 "
+        "interrupted, 143 terminated (SIGTERM).",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument(
