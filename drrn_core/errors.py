@@ -21,7 +21,3 @@ class Terminated(BaseException):  # noqa: N818 (a signal, like KeyboardInterrupt
     """Raised by the SIGTERM handler of a command so that temporary files are cleaned up as on
     Ctrl-C (a BaseException, so ``except Exception`` does not swallow it)."""
 
-
-def user_message(exc: BaseException) -> str | None:
-    """The one-line text of a user error, or None when ``exc`` is not one (an internal error)."""
-    return str(exc) if isinstance(exc, UserError) else None
