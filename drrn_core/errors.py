@@ -20,4 +20,3 @@ class UserError(Exception):
 class Terminated(BaseException):  # noqa: N818 (a signal, like KeyboardInterrupt)
     """Raised by the SIGTERM handler of a command so that temporary files are cleaned up as on
     Ctrl-C (a BaseException, so ``except Exception`` does not swallow it)."""
-
