@@ -197,12 +197,28 @@ def write_csv(path: Path, results: list[dict]) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
+def _same(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (following links; by resolved path when one is new)."""
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """`drrn bench`: run, print the table, write --json/--csv; 1 when any image failed."""
     for out in (args.json, args.csv):
         if out is not None:
             check_output_folder(out)
+    if args.json is not None and args.csv is not None and _same(args.json, args.csv):
+        raise CLIError(f"{args.json}: --json and --csv name the same file")
     datasets = collect_datasets(args.sources)
+    for out in (args.json, args.csv):
+        inputs = [p for d in datasets for p in d.images] + list(args.sources)
+        if out is not None and any(_same(out, p) for p in inputs):
+            raise CLIError(f"{out}: refusing to overwrite an input with the results")
     models = bench_models(args.model, args.device, args.precision)
     total = sum(len(d.images) for d in datasets) * len(args.scale) * len(models)
     results, failures = [], []

@@ -157,3 +157,21 @@ def test_flat_image_scores_infinite_psnr(drrn, tmp_path):
     assert csv_rows["grey.png"][4] == "inf"
     metrics = drrn("metrics", folder / "grey.png", folder / "grey.png", "--y")
     assert metrics.code == 0 and " inf " in metrics.out, metrics.err
+
+
+def test_bench_never_writes_results_over_an_input(drrn, tmp_path):
+    image = flat_png(tmp_path / "grey.png", 32)
+    before = sha256(image)
+    for flag in ("--json", "--csv"):
+        result = drrn("bench", image, "--scale", "2", flag, image)
+        assert_user_error(result, "refusing to overwrite an input")
+        assert sha256(image) == before
+    same = tmp_path / "r.txt"
+    same.write_text("old")
+    assert_user_error(drrn("bench", image, "--scale", "2", "--json", same, "--csv", same),
+                      "same file")
+    assert same.read_text() == "old"
+    new = tmp_path / "new.txt"
+    assert_user_error(drrn("bench", image, "--scale", "2", "--json", new, "--csv", new),
+                      "same file")
+    assert not new.exists()
