@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import sha256
 from hostile_files import flat_png
+from PIL import Image
 
 from drrn_core.atomic import atomic_path, remove_stale_parts
 from drrn_core.imaging import io
@@ -86,7 +87,6 @@ def test_atomic_write_cleans_its_own_stale_parts(tmp_path):
 def test_sigterm_in_a_real_process_exits_143_without_leftovers(tmp_path):
     """A real `drrn upscale` process stopped by SIGTERM at some point of its run."""
     import numpy as np
-    from PIL import Image
 
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 256, (1500, 1500, 3), np.uint8)).save(tmp_path / "big.png")
@@ -107,4 +107,10 @@ def test_sigterm_in_a_real_process_exits_143_without_leftovers(tmp_path):
         pytest.skip("the run finished before SIGTERM arrived (machine too fast)")
     assert proc.returncode == 143, err
     assert "Traceback" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert not [n for n in left if n.endswith(".part")], left
+    if "big_x3.png" in left:  # SIGTERM arrived after the rename: the result is whole
+        with Image.open(tmp_path / "big_x3.png") as im:
+            im.load()
+            assert im.size == (4500, 4500)
+    assert set(left) <= {"big.png", "big_x3.png"}, left
