@@ -132,6 +132,10 @@ def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_
     except PermissionError:
         raise ImageReadError(f"{label}: permission denied") from None
     except UnidentifiedImageError:
+        kind = _sniff(source)
+        if kind:
+            raise ImageReadError(f"{label}: a {kind} file of a kind this program cannot decode "
+                                 "(damaged, or an unsupported variant)") from None
         raise ImageReadError(f"{label}: not an image, or not one of the formats read here "
                              f"({', '.join(READABLE)})") from None
     except Image.DecompressionBombError:
@@ -147,6 +151,26 @@ def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_
         why = e.strerror if isinstance(e, OSError) and e.errno and e.strerror else \
             f"the file is truncated or damaged: {_first_line(e)}"
         raise ImageReadError(f"{label}: cannot read ({why})") from None
+
+
+_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "TIFF"),
+          (b"MM\x00*", "TIFF"), (b"GIF8", "GIF"), (b"BM", "BMP"))
+
+
+def _sniff(source: str | os.PathLike | IO[bytes]) -> str | None:
+    """The allowed format a file's first bytes claim (for a clearer refusal), or None."""
+    try:
+        if isinstance(source, str | os.PathLike):
+            with open(source, "rb") as f:
+                head = f.read(12)
+        else:
+            source.seek(0)
+            head = source.read(12)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
 
 
 def check_pixels(label: str, width: int, height: int, max_pixels: int) -> None:

@@ -93,3 +93,12 @@ def test_oversized_sidecar_is_refused_unread(tmp_path):
     (tmp_path / "m.json").write_bytes(b" " * (MAX_HEADER_BYTES + 1) + b"{}")
     with pytest.raises(weights.WeightsError, match="sidecar metadata larger than"):
         weights.read_header(path)
+
+
+def test_an_allowed_format_pillow_cannot_decode_is_named(tmp_path):
+    import tifffile
+
+    rgb = np.random.default_rng(0).random((8, 8, 3)).astype(np.float32)  # float RGB TIFF
+    tifffile.imwrite(tmp_path / "f.tif", rgb, photometric="rgb")
+    with pytest.raises(io.ImageReadError, match="a TIFF file of a kind this program cannot"):
+        io.load_image(tmp_path / "f.tif")
