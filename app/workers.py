@@ -44,6 +44,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from drrn_core.errors import UserError
+
 __all__ = [
     "CancelToken",
     "EtaEstimator",
@@ -330,8 +332,8 @@ def describe_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, MemoryError) and not text:
         return "Out of memory: try a smaller image or scale, or the CPU device."
-    known = type(exc).__name__ in {"ImageReadError", "ImageWriteError", "ModelError",
-                                   "WeightsError", "OutOfMemory", "DeviceError"}
+    known = isinstance(exc, UserError) or type(exc).__name__ in {"ModelError", "OutOfMemory",
+                                                                 "DeviceError"}
     if known and text:
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

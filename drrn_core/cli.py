@@ -2,13 +2,17 @@
 
 A thin layer: argument parsing, one-line error reporting and exit codes live here; every image,
 model and metric operation is drrn_core's. Exit status: 0 success, 1 failure (in a batch: any file
-failed), 2 usage error, 130 interrupted (Ctrl-C). Errors are one `drrn: error: ...` line on stderr;
-a traceback is printed only for internal errors and only with --debug.
+failed), 2 usage error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Errors are one
+`drrn: error: ...` line on stderr: a user mistake (any drrn_core.errors.UserError: a bad file,
+option, model or folder) as its own message, anything else as "internal error" (our bug), with a
+traceback only with --debug. SIGTERM is handled like Ctrl-C, so temporary files are removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -18,9 +22,9 @@ from drrn_core.cli_bench import add_bench_parser, run_bench
 from drrn_core.cli_common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     PROG,
-    CLIError,
     error,
     note,
     one_line,
@@ -28,6 +32,7 @@ from drrn_core.cli_common import (
 from drrn_core.cli_metrics import add_metrics_parser, run_metrics
 from drrn_core.cli_models import add_models_parser, run_models
 from drrn_core.cli_upscale import add_upscale_parser, run_upscale
+from drrn_core.errors import Terminated, UserError
 from drrn_core.training.command import add_train_parser, run_train
 
 Handler = Callable[[argparse.Namespace], int]
@@ -47,7 +52,8 @@ def build_parser() -> tuple[ArgumentParser, dict[str, Handler]]:
         description="DRRN single-image super-resolution: upscale images, benchmark models with "
         "the paper's protocol (PSNR/SSIM/IFC on MATLAB Y), compare two images, list and train "
         "models.",
-        epilog="Exit status: 0 ok, 1 failed (any file of a batch), 2 usage error, 130 interrupted.",
+        epilog="Exit status: 0 ok, 1 failed (any file of a batch), 2 usage error, 130 "
+        "interrupted, 143 terminated (SIGTERM).",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.add_argument(
@@ -69,18 +75,42 @@ def build_parser() -> tuple[ArgumentParser, dict[str, Handler]]:
     return parser, handlers
 
 
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_cleans_up():
+    """While a command runs, SIGTERM raises Terminated (so atomic writes remove their temporary
+    files, as on Ctrl-C); the previous handler is restored afterwards. A no-op outside the main
+    thread, where handlers cannot be installed. `drrn train` installs its own handler."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `drrn` with `argv` (default: sys.argv[1:]); the exit status."""
     parser, handlers = build_parser()
     args = parser.parse_args(argv)
     try:
-        return handlers[args.command](args)
-    except CLIError as exc:
+        with _sigterm_cleans_up():
+            return handlers[args.command](args)
+    except UserError as exc:
         error(exc)
     except KeyboardInterrupt:
         print(file=sys.stderr)
         note("interrupted")
         return EXIT_INTERRUPTED
+    except Terminated:
+        note("terminated")
+        return EXIT_TERMINATED
     except MemoryError:
         error("out of memory (try a smaller --tile, a smaller image or a smaller scale)")
     except Exception as exc:  # an internal error: one line unless --debug

@@ -47,6 +47,9 @@ parent folder. 'bicubic' always runs the protocol's own bicubic baseline.
 --json FILE writes {"dataset": NAME, "runs": [{"model", "scale", "mean": {...}, "images": [...]}]}
 for one dataset, and a JSON list of such objects, one per dataset, when several are given.
 --csv FILE writes one row per image: dataset,model,scale,image,psnr,ssim,ifc.
+An exact restoration (e.g. bicubic on a flat image) has an infinite PSNR: 'inf' in the table and
+CSV, null in JSON (PSNR is never skipped, so null means infinite); a mean with one infinite PSNR
+is infinite.
 Both are written atomically, and only when at least one image was scored. A bad image is
 reported and left out (the others still run; exit status 1). --no-ifc skips IFC (the slowest
 metric; its fields are then null); IFC needs at least 72 px per side after shaving."""
@@ -76,13 +79,21 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     return p
 
 
+def psnr_text(value: float | None, digits: int = 2) -> str:
+    """PSNR as printed: a null PSNR in bench JSON is an exact restoration, shown as 'inf'
+    (protocol module docstring: PSNR is never skipped)."""
+    return "inf" if value is None or value == float("inf") else f"{value:.{digits}f}"
+
+
 def format_cell(mean: dict | None) -> str:
     """One table cell: 'PSNR / SSIM / IFC' with the paper's precision ('-' where missing)."""
     if mean is None:
         return "-"
     ifc = mean.get("ifc")
     ifc_text = "-" if ifc is None else f"{ifc:.3f}"
-    return f"{mean['psnr']:.2f} / {mean['ssim']:.4f} / {ifc_text}"
+    ssim = mean.get("ssim")
+    ssim_text = "-" if ssim is None else f"{ssim:.4f}"
+    return f"{psnr_text(mean.get('psnr'))} / {ssim_text} / {ifc_text}"
 
 
 def _align(rows: list[list[str]]) -> str:
@@ -164,7 +175,7 @@ def run_dataset(
                 scored.append(result)
                 bar.update()
         except READ_ERRORS as exc:
-            error(f"{path}: {describe_read_error(exc)}")
+            error(describe_read_error(exc, path))
             failures.append(str(path))
             bar.update(len(args.scale) * len(models) - len(scored))
         else:
@@ -180,9 +191,20 @@ def write_csv(path: Path, results: list[dict]) -> None:
     for res in results:
         for run in res["runs"]:
             for im in run["images"]:
-                values = ("" if im[m] is None else im[m] for m in METRICS)
+                values = (("inf" if m == "psnr" else "") if im[m] is None else im[m]
+                          for m in METRICS)
                 writer.writerow([res["dataset"], run["model"], run["scale"], im["image"], *values])
     write_text_atomic(path, buf.getvalue())
+
+
+def _same(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (following links; by resolved path when one is new)."""
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -190,7 +212,13 @@ def run_bench(args: argparse.Namespace) -> int:
     for out in (args.json, args.csv):
         if out is not None:
             check_output_folder(out)
+    if args.json is not None and args.csv is not None and _same(args.json, args.csv):
+        raise CLIError(f"{args.json}: --json and --csv name the same file")
     datasets = collect_datasets(args.sources)
+    for out in (args.json, args.csv):
+        inputs = [p for d in datasets for p in d.images] + list(args.sources)
+        if out is not None and any(_same(out, p) for p in inputs):
+            raise CLIError(f"{out}: refusing to overwrite an input with the results")
     models = bench_models(args.model, args.device, args.precision)
     total = sum(len(d.images) for d in datasets) * len(args.scale) * len(models)
     results, failures = [], []

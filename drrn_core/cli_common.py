@@ -8,12 +8,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from drrn_core import weights
 from drrn_core.atomic import atomic_path
 from drrn_core.engine import DeviceError, Upscaler
+from drrn_core.engine.tiling import MIN_TILE
+from drrn_core.errors import UserError
 
 PROG = "drrn"
 MAX_SCALE = 16.0
@@ -22,25 +23,25 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
-class CLIError(Exception):
+class CLIError(UserError):
     """A failure the user can act on: printed as one `drrn: error: ...` line, never a traceback."""
 
 
-# What reading a bad ground-truth file raises in the protocol's reader (PIL) and its checks.
-READ_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
+# What scoring one ground-truth image can raise for a bad image: the reader's ImageReadError
+# (a UserError naming the file), the protocol's ValueError (e.g. too small for the scale) and an
+# OSError from the file system.
+READ_ERRORS = (UserError, OSError, ValueError)
 
 
-def describe_read_error(exc: BaseException) -> str:
-    """A one-line reason for a READ_ERRORS exception, without PIL's internals."""
-    if isinstance(exc, UnidentifiedImageError):
-        return "not an image, or a format that cannot be read"
-    if isinstance(exc, OSError) and "truncated" in str(exc):
-        return "truncated or corrupt image"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return one_line(exc)
+def describe_read_error(exc: BaseException, path: Path | None = None) -> str:
+    """One line for a READ_ERRORS exception (about ``path``, which is named once when given)."""
+    if isinstance(exc, UserError):
+        return str(exc)  # already names the file
+    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
+    return text if path is None else f"{path}: {text}"
 
 
 def one_line(message: object) -> str:
@@ -92,6 +93,15 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text}")
+    return value
+
+
+def tile_size(text: str) -> int:
+    """argparse type: a tile side in pixels, >= engine.tiling.MIN_TILE (smaller tiles would be
+    almost all margin and take hours)."""
+    value = positive_int(text)
+    if value < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"tile must be at least {MIN_TILE} pixels, got {text}")
     return value
 
 

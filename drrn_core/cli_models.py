@@ -15,7 +15,9 @@ def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     return sub.add_parser(
         "models", help="list bundled and user models",
         description="List the bundled and user models: name, where it lives, its architecture "
-        "and the results recorded in its metadata. The default model is marked with '*'.",
+        "and the results recorded in its metadata. The default model is marked with '*'; a file "
+        "that cannot be used (damaged, or a user model with a bundled model's name) is marked "
+        "'!' with the reason, and never stops the others from being listed.",
     )
 
 
@@ -31,7 +33,7 @@ def _result_lines(results: object) -> list[str]:
 
 def run_models(args: argparse.Namespace) -> int:
     """`drrn models`: one block per model; a hint where to put weights when there are none."""
-    entries = weights.list_models()
+    entries, broken = weights.scan_models()
     default = weights.default_model_name()
     for entry in entries:
         mark = "*" if entry.source == "bundled" and entry.name == default else " "
@@ -39,6 +41,9 @@ def run_models(args: argparse.Namespace) -> int:
         print(f"    {entry.descriptor.summary()}")
         for line in _result_lines(entry.metadata["results"]) if "results" in entry.metadata else []:
             print(f"    {line}")
+    for b in broken:
+        print(f"! {b.name}  [{b.source}, not usable]  {b.path}")
+        print(f"    {b.reason}")
     if not entries:
         print(f"No models installed. Bundled weights go in {weights.bundled_dir()}, user models "
               f"in {weights.user_dir()}.")

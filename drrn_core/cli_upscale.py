@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from drrn_core import weights
+from drrn_core.atomic import remove_stale_parts
 from drrn_core.cli_common import (
     CLIError,
     check_output_folder,
@@ -23,8 +26,10 @@ from drrn_core.cli_common import (
     quality,
     report_failures,
     scale_factor,
+    tile_size,
 )
 from drrn_core.engine import OutOfMemory, Upscaler
+from drrn_core.engine.tiling import MIN_TILE
 from drrn_core.imaging import io
 from drrn_core.metrics.protocol import BICUBIC
 
@@ -70,8 +75,9 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
                    help="where to run the model (default: auto = CUDA, then MPS, then CPU)")
     p.add_argument("--precision", default="auto", metavar="auto|fp32|fp32-fast|bf16|fp16",
                    help="numeric precision (default: auto = the fastest safe one for the device)")
-    p.add_argument("--tile", type=positive_int, metavar="N",
-                   help="process in N x N tiles to bound memory (the result is identical)")
+    p.add_argument("--tile", type=tile_size, metavar="N",
+                   help=f"process in N x N tiles to bound memory, N >= {MIN_TILE} (the result "
+                   "is identical)")
     p.add_argument("--ensemble", action="store_true",
                    help="average the 8 flips/rotations (self-ensemble; 8x slower)")
     p.add_argument("--compile", action="store_true",
@@ -142,6 +148,9 @@ def final_target(job: Job, inputs: Sequence[Path], fmt: str | None) -> Path:
                            ".tif name, or --format")
         target = job.target
     else:
+        # temporary files of a killed earlier run, for this name or its -2, -3 ... variants
+        variants = rf"{re.escape(job.target.stem)}(?:-\d+)?{re.escape(job.target.suffix)}"
+        remove_stale_parts(job.target, variants)
         target = io.unique_output_path(job.target, avoid=tuple(inputs))
     check_output_folder(target)
     return target
@@ -201,9 +210,12 @@ def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler) -> Path
             bar.update(round(100 * fraction) - bar.n)
 
         result = upscaler.upscale(image.image, args.scale, _size(args), progress=progress)
+    # only the metadata is needed from here: let the input's pixels go before encoding
+    like = replace(image, pixels=np.empty((0, 0), np.float32), alpha=None)
+    del image
     options = {"quality": args.quality} if args.quality is not None else {}
     fmt = io.FORMATS[FORMATS[args.format]] if args.format else None
-    return io.save_image(target, result, like=image, format=fmt, **options)
+    return io.save_image(target, result, like=like, format=fmt, **options)
 
 
 def run_upscale(args: argparse.Namespace) -> int:

@@ -18,19 +18,22 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import re
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from drrn_core.atomic import atomic_path
 from drrn_core.descriptor import ModelDescriptor
+from drrn_core.errors import UserError
 from drrn_core.model import DRRN, DRRNConfig
 
 FORMAT = "drrn-studio/1"
@@ -38,9 +41,137 @@ SUFFIX = ".safetensors"
 PICKLE_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".pkl", ".tar")
 _log = logging.getLogger(__name__)
 
+MAX_HEADER_BYTES = 8 << 20
+"""Largest safetensors JSON header (or sidecar .json) read: a DRRN header is a few KB, a
+checkpoint's some 100 KB."""
+ARCH_LIMITS = {"B": (1, 16), "U": (0, 64), "channels": (1, 1024)}
+"""Inclusive ranges accepted for the architecture fields of a weights header (the paper's largest
+models are B3U9 and B1U25 at 128 channels)."""
+_ARCH_FLAGS = ("batchnorm", "bias", "share", "chain")
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+               "U8": 1, "BOOL": 1}
+"""safetensors dtypes accepted in a header, with their sizes in bytes."""
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 _.+-]{0,62}[A-Za-z0-9_+-])?")
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
+             *(f"lpt{i}" for i in range(10))}
 
-class WeightsError(ValueError):
+
+class WeightsError(UserError, ValueError):
     """Weights could not be saved, found or read; ``str()`` is one user-facing line."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """One tensor entry of a safetensors header: dtype name, shape, byte range in the data."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+
+def read_safetensors_header(
+    path: str | os.PathLike,
+) -> tuple[dict[str, str], dict[str, TensorInfo]]:
+    """(metadata, tensors) of a safetensors file, every field checked before anything is
+    allocated: header length against MAX_HEADER_BYTES and the file size, JSON object types,
+    dtypes (DTYPE_BYTES), shapes (non-negative ints), and each byte range inside the data and
+    exactly ``prod(shape) x dtype size`` long. WeightsError (one line) for anything else. Used for
+    weights and training checkpoints alike."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            first = f.read(8)
+            if len(first) < 8:
+                raise WeightsError(f"{p}: not a readable safetensors file (too short)")
+            n = int.from_bytes(first, "little")
+            if n > MAX_HEADER_BYTES or 8 + n > size:
+                raise WeightsError(f"{p}: not a readable safetensors file (its header length "
+                                   f"does not fit the {size:,}-byte file)")
+            raw = f.read(n)
+    except OSError as e:
+        raise WeightsError(f"{p}: cannot read ({e.strerror or e})") from None
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise WeightsError(f"{p}: not a readable safetensors file (damaged header)") from None
+    if not isinstance(header, dict):
+        raise WeightsError(f"{p}: not a readable safetensors file (damaged header)")
+    meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise WeightsError(f"{p}: damaged metadata in the header (values must be strings)")
+    data = size - 8 - n
+    tensors = {}
+    for name, entry in header.items():
+        tensors[name] = _tensor_info(p, name, entry, data)
+    return meta, tensors
+
+
+def _tensor_info(p: Path, name: str, entry: object, data: int) -> TensorInfo:
+    bad = f"{p}: not a readable safetensors file (tensor {name[:60]!r}"
+    if not isinstance(entry, dict):
+        raise WeightsError(f"{bad} has no description)")
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if dtype not in DTYPE_BYTES:
+        raise WeightsError(f"{bad} has an unsupported dtype {str(dtype)[:20]!r})")
+    if (not isinstance(shape, list) or len(shape) > 8
+            or not all(type(d) is int and 0 <= d < 1 << 40 for d in shape)):
+        raise WeightsError(f"{bad} has an invalid shape)")
+    if (not isinstance(offsets, list) or len(offsets) != 2
+            or not all(type(o) is int for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1] <= data):
+        raise WeightsError(f"{bad} lies outside the file: truncated or damaged)")
+    if offsets[1] - offsets[0] != math.prod(shape) * DTYPE_BYTES[dtype]:
+        raise WeightsError(f"{bad} has a size that does not match its shape)")
+    return TensorInfo(dtype, tuple(shape), offsets[0], offsets[1])
+
+
+def config_from_header(p: Path, text: str) -> DRRNConfig:
+    """The DRRNConfig of an ``architecture`` header value; every field type- and range-checked
+    (ARCH_LIMITS) so nothing huge is ever built from it. WeightsError (one line) otherwise."""
+    try:
+        arch = json.loads(text)
+    except (ValueError, RecursionError):
+        raise WeightsError(f"{p}: damaged metadata in the header (architecture)") from None
+    if not isinstance(arch, dict):
+        raise WeightsError(f"{p}: damaged metadata in the header (architecture)")
+    for key, (low, high) in ARCH_LIMITS.items():
+        value = arch.get(key, getattr(DRRNConfig, key))
+        if type(value) is not int or not low <= value <= high:
+            raise WeightsError(f"{p}: architecture field {key}={str(value)[:20]} is not a whole "
+                               f"number in {low}..{high}")
+    for key in _ARCH_FLAGS:
+        if type(arch.get(key, getattr(DRRNConfig, key))) is not bool:
+            raise WeightsError(f"{p}: architecture field {key} must be true or false")
+    return DRRNConfig.from_dict(arch)
+
+
+def expected_shapes(config: DRRNConfig) -> dict[str, tuple[tuple[int, ...], bool]]:
+    """Name -> (shape, is floating point) of every tensor a DRRN with ``config`` has (built on
+    the meta device: no memory is allocated). Callers bound ``config`` first."""
+    with torch.device("meta"):
+        net = DRRN(config)
+    return {k: (tuple(v.shape), v.is_floating_point()) for k, v in net.state_dict().items()}
+
+
+def check_tensors(p: Path, config: DRRNConfig, tensors: dict[str, TensorInfo],
+                  prefix: str = "") -> None:
+    """WeightsError unless the tensors under ``prefix`` are exactly the model's, with its shapes
+    and kind of dtype (floating point or integer)."""
+    expected = expected_shapes(config)
+    found = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        what = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0][:60]}"
+        raise WeightsError(f"{p}: weights do not match {config.name} ({what})")
+    for k, (shape, floating) in expected.items():
+        if found[k].shape != shape:
+            raise WeightsError(f"{p}: {k} has shape {found[k].shape}, expected {shape}")
+        if floating != (found[k].dtype in ("F64", "F32", "F16", "BF16")):
+            raise WeightsError(f"{p}: {k} has dtype {found[k].dtype}, expected "
+                               f"{'floating point' if floating else 'an integer'}")
 
 
 @dataclass
@@ -102,31 +233,44 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def read_header(path: str | os.PathLike) -> tuple[DRRNConfig, ModelDescriptor, dict]:
-    """(config, descriptor, metadata) from a weights file's header, without loading tensors."""
+    """(config, descriptor, metadata) from a weights file's header, without loading tensors.
+
+    The whole header is validated first (read_safetensors_header, config_from_header,
+    check_tensors), so a file that passes can be loaded without surprises."""
     p = _check_file(Path(path))
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{p}: not a readable safetensors file ({_one_line(e)})") from None
+    header, tensors = read_safetensors_header(p)
     if "architecture" not in header:
         raise WeightsError(f"{p}: not a DRRN Studio weights file (no architecture in its header)")
+    config = config_from_header(p, header["architecture"])
+    check_tensors(p, config, tensors)
     try:
-        config = DRRNConfig.from_dict(json.loads(header["architecture"]))
         fields = json.loads(header.get("descriptor", "{}"))
         metadata = json.loads(header.get("metadata", "{}"))
-    except (ValueError, TypeError) as e:
+    except (ValueError, RecursionError) as e:
         raise WeightsError(f"{p}: damaged metadata in the header ({_one_line(e)})") from None
+    if not isinstance(fields, dict) or not isinstance(metadata, dict):
+        raise WeightsError(f"{p}: damaged metadata in the header (descriptor/metadata)")
     sidecar = p.with_suffix(".json")
     if sidecar.is_file():
         try:
-            metadata.update(json.loads(sidecar.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as e:
+            if sidecar.stat().st_size > MAX_HEADER_BYTES:
+                raise WeightsError(f"{sidecar}: sidecar metadata larger than "
+                                   f"{MAX_HEADER_BYTES >> 20} MiB")
+            extra = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as e:
             raise WeightsError(f"{sidecar}: unreadable sidecar metadata ({_one_line(e)})") from None
+        if not isinstance(extra, dict):
+            raise WeightsError(f"{sidecar}: sidecar metadata must be a JSON object")
+        metadata.update(extra)
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()
               if k in ModelDescriptor.__dataclass_fields__ and k != "config"}
-    fields["name"] = fields.get("name") or config.name
-    return config, ModelDescriptor(config=config, **fields), metadata
+    try:
+        fields["name"] = str(fields.get("name") or config.name)
+        descriptor = ModelDescriptor(config=config, **fields)
+        descriptor.summary()  # formats scales: fails here, not later in a list
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"{p}: damaged descriptor in the header ({_one_line(e)})") from None
+    return config, descriptor, metadata
 
 
 def load_weights(path: str | os.PathLike) -> LoadedModel:
@@ -138,16 +282,7 @@ def load_weights(path: str | os.PathLike) -> LoadedModel:
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{p}: damaged weights ({_one_line(e)})") from None
     model = DRRN(config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        what = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
-        raise WeightsError(f"{p}: weights do not match {config.name} ({what})")
     for k, v in state.items():
-        if v.shape != expected[k].shape:
-            raise WeightsError(f"{p}: {k} has shape {tuple(v.shape)}, expected "
-                               f"{tuple(expected[k].shape)}")
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise WeightsError(f"{p}: {k} contains NaN or infinite values")
     model.load_state_dict(state)
@@ -206,29 +341,75 @@ def user_dir() -> Path:
     return Path(platformdirs.user_data_dir("drrn-studio", appauthor=False)) / "models"
 
 
-def list_models() -> list[ModelEntry]:
-    """Bundled then user models, each sorted by name; unreadable files are skipped (logged)."""
-    entries = []
+@dataclass(frozen=True)
+class BrokenModel:
+    """A file in a models folder that is not offered: ``reason`` is one line (damaged header,
+    or a user model hidden by a bundled one of the same name)."""
+
+    name: str
+    path: Path
+    source: str
+    reason: str
+
+
+def scan_models() -> tuple[list[ModelEntry], list[BrokenModel]]:
+    """(usable, broken) models of both folders. Only headers are read, each one validated and
+    bounded, so a damaged file costs milliseconds and never stops the others. A user model with
+    a bundled model's name (any case) is listed as broken: the bundled one wins."""
+    entries: list[ModelEntry] = []
+    broken: list[BrokenModel] = []
     for source, folder in (("bundled", bundled_dir()), ("user", user_dir())):
-        for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
+        try:
+            paths = sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []
+        except OSError as e:
+            _log.warning("cannot list %s: %s", folder, e)
+            continue
+        for path in paths:
+            if source == "user" and any(e.name.lower() == path.stem.lower() for e in entries):
+                broken.append(BrokenModel(path.stem, path, source, f"{path}: hidden by the "
+                                          "bundled model of the same name; rename it"))
+                continue
             try:
                 _, descriptor, metadata = read_header(path)
             except WeightsError as e:
-                _log.warning("skipping %s", e)
+                broken.append(BrokenModel(path.stem, path, source, str(e)))
                 continue
             entries.append(ModelEntry(path.stem, path, source, descriptor, metadata))
+    return entries, broken
+
+
+def list_models() -> list[ModelEntry]:
+    """Bundled then user models, each sorted by name; broken files are left out (see
+    scan_models, which also returns them with their reasons)."""
+    entries, broken = scan_models()
+    for b in broken:  # INFO: `drrn models` and the app show broken files themselves
+        _log.info("skipping %s", b.reason)
     return entries
 
 
 def find_model(name: str) -> ModelEntry:
     """The registry entry called ``name`` (case-insensitive; bundled before user)."""
-    entries = list_models()
+    entries, broken = scan_models()
     for entry in entries:
         if entry.name.lower() == name.lower():
             return entry
+    for b in broken:
+        if b.name.lower() == name.lower():
+            raise WeightsError(f"model {name!r} cannot be used: {b.reason}")
     known = ", ".join(e.name for e in entries) or "none installed"
     raise WeightsError(f"No model named {name!r} (models: {known}); bicubic upscaling is "
                        "available without one")
+
+
+def check_model_name(name: str) -> str:
+    """``name`` when it is a safe model (file) name: 1-64 letters, digits, spaces and ``_ . + -``,
+    starting with a letter or digit, no ``..``, no path separators, not a Windows device name;
+    WeightsError otherwise."""
+    if (not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name
+            or name.split(".")[0].strip().lower() in _RESERVED):
+        raise WeightsError(f"{str(name)[:80]!r} is not a valid model name: use 1-64 letters, "
+                           "digits, spaces, '_', '.', '+' or '-' (no path separators or '..')")
+    return name
 
 
 def resolve_model(name_or_path: str | os.PathLike) -> LoadedModel:
@@ -255,8 +436,8 @@ def import_user_model(path: str | os.PathLike, name: str | None = None,
                       overwrite: bool = False) -> ModelEntry:
     """Validate a weights file (fully loads it) and copy it atomically into the user folder."""
     src = Path(path)
+    target_name = check_model_name(name if name is not None else src.stem)
     loaded = load_weights(src)
-    target_name = name or src.stem
     if any(e.name.lower() == target_name.lower() and e.source == "bundled"
            for e in list_models()):
         raise WeightsError(f"A bundled model is already called {target_name!r}; choose another "

@@ -163,9 +163,10 @@ def user_message(exc: BaseException) -> str:
     messages written for users, shown as they are; anything else goes through
     app.workers.describe_error, which names unexpected exception types."""
     from app.workers import describe_error
+    from drrn_core.errors import UserError
 
     text = str(exc).strip()
-    if text and (isinstance(exc, ValueError)
-                 or type(exc).__name__ in ("CheckpointError", "CLIError")):
+    if text and (isinstance(exc, ValueError | UserError)
+                 or type(exc).__name__ == "CheckpointError"):
         return text.splitlines()[0]
     return describe_error(exc)

@@ -11,17 +11,30 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from drrn_core.atomic import atomic_path
+from drrn_core.errors import UserError
 
 DEFAULT_MAX_PIXELS = 80_000_000
 """Largest image accepted by default (below Pillow's own decompression-bomb limit)."""
+DECODERS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF", "PPM")
+"""The only Pillow decoders ever used on input (PPM covers PGM/PBM/PNM; JPEG includes MPO).
+Anything else (EPS, PDF, PSD, ICO, ...) is refused without trying it: no external program runs."""
+READABLE = ("PNG", "JPEG", "WebP", "TIFF", "BMP", "GIF", "PPM/PGM")
+"""DECODERS as users name them, for messages and docs."""
+# Our own limit (max_pixels) is checked on every open; Pillow's warning between its two limits
+# would only add a multi-line warning to a run the user allowed with --max-pixels.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
            ".tiff": "TIFF"}
 _SIXTEEN = ("I;16", "I;16B", "I;16L", "I;16N", "I")
@@ -30,11 +43,11 @@ _ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[:
            7: lambda a: a.swapaxes(0, 1)[::-1, ::-1], 8: lambda a: np.rot90(a, 1)}
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """An image could not be read; ``str()`` is one line naming the file and the reason."""
 
 
-class ImageWriteError(OSError):
+class ImageWriteError(UserError, OSError):
     """An image could not be written (nothing partial is left behind); one-line ``str()``."""
 
 
@@ -72,22 +85,8 @@ class LoadedImage:
 def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read an image file; ImageReadError with a one-line reason when that is not possible."""
     p = Path(path)
-    if not p.exists():
-        raise ImageReadError(f"{p}: file not found")
-    if p.is_dir():
-        raise ImageReadError(f"{p}: is a folder, not an image")
-    try:
-        if p.stat().st_size == 0:
-            raise ImageReadError(f"{p}: the file is empty (0 bytes)")
-        with Image.open(p) as im:
-            loaded = _decode(im, str(p), max_pixels, p)
-    except PermissionError:
-        raise ImageReadError(f"{p}: permission denied") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise ImageReadError(_open_message(str(p), e, max_pixels)) from None
-    except OSError as e:
-        why = e.strerror if e.errno else f"the file is truncated or damaged: {_first_line(e)}"
-        raise ImageReadError(f"{p}: cannot read ({why})") from None
+    with open_image(p, max_pixels) as im:
+        loaded = _decode(im, str(p), max_pixels, p)
     loaded.path = p
     return loaded
 
@@ -97,24 +96,92 @@ def load_image_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     """Read an encoded image from memory (clipboard, drag and drop); ``name`` labels errors."""
     if not data:
         raise ImageReadError(f"{name}: no data (0 bytes)")
+    with open_image(io.BytesIO(data), max_pixels, label=name) as im:
+        return _decode(im, name, max_pixels, io.BytesIO(data))
+
+
+@contextmanager
+def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_MAX_PIXELS,
+               label: str | None = None) -> Iterator[Image.Image]:
+    """The one place where image files are opened: Pillow restricted to ``DECODERS``, the pixel
+    limit checked from the header, every failure (missing, empty, damaged, other format,
+    decompression bomb) an ImageReadError with one line. Yields the opened (not yet decoded)
+    image; decoding errors inside the ``with`` body become ImageReadError too.
+
+    No other decoder is ever tried: an EPS/PDF/PSD file is refused, so Ghostscript or any other
+    external program is never started on input.
+    """
+    is_path = isinstance(source, str | os.PathLike)
+    label = label or (str(source) if is_path else "image")
+    if is_path:
+        p = Path(source)
+        if not p.exists():
+            raise ImageReadError(f"{p}: file not found")
+        if p.is_dir():
+            raise ImageReadError(f"{p}: is a folder, not an image")
+        if not p.is_file():
+            raise ImageReadError(f"{p}: not a regular file")
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            return _decode(im, name, max_pixels, io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise ImageReadError(_open_message(name, e, max_pixels)) from None
+        if is_path and Path(source).stat().st_size == 0:
+            raise ImageReadError(f"{label}: the file is empty (0 bytes)")
+        with Image.open(source, formats=DECODERS) as im:
+            check_pixels(label, im.width, im.height, max_pixels)
+            yield im
+    except ImageReadError:
+        raise
+    except PermissionError:
+        raise ImageReadError(f"{label}: permission denied") from None
+    except UnidentifiedImageError:
+        kind = _sniff(source)
+        if kind:
+            raise ImageReadError(f"{label}: a {kind} file of a kind this program cannot decode "
+                                 "(damaged, or an unsupported variant)") from None
+        raise ImageReadError(f"{label}: not an image, or not one of the formats read here "
+                             f"({', '.join(READABLE)})") from None
+    except Image.DecompressionBombError:
+        raise ImageReadError(f"{label}: the image is too large to open safely (Pillow's "
+                             f"decompression-bomb limit)") from None
+    except ValueError as e:
+        if "too large" in str(e).lower():  # PNG zTXt/iTXt/iCCP chunks inflating past the limit
+            raise ImageReadError(f"{label}: refused, a compressed metadata chunk inflates past "
+                                 "the safety limit (a decompression bomb?)") from None
+        raise ImageReadError(f"{label}: the file is truncated or damaged ({_first_line(e)})") \
+            from None
+    except (OSError, SyntaxError, EOFError, struct.error, zlib.error) as e:
+        why = e.strerror if isinstance(e, OSError) and e.errno and e.strerror else \
+            f"the file is truncated or damaged: {_first_line(e)}"
+        raise ImageReadError(f"{label}: cannot read ({why})") from None
 
 
-def _open_message(label: str, e: Exception, max_pixels: int) -> str:
-    if isinstance(e, Image.DecompressionBombError):
-        return f"{label}: the image is too large to open safely (limit {max_pixels / 1e6:.0f} MP)"
-    return f"{label}: not an image file, or a format this program cannot read"
+_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "TIFF"),
+          (b"MM\x00*", "TIFF"), (b"GIF8", "GIF"), (b"BM", "BMP"))
+
+
+def _sniff(source: str | os.PathLike | IO[bytes]) -> str | None:
+    """The allowed format a file's first bytes claim (for a clearer refusal), or None."""
+    try:
+        if isinstance(source, str | os.PathLike):
+            with open(source, "rb") as f:
+                head = f.read(12)
+        else:
+            source.seek(0)
+            head = source.read(12)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
+
+
+def check_pixels(label: str, width: int, height: int, max_pixels: int) -> None:
+    """ImageReadError (the one wording for the limit) when width x height > max_pixels."""
+    if width * height > max_pixels:
+        raise ImageReadError(f"{label}: {width}x{height} ({width * height / 1e6:.1f} MP) is over "
+                             f"the {max_pixels / 1e6:g} MP limit")
 
 
 def _decode(im: Image.Image, label: str, max_pixels: int, source) -> LoadedImage:
-    w, h = im.size
-    if w * h > max_pixels:
-        raise ImageReadError(f"{label}: {w}x{h} ({w * h / 1e6:.1f} MP) is over the "
-                             f"{max_pixels / 1e6:.0f} MP limit")
+    check_pixels(label, im.width, im.height, max_pixels)
     fmt, mode = im.format, im.mode
     try:
         if fmt == "TIFF" and _colour16_tiff(im):
@@ -132,7 +199,9 @@ def _decode(im: Image.Image, label: str, max_pixels: int, source) -> LoadedImage
     bit_depth = 8
     if im.mode in _SIXTEEN or im.mode == "F":
         scale = 1.0 if im.mode == "F" else 65535.0
-        pixels = np.clip(np.asarray(im, dtype=np.float32) / scale, 0.0, 1.0)
+        pixels = np.asarray(im, dtype=np.float32) / np.float32(scale)
+        check_finite(label, pixels)
+        np.clip(pixels, 0.0, 1.0, out=pixels)
         bit_depth = 16
     elif im.mode in ("1", "L"):
         pixels = _unit8(im.convert("L"))
@@ -167,14 +236,29 @@ def _decode_tiff16(im: Image.Image, source, fmt: str) -> LoadedImage:
 
     if isinstance(source, io.BytesIO):
         source.seek(0)
-    arr = tifffile.imread(source)
+    arr = tifffile.imread(source, key=0)  # the first page only, as Pillow reads
     if arr.ndim != 3 or arr.shape[2] not in (3, 4):
         raise ImageReadError(f"{fmt}: unsupported 16-bit TIFF layout {arr.shape}")
     arr = _ORIENT.get(im.getexif().get(0x0112, 1), lambda a: a)(arr)
-    unit = np.ascontiguousarray(arr).astype(np.float32) / np.float32(65535.0)
+    if arr.dtype.kind == "f":  # float TIFF: values are taken as [0, 1]
+        unit = np.ascontiguousarray(arr, dtype=np.float32)
+        check_finite(fmt, unit)
+        np.clip(unit, 0.0, 1.0, out=unit)
+    else:
+        top = np.float32(np.iinfo(arr.dtype).max)
+        unit = np.ascontiguousarray(arr).astype(np.float32) / top
     alpha = unit[..., 3].copy() if unit.shape[2] == 4 else None
     icc = im.info.get("icc_profile") or None
     return LoadedImage(unit[..., :3].copy(), alpha, 16, im.mode, None, icc, fmt)
+
+
+def check_finite(label: str, pixels: np.ndarray) -> None:
+    """ImageReadError when a float image holds NaN or infinite values (they would come out
+    black or white with no warning); the user must fix the file."""
+    bad = pixels.size - int(np.count_nonzero(np.isfinite(pixels)))
+    if bad:
+        raise ImageReadError(f"{label}: {bad} pixel value(s) are NaN or infinite (a float "
+                             "image); replace them before using this file")
 
 
 def _first_line(e: Exception) -> str:
@@ -205,7 +289,7 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
         icc = like.icc if icc is None else icc
     sixteen = (bit_depth or 8) == 16 and fmt in ("PNG", "TIFF")
     arr = _with_alpha(np.asarray(pixels), alpha, keep_alpha=fmt != "JPEG")
-    q = _quantise(arr, 65535 if sixteen else 255)
+    q = _quantise(arr, 65535) if sixteen else arr  # 8-bit: quantised band by band in _encode
     if not p.parent.is_dir():
         raise ImageWriteError(f"{p}: the folder {p.parent} does not exist")
     try:
@@ -240,8 +324,20 @@ def _quantise(arr: np.ndarray, top: int) -> np.ndarray:
     return out
 
 
+def _pillow8(arr: np.ndarray) -> Image.Image:
+    """Float [0, 1] pixels (HW, HWx2, HWx3, HWx4) as an 8-bit Pillow image, quantised and pasted
+    in row bands: no full-size uint8 copy besides Pillow's own buffer."""
+    first = Image.fromarray(_quantise(arr[:1], 255))
+    im = Image.new(first.mode, (arr.shape[1], arr.shape[0]))
+    rows = max(1, (1 << 20) // max(1, arr[0].size))
+    for r in range(0, arr.shape[0], rows):
+        im.paste(Image.fromarray(_quantise(arr[r:r + rows], 255)), (0, r))
+    return im
+
+
 def _encode(target: str, q: np.ndarray, fmt: str, sixteen: bool, exif: bytes | None,
             icc: bytes | None, quality: int) -> None:
+    """Write ``q`` (uint16 when ``sixteen``, else float [0, 1] quantised here) as ``fmt``."""
     channels = 1 if q.ndim == 2 else q.shape[2]
     if sixteen and fmt == "TIFF":
         import tifffile
@@ -253,7 +349,7 @@ def _encode(target: str, q: np.ndarray, fmt: str, sixteen: bool, exif: bytes | N
     if sixteen and channels > 1:
         Path(target).write_bytes(_png16(q, exif, icc))
         return
-    im = Image.fromarray(q)
+    im = Image.fromarray(q) if sixteen else _pillow8(q)  # sixteen here: grey 16-bit PNG
     kw: dict = {}
     if icc:
         kw["icc_profile"] = icc

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 _KERNEL_WIDTH = 4.0
+_BAND_VALUES = 1 << 20
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -48,14 +49,23 @@ def contributions(
     return idx[:, keep], weights[:, keep]
 
 
-def _resize_axis(img: np.ndarray, axis: int, out_len: int, scale: float, antialias: bool):
-    idx, w = contributions(img.shape[axis], out_len, scale, antialias)
-    moved = np.moveaxis(img, axis, 0)
-    shape = (out_len,) + (1,) * (moved.ndim - 1)
-    out = np.zeros((out_len,) + moved.shape[1:], dtype=img.dtype)
-    for k in range(idx.shape[1]):  # one tap at a time keeps memory at ~2x the output
-        out += w[:, k].reshape(shape).astype(img.dtype, copy=False) * moved[idx[:, k]]
-    return np.moveaxis(out, 0, axis)
+def _taps(src: np.ndarray, idx: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
+    """out[i] += sum_k w[i, k] * src[idx[i, k]] along axis 0 (``out`` zeroed by the caller), in
+    row bands of ~_BAND_VALUES values so the temporaries stay a few MB. Each value gets the same
+    operations in the same order (tap by tap) as an unbanded sum: the result is bitwise equal."""
+    band = max(1, _BAND_VALUES // max(1, math.prod(src.shape[1:])))
+    shape = (-1,) + (1,) * (src.ndim - 1)
+    for a in range(0, out.shape[0], band):
+        b = min(out.shape[0], a + band)
+        for k in range(idx.shape[1]):
+            out[a:b] += w[a:b, k].reshape(shape) * src[idx[a:b, k]]
+
+
+def _resize_cols(img: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Resize axis 1 of ``img`` with the given contributions; C-contiguous result."""
+    out = np.zeros((idx.shape[0], img.shape[0]) + img.shape[2:], img.dtype)
+    _taps(np.moveaxis(img, 1, 0), idx, w, out)
+    return np.ascontiguousarray(np.moveaxis(out, 0, 1))
 
 
 def output_size(in_hw: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -68,12 +78,16 @@ def imresize(
     scale: float | None = None,
     output_shape: tuple[int, int] | None = None,
     antialias: bool = True,
+    rows: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Resize an HW or HWC array like MATLAB's bicubic ``imresize``.
 
     Give ``scale`` (output/input, the same for both axes) or ``output_shape`` (H, W). The result is
     float64, or float32 when ``img`` is float32 (to save memory on large photos). Values are not
-    clipped or rounded: the protocol keeps full precision between resizes.
+    clipped or rounded: the protocol keeps full precision between resizes. Works in bands of
+    output rows: memory is the input, the output and a few MB, whatever the size.
+    ``rows=(a, b)``: only output rows a..b-1, bitwise equal to ``imresize(...)[a:b]`` (reads only
+    the input rows they need), so a caller can resize a large image band by band.
     """
     if (scale is None) == (output_shape is None):
         raise ValueError("give exactly one of scale or output_shape")
@@ -91,8 +105,29 @@ def imresize(
             raise ValueError(f"output shape must be positive, got {output_shape}")
         scales = (out_h / h, out_w / w)
     dtype = np.float32 if img.dtype == np.float32 else np.float64
-    out = img.astype(dtype, copy=False)
-    sizes = (out_h, out_w)
-    for axis in sorted((0, 1), key=lambda a: scales[a]):  # stable: rows first on ties
-        out = _resize_axis(out, axis, sizes[axis], scales[axis], antialias)
+    r0, r1 = (0, out_h) if rows is None else (int(rows[0]), int(rows[1]))
+    if not 0 <= r0 < r1 <= out_h:
+        raise ValueError(f"rows {rows} are not a range inside the {out_h} output rows")
+    idx_r, w_r = contributions(h, out_h, scales[0], antialias)
+    idx_c, w_c = contributions(w, out_w, scales[1], antialias)
+    w_r, w_c = w_r.astype(dtype, copy=False), w_c.astype(dtype, copy=False)
+    rows_first = scales[0] <= scales[1]  # MATLAB: smallest scale first, rows first on ties
+    tail = img.shape[2:]
+    out = np.empty((r1 - r0, out_w) + tail, dtype)
+    # Bands of output rows: both passes of a band are done before the next one, so no full-size
+    # intermediate exists; every value is computed exactly as in two whole-image passes.
+    band = max(1, _BAND_VALUES // max(1, max(w, out_w) * math.prod(tail)))
+    for a in range(r0, r1, band):
+        b = min(r1, a + band)
+        i_r = idx_r[a:b]
+        lo, hi = int(i_r.min()), int(i_r.max()) + 1  # the input rows this band reads
+        src = img[lo:hi].astype(dtype, copy=False)
+        if rows_first:
+            part = np.zeros((b - a, w) + tail, dtype)
+            _taps(src, i_r - lo, w_r[a:b], part)
+            out[a - r0:b - r0] = _resize_cols(part, idx_c, w_c)
+        else:
+            part = out[a - r0:b - r0]
+            part[...] = 0
+            _taps(_resize_cols(src, idx_c, w_c), i_r - lo, w_r[a:b], part)
     return out

@@ -25,9 +25,11 @@ API:
           "mean": {"psnr": .., "ssim": .., "ifc": ..},
           "images": [{"image": "img_001.png", "psnr": .., "ssim": .., "ifc": ..}, ...]}, ...]}
 
-    where "ifc" is null when it was skipped or the image is under 72 px a side after the shave
-    (and any non-finite value, e.g. the infinite PSNR of an exact restoration, is written as null
-    so the JSON stays standard).
+    where "ifc" is null when it was skipped or the image is under 72 px a side after the shave.
+    Non-finite values are written as null so the JSON stays standard: PSNR is never skipped, so a
+    null "psnr" always means an exact restoration (infinite PSNR, e.g. bicubic on a flat image).
+    Means are arithmetic means over the images (:func:`mean_score`); one infinite PSNR makes the
+    mean PSNR infinite (null in JSON, "inf" in tables and CSV).
 """
 
 from __future__ import annotations
@@ -39,10 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from drrn_core.imaging import imresize, modcrop, rgb_to_y_u8, shave
-from drrn_core.imaging.io import DEFAULT_MAX_PIXELS, ImageReadError
+from drrn_core.imaging.io import DEFAULT_MAX_PIXELS, check_finite, open_image
 from drrn_core.metrics.ifc import ifc as ifc_metric
 from drrn_core.metrics.ifc import min_size as ifc_min_size
 from drrn_core.metrics.psnr import psnr as psnr_metric
@@ -122,13 +123,14 @@ def gt_luma(image: np.ndarray) -> np.ndarray:
 
 def read_gt(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an image file as HxW (grey) or HxWx3 (RGB) array for :func:`gt_luma`; alpha dropped.
-    ImageReadError for images over ``max_pixels`` (the limit of :func:`load_image`)."""
-    with Image.open(path) as im:
-        if im.width * im.height > max_pixels:
-            raise ImageReadError(f"{path}: the image is too large to open safely "
-                                 f"({im.width}x{im.height}, limit {max_pixels / 1e6:.0f} MP)")
+    Opened by :func:`drrn_core.imaging.io.open_image` (the same formats, pixel limit and one-line
+    ImageReadError as every other reader); float images with NaN/inf are refused."""
+    with open_image(path, max_pixels) as im:
+        im.load()
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
             return np.asarray(im, dtype=np.int64).clip(0, 65535).astype(np.uint16)
+        if im.mode == "F":
+            check_finite(str(path), np.asarray(im, dtype=np.float32))
         if im.mode not in ("L", "RGB"):
             im = im.convert("L" if im.mode in ("1", "LA", "La", "F") else "RGB")
         return np.asarray(im)
@@ -234,7 +236,8 @@ def iter_benchmark(
 
 
 def mean_score(scores: Iterable[ImageScore]) -> ImageScore:
-    """Arithmetic means (as the paper's tables); IFC is None unless every image has one."""
+    """Arithmetic means (as the paper's tables); IFC is None unless every image has one. An
+    infinite PSNR (exact restoration) makes the mean PSNR infinite."""
     scores = list(scores)
     if not scores:
         raise ValueError("no scores to average")
@@ -247,7 +250,8 @@ def mean_score(scores: Iterable[ImageScore]) -> ImageScore:
 
 
 def _json_number(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
+    """Finite floats as they are; None (JSON null) for missing and non-finite values."""
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def _score_dict(s: ImageScore) -> dict[str, float | None]:

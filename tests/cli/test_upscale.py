@@ -82,7 +82,7 @@ def test_tiny_model_by_path_and_tile(drrn, png, tiny_model, tmp_path):
     whole = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "a.png",
                  "--precision", "fp32")
     tiled = drrn("upscale", png, "-s", "3", "--model", tiny_model, "-o", tmp_path / "b.png",
-                 "--tile", "16", "--precision", "fp32")
+                 "--tile", "32", "--precision", "fp32")
     assert whole.code == tiled.code == 0, whole.err + tiled.err
     a = np.asarray(Image.open(tmp_path / "a.png"), dtype=int)
     b = np.asarray(Image.open(tmp_path / "b.png"), dtype=int)

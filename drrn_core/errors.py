@@ -1,0 +1,22 @@
+"""User errors: mistakes a user can act on (a bad file, option or model), never our bugs.
+
+Every ``UserError``'s ``str()`` is one line written for the user. Front ends show it as it is
+(``drrn: error: ...`` and exit status 1 in the CLI, a message box in the app) and report any other
+exception as an internal error. Subclasses keep their historical base (ValueError / OSError) so
+existing ``except`` clauses still catch them. Test ``isinstance(exc, UserError)``, never a type
+name.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A failure caused by input the user gave; ``str()`` is one user-facing line."""
+
+    def __str__(self) -> str:
+        return " ".join(super().__str__().split())
+
+
+class Terminated(BaseException):  # noqa: N818 (a signal, like KeyboardInterrupt)
+    """Raised by the SIGTERM handler of a command so that temporary files are cleaned up as on
+    Ctrl-C (a BaseException, so ``except Exception`` does not swallow it)."""
