@@ -24,7 +24,6 @@ from safetensors.torch import load_file, save_file
 from drrn_core.atomic import atomic_path
 
 LAST, PREV = "last.safetensors", "prev.safetensors"
-_MAX_HEADER = 16 * 1024 * 1024  # bytes; our headers are a few kB
 
 
 class CheckpointError(RuntimeError):
@@ -94,32 +93,50 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def _header(path: Path) -> tuple[dict[str, str], dict]:
+    """(metadata, tensor infos) of a checkpoint, every field checked before anything is read
+    (drrn_core.weights.read_safetensors_header); CheckpointError (one line) otherwise."""
+    from drrn_core.weights import WeightsError, read_safetensors_header
+
+    try:
+        return read_safetensors_header(path)
+    except WeightsError as exc:
+        raise CheckpointError(f"checkpoint {exc}") from None
+
+
 def read_info(path: Path) -> dict:
     """The ``info`` header of a checkpoint (iteration, patches seen, best score...), read without
     loading any tensor; CheckpointError if it cannot be read."""
     try:
-        with open(path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            if not 0 < n <= _MAX_HEADER:
-                raise ValueError(f"header size {n}")
-            return json.loads(json.loads(f.read(n))["__metadata__"]["info"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        info = json.loads(_header(path)[0]["info"])
+        if not isinstance(info, dict):
+            raise TypeError("info is not an object")
+        return info
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise CheckpointError(f"checkpoint {path} is damaged or unreadable ({exc})") from None
 
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict, dict]:
     """(tensors, info, optimizer metadata) of one checkpoint file; CheckpointError if damaged,
-    if its header lacks a field a resume needs, or if its weights hold NaN or infinity."""
+    if its header lacks a field a resume needs, if its model tensors do not fit the architecture
+    it names (all checked before any tensor is allocated), or if its weights hold NaN or
+    infinity."""
+    from drrn_core.weights import WeightsError, check_tensors, config_from_header
+
+    info = read_info(path)
+    metadata, infos = _header(path)
     try:
-        info = read_info(path)
-        tensors = load_file(str(path))
-        with open(path, "rb") as f:
-            n = int.from_bytes(f.read(8), "little")
-            header = json.loads(f.read(n))["__metadata__"]
-        optimizer = json.loads(header["optimizer"])
+        optimizer = json.loads(metadata["optimizer"])
         missing = [k for k in ("iteration", "elapsed_s", "model") if k not in info]
-        if missing or "rng.torch" not in tensors:
+        if missing or "rng.torch" not in infos:
             raise ValueError(f"missing {', '.join(missing) or 'rng.torch'}")
+        config = config_from_header(Path(path), json.dumps(info["model"]))
+        check_tensors(Path(path), config, infos, prefix="model.")
+        if any(k.startswith("ema.") for k in infos):
+            check_tensors(Path(path), config, infos, prefix="ema.")
+        tensors = load_file(str(path))
+    except WeightsError as exc:
+        raise CheckpointError(f"checkpoint {exc}") from None
     except (OSError, SafetensorError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {path} is damaged or unreadable ({exc})") from None
     bad = [k for k, v in tensors.items() if k.startswith(("model.", "ema."))

@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from drrn_core.cli_common import positive_int
+from drrn_core.errors import UserError
+
 if TYPE_CHECKING:
     from drrn_core.training.loop import TrainSpec
 
@@ -37,14 +40,15 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--out", type=Path, help="run folder for checkpoints, log.csv and weights")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue this run")
     p.add_argument("--time-budget", type=parse_duration, help="stop after this long, e.g. 2h")
-    p.add_argument("--iters", type=int, help="stop at this iteration (and end the schedule there)")
+    p.add_argument("--iters", type=positive_int,
+                   help="stop at this iteration (and end the schedule there)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--precision", help="auto | fp32 | bf16 | fp16 (default: the recipe's)")
     p.add_argument("--val", type=Path, help="validation folder (default: Set5 from ../shared)")
     p.add_argument("--cache-dir", type=Path, help="where prepared patches are cached")
-    p.add_argument("--checkpoint-every", type=int, metavar="ITERS",
+    p.add_argument("--checkpoint-every", type=positive_int, metavar="ITERS",
                    help="checkpoint every N iterations (default: every N minutes per recipe)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     p.add_argument("--init-from", type=Path, metavar="WEIGHTS_OR_RUN",
                    help="start a new run from a model file or another run's checkpoint")
     return p
@@ -149,9 +153,9 @@ def _train_with_progress(args: argparse.Namespace) -> int:
                     bar.close()
                 print(f"stopped at iteration {event.iteration} ({event.reason}); "
                       f"weights: {event.weights}")
-    except (ValueError, CheckpointError, TrainingError, OSError) as exc:
+    except (UserError, ValueError, CheckpointError, TrainingError, OSError) as exc:
         print(f"drrn: error: {exc}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         try:
             if events is not None:

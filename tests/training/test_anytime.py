@@ -194,3 +194,43 @@ def test_nonsense_recipes_are_refused(line: str, message: str) -> None:
     text = text.replace("[schedule]", f"[schedule]\n{line}")
     with pytest.raises(ValueError, match=message):
         parse_recipe(text, "bad.toml")
+
+
+def _rewrite_info(path: Path, change) -> None:
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    raw = load_file(str(path))
+    with open(path, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
+    info = json.loads(header["info"])
+    change(info)
+    header["info"] = json.dumps(info)
+    save_file(raw, str(path), metadata=header)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda info: info.update(model={**info["model"], "channels": 16}), "shape"),
+    (lambda info: info.pop("model"), "missing model"),
+    (lambda info: info.update(model={**info["model"], "channels": 60000}), "channels"),
+])
+def test_a_checkpoint_whose_header_lies_is_refused_in_one_line(tmp_path, tiny_folder, anytime,
+                                                               change, words) -> None:
+    list(iter_training(spec_for(tmp_path, tiny_folder, anytime, max_iters=2)))
+    (tmp_path / "run" / ckpt.PREV).unlink(missing_ok=True)
+    _rewrite_info(tmp_path / "run" / ckpt.LAST, change)
+    with pytest.raises(ckpt.CheckpointError, match=words) as caught:
+        ckpt.read_checkpoint(tmp_path / "run" / ckpt.LAST)
+    assert "\n" not in str(caught.value)
+
+
+def test_train_user_errors_exit_1_and_bad_options_exit_2(tmp_path, tiny_folder) -> None:
+    from drrn_core.cli import main
+
+    missing = main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r")])
+    assert missing == 1 and not (tmp_path / "r").exists()
+    with pytest.raises(SystemExit) as usage:
+        main(["train", "--data", str(tiny_folder), "--out", str(tmp_path / "r"), "--threads",
+              "-1"])
+    assert usage.value.code == 2
