@@ -269,6 +269,16 @@ def _initial_weights(source: Path, config: DRRNConfig) -> tuple[dict, dict]:
     return loaded.model.state_dict(), lineage
 
 
+def _keep_torch_caches_out_of_tmp() -> None:
+    """torch's optimisers import TorchDynamo, which makes its cache folder in TMPDIR on import
+    (torchinductor_USER, left behind empty): point it at our user cache folder unless the user
+    chose one."""
+    from platformdirs import user_cache_dir
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR",
+                          str(Path(user_cache_dir("drrn-studio")) / "torchinductor"))
+
+
 def _hardware(device: torch.device, precision: str, world: int) -> str:
     """Where this part of a run trains, for the model card: e.g. 'Intel(R) Xeon(R) ... x2 cores
     (cpu, bf16)' or 'NVIDIA H200 (cuda, bf16)'; x N processes under torchrun."""
@@ -380,6 +390,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
         notices.append(f"started from the weights of {lineage['from']} "
                        f"({lineage['patches_seen']:,} patches seen before)")
     model.to(device)
+    _keep_torch_caches_out_of_tmp()
     if device.type == "cuda":  # NHWC convolutions: faster with tensor cores
         model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe)

@@ -121,3 +121,16 @@ def test_sigterm_before_the_first_checkpoint_leaves_nothing_and_says_so(tmp_path
     assert proc.returncode == 130, err
     assert "before the first checkpoint" in err and "checkpoint written" not in err
     assert not run_dir.exists()
+
+
+def test_train_leaves_nothing_in_tmpdir(tmp_path: Path, tiny_folder) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp),
+           "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    cmd = train_cmd(tiny_folder, tmp_path / "run", tmp_path / "cache")
+    cmd[cmd.index("--iters") + 1] = "2"
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list(tmp.iterdir()) == []
