@@ -175,6 +175,10 @@ class MainWindow(QMainWindow):
         self._act("mode_evaluate", "&Evaluate against ground truth",
                   lambda: self.set_mode("evaluate"), "Ctrl+E", checkable=True)
         self._act("cancel", "Cancel", c.cancel, "Esc", "Stop the running computation")
+        self._act("update", "&Update", lambda: c.run(), "F5",
+                  "Compute again with the current settings (preview first when slow)")
+        self._act("whole", "Upscale &whole image", c.run_whole, "Ctrl+Shift+U",
+                  "DRRN on the whole image, however long it takes")
         self._act("about", "&About DRRN Studio", self.about)
         self._act("log", "Open &log folder", self.open_log_folder)
         c.controls.modeChanged.connect(self._sync_mode_actions)
@@ -195,7 +199,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(a["quit"])
         view = self.menuBar().addMenu("&View")
         for key in ("mode_upscale", "mode_evaluate", None, "fit", "actual", "zoom_in",
-                    "zoom_out", None, "split", None, "cancel"):
+                    "zoom_out", None, "split", None, "update", "whole", "cancel"):
             if key is None:
                 view.addSeparator()
             else:
@@ -351,12 +355,18 @@ class MainWindow(QMainWindow):
         pipeline.forget_models()
         name = next((e.name for e in weights.list_models()
                      if str(getattr(e, "path", "")) == str(weights_path)), Path(weights_path).stem)
+        controls = self.compare.controls
+        controls.model.blockSignals(True)  # selecting it must not start a run
         self.refresh_models(select=name)
+        controls.model.blockSignals(False)
         for tab in self.extra_tabs.values():
             if hasattr(tab, "refresh_models"):
                 tab.refresh_models()
-        self.show_message(f"Model {name} is ready and selected in Compare.", 8000)
-        self.compare.schedule_run()
+        if self.compare.source is not None:
+            self.compare.grid.panes["drrn"].set_image(
+                None, note=f"Model {name} selected:\nUpdate (F5) to compute")
+        self.show_message(f"Model {name} is ready and selected in Compare; nothing runs until "
+                          "you ask (Update, F5).", 0)
 
     # -- getting images in -----------------------------------------------------------------
     def open_dialog(self) -> None:

@@ -82,6 +82,7 @@ class ControlPanel(QWidget):
     changed = Signal()
     importRequested = Signal()
     cancelRequested = Signal()
+    wholeRequested = Signal()
     modeChanged = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -166,7 +167,14 @@ class ControlPanel(QWidget):
         row.addWidget(self.cancel_button)
         layout.addLayout(row)
         layout.addWidget(self.eta)
+        self.whole_button = QPushButton("Upscale whole image")
+        self.whole_button.setToolTip("DRRN on the whole image: the panes show a preview of the "
+                                     "visible region because the whole image takes longer")
+        self.whole_button.hide()
+        self.whole_button.clicked.connect(self.wholeRequested)
+        layout.addWidget(self.whole_button)
 
+        self.scale.valueChanged.connect(self._sync_size_from_scale)
         self.scale.valueChanged.connect(self.changed)
         self.use_size.toggled.connect(self._on_use_size)
         self.width_box.valueChanged.connect(self._on_width)
@@ -178,6 +186,28 @@ class ControlPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancelRequested)
         self._on_use_size(False)
         self._on_mode()
+        self._tooltips()
+
+    def _tooltips(self) -> None:
+        """Every control says what it does."""
+        tips = {
+            self.scale: "Upscaling factor (1.1-8; whole numbers 2-8 when evaluating)",
+            self.use_size: "Give the result's width or height instead of a factor "
+                           "(the aspect ratio is kept)",
+            self.width_box: "Result width in pixels (the height follows)",
+            self.height_box: "Result height in pixels (the width follows)",
+            self.model: "The DRRN model; “Bicubic only” shows the interpolation alone",
+            self.import_button: "Add a DRRN .safetensors model to your models",
+            self.device: "Where DRRN runs: auto picks the fastest available",
+            self.precision: "Number format: fp32 is exact; auto picks the fastest that is "
+                            "accurate enough on this device",
+            self.cancel_button: "Stop the running computation (Esc)",
+            self.progress: "Progress of the current computation",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
+        for b, s in zip(self.preset_buttons, (2, 3, 4), strict=True):
+            b.setToolTip(f"Scale ×{s}")
 
     # -- mode and scale --------------------------------------------------------------------
     @property
@@ -218,6 +248,12 @@ class ControlPanel(QWidget):
         return self.width_box.value(), self.height_box.value()
 
     def _on_use_size(self, on: bool) -> None:
+        if on and self._input_size is not None:
+            self.use_size.blockSignals(True)
+            self.use_size.setChecked(False)
+            self._sync_size_from_scale()
+            self.use_size.setChecked(True)
+            self.use_size.blockSignals(False)
         self.width_box.setEnabled(on)
         self.height_box.setEnabled(on)
         self.scale.setEnabled(not on)
@@ -226,7 +262,9 @@ class ControlPanel(QWidget):
         self._sync_size_from_scale()
         self.changed.emit()
 
-    def _sync_size_from_scale(self) -> None:
+    def _sync_size_from_scale(self, *_args) -> None:
+        """Width/height follow the scale while the scale is in charge (so ticking "Target size"
+        starts from the size the header shows, never a stale one)."""
         if self._input_size is None or self.use_size.isChecked():
             return
         w, h = self._input_size
