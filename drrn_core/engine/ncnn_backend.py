@@ -21,8 +21,8 @@ import json
 import os
 import struct
 import sys
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -178,9 +178,7 @@ def export_ncnn(model: DRRN) -> tuple[str, bytes]:
             t = w.conv(t if fuse else act(block.act2[u], t), block.conv2[k])
             h = w.add_blobs(t, h if block.chain else h0)
     r = w.conv(act(model.act_rec, h), model.conv_rec)
-    last = w.layers[-1]
-    w.layers[-1] = (last[0], last[1], last[2], ["rec"], last[4])
-    w.add("BinaryOp", ["rec", x], ["out"], "0=0")
+    w.add("BinaryOp", [r, x], ["out"], "0=0")
     return w.text(), w.weights.getvalue()
 
 
