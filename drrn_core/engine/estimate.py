@@ -2,11 +2,12 @@
 
 The network's cost is exact: ``macs_per_pixel`` multiply-adds for every pixel of every padded
 tile (margins included, x8 with the self-ensemble). What a machine does is measured once, through
-the very backend the Upscaler uses: the times of a 64 px tile and of the engine's own padded tile
-size (at most 512 px; each after a warm-up run; 16 and 32 px on a software Vulkan driver) give a
-per-tile overhead and a per-pixel cost, because small tiles run at a lower rate than large ones
-(measured: PyTorch bf16 on a Xeon with AMX ~4x lower at 48 px than at 294 px). On a CPU this takes
-about two large-tile runs: ~1 s for bf16 with AMX, a few seconds for plain fp32. The colour
+the very backend the Upscaler uses: the seconds per pixel of a 64 px tile and of the engine's own
+padded tile size (at most 512 px; each after a warm-up run; 16 and 32 px on a software Vulkan
+driver). Small tiles run at a lower rate than large ones (measured: PyTorch bf16 on a Xeon with
+AMX ~4x lower at 48 px than at 294 px), so a tile's cost is interpolated between the two in
+log(pixels), and tiles at least as large as the engine's run at the large-tile rate. On a CPU
+this takes about two large-tile runs: ~1 s for bf16 with AMX, a few seconds for plain fp32. The colour
 pipeline (YCbCr, bicubic of the planes) is timed once per machine on a small image and scaled by
 output pixels. Results are cached in
 ``<cache>/calibration.json`` (engine.ncnn_backend.cache_dir()); a later estimate is arithmetic.
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from drrn_core.engine.upscale import Upscaler
 
 CACHE_NAME = "calibration.json"
-CALIBRATION_VERSION = 3
+CALIBRATION_VERSION = 4
 LARGE_CAP = 512
 """Largest padded tile side (px) timed by the calibration (GPU tiles can be larger)."""
 SLOW_S = 3.0
@@ -43,14 +44,28 @@ SLOW_S = 3.0
 
 @dataclass(frozen=True)
 class Calibration:
-    """Measured speed. tile_s: fixed seconds per tile; px_s: seconds per padded pixel on this
-    path; pipeline_s_per_px: colour pipeline seconds per output pixel on this machine;
-    macs_per_s: the network's multiply-adds per second on large tiles (for reports)."""
+    """Measured speed. points: ((padded pixels, seconds per pixel), ...) of the timed tiles,
+    smallest first; pipeline_s_per_px: colour pipeline seconds per output pixel on this machine;
+    macs_per_s: the network's multiply-adds per second on the largest tile (for reports)."""
 
-    tile_s: float
-    px_s: float
+    points: tuple[tuple[int, float], ...]
     pipeline_s_per_px: float
     macs_per_s: float
+
+    def tile_seconds(self, pixels: int) -> float:
+        """Seconds for one padded tile of ``pixels`` (log-linear between the points, clamped)."""
+        pts = self.points
+        if not pts:
+            return 0.0
+        if pixels <= pts[0][0] or len(pts) == 1:
+            rate = pts[0][1] if pixels <= pts[0][0] else pts[-1][1]
+        elif pixels >= pts[-1][0]:
+            rate = pts[-1][1]
+        else:
+            (p1, r1), (p2, r2) = pts[0], pts[-1]
+            f = math.log(pixels / p1) / math.log(p2 / p1)
+            rate = math.exp(math.log(r1) + f * (math.log(r2) - math.log(r1)))
+        return pixels * rate
 
 
 def _path():
@@ -107,14 +122,14 @@ def calibrate(up: Upscaler, force: bool = False) -> Calibration:
         pipe = _measure_pipeline()
         _store(pipeline_key(), {"s_per_px": pipe, "when": time.time()})
     if up._backend is None:
-        return Calibration(0.0, 0.0, pipe, math.inf)
+        return Calibration((), pipe, math.inf)
     entry = data.get(network_key(up))
     if entry is None or force:
-        tile_s, px_s = _measure_network(up)
-        entry = {"tile_s": tile_s, "px_s": px_s, "when": time.time()}
+        entry = {"points": _measure_network(up), "when": time.time()}
         _store(network_key(up), entry)  # the key after any fallback during the measurement
+    points = tuple((int(p), float(r)) for p, r in entry["points"])
     macs = up.descriptor.config.macs_per_pixel
-    return Calibration(entry["tile_s"], entry["px_s"], pipe, macs / entry["px_s"])
+    return Calibration(points, pipe, macs / points[-1][1])
 
 
 def _measure_pipeline() -> float:
@@ -131,8 +146,8 @@ def _measure_pipeline() -> float:
     return min(times) / (192 * 256)
 
 
-def _measure_network(up: Upscaler) -> tuple[float, float]:
-    """(seconds per tile, seconds per padded pixel) of ``up``'s backend, from two tile sizes."""
+def _measure_network(up: Upscaler) -> list[tuple[int, float]]:
+    """[(pixels, seconds per pixel)] of ``up``'s backend on a small and a large tile."""
     from drrn_core.engine.ncnn_backend import NcnnError
 
     cap = (up.tile_size((4096, 4096)) or 4096) + 2 * up.margin
@@ -158,11 +173,8 @@ def _measure_network(up: Upscaler) -> tuple[float, float]:
     except NcnnError as e:  # the Upscaler would fall back: calibrate what it falls back to
         up._ncnn_failed(e)
         return _measure_network(up)
-    (p1, p2), (t1, t2) = (s * s for s in sides), times
-    if p2 > p1 and t2 > t1:
-        px_s = (t2 - t1) / (p2 - p1)
-        return max(0.0, t1 - px_s * p1), px_s
-    return 0.0, t2 / p2  # noise (or one size only): a plain rate
+    points = sorted({s * s: t / (s * s) for s, t in zip(sides, times, strict=True)}.items())
+    return [(p, max(r, 1e-15)) for p, r in points]
 
 
 def _software(up: Upscaler) -> bool:
@@ -175,9 +187,8 @@ def restore_seconds(up: Upscaler, hw: tuple[int, int], cal: Calibration | None =
         return 0.0
     cal = cal or calibrate(up)
     tiles = plan_tiles(hw, up.tile_size(hw), up.margin)
-    padded = sum((t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles)
     passes = 8 if up.ensemble else 1
-    return passes * (len(tiles) * cal.tile_s + padded * cal.px_s)
+    return passes * sum(cal.tile_seconds((t.py1 - t.py0) * (t.px1 - t.px0)) for t in tiles)
 
 
 def upscale_seconds(up: Upscaler, in_hw: tuple[int, int], scale: float | None = None,

@@ -234,9 +234,18 @@ def test_estimate_is_calibrated_once_and_scales_with_work(tmp_path):
     assert up.calibrated and small > 0
     data = json.loads((tmp_path / "cache" / estimate.CACHE_NAME).read_text())
     entry = data[estimate.network_key(up)]
-    assert entry["px_s"] > 0 and entry["tile_s"] >= 0
+    (p1, r1), (p2, r2) = entry["points"]
+    assert p1 < p2 and r1 > 0 and r2 > 0
+    cal = estimate.calibrate(up)
+    assert cal.tile_seconds(p1) == pytest.approx(p1 * r1)
+    assert cal.tile_seconds(4 * p2) == pytest.approx(4 * p2 * r2)  # large tiles: large rate
+    mid = cal.tile_seconds((p1 + p2) // 2) / ((p1 + p2) // 2)
+    assert min(r1, r2) <= mid <= max(r1, r2)
     big = up.estimate_seconds((160, 160), scale=2)
-    assert 8 < big / small < 24  # 16x the pixels (plus a per-tile cost)
+    assert big > small  # 16x the pixels (a tiny model's rate grows with tile size, so < 16x)
+    up.tile = 16  # more, smaller tiles with margins: more work, more time
+    assert up.estimate_seconds((160, 160), scale=2) > big
+    up.tile = None
     assert up.estimate_seconds((40, 40), size=(160, None)) == pytest.approx(
         up.estimate_seconds((40, 40), scale=4))
     up.ensemble = True
