@@ -299,6 +299,8 @@ class VulkanGpu:
 @functools.cache
 def probe_vulkan() -> tuple[tuple[VulkanGpu, ...], str]:
     """(Vulkan devices ncnn can use, why there are none: "" when some were found). Cached."""
+    if os.environ.get("DRRN_NO_VULKAN"):  # a driver that crashes when probed: never touch it
+        return (), "Vulkan is disabled ($DRRN_NO_VULKAN is set)"
     try:
         ncnn = import_ncnn()
     except NcnnError as e:
