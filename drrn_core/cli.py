@@ -25,6 +25,7 @@ from drrn_core.cli_common import (
     note,
     one_line,
 )
+from drrn_core.cli_devices import add_devices_parser, run_devices
 from drrn_core.cli_metrics import add_metrics_parser, run_metrics
 from drrn_core.cli_models import add_models_parser, run_models
 from drrn_core.cli_upscale import add_upscale_parser, run_upscale
@@ -46,7 +47,7 @@ def build_parser() -> tuple[ArgumentParser, dict[str, Handler]]:
         prog=PROG,
         description="DRRN single-image super-resolution: upscale images, benchmark models with "
         "the paper's protocol (PSNR/SSIM/IFC on MATLAB Y), compare two images, list and train "
-        "models.",
+        "models, list devices.",
         epilog="Exit status: 0 ok, 1 failed (any file of a batch), 2 usage error, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -58,12 +59,14 @@ def build_parser() -> tuple[ArgumentParser, dict[str, Handler]]:
     add_bench_parser(sub)
     add_metrics_parser(sub)
     add_models_parser(sub)
+    add_devices_parser(sub)
     add_train_parser(sub)
     handlers: dict[str, Handler] = {
         "upscale": run_upscale,
         "bench": run_bench,
         "metrics": run_metrics,
         "models": run_models,
+        "devices": run_devices,
         "train": run_train,
     }
     return parser, handlers
