@@ -252,7 +252,8 @@ class MainWindow(QMainWindow):
         c = self.compare.controls
         c.set_mode(s.mode)
         c.scale.setValue(s.scale)
-        c.set_choices(c.device, self.devices(), s.device)
+        c.set_devices([("auto (fastest here)", "auto"), ("cpu", "cpu")], s.device)
+        self._list_devices()
         c.set_choices(c.precision, self.precisions(), s.precision)
         self.tabs.setCurrentIndex(min(s.current_tab, self.tabs.count() - 1))
         self._sync_mode_actions(c.mode)
@@ -283,20 +284,36 @@ class MainWindow(QMainWindow):
         s.mode = c.mode
         s.scale = c.scale.value()
         s.model = c.model_name()
-        s.device = c.device.currentText()
+        s.device = c.device_spec()
         s.precision = c.precision.currentText()
         s.current_tab = self.tabs.currentIndex()
         s.sync()
 
-    @staticmethod
-    def devices() -> list[str]:
-        import torch
+    def _list_devices(self) -> None:
+        """Fill the Device box from the engine's device list on a worker (probing Vulkan takes
+        seconds); the saved choice is selected when it appears."""
+        from app.workers import start_job
 
-        devices = ["auto", "cpu"]
-        if torch.cuda.is_available():
-            devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            devices.append("mps")
+        wanted = self.settings.device
+        self._devices_job = start_job(lambda ctx: self.devices(), name="devices", parent=self)
+
+        def done(devices: list[tuple[str, str]]) -> None:
+            c = self.compare.controls
+            current = c.device_spec()
+            c.set_devices(devices, current if current != "auto" else wanted)
+
+        self._devices_job.succeeded.connect(done)
+
+    @staticmethod
+    def devices() -> list[tuple[str, str]]:
+        """(label, spec) of "auto" and every usable device: the CPU with its instruction set,
+        CUDA, MPS and Vulkan GPUs (any vendor, through ncnn) with name and memory."""
+        from drrn_core.engine.device import list_devices
+
+        devices = [("auto (fastest here)", "auto")]
+        for info in list_devices():
+            slow = " - software, slow" if info.software else ""
+            devices.append((f"{info.spec}: {info.name}{slow}", info.spec))
         return devices
 
     @staticmethod

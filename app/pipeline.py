@@ -81,6 +81,14 @@ class Patch:
 
 
 @dataclass(frozen=True)
+class Ran:
+    """What produced the DRRN result: model, backend, device and precision (after any
+    fallback), one line, e.g. "DRRN_B1U9 on CPU (...), ncnn fp32 (Winograd convolutions)"."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Stage:
     """A pane's image is ready: ``key`` in input/bicubic/drrn/gt; drawn over ``size`` (w, h)."""
 
@@ -155,7 +163,7 @@ def upscaler_for(model: str, device: str = "auto", precision: str = "auto"):
     if model == BICUBIC:
         return Upscaler(None)
     from drrn_core import weights
-    from drrn_core.engine import resolve_device
+    from drrn_core.engine.device import resolve_target
 
     path, identity = _weights_file(model)
     key = (identity, device, precision)
@@ -163,7 +171,7 @@ def upscaler_for(model: str, device: str = "auto", precision: str = "auto"):
         if key in _CACHE.items:
             return _CACHE.items[key]
     # Small CPU tiles (exact margins: same result) so Cancel is honoured within ~1 s.
-    tile = CPU_TILE if resolve_device(device).type == "cpu" else None
+    tile = CPU_TILE if resolve_target(device, precision).device.type == "cpu" else None
     up = Upscaler(weights.load_weights(path), device=device, precision=precision, tile=tile,
                   notice=_CACHE.notice)
     with _CACHE.lock:
@@ -298,13 +306,13 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object
         progress(1.0)
         return
     up = upscaler_for(req.model, req.device, req.precision)
-    colour = image.ndim == 3 and image.shape[2] >= 3
-    seconds = estimate.estimate_seconds(up, (size[1], size[0]), colour)
+    seconds = estimate.upscale_seconds(up, image.shape[:2], **kw)
     whole = req.whole or (seconds <= AUTO_LIMIT_S and not req.preview_only)
-    yield Estimate(seconds, whole, up.description)
+    yield Estimate(seconds, whole, up.run_info.text)
     if whole:
         out = up.upscale(image, progress=_span(progress, 0.1, 1.0), cancel=cancel, **kw)
         yield from (Note(t) for t in _CACHE.take_notices())
+        yield Ran(up.description)
         yield Stage("drrn", out, size)
     else:
         per_px = seconds / max(size[0] * size[1], 1)
@@ -313,6 +321,7 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object
         patch = upscale_region(up, image, scale, box, cancel)
         box = (box[0], box[1], box[0] + patch.shape[1], box[1] + patch.shape[0])
         yield from (Note(t) for t in _CACHE.take_notices())
+        yield Ran(up.description)
         yield Patch("drrn", patch, box, size)
     progress(1.0)
 
@@ -382,12 +391,13 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[objec
         from app import estimate
 
         up = upscaler_for(req.model, req.device, req.precision)
-        seconds = estimate.estimate_seconds(up, (h, w), colour=False)
+        seconds = estimate.restore_seconds(up, (h, w))
         run_drrn = req.whole or seconds <= AUTO_LIMIT_S
-        yield Estimate(seconds, run_drrn, up.description)
+        yield Estimate(seconds, run_drrn, up.run_info.text)
     if run_drrn:
         out_y = up.restore_y(images.ilr_y, progress=_span(progress, 0.05, 0.8), cancel=cancel)
         yield from (Note(t) for t in _CACHE.take_notices())
+        yield Ran(up.description)
         outputs["drrn"] = out_y
         yield Stage("drrn", _colour(out_y, ilr_c), (w, h))
         yield ErrorMap("drrn", np.abs(protocol.quantize(out_y) - gt_q))

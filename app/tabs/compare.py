@@ -81,6 +81,7 @@ class CompareTab(QWidget):
         self._started = 0.0
         self.estimate: pipeline.Estimate | None = None  # of the last run's DRRN (whole image)
         self.preview = False  # the DRRN pane shows a preview of a region, not the whole image
+        self.provenance = ""  # model, backend, device and precision of the DRRN result
         self._preview_job = False
 
         panes: list[ImagePane] = [ImagePane(k, TITLES[k]) for k in ("input", "bicubic", "drrn",
@@ -187,7 +188,7 @@ class CompareTab(QWidget):
             scale=c.scale_value(),
             size=None if evaluate else c.target_size(),
             model=c.model_name(),
-            device=c.device.currentText() or "auto",
+            device=c.device_spec(),
             precision=c.precision.currentText() or "auto",
             lr=self.source.lr if evaluate else None,
         )
@@ -216,6 +217,7 @@ class CompareTab(QWidget):
             self.scores.clear()
             self.estimate = None
             self.preview = False
+            self.provenance = ""
             self.controls.whole_button.hide()
             self.controls.readouts.clear_values()
             self._reset_panes(req)
@@ -333,6 +335,8 @@ class CompareTab(QWidget):
             self._show_scores(item)
         elif isinstance(item, pipeline.Note):
             self.message.emit(item.text, 10000)
+        elif isinstance(item, pipeline.Ran):
+            self.provenance = item.text
         elif isinstance(item, pipeline.Estimate):
             self._show_estimate(item)
         elif isinstance(item, pipeline.Patch):
@@ -429,11 +433,11 @@ class CompareTab(QWidget):
         if self.preview and self.estimate is not None:
             about = estimate.format_duration(self.estimate.seconds)
             return (f"{self.source.name}: DRRN preview of the visible region in {took}; the "
-                    f"whole image takes {about} ({self.estimate.device}): “Upscale whole "
+                    f"whole image takes {about} on {self.estimate.device}: “Upscale whole "
                     "image” runs it. Pan or zoom to preview elsewhere.")
         parts = [f"{self.source.name}: done in {took}"]
-        if self.estimate is not None and "drrn" in self.results:
-            parts.append(f"DRRN on {self.estimate.device}")
+        if self.provenance and "drrn" in self.results:
+            parts.append(self.provenance)
         for key in ("bicubic", "drrn"):
             if key in self.scores:
                 s = self.scores[key]

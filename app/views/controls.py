@@ -138,6 +138,9 @@ class ControlPanel(QWidget):
         self.model.setMinimumContentsLength(12)
         self.import_button = QPushButton("Import weights…")
         self.device = QComboBox()
+        self.device.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device.setMinimumContentsLength(12)
         self.precision = QComboBox()
         mform.addRow("Model", self.model)
         mform.addRow("", self.import_button)
@@ -310,6 +313,21 @@ class ControlPanel(QWidget):
 
     def model_name(self) -> str:
         return self.model.currentData() or BICUBIC
+
+    def set_devices(self, devices: list[tuple[str, str]], select: str) -> None:
+        """``devices`` = [(label, spec)] (spec: what the engine's ``device=`` takes)."""
+        self.device.blockSignals(True)
+        self.device.clear()
+        for label, spec in devices:
+            self.device.addItem(label, spec)
+            self.device.setItemData(self.device.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
+        idx = self.device.findData(select)
+        self.device.setCurrentIndex(max(idx, 0))
+        self.device.blockSignals(False)
+
+    def device_spec(self) -> str:
+        """The chosen device as the engine takes it ("auto", "cpu", "cuda:0", "vulkan:0")."""
+        return self.device.currentData() or self.device.currentText() or "auto"
 
     def set_choices(self, combo: QComboBox, values: list[str], select: str) -> None:
         combo.blockSignals(True)

@@ -81,17 +81,20 @@ def test_region_equals_that_part_of_the_whole_result(scale, astronaut_rgb):
         assert np.abs(part - full[box[1]:box[3], box[0]:box[2]]).max() < 1e-6
 
 
-def test_estimate_counts_the_engines_tiles_and_is_calibrated(monkeypatch):
-    estimate.forget()
-    up = Upscaler(weights.resolve_model(TINY), precision="fp32", tile=64)
-    rates = estimate.rates(up)
-    assert rates.net_s_per_px > 0 and rates.bicubic_s_per_px > 0
-    # tiled: every tile's padded window counts (margins are computed twice)
-    assert estimate.network_pixels(up, (64, 64)) == 64 * 64
-    assert estimate.network_pixels(up, (128, 128)) > 128 * 128
-    small, big = (estimate.estimate_seconds(up, hw) for hw in ((100, 100), (400, 400)))
-    assert 14 < big / small < 20  # ~16x the pixels, plus the extra margins
+def test_the_estimate_is_the_engines_and_the_result_says_what_ran(astronaut_rgb):
+    """The decision uses drrn_core's calibrated estimate of this very upscaler, and the result
+    names the backend, device and precision it came from (for the status bar and exports)."""
+    image = np.ascontiguousarray(astronaut_rgb[90:150, 150:220])
+    req = pipeline.Request(image=image, scale=3.0, model=TINY)
+    events = list(pipeline.run(req, lambda f: None, lambda: False))
+    (est,) = [e for e in events if isinstance(e, pipeline.Estimate)]
+    up = pipeline.upscaler_for(TINY)
+    assert est.seconds == pytest.approx(up.estimate_seconds(image.shape[:2], scale=3.0))
+    assert est.whole  # a tiny model on a small crop: well under the limit
+    (ran,) = [e for e in events if isinstance(e, pipeline.Ran)]
+    assert ran.text == up.description and up.precision in ran.text
     assert estimate.format_duration(3000) == "about 50 min"
+    assert estimate.format_duration(4000) == "about 1 h 07 min"
 
 
 def test_use_this_model_selects_it_and_starts_nothing(window, photo_png, wait_idle,
@@ -151,3 +154,20 @@ def test_transparency_is_shown_over_a_checkerboard(window, tmp_path, wait_idle):
     assert (right == [255, 0, 0]).all()
     greys = {tuple(v) for v in left.reshape(-1, 3)}
     assert len(greys) == 2 and all(r == g == b for r, g, b in greys)  # the checkerboard
+
+
+def test_device_box_lists_the_engines_devices_and_the_status_names_the_backend(
+        window, photo_png, qtbot, wait_idle):
+    """Issue 9.2: the Device box offers what `drrn devices` lists (Vulkan GPUs included) and
+    the status bar says which backend, device and precision the result came from."""
+    from drrn_core.engine.device import list_devices
+
+    c = window.compare.controls
+    specs = ["auto", *(d.spec for d in list_devices())]
+    qtbot.waitUntil(lambda: [c.device.itemData(i) for i in range(c.device.count())] == specs,
+                    timeout=30_000)
+    window.open_path(photo_png)
+    wait_idle(window)
+    up = pipeline.upscaler_for(TINY)
+    assert window.compare.provenance == up.description
+    assert up.run_info.text in window.statusBar().currentMessage()
