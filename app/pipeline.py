@@ -32,7 +32,7 @@ MAX_OUTPUT_PIXELS = 64_000_000
 CPU_TILE = 128
 AUTO_LIMIT_S = 10.0
 """A DRRN run estimated to take longer than this (seconds) does not start unasked."""
-PREVIEW_BUDGET_S = 3.0
+PREVIEW_BUDGET_S = 6.0
 """Estimated seconds a preview of the visible region may take (the region shrinks to fit)."""
 MIN_PREVIEW_SIDE = 48
 
@@ -263,14 +263,10 @@ def preview_box(view: tuple[int, int, int, int] | None, size: tuple[int, int],
     return x0, y0, x1, y1
 
 
-def upscale_region(up, image: np.ndarray, scale: float, box: tuple[int, int, int, int],
-                   cancel: Cancel | None = None) -> np.ndarray:
-    """DRRN (or bicubic) of output pixels ``box`` = (x0, y0, x1, y1) only: the input region
-    under it plus a margin covering the bicubic kernel and the network's receptive field is
-    upscaled and cut. For scales whose crops land on the whole image's pixel grid (any scale
-    p/q with q <= 64: 2, 3, 2.5, 1.75 ...) the patch equals that part of the whole result."""
+def _input_span(up, hw: tuple[int, int], scale: float,
+                box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Input rows/cols (y0, y1, x0, x1) that :func:`upscale_region` reads for ``box``."""
     x0, y0, x1, y1 = box
-    h, w = image.shape[:2]
     q = _exact_step(scale) or 1
     m = math.ceil(up.margin / scale) + 6  # receptive field (output px) + bicubic support
 
@@ -279,8 +275,36 @@ def upscale_region(up, image: np.ndarray, scale: float, box: tuple[int, int, int
         a -= a % q
         return a, min(n, int(math.ceil(hi / scale)) + m)
 
-    iy0, iy1 = span(y0, y1, h)
-    ix0, ix1 = span(x0, x1, w)
+    return (*span(y0, y1, hw[0]), *span(x0, x1, hw[1]))
+
+
+def fit_preview(up, hw: tuple[int, int], scale: float, view, size: tuple[int, int],
+                budget_s: float) -> tuple[int, int, int, int]:
+    """The visible region, shrunk about its centre until the engine's estimate of upscaling it
+    (margins and tiles included) is within ``budget_s``."""
+    from app import estimate
+
+    limit = float(size[0] * size[1])
+    box = preview_box(view, size, limit)
+    for _ in range(6):
+        iy0, iy1, ix0, ix1 = _input_span(up, hw, scale, box)
+        seconds = estimate.upscale_seconds(up, (iy1 - iy0, ix1 - ix0), scale=scale)
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        if seconds <= budget_s or area <= MIN_PREVIEW_SIDE ** 2:
+            break
+        limit = area * budget_s / seconds * 0.9
+        box = preview_box(box, size, limit)
+    return box
+
+
+def upscale_region(up, image: np.ndarray, scale: float, box: tuple[int, int, int, int],
+                   cancel: Cancel | None = None) -> np.ndarray:
+    """DRRN (or bicubic) of output pixels ``box`` = (x0, y0, x1, y1) only: the input region
+    under it plus a margin covering the bicubic kernel and the network's receptive field is
+    upscaled and cut. For scales whose crops land on the whole image's pixel grid (any scale
+    p/q with q <= 64: 2, 3, 2.5, 1.75 ...) the patch equals that part of the whole result."""
+    x0, y0, x1, y1 = box
+    iy0, iy1, ix0, ix1 = _input_span(up, image.shape[:2], scale, box)
     out = up.upscale(np.ascontiguousarray(image[iy0:iy1, ix0:ix1]), scale=scale, cancel=cancel)
     oy, ox = int(round(iy0 * scale)), int(round(ix0 * scale))
     return out[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
@@ -296,13 +320,14 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object
     image = as_float(req.image)
     if not req.preview_only:
         yield Stage("input", image, size)
-    if req.model == BICUBIC or not req.preview_only:
-        bicubic_share = 1.0 if req.model == BICUBIC else 0.1
-        bicubic = upscaler_for(BICUBIC).upscale(
-            image, progress=_span(progress, 0.0, bicubic_share), cancel=cancel, **kw)
-        yield Stage("bicubic", bicubic, size)
-        del bicubic
+
+    def bicubic(lo: float, hi: float) -> Iterator[Stage]:
+        out = upscaler_for(BICUBIC).upscale(image, progress=_span(progress, lo, hi),
+                                            cancel=cancel, **kw)
+        yield Stage("bicubic", out, size)
+
     if req.model == BICUBIC:
+        yield from bicubic(0.0, 1.0)
         progress(1.0)
         return
     up = upscaler_for(req.model, req.device, req.precision)
@@ -310,16 +335,19 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object
     whole = req.whole or (seconds <= AUTO_LIMIT_S and not req.preview_only)
     yield Estimate(seconds, whole, up.run_info.text)
     if whole:
+        yield from bicubic(0.0, 0.1)
         out = up.upscale(image, progress=_span(progress, 0.1, 1.0), cancel=cancel, **kw)
         yield from (Note(t) for t in _CACHE.take_notices())
         yield Ran(up.description)
         yield Stage("drrn", out, size)
-    else:
-        per_px = seconds / max(size[0] * size[1], 1)
-        box = preview_box(req.view, size, PREVIEW_BUDGET_S / max(per_px, 1e-12))
+    else:  # bicubic and DRRN of the visible region only (the whole bicubic is heavy too)
         scale = req.scale if req.size is None else size[0] / image.shape[1]
+        box = fit_preview(up, image.shape[:2], scale, req.view, size, PREVIEW_BUDGET_S)
+        cheap = upscale_region(upscaler_for(BICUBIC), image, scale, box, cancel)
+        box = (box[0], box[1], box[0] + cheap.shape[1], box[1] + cheap.shape[0])
+        yield Patch(BICUBIC, cheap, box, size)
+        progress(0.1)
         patch = upscale_region(up, image, scale, box, cancel)
-        box = (box[0], box[1], box[0] + patch.shape[1], box[1] + patch.shape[0])
         yield from (Note(t) for t in _CACHE.take_notices())
         yield Ran(up.description)
         yield Patch("drrn", patch, box, size)

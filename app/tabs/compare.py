@@ -346,7 +346,7 @@ class CompareTab(QWidget):
             pane.set_patch(item.image, item.box, item.size)
             pane.set_note("")
             x0, y0, x1, y1 = item.box
-            pane.set_title(f"DRRN preview of the visible region ({x1 - x0}×{y1 - y0})")
+            pane.set_title(f"{TITLES[item.key]}: visible region ({x1 - x0}×{y1 - y0}) only")
         elif isinstance(item, pipeline.ErrorMap):
             pane = self.grid.panes[f"err_{item.key}"]
             pane.set_error(item.error)

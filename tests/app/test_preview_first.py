@@ -36,6 +36,9 @@ def test_a_long_run_previews_the_visible_region_only(window, photo_png, slow, wa
     wait_idle(window)
     compare = window.compare
     assert "drrn" not in compare.results  # the whole image did not run
+    assert "bicubic" not in compare.results  # (nor its bicubic: a 24 MP one takes a while too)
+    assert compare.grid.panes["bicubic"].patch[1] == compare.grid.panes["drrn"].patch[1]
+    assert not window.actions["save"].isEnabled()  # nothing whole to save yet
     assert compare.preview and compare.estimate is not None and not compare.estimate.whole
     button = compare.controls.whole_button
     assert not button.isHidden() and "Upscale whole image (about" in button.text()
@@ -59,7 +62,7 @@ def test_a_long_run_previews_the_visible_region_only(window, photo_png, slow, wa
     wait_idle(window)
     assert compare.results["drrn"][0].shape == full.shape
     assert np.abs(compare.results["drrn"][0] - full).max() < 1e-5
-    assert button.isHidden()
+    assert button.isHidden() and window.actions["save"].isEnabled()
 
 
 def test_preview_region_shrinks_to_the_budget():
@@ -171,3 +174,14 @@ def test_device_box_lists_the_engines_devices_and_the_status_names_the_backend(
     up = pipeline.upscaler_for(TINY)
     assert window.compare.provenance == up.description
     assert up.run_info.text in window.statusBar().currentMessage()
+
+
+def test_the_preview_fits_its_time_budget_margins_included():
+    up = pipeline.upscaler_for(TINY)
+    hw, size = (1500, 2000), (4000, 3000)
+    whole = up.estimate_seconds(hw, scale=2.0)
+    budget = whole / 50
+    x0, y0, x1, y1 = pipeline.fit_preview(up, hw, 2.0, None, size, budget)
+    iy0, iy1, ix0, ix1 = pipeline._input_span(up, hw, 2.0, (x0, y0, x1, y1))
+    assert up.estimate_seconds((iy1 - iy0, ix1 - ix0), scale=2.0) <= budget
+    assert (x1 - x0) * (y1 - y0) > size[0] * size[1] / 200  # not needlessly small
