@@ -39,6 +39,8 @@ from app.workers import Job, JobContext, format_eta, start_job
 from drrn_core.metrics.protocol import BenchResult
 
 SCALES = (2, 3, 4)
+CSV_SUMMARY = "CSV with mean and std rows, model hash and backend (*.csv)"
+CSV_PLAIN = "CSV per image, as drrn bench --csv (*.csv)"
 _PLOT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
 _SCALE_STYLES = {2: ("o", Qt.PenStyle.SolidLine), 3: ("t", Qt.PenStyle.DashLine),
                  4: ("s", Qt.PenStyle.DotLine)}
@@ -377,11 +379,49 @@ class BenchmarkTab(QWidget):
         """(image path, reason) of every image that could not be scored in the last run."""
         return list(self._failures)
 
-    def export_csv(self, path: str | Path) -> None:
-        """One row per scored image, exactly as `drrn bench --csv` writes it (atomically)."""
-        from drrn_core.cli_bench import write_csv
+    def export_csv(self, path: str | Path, summary: bool = True) -> None:
+        """One row per scored image as `drrn bench --csv` writes it; with ``summary`` (default)
+        then a mean and a standard-deviation row per dataset, model and scale, and for every row
+        the model file's SHA-256 and what it ran on (backend, device, precision). Atomic."""
+        import csv
+        import io
 
-        write_csv(Path(path), self._bench_docs())
+        from app.exports import summary_rows
+        from drrn_core.cli_bench import write_csv
+        from drrn_core.cli_common import write_text_atomic
+
+        docs = self._bench_docs()
+        if not summary:
+            write_csv(Path(path), docs)
+            return
+        prov = {m: self._provenance(m) for m in {r.model for r in self.table_model.rows()}}
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["dataset", "model", "scale", "image", "psnr", "ssim", "ifc", "model_sha256",
+                    "ran_on"])
+        for doc in docs:
+            for run in doc["runs"]:
+                for im in run["images"]:
+                    values = ["" if im[m] is None else im[m] for m in ("psnr", "ssim", "ifc")]
+                    w.writerow([doc["dataset"], run["model"], run["scale"], im["image"], *values,
+                                *prov[run["model"]]])
+        for row in summary_rows(self.table_model.rows(means=False)):
+            w.writerow([*row, *prov[row[1]]])
+        write_text_atomic(Path(path), buf.getvalue())
+
+    def _provenance(self, model: str) -> tuple[str, str]:
+        """(weights SHA-256, what it ran on) of a benchmarked model; bicubic: ("", "bicubic")."""
+        if model == BICUBIC:
+            return "", "bicubic (MATLAB-exact, float64)"
+        from app.exports import file_sha256
+        from drrn_core import weights
+
+        try:
+            sha = file_sha256(weights.find_model(model).path)
+            ran = upscaler_for(model, self.device, self.precision).description
+        except Exception:  # noqa: BLE001 - a model removed since the run: leave it blank
+            return "", ""
+        return sha, ran
 
     def export_json(self, path: str | Path) -> None:
         """Exactly `drrn bench --json`: one object per dataset (a list for several), atomically."""
@@ -449,7 +489,17 @@ class BenchmarkTab(QWidget):
             self.openInEvaluation.emit(row.path, row.scale)
 
     def _export_csv_dialog(self) -> None:
-        self._export_dialog("CSV files (*.csv)", ".csv", self.export_csv)
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export results", "benchmark.csv",
+            ";;".join((CSV_SUMMARY, CSV_PLAIN)))
+        if not path:
+            return
+        try:
+            self.export_csv(path, summary=chosen != CSV_PLAIN)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash
+            self.message.show_error(f"Export failed: {user_message(exc)}")
+        else:
+            self.message.show_info(f"Saved {path}")
 
     def _export_json_dialog(self) -> None:
         self._export_dialog("JSON files (*.json)", ".json", self.export_json)

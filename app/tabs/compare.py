@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -127,6 +128,9 @@ class CompareTab(QWidget):
         for pane in self.grid.panes.values():
             pane.view.sigRangeChangedManually.connect(self._on_view_changed)
         self.controls.wholeRequested.connect(self.run_whole)
+        for fmt in ("CSV", "Markdown", "LaTeX"):
+            self.controls.copy_menu.addAction(fmt, lambda fmt=fmt: self.copy_scores(fmt))
+        self.controls.save_scores_button.clicked.connect(self.save_scores_dialog)
         self.controls.changed.connect(self.schedule_run)
         self.controls.modeChanged.connect(self._on_mode)
         self.controls.cancelRequested.connect(self.cancel)
@@ -445,6 +449,62 @@ class CompareTab(QWidget):
         if self.source.note:
             parts.append(self.source.note)
         return " · ".join(parts)
+
+    # -- scores out ------------------------------------------------------------------------
+    def score_provenance(self):
+        """What the evaluation's scores come from (app.exports.Provenance)."""
+        from app.exports import Provenance, file_sha256
+
+        model = self.controls.model_name()
+        path = None
+        if model != pipeline.BICUBIC:
+            try:
+                path, _ = pipeline._weights_file(model)
+            except Exception:  # noqa: BLE001 - a model removed meanwhile: no hash
+                path = None
+        return Provenance(
+            image=self.source.name if self.source else "", scale=int(self.controls.scale_value()),
+            model=model if model != pipeline.BICUBIC else "", model_file=path.name if path else "",
+            model_sha256=file_sha256(path), run=self.provenance)
+
+    def scores_text(self, fmt: str) -> str:
+        """The evaluation's scores as "CSV", "Markdown" or "LaTeX", provenance included."""
+        from app.exports import FORMATS
+
+        if not self.scores:
+            raise ValueError("There are no scores yet: evaluate an image first.")
+        return FORMATS[fmt][0](dict(self.scores), self.score_provenance())
+
+    def copy_scores(self, fmt: str) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        try:
+            QGuiApplication.clipboard().setText(self.scores_text(fmt))
+        except ValueError as exc:
+            self.message.emit(str(exc), 5000)
+            return
+        self.message.emit(f"Scores copied as {fmt}, with their provenance.", 5000)
+
+    def save_scores_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from app.exports import FORMATS
+        from drrn_core.cli_common import write_text_atomic
+
+        filters = {f"{k} (*{v[1]})": k for k, v in FORMATS.items()}
+        stem = self.source.name.rsplit(".", 1)[0] if self.source else "scores"
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Save scores", f"{stem}_x{self.controls.scale_value():g}_scores.csv",
+            ";;".join(filters))
+        if not path:
+            return
+        fmt = filters.get(chosen, "CSV")
+        try:
+            write_text_atomic(Path(path), self.scores_text(fmt))
+        except (OSError, ValueError) as exc:
+            self.message.emit(f"Could not save the scores: {user_message(exc)}", 0)
+            return
+        self.message.emit(f"Saved the scores to {path}.", 8000)
 
     # -- results ---------------------------------------------------------------------------
     def result(self) -> tuple[str, np.ndarray] | None:

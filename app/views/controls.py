@@ -17,12 +17,14 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QRadioButton,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -157,6 +159,20 @@ class ControlPanel(QWidget):
         rl = QVBoxLayout(self.readout_box)
         self.readouts = Readouts()
         rl.addWidget(self.readouts)
+        export_row = QHBoxLayout()
+        self.copy_scores_button = QToolButton()
+        self.copy_scores_button.setText("Copy scores as")
+        self.copy_scores_button.setToolTip("Copy the scores with their provenance (image, "
+                                           "scale, model file hash, backend, precision)")
+        self.copy_scores_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.copy_menu = QMenu(self.copy_scores_button)
+        self.copy_scores_button.setMenu(self.copy_menu)
+        self.save_scores_button = QPushButton("Save scores…")
+        self.save_scores_button.setToolTip("Write the scores and their provenance as CSV, "
+                                           "Markdown or LaTeX")
+        export_row.addWidget(self.copy_scores_button)
+        export_row.addWidget(self.save_scores_button)
+        rl.addLayout(export_row)
         layout.addWidget(self.readout_box)
 
         layout.addStretch(1)

@@ -141,7 +141,7 @@ def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
     tab.ifc_check.setChecked(False)
     _run(qtbot, tab)
 
-    tab.export_csv(tmp_path / "bench.csv")
+    tab.export_csv(tmp_path / "bench.csv", summary=False)
     with open(tmp_path / "bench.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["dataset", "model", "scale", "image", "psnr", "ssim", "ifc"]
@@ -307,3 +307,39 @@ def test_every_failed_image_is_listed(qtbot, tab, tmp_path):
     assert [t.split(":")[0] for t in listed] == ["a.png", "b.png", "c.png"]
     assert tab.failure_list.isVisible() or not tab.isVisible()
     assert "more" not in tab.message.text()
+
+
+def test_csv_with_mean_and_std_rows_and_provenance(qtbot, tmp_path, dataset, model_store,
+                                                  monkeypatch):
+    """Researchers' export: mean and standard deviation rows, the model's SHA-256 and what it
+    ran on in every row."""
+    import hashlib
+    import statistics
+
+    monkeypatch.setenv("DRRN_USER_DIR", str(model_store))
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    for i in range(tab.models.count()):
+        item = tab.models.item(i)
+        if item.data(Qt.ItemDataRole.UserRole).name == "tiny":
+            item.setCheckState(Qt.CheckState.Checked)
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    tab.export_csv(tmp_path / "summary.csv")
+    with open(tmp_path / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    images = [r for r in rows if not r["image"].startswith(("mean", "std"))]
+    assert len(images) == 6
+    for model in ("bicubic", "tiny"):
+        psnrs = [float(r["psnr"]) for r in images if r["model"] == model]
+        (mean,) = [r for r in rows if r["model"] == model and r["image"] == "mean (n=3)"]
+        (std,) = [r for r in rows if r["model"] == model and r["image"] == "std (n=3)"]
+        assert float(mean["psnr"]) == pytest.approx(statistics.fmean(psnrs), abs=1e-9)
+        assert float(std["psnr"]) == pytest.approx(statistics.stdev(psnrs), abs=1e-9)
+        assert mean["ifc"] == ""
+    sha = hashlib.sha256((model_store / "models" / "tiny.safetensors").read_bytes()).hexdigest()
+    tiny = [r for r in rows if r["model"] == "tiny"]
+    assert {r["model_sha256"] for r in tiny} == {sha}
+    assert all("fp32" in r["ran_on"] for r in tiny)
