@@ -268,7 +268,7 @@ def _input_span(up, hw: tuple[int, int], scale: float,
     """Input rows/cols (y0, y1, x0, x1) that :func:`upscale_region` reads for ``box``."""
     x0, y0, x1, y1 = box
     q = _exact_step(scale) or 1
-    m = math.ceil(up.margin / scale) + 6  # receptive field (output px) + bicubic support
+    m = math.ceil(up.margin / scale) + 3  # receptive field (output px) + bicubic support
 
     def span(lo: int, hi: int, n: int) -> tuple[int, int]:
         a = max(0, int(math.floor(lo / scale)) - m)

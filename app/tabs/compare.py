@@ -19,7 +19,14 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSplitter, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import estimate, pipeline
 from app.tabs._widgets import user_message
@@ -111,8 +118,14 @@ class CompareTab(QWidget):
         panel_width = (self.controls.minimumSizeHint().width()
                        + scroll.verticalScrollBar().sizeHint().width() + 2 * scroll.frameWidth())
         scroll.setMinimumWidth(max(panel_width, CONTROLS_MIN_WIDTH))
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.setSpacing(0)
+        side_layout.addWidget(scroll, 1)
+        side_layout.addWidget(self.controls.footer)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
+        splitter.addWidget(side)
         splitter.addWidget(self.stack)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(0, False)

@@ -181,17 +181,22 @@ class ControlPanel(QWidget):
         self.eta = QLabel()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        # The footer (progress, Cancel, "Upscale whole image") is placed by the tab below the
+        # scrolling panel, so it stays in sight in a small or 150 %-scaled window.
+        self.footer = QWidget()
+        footer = QVBoxLayout(self.footer)
+        footer.setContentsMargins(6, 2, 6, 4)
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
-        layout.addLayout(row)
-        layout.addWidget(self.eta)
+        footer.addLayout(row)
+        footer.addWidget(self.eta)
         self.whole_button = QPushButton("Upscale whole image")
         self.whole_button.setToolTip("DRRN on the whole image: the panes show a preview of the "
                                      "visible region because the whole image takes longer")
         self.whole_button.hide()
         self.whole_button.clicked.connect(self.wholeRequested)
-        layout.addWidget(self.whole_button)
+        footer.addWidget(self.whole_button)
 
         self.scale.valueChanged.connect(self._sync_size_from_scale)
         self.scale.valueChanged.connect(self.changed)

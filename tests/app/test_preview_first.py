@@ -185,3 +185,18 @@ def test_the_preview_fits_its_time_budget_margins_included():
     iy0, iy1, ix0, ix1 = pipeline._input_span(up, hw, 2.0, (x0, y0, x1, y1))
     assert up.estimate_seconds((iy1 - iy0, ix1 - ix0), scale=2.0) <= budget
     assert (x1 - x0) * (y1 - y0) > size[0] * size[1] / 200  # not needlessly small
+
+
+def test_progress_and_the_whole_image_button_stay_in_sight_in_a_small_window(window, photo_png,
+                                                                           slow, wait_idle):
+    """At 150 % (or in a small window) the side panel scrolls; the progress row and "Upscale
+    whole image" must not scroll away with it."""
+    window.resize(800, 560)
+    window.open_path(photo_png)
+    wait_idle(window)
+    c = window.compare.controls
+    assert c.whole_button.isVisible()
+    top_left = c.whole_button.mapTo(window.compare, c.whole_button.rect().topLeft())
+    assert top_left.y() >= 0
+    assert top_left.y() + c.whole_button.height() <= window.compare.height()
+    assert c.footer.parent() is not c and c.progress.isVisible()
