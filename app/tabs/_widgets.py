@@ -60,6 +60,9 @@ class PathField(QWidget):
         self.edit.textChanged.connect(self.changed)
         self.button = QPushButton("Browse…", self)
         self.button.clicked.connect(self._browse)
+        if placeholder:
+            self.edit.setToolTip(f"{placeholder} (type a path, browse, or drop a folder here)")
+        self.button.setToolTip("Choose a folder" if folder else "Choose a file")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.edit, 1)

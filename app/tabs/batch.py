@@ -193,6 +193,25 @@ class BatchTab(QWidget):
         self._on_format(self.format_combo.currentText())
         self._on_size_mode(0)
         self._update_buttons()
+        self._tooltips()
+
+    def _tooltips(self) -> None:
+        """Every control says what it does."""
+        tips = {
+            self.input_field: "The folder of images to upscale (sub-folders included); it is "
+                              "never written to",
+            self.output_field: "Where the results go, in the same sub-folders",
+            self.size_mode: "Upscale by a factor, or to a width or a height (aspect kept)",
+            self.scale_spin: "Upscaling factor",
+            self.pixels_spin: "Result width or height in pixels",
+            self.model_combo: "The DRRN model (or bicubic only)",
+            self.format_combo: "File format of the results",
+            self.quality_spin: "JPEG/WebP quality (WebP 100 = lossless)",
+            self.run_button: "Start: the whole batch is estimated first",
+            self.cancel_button: "Stop after the current tile; finished files stay",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
 
     def _build_ui(self) -> None:
         folders = QGroupBox("Folders", self)

@@ -194,6 +194,7 @@ class BenchmarkTab(QWidget):
         lay.addWidget(self.datasets)
         row = QHBoxLayout()
         add = QPushButton("Add folder…", box)
+        add.setToolTip("Add a dataset folder (e.g. Set5): every image in it is scored")
         add.clicked.connect(self._choose_folder)
         self.remove_button = QPushButton("Remove", box)
         self.remove_button.clicked.connect(self.datasets.remove_selected)
@@ -208,6 +209,7 @@ class BenchmarkTab(QWidget):
         self.scale_checks: dict[int, QCheckBox] = {}
         for s in SCALES:
             check = QCheckBox(f"×{s}", box)
+            check.setToolTip(f"Score at scale ×{s}")
             check.setChecked(True)
             check.toggled.connect(self._update_buttons)
             self.scale_checks[s] = check
@@ -266,6 +268,7 @@ class BenchmarkTab(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(QLabel("PSNR per image of", panel))
         self.plot_dataset = QComboBox(panel)
+        self.plot_dataset.setToolTip("The dataset whose per-image PSNR is plotted")
         self.plot_dataset.currentIndexChanged.connect(self._redraw_plot)
         bar.addWidget(self.plot_dataset)
         bar.addStretch(1)

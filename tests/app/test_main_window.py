@@ -343,3 +343,39 @@ def test_long_messages_stop_before_the_pixel_readout(window):
     assert shown.endswith("…") and len(shown) < len(bar.currentMessage())
     width = bar.fontMetrics().horizontalAdvance(shown)
     assert 6 + width <= window.hover_label.x()
+
+
+def test_model_cards_have_no_empty_header_row():
+    """Issue 12 (cosmetic): the model card's key/value table showed an empty header bar."""
+    from app.dialogs.about import model_card
+
+    class Entry:
+        name = "DRRN_B1U9"
+        path = ROOT / "resources" / "weights" / "DRRN_B1U9.safetensors"
+
+    card = model_card(Entry())
+    assert "| | |" not in card and "| Property | Value |" in card
+
+
+def test_every_control_has_a_tooltip(window):
+    """Issue 12: tooltips were on few controls."""
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QScrollBar,
+        QTabBar,
+    )
+
+    missing = []
+    for cls in (QAbstractButton, QComboBox, QAbstractSpinBox, QLineEdit):
+        for c in window.findChildren(cls):
+            if isinstance(c.parent(), (QComboBox, QAbstractSpinBox, QTabBar, QScrollBar,
+                                       QLineEdit)) or \
+                    c.objectName() in ("qt_tableview_cornerbutton", "qt_menubar_ext_button"):
+                continue  # parts of a composite widget, which carries the tooltip
+            if not c.toolTip():
+                missing.append(f"{type(c).__name__} {getattr(c, 'text', lambda: '')()!r} in "
+                               f"{type(c.parent()).__name__} {c.objectName()}")
+    assert not missing, missing
