@@ -548,15 +548,19 @@ class CompareTab(QWidget):
 
     def fit(self) -> None:
         self.sync.fit()
+        self._on_view_changed()
 
     def actual_size(self) -> None:
         self.sync.actual_size()
+        self._on_view_changed()
 
     def zoom_in(self) -> None:
         self.sync.zoom(1.25)
+        self._on_view_changed()
 
     def zoom_out(self) -> None:
         self.sync.zoom(1 / 1.25)
+        self._on_view_changed()
 
     def _on_hover(self, x: float, y: float) -> None:
         panes = [self.split] if self.split_active() else self.grid.visible_panes()
