@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         window.compare.controls.scale.setValue(2)
         window.open_path(photo)
         wait_idle(app, window)
+        if window.compare.preview:  # a slow machine: ask for the whole image, as a user would
+            window.compare.run_whole()
+            wait_idle(app, window)
         window.compare.fit()
         shoot(app, window, args.out / "01-upscale.png")
 
