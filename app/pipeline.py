@@ -330,7 +330,12 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object
         yield from bicubic(0.0, 1.0)
         progress(1.0)
         return
-    up = upscaler_for(req.model, req.device, req.precision)
+    try:
+        up = upscaler_for(req.model, req.device, req.precision)
+    except Exception:
+        if not req.preview_only:  # an unusable model: still show bicubic, then say why
+            yield from bicubic(0.0, 1.0)
+        raise
     seconds = estimate.upscale_seconds(up, image.shape[:2], **kw)
     whole = req.whole or (seconds <= AUTO_LIMIT_S and not req.preview_only)
     yield Estimate(seconds, whole, up.run_info.text)

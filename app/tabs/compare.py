@@ -91,6 +91,7 @@ class CompareTab(QWidget):
         self.preview = False  # the DRRN pane shows a preview of a region, not the whole image
         self.provenance = ""  # model, backend, device and precision of the DRRN result
         self._preview_job = False
+        self._previewed_view: tuple[int, int, int, int] | None = None
 
         panes: list[ImagePane] = [ImagePane(k, TITLES[k]) for k in ("input", "bicubic", "drrn",
                                                                      "gt")]
@@ -229,6 +230,7 @@ class CompareTab(QWidget):
             self.job.cancel()
         gen = self.generation.next()
         self._preview_job = preview_only
+        self._previewed_view = req.view
         if not preview_only:
             self.results.clear()
             self.scores.clear()
@@ -265,10 +267,24 @@ class CompareTab(QWidget):
         return self.run(whole=True)
 
     def refresh_preview(self) -> int | None:
-        """DRRN of the newly visible region (after pan/zoom) while a preview is shown."""
-        if not self.preview or self.job is not None or self.mode != "upscale":
+        """DRRN of the newly visible region (after pan/zoom) while a preview is shown; a view
+        change during a running preview is retried when it ends; an unchanged view is not
+        recomputed."""
+        if not self.preview or self.mode != "upscale":
+            return None
+        if self.job is not None:
+            if self._preview_job:
+                self.preview_timer.start()
+            return None
+        if self._clipped(self.visible_region()) == self._clipped(self._previewed_view):
             return None
         return self.run(preview_only=True)
+
+    def _clipped(self, view: tuple[int, int, int, int] | None) -> tuple | None:
+        """A view as the region it shows of the current output (None: the whole output)."""
+        if self._last_size is None:
+            return None
+        return pipeline.preview_box(view, self._last_size, float("inf"))
 
     def _on_view_changed(self, *_args) -> None:
         if self.preview and self.mode == "upscale":

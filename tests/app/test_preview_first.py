@@ -53,6 +53,7 @@ def test_a_long_run_previews_the_visible_region_only(window, photo_png, slow, wa
     assert np.abs(patch.astype(int) - expected).max() <= 1  # the very pixels of the whole run
     assert "whole image takes about" in window.statusBar().currentMessage()
 
+    assert compare.refresh_preview() is None and not compare.is_busy()  # same view: no rerun
     for _ in range(5):  # zoom in with the keyboard's action: the preview follows the view
         window.actions["zoom_in"].trigger()
     assert compare.preview_timer.isActive()
