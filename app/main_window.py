@@ -8,6 +8,7 @@ tab. Results are written by drrn_core.imaging.io.save_image (metadata kept, atom
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,8 @@ from drrn_core.weights import resources_dir
 log = logging.getLogger("drrn-studio.window")
 
 MAX_INPUT_PIXELS = 50_000_000
+_DEVICES: list[tuple[str, str]] = []
+_DEVICES_LOCK = threading.Lock()
 ICON = resources_dir() / "icons" / "drrn-studio.svg"
 SAVE_FILTERS = {
     "PNG image (*.png)": ".png",
@@ -307,14 +310,18 @@ class MainWindow(QMainWindow):
     @staticmethod
     def devices() -> list[tuple[str, str]]:
         """(label, spec) of "auto" and every usable device: the CPU with its instruction set,
-        CUDA, MPS and Vulkan GPUs (any vendor, through ncnn) with name and memory."""
+        CUDA, MPS and Vulkan GPUs (any vendor, through ncnn) with name and memory. Listed once
+        per process, one caller at a time (probing Vulkan drivers from two threads at once is
+        not safe)."""
         from drrn_core.engine.device import list_devices
 
-        devices = [("auto (fastest here)", "auto")]
-        for info in list_devices():
-            slow = " - software, slow" if info.software else ""
-            devices.append((f"{info.spec}: {info.name}{slow}", info.spec))
-        return devices
+        with _DEVICES_LOCK:
+            if not _DEVICES:
+                _DEVICES.append(("auto (fastest here)", "auto"))
+                for info in list_devices():
+                    slow = " - software, slow" if info.software else ""
+                    _DEVICES.append((f"{info.spec}: {info.name}{slow}", info.spec))
+            return list(_DEVICES)
 
     @staticmethod
     def precisions() -> list[str]:

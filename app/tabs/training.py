@@ -417,6 +417,7 @@ class TrainingTab(QWidget):
             self.message.show_error(user_message(exc))
             return
         self.message.clear_message()
+        _import_on_gui_thread()
         self._weights = None
         self._budget_s = spec.time_budget_s
         self._clock_start: float | None = None
@@ -584,6 +585,13 @@ class TrainingTab(QWidget):
             w.setEnabled(not running)
         if not running:
             self.recipe_file.setEnabled(self.recipe_combo.currentText() == RECIPE_FILE)
+
+
+def _import_on_gui_thread() -> None:
+    """Import what the training loop imports lazily (torch.optim pulls in torch._dynamo and
+    sympy on first use) here, once, before the worker starts: that first import on a worker
+    thread was seen to hang in the test suite."""
+    import torch._dynamo  # noqa: F401
 
 
 def _spin(low: int, high: int, value: int, parent: QWidget) -> QSpinBox:
