@@ -92,6 +92,7 @@ class CompareTab(QWidget):
         self.provenance = ""  # model, backend, device and precision of the DRRN result
         self._preview_job = False
         self._previewed_view: tuple[int, int, int, int] | None = None
+        self.preview_skipped = ""  # why the last refresh_preview did not run (diagnostics)
 
         panes: list[ImagePane] = [ImagePane(k, TITLES[k]) for k in ("input", "bicubic", "drrn",
                                                                      "gt")]
@@ -271,13 +272,17 @@ class CompareTab(QWidget):
         change during a running preview is retried when it ends; an unchanged view is not
         recomputed."""
         if not self.preview or self.mode != "upscale":
+            self.preview_skipped = f"preview={self.preview} mode={self.mode}"
             return None
         if self.job is not None:
             if self._preview_job:
                 self.preview_timer.start()
+            self.preview_skipped = f"busy (preview job: {self._preview_job})"
             return None
         if self._clipped(self.visible_region()) == self._clipped(self._previewed_view):
+            self.preview_skipped = f"same view {self.visible_region()} / {self._previewed_view}"
             return None
+        self.preview_skipped = ""
         return self.run(preview_only=True)
 
     def _clipped(self, view: tuple[int, int, int, int] | None) -> tuple | None:
