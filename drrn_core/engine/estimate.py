@@ -7,9 +7,11 @@ padded tile size (at most 512 px; each after a warm-up run; 16 and 32 px on a so
 driver). Small tiles run at a lower rate than large ones (measured: PyTorch bf16 on a Xeon with
 AMX ~4x lower at 48 px than at 294 px), so a tile's cost is interpolated between the two in
 log(pixels), and tiles at least as large as the engine's run at the large-tile rate. On a CPU
-this takes about two large-tile runs: ~1 s for bf16 with AMX, a few seconds for plain fp32. The colour
-pipeline (YCbCr, bicubic of the planes) is timed once per machine on a small image and scaled by
-output pixels. Results are cached in
+this takes about two large-tile runs: ~1 s for bf16 with AMX, a few seconds for plain fp32. The
+colour pipeline (YCbCr, bicubic of the planes) is timed once per machine on a small image and scaled by
+output pixels. Every finished ``restore_y`` then moves the cached rates halfway (in log) towards
+what it observed, so estimates follow the machine (another program's load, real tile sizes).
+Results are cached in
 ``<cache>/calibration.json`` (engine.ncnn_backend.cache_dir()); a later estimate is arithmetic.
 """
 
@@ -197,3 +199,30 @@ def upscale_seconds(up: Upscaler, in_hw: tuple[int, int], scale: float | None = 
     out_hw = up.output_shape(in_hw, scale, size)
     cal = calibrate(up)
     return restore_seconds(up, out_hw, cal) + out_hw[0] * out_hw[1] * cal.pipeline_s_per_px
+
+
+OBSERVE_MIN_S = 0.5
+"""Runs shorter than this (s) do not correct the calibration (timer noise dominates)."""
+
+
+def observe(up: Upscaler, timings: list[tuple[int, float]]) -> None:
+    """Correct ``up``'s cached calibration with a finished run: (padded pixels, seconds) per tile
+    (x8 passes with the ensemble). Nothing happens when it has no calibration yet."""
+    if up._backend is None or not timings:
+        return
+    actual = sum(s for _, s in timings)
+    if actual < OBSERVE_MIN_S:
+        return
+    data = _load()
+    key = network_key(up)
+    entry = data.get(key)
+    if entry is None:
+        return
+    points = tuple((int(p), float(r)) for p, r in entry["points"])
+    cal = Calibration(points, 0.0, 0.0)
+    passes = 8 if up.ensemble else 1
+    predicted = passes * sum(cal.tile_seconds(p) for p, _ in timings)
+    if predicted <= 0:
+        return
+    f = math.sqrt(actual / predicted)
+    _store(key, {**entry, "points": [(p, r * f) for p, r in points], "when": time.time()})

@@ -7,6 +7,7 @@ Outputs keep the layout; float32 in gives float32 out (else float64); clipped to
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -230,12 +231,15 @@ class Upscaler:
             _report(progress, 1.0)
             return out
         queue = deque(plan_tiles(y.shape, self.tile_size(y.shape), self.margin))
+        backend, timings = self._backend, []  # (padded px, s) per tile: corrects the estimates
         done, total = 0, y.size
         while queue:
             _check(cancel)
             t = queue.popleft()
             try:
+                t0 = time.perf_counter()
                 res = self._run_tile(y[t.py0:t.py1, t.px0:t.px1], cancel)
+                timings.append(((t.py1 - t.py0) * (t.px1 - t.px0), time.perf_counter() - t0))
             except NcnnError as e:  # a driver failure mid-run: PyTorch continues from this tile
                 self._ncnn_failed(e)
                 queue.appendleft(t)
@@ -253,6 +257,10 @@ class Upscaler:
             done += t.area
             _report(progress, done / total)
         np.clip(out, 0.0, 1.0, out=out)
+        if self._backend is backend:  # no fallback mid-run: the times belong to this path
+            from drrn_core.engine import estimate
+
+            estimate.observe(self, timings)
         return out
 
     def _run_tile(self, x: np.ndarray, cancel: Cancel | None) -> np.ndarray:
