@@ -134,7 +134,7 @@ class Upscaler:
         """One line for UIs/logs: model, device, precision."""
         if self._backend is None:
             return "bicubic (no model)"
-        extra = (", torch.compile" if self._backend.compiled else "") + (
+        extra = (", torch.compile" if self.run_info.compiled else "") + (
             ", self-ensemble x8" if self.ensemble else "")
         return f"{self.descriptor.name} on {self.run_info.text}{extra}"
 
@@ -159,7 +159,8 @@ class Upscaler:
         from drrn_core.engine.device import cpu_name
 
         name = cpu_name() if kind == "cpu" else where
-        return RunInfo(self.backend, spec, name, self.precision, self._backend.compiled, text)
+        return RunInfo(self.backend, spec, name, self.precision,
+                       bool(getattr(self._backend, "compiled", False)), text)
 
     def estimate_seconds(self, in_hw: tuple[int, int], scale: float | None = None,
                          size: tuple[int | None, int | None] | None = None) -> float:
