@@ -38,6 +38,10 @@ Notice = Callable[[str], None]
 DEFAULT_BUDGET_MB = {"cpu": 768, "mps": 1024, "cuda": 4096, "vulkan": 2048}
 """Memory (MiB) for one tile's feature maps; CUDA also stays under half of the free memory,
 Vulkan under half of ncnn's heap budget for the device."""
+NCNN_CPU_MAX_TILE = 192
+"""Largest automatic core tile (px) for ncnn on the CPU: its Winograd buffers took 484 MB for a
+294 px padded tile (256 + margins) and 318 MB for 230 px (measured, DRRN_B1U9), so 192 px tiles
+keep a 2000x1500 photo x2 near the 1 GB peak RSS target."""
 SOFTWARE_VULKAN_TILE = 64
 """Core tile side (px) on a software Vulkan driver (lavapipe): tiles there take seconds each, so
 small ones keep progress moving and cancel prompt."""
@@ -196,7 +200,9 @@ class Upscaler:
         padded = side + 2 * self.margin
         if shape[0] * shape[1] <= padded * padded:
             return None  # fits the budget whole: no margins to recompute
-        return min(side, CPU_MAX_TILE) if self.device.type == "cpu" else side
+        if self.device.type == "cpu":
+            return min(side, NCNN_CPU_MAX_TILE if self.backend == "ncnn" else CPU_MAX_TILE)
+        return side
 
     def _budget_bytes(self) -> float:
         mb = self.memory_mb or DEFAULT_BUDGET_MB.get(self.device.type, 768)
