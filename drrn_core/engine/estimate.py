@@ -9,9 +9,9 @@ AMX ~4x lower at 48 px than at 294 px), so a tile's cost is interpolated between
 log(pixels), and tiles at least as large as the engine's run at the large-tile rate. On a CPU
 this takes about two large-tile runs: ~1 s for bf16 with AMX, a few seconds for plain fp32.
 The colour pipeline (YCbCr, bicubic of the planes) is timed once per machine on a small image
-and scaled by output pixels. Every finished ``restore_y`` then moves the cached rates halfway (in log) towards
-what it observed, so estimates follow the machine (another program's load, real tile sizes).
-Results are cached in
+and scaled by output pixels. Every finished ``restore_y`` then moves the cached rates halfway
+(in log) towards what it observed, so estimates follow the machine (another program's load, real
+tile sizes). Results are cached in
 ``<cache>/calibration.json`` (engine.ncnn_backend.cache_dir()); a later estimate is arithmetic.
 """
 

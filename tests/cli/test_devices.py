@@ -1,4 +1,4 @@
-"""`drrn devices`, and `--device vulkan` in bench/upscale (lavapipe in CI: tiny model, tiny images)."""
+"""`drrn devices`, and `--device vulkan` in bench/upscale (lavapipe in CI: tiny model and images)."""
 
 from __future__ import annotations
 
