@@ -1,4 +1,4 @@
-"""`drrn devices`, and `--device vulkan` in bench/upscale (lavapipe in CI: tiny model and images)."""
+"""`drrn devices`; `--device vulkan` in bench and upscale (lavapipe in CI: tiny model, images)."""
 
 from __future__ import annotations
 
