@@ -270,3 +270,13 @@ def test_finished_runs_correct_the_calibration(monkeypatch):
     after = estimate.calibrate(up)
     ratio = (4 * predicted + estimate.OBSERVE_MIN_S) / predicted
     assert after.tile_seconds(4096) == pytest.approx(predicted * ratio ** 0.5)
+
+
+def test_ncnn_cpu_tiles_are_smaller_than_pytorch_ones():
+    from drrn_core.engine.tiling import CPU_MAX_TILE
+    from drrn_core.engine.upscale import NCNN_CPU_MAX_TILE
+
+    big = DRRN(DRRNConfig())
+    assert Upscaler(big, device="cpu", backend="ncnn").tile_size((4000, 3000)) == NCNN_CPU_MAX_TILE
+    assert Upscaler(big, device="cpu", precision="fp32").tile_size((4000, 3000)) == CPU_MAX_TILE
+    assert NCNN_CPU_MAX_TILE < CPU_MAX_TILE
