@@ -104,14 +104,12 @@ class Upscaler:
         self.margin = self.descriptor.receptive_radius if self.descriptor else 0
         self.device, self.precision, self.backend = torch.device("cpu"), "fp32", "bicubic"
         self._backend: Backend | NcnnBackend | None = None
-        self._calibration = None
         if self.net is not None:
             self._set_target(resolve_target(device, precision, backend))
 
     def _set_target(self, target: Target) -> None:
         """Build the backend for ``target``; an ncnn failure becomes a notice and PyTorch."""
         self.device, self.backend, self.precision = target.device, target.backend, target.precision
-        self._calibration = None
         if self.backend == "ncnn":
             vulkan = (self.device.index or 0) if self.device.type == "vulkan" else None
             try:
