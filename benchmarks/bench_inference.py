@@ -14,7 +14,9 @@ precision (PyTorch bf16 autocast on a CPU with bf16 matrix units, else ncnn fp32
 ``engine-compile`` = Upscaler(precision="auto", compile=True) (its compile happens in the untimed
 warm-up run); ``engine-ncnn`` = ncnn on the CPU (fp32, Winograd); ``engine-vulkan`` /
 ``engine-vulkan-fp32`` = ncnn on Vulkan device 0 in fp16 / fp32 (not run by default: lavapipe,
-a CPU Vulkan driver, takes minutes per 288x288 image; pass --methods to include them).
+a CPU Vulkan driver, takes minutes per 288x288 image; pass --methods to include them);
+``engine-cuda`` = PyTorch auto (bf16/fp16) on CUDA device 0. On a machine with an NVIDIA GPU:
+``--cases y288,photo --methods reference,engine-cuda,engine-vulkan,engine-vulkan-fp32``.
 
   python benchmarks/bench_inference.py [--runs 5] [--cases y288,crop,photo] [--photo-tiles K]
                                        [--methods engine,engine-ncnn,...]
@@ -49,7 +51,8 @@ ENGINE_OPTIONS = {"engine": {}, "engine-compile": {"compile": True},
                   "engine-fp32": {"precision": "fp32"},
                   "engine-ncnn": {"backend": "ncnn"},
                   "engine-vulkan": {"device": "vulkan", "precision": "fp16"},
-                  "engine-vulkan-fp32": {"device": "vulkan", "precision": "fp32"}}
+                  "engine-vulkan-fp32": {"device": "vulkan", "precision": "fp32"},
+                  "engine-cuda": {"device": "cuda"}}
 ALL_METHODS = ["reference", *ENGINE_OPTIONS]
 
 

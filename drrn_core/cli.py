@@ -1,4 +1,4 @@
-"""`drrn`: the command-line face of drrn_core (upscale, bench, metrics, models, train).
+"""`drrn`: the command-line face of drrn_core (upscale, bench, metrics, models, devices, train).
 
 A thin layer: argument parsing, one-line error reporting and exit codes live here; every image,
 model and metric operation is drrn_core's. Exit status: 0 success, 1 failure (in a batch: any file

@@ -1,16 +1,18 @@
 """Time estimates for an Upscaler, from a short calibration cached per machine and backend.
 
 The network's cost is exact: ``macs_per_pixel`` multiply-adds for every pixel of every padded
-tile (margins included, x8 with the self-ensemble). What a machine does is measured once, through
-the very backend the Upscaler uses: the seconds per pixel of a 64 px tile and of the engine's own
-padded tile size (at most 512 px; each after a warm-up run; 16 and 32 px on a software Vulkan
-driver). Small tiles run at a lower rate than large ones (measured: PyTorch bf16 on a Xeon with
-AMX ~4x lower at 48 px than at 294 px), so a tile's cost is interpolated between the two in
-log(pixels), and tiles at least as large as the engine's run at the large-tile rate. On a CPU
-this takes about two large-tile runs: ~1 s for bf16 with AMX, a few seconds for plain fp32. The colour
-pipeline (YCbCr, bicubic of the planes) is timed once per machine on a small image and scaled by
-output pixels. Results are cached in
-``<cache>/calibration.json`` (engine.ncnn_backend.cache_dir()); a later estimate is arithmetic.
+tile (margins included, x8 with the self-ensemble). What a machine does is measured once,
+through the very backend the Upscaler uses: seconds per pixel of a 64 px tile and of the
+engine's own padded tile size (at most 512 px; 16 and 32 px on a software Vulkan driver), each
+the faster of two runs after a warm-up run. Small tiles run at a lower rate than large ones
+(measured: PyTorch bf16 on a Xeon with AMX ~4x lower at 48 px than at 294 px), so a tile's cost
+is interpolated between the two in log(pixels); tiles as large as the engine's run at the
+large-tile rate. On a CPU this takes about three large-tile runs: ~1-2 s for bf16 with AMX, a
+few seconds for plain fp32. The colour pipeline (YCbCr, bicubic of the planes) is timed once per
+machine on a small image and scaled by output pixels. Every finished ``restore_y`` then moves
+the cached rates halfway (in log) towards what it observed, so estimates follow the machine
+(other programs' load, real tile sizes). Results are cached in ``<cache>/calibration.json``
+(engine.ncnn_backend.cache_dir()); a later estimate is arithmetic.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import platform
-import statistics
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from drrn_core.engine.upscale import Upscaler
 
 CACHE_NAME = "calibration.json"
-CALIBRATION_VERSION = 4
+CALIBRATION_VERSION = 5
 LARGE_CAP = 512
 """Largest padded tile side (px) timed by the calibration (GPU tiles can be larger)."""
 SLOW_S = 3.0
@@ -156,7 +157,7 @@ def _measure_network(up: Upscaler) -> list[tuple[int, float]]:
     times = []
     sides = (min(small, cap), large)
     try:
-        for side, runs in zip(sides, (2, 1), strict=True):
+        for side, runs in zip(sides, (2, 2), strict=True):
             x = rng.random((side, side)).astype(np.float32)
             t0 = time.perf_counter()
             up._backend.run(x)  # warm-up: allocations, kernels for this shape
@@ -169,7 +170,7 @@ def _measure_network(up: Upscaler) -> list[tuple[int, float]]:
                 t0 = time.perf_counter()
                 up._backend.run(x)
                 runs_s.append(time.perf_counter() - t0)
-            times.append(statistics.median(runs_s))
+            times.append(min(runs_s))  # other programs only ever slow a run down
     except NcnnError as e:  # the Upscaler would fall back: calibrate what it falls back to
         up._ncnn_failed(e)
         return _measure_network(up)
@@ -197,3 +198,30 @@ def upscale_seconds(up: Upscaler, in_hw: tuple[int, int], scale: float | None = 
     out_hw = up.output_shape(in_hw, scale, size)
     cal = calibrate(up)
     return restore_seconds(up, out_hw, cal) + out_hw[0] * out_hw[1] * cal.pipeline_s_per_px
+
+
+OBSERVE_MIN_S = 0.5
+"""Runs shorter than this (s) do not correct the calibration (timer noise dominates)."""
+
+
+def observe(up: Upscaler, timings: list[tuple[int, float]]) -> None:
+    """Correct ``up``'s cached calibration with a finished run: (padded pixels, seconds) per tile
+    (x8 passes with the ensemble). Nothing happens when it has no calibration yet."""
+    if up._backend is None or not timings:
+        return
+    actual = sum(s for _, s in timings)
+    if actual < OBSERVE_MIN_S:
+        return
+    data = _load()
+    key = network_key(up)
+    entry = data.get(key)
+    if entry is None:
+        return
+    points = tuple((int(p), float(r)) for p, r in entry["points"])
+    cal = Calibration(points, 0.0, 0.0)
+    passes = 8 if up.ensemble else 1
+    predicted = passes * sum(cal.tile_seconds(p) for p, _ in timings)
+    if predicted <= 0:
+        return
+    f = math.sqrt(actual / predicted)
+    _store(key, {**entry, "points": [(p, r * f) for p, r in points], "when": time.time()})

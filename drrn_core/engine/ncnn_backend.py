@@ -220,7 +220,9 @@ class NcnnBackend:
     """A DRRN loaded into ncnn, run on 2-D Y tiles; the Upscaler's backend interface.
 
     vulkan: None for the CPU, else the Vulkan device index. precision: "fp32" or "fp16" (fp16
-    storage and arithmetic; on the CPU, fp16 storage where ncnn has such kernels).
+    storage and arithmetic on GPUs that have them; ncnn keeps fp32 elsewhere, and its x86
+    convolutions ignore fp16 storage, so the Upscaler offers fp16 on Vulkan only). threads: CPU
+    threads (ncnn's OpenMP pool).
     """
 
     compiled = False

@@ -7,6 +7,7 @@ Outputs keep the layout; float32 in gives float32 out (else float64); clipped to
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ Notice = Callable[[str], None]
 DEFAULT_BUDGET_MB = {"cpu": 768, "mps": 1024, "cuda": 4096, "vulkan": 2048}
 """Memory (MiB) for one tile's feature maps; CUDA also stays under half of the free memory,
 Vulkan under half of ncnn's heap budget for the device."""
+NCNN_CPU_MAX_TILE = 192
+"""Largest automatic core tile (px) for ncnn on the CPU: its Winograd buffers took 484 MB for a
+294 px padded tile (256 + margins) and 318 MB for 230 px (measured, DRRN_B1U9), so 192 px tiles
+keep a 2000x1500 photo x2 near the 1 GB peak RSS target."""
 SOFTWARE_VULKAN_TILE = 64
 """Core tile side (px) on a software Vulkan driver (lavapipe): tiles there take seconds each, so
 small ones keep progress moving and cancel prompt."""
@@ -99,14 +104,12 @@ class Upscaler:
         self.margin = self.descriptor.receptive_radius if self.descriptor else 0
         self.device, self.precision, self.backend = torch.device("cpu"), "fp32", "bicubic"
         self._backend: Backend | NcnnBackend | None = None
-        self._calibration = None
         if self.net is not None:
             self._set_target(resolve_target(device, precision, backend))
 
     def _set_target(self, target: Target) -> None:
         """Build the backend for ``target``; an ncnn failure becomes a notice and PyTorch."""
         self.device, self.backend, self.precision = target.device, target.backend, target.precision
-        self._calibration = None
         if self.backend == "ncnn":
             vulkan = (self.device.index or 0) if self.device.type == "vulkan" else None
             try:
@@ -133,7 +136,7 @@ class Upscaler:
         """One line for UIs/logs: model, device, precision."""
         if self._backend is None:
             return "bicubic (no model)"
-        extra = (", torch.compile" if self._backend.compiled else "") + (
+        extra = (", torch.compile" if self.run_info.compiled else "") + (
             ", self-ensemble x8" if self.ensemble else "")
         return f"{self.descriptor.name} on {self.run_info.text}{extra}"
 
@@ -158,7 +161,8 @@ class Upscaler:
         from drrn_core.engine.device import cpu_name
 
         name = cpu_name() if kind == "cpu" else where
-        return RunInfo(self.backend, spec, name, self.precision, self._backend.compiled, text)
+        return RunInfo(self.backend, spec, name, self.precision,
+                       bool(getattr(self._backend, "compiled", False)), text)
 
     def estimate_seconds(self, in_hw: tuple[int, int], scale: float | None = None,
                          size: tuple[int | None, int | None] | None = None) -> float:
@@ -194,7 +198,9 @@ class Upscaler:
         padded = side + 2 * self.margin
         if shape[0] * shape[1] <= padded * padded:
             return None  # fits the budget whole: no margins to recompute
-        return min(side, CPU_MAX_TILE) if self.device.type == "cpu" else side
+        if self.device.type == "cpu":
+            return min(side, NCNN_CPU_MAX_TILE if self.backend == "ncnn" else CPU_MAX_TILE)
+        return side
 
     def _budget_bytes(self) -> float:
         mb = self.memory_mb or DEFAULT_BUDGET_MB.get(self.device.type, 768)
@@ -230,12 +236,15 @@ class Upscaler:
             _report(progress, 1.0)
             return out
         queue = deque(plan_tiles(y.shape, self.tile_size(y.shape), self.margin))
+        backend, timings = self._backend, []  # (padded px, s) per tile: corrects the estimates
         done, total = 0, y.size
         while queue:
             _check(cancel)
             t = queue.popleft()
             try:
+                t0 = time.perf_counter()
                 res = self._run_tile(y[t.py0:t.py1, t.px0:t.px1], cancel)
+                timings.append(((t.py1 - t.py0) * (t.px1 - t.px0), time.perf_counter() - t0))
             except NcnnError as e:  # a driver failure mid-run: PyTorch continues from this tile
                 self._ncnn_failed(e)
                 queue.appendleft(t)
@@ -253,6 +262,10 @@ class Upscaler:
             done += t.area
             _report(progress, done / total)
         np.clip(out, 0.0, 1.0, out=out)
+        if self._backend is backend:  # no fallback mid-run: the times belong to this path
+            from drrn_core.engine import estimate
+
+            estimate.observe(self, timings)
         return out
 
     def _run_tile(self, x: np.ndarray, cancel: Cancel | None) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`drrn devices`, and `--device vulkan` in bench/upscale (lavapipe in CI: tiny model, tiny images)."""
+"""`drrn devices`; `--device vulkan` in bench and upscale (lavapipe in CI: tiny model, images)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_devices_lists_cpu_vulkan_and_auto(drrn):
 
 def test_bad_vulkan_index_is_one_line(drrn, png, tiny_model):
     result = drrn("upscale", png, "-s", "2", "--device", "vulkan:7", "--model", tiny_model)
-    assert_one_error_line(result, "vulkan")
+    assert_one_error_line(result, "Vulkan")
 
 
 @needs_vulkan

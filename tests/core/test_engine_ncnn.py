@@ -253,3 +253,30 @@ def test_estimate_is_calibrated_once_and_scales_with_work(tmp_path):
         8 * Upscaler(_tiny(), device="cpu", backend="ncnn").estimate_restore_seconds((80, 80)))
     bicubic = Upscaler(None)
     assert 0 < bicubic.estimate_seconds((40, 40), scale=2) < small
+
+
+def test_finished_runs_correct_the_calibration(monkeypatch):
+    up = Upscaler(_tiny(), device="cpu", backend="ncnn")
+    seen = []
+    monkeypatch.setattr(estimate, "observe", lambda u, timings: seen.append(timings))
+    up.restore_y(_ilr((30, 20)))
+    assert len(seen) == 1 and seen[0][0][0] == 30 * 20  # one whole-image tile, no margins
+    monkeypatch.undo()
+    estimate.observe(up, [(4096, 10.0)])  # not calibrated yet: nothing to correct
+    assert not up.calibrated
+    cal = estimate.calibrate(up)
+    predicted = cal.tile_seconds(4096)
+    estimate.observe(up, [(4096, 4 * predicted + estimate.OBSERVE_MIN_S)])
+    after = estimate.calibrate(up)
+    ratio = (4 * predicted + estimate.OBSERVE_MIN_S) / predicted
+    assert after.tile_seconds(4096) == pytest.approx(predicted * ratio ** 0.5)
+
+
+def test_ncnn_cpu_tiles_are_smaller_than_pytorch_ones():
+    from drrn_core.engine.tiling import CPU_MAX_TILE
+    from drrn_core.engine.upscale import NCNN_CPU_MAX_TILE
+
+    big = DRRN(DRRNConfig())
+    assert Upscaler(big, device="cpu", backend="ncnn").tile_size((4000, 3000)) == NCNN_CPU_MAX_TILE
+    assert Upscaler(big, device="cpu", precision="fp32").tile_size((4000, 3000)) == CPU_MAX_TILE
+    assert NCNN_CPU_MAX_TILE < CPU_MAX_TILE
