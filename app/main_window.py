@@ -8,10 +8,11 @@ tab. Results are written by drrn_core.imaging.io.save_image (metadata kept, atom
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSettings, QUrl
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRect, QSettings, Qt, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -23,6 +24,8 @@ from PySide6.QtGui import (
     QImage,
     QImageReader,
     QKeySequence,
+    QPainter,
+    QPalette,
 )
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -30,10 +33,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QStatusBar,
     QTabWidget,
     QWidget,
 )
 
+from app.imageio16 import depth_note
 from app.settings import AppSettings
 from app.tabs.compare import CompareTab
 from app.workers import describe_error, shutdown_jobs
@@ -42,6 +47,8 @@ from drrn_core.weights import resources_dir
 log = logging.getLogger("drrn-studio.window")
 
 MAX_INPUT_PIXELS = 50_000_000
+_DEVICES: list[tuple[str, str]] = []
+_DEVICES_LOCK = threading.Lock()
 ICON = resources_dir() / "icons" / "drrn-studio.svg"
 SAVE_FILTERS = {
     "PNG image (*.png)": ".png",
@@ -83,6 +90,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.settings = settings or AppSettings()
         self.source_path: Path | None = None
+        self._load_note = ""
         self.loaded = None  # drrn_core.imaging.io.LoadedImage of the opened image, if any
         self.setWindowTitle("DRRN Studio")
         if ICON.exists():
@@ -97,8 +105,9 @@ class MainWindow(QMainWindow):
         self._add_extra_tabs()
         self.setCentralWidget(self.tabs)
 
+        self.setStatusBar(StatusBar())
         self.hover_label = QLabel()
-        self.hover_label.setMinimumWidth(380)
+        self.hover_label.setMinimumWidth(300)
         self.statusBar().addPermanentWidget(self.hover_label)
         self.compare.message.connect(self.show_message)
         self.compare.hoverText.connect(self.hover_label.setText)
@@ -169,6 +178,10 @@ class MainWindow(QMainWindow):
         self._act("mode_evaluate", "&Evaluate against ground truth",
                   lambda: self.set_mode("evaluate"), "Ctrl+E", checkable=True)
         self._act("cancel", "Cancel", c.cancel, "Esc", "Stop the running computation")
+        self._act("update", "&Update", lambda: c.run(), "F5",
+                  "Compute again with the current settings (preview first when slow)")
+        self._act("whole", "Upscale &whole image", c.run_whole, "Ctrl+Shift+U",
+                  "DRRN on the whole image, however long it takes")
         self._act("about", "&About DRRN Studio", self.about)
         self._act("log", "Open &log folder", self.open_log_folder)
         c.controls.modeChanged.connect(self._sync_mode_actions)
@@ -189,7 +202,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(a["quit"])
         view = self.menuBar().addMenu("&View")
         for key in ("mode_upscale", "mode_evaluate", None, "fit", "actual", "zoom_in",
-                    "zoom_out", None, "split", None, "cancel"):
+                    "zoom_out", None, "split", None, "update", "whole", "cancel"):
             if key is None:
                 view.addSeparator()
             else:
@@ -236,15 +249,35 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(s.geometry)
         else:
             self.resize(1280, 820)
+        self.fit_to_screen()
         if s.window_state is not None:
             self.restoreState(s.window_state)
         c = self.compare.controls
         c.set_mode(s.mode)
         c.scale.setValue(s.scale)
-        c.set_choices(c.device, self.devices(), s.device)
+        c.set_devices([("auto (fastest here)", "auto"), ("cpu", "cpu")], s.device)
+        self._list_devices()
         c.set_choices(c.precision, self.precisions(), s.precision)
         self.tabs.setCurrentIndex(min(s.current_tab, self.tabs.count() - 1))
         self._sync_mode_actions(c.mode)
+
+    def fit_to_screen(self) -> None:
+        """Never larger than the screen's free area (at 150 % scaling a 1280x820 window was
+        taller than a 1366x768 screen); moved inside it when needed."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        avail: QRect = screen.availableGeometry()
+        frame = self.frameGeometry().size() - self.geometry().size()  # title bar and borders
+        w = min(self.width(), max(avail.width() - frame.width(), 200))
+        h = min(self.height(), max(avail.height() - frame.height(), 200))
+        if (w, h) != (self.width(), self.height()):
+            self.resize(w, h)
+        x = min(max(self.x(), avail.left()), max(avail.right() - self.frameGeometry().width(),
+                                                 avail.left()))
+        y = min(max(self.y(), avail.top()), max(avail.bottom() - self.frameGeometry().height(),
+                                                avail.top()))
+        self.move(x, y)
 
     def save_settings(self) -> None:
         s = self.settings
@@ -254,21 +287,41 @@ class MainWindow(QMainWindow):
         s.mode = c.mode
         s.scale = c.scale.value()
         s.model = c.model_name()
-        s.device = c.device.currentText()
+        s.device = c.device_spec()
         s.precision = c.precision.currentText()
         s.current_tab = self.tabs.currentIndex()
         s.sync()
 
-    @staticmethod
-    def devices() -> list[str]:
-        import torch
+    def _list_devices(self) -> None:
+        """Fill the Device box from the engine's device list on a worker (probing Vulkan takes
+        seconds); the saved choice is selected when it appears."""
+        from app.workers import start_job
 
-        devices = ["auto", "cpu"]
-        if torch.cuda.is_available():
-            devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            devices.append("mps")
-        return devices
+        wanted = self.settings.device
+        self._devices_job = start_job(lambda ctx: self.devices(), name="devices", parent=self)
+
+        def done(devices: list[tuple[str, str]]) -> None:
+            c = self.compare.controls
+            current = c.device_spec()
+            c.set_devices(devices, current if current != "auto" else wanted)
+
+        self._devices_job.succeeded.connect(done)
+
+    @staticmethod
+    def devices() -> list[tuple[str, str]]:
+        """(label, spec) of "auto" and every usable device: the CPU with its instruction set,
+        CUDA, MPS and Vulkan GPUs (any vendor, through ncnn) with name and memory. Listed once
+        per process, one caller at a time (probing Vulkan drivers from two threads at once is
+        not safe)."""
+        from drrn_core.engine.device import list_devices
+
+        with _DEVICES_LOCK:
+            if not _DEVICES:
+                _DEVICES.append(("auto (fastest here)", "auto"))
+                for info in list_devices():
+                    slow = " - software, slow" if info.software else ""
+                    _DEVICES.append((f"{info.spec}: {info.name}{slow}", info.spec))
+            return list(_DEVICES)
 
     @staticmethod
     def precisions() -> list[str]:
@@ -326,12 +379,18 @@ class MainWindow(QMainWindow):
         pipeline.forget_models()
         name = next((e.name for e in weights.list_models()
                      if str(getattr(e, "path", "")) == str(weights_path)), Path(weights_path).stem)
+        controls = self.compare.controls
+        controls.model.blockSignals(True)  # selecting it must not start a run
         self.refresh_models(select=name)
+        controls.model.blockSignals(False)
         for tab in self.extra_tabs.values():
             if hasattr(tab, "refresh_models"):
                 tab.refresh_models()
-        self.show_message(f"Model {name} is ready and selected in Compare.", 8000)
-        self.compare.schedule_run()
+        if self.compare.source is not None:
+            self.compare.grid.panes["drrn"].set_image(
+                None, note=f"Model {name} selected:\nUpdate (F5) to compute")
+        self.show_message(f"Model {name} is ready and selected in Compare; nothing runs until "
+                          "you ask (Update, F5).", 0)
 
     # -- getting images in -----------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -342,9 +401,12 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def _load(self, path: str | Path):
-        from drrn_core.imaging import io
+        """Read an image (16-bit colour PNGs at 16 bits); a note, if any, goes to the status."""
+        from app.imageio16 import load_image
 
-        return io.load_image(path, max_pixels=MAX_INPUT_PIXELS)
+        loaded, note = load_image(path, max_pixels=MAX_INPUT_PIXELS)
+        self._load_note = note
+        return loaded
 
     def open_path(self, path: str | Path, mode: str | None = None, scale: int | None = None,
                   note: str = "") -> bool:
@@ -360,6 +422,7 @@ class MainWindow(QMainWindow):
             return False
         self.source_path = path.resolve()
         self.loaded = loaded
+        note = "; ".join(n for n in (note, self._load_note) if n)
         self.settings.last_dir = str(path.parent)
         self.settings.add_recent(path)
         self._rebuild_recent()
@@ -464,12 +527,14 @@ class MainWindow(QMainWindow):
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         mime = event.mimeData()
         if mime.hasUrls() or mime.hasImage():
-            event.acceptProposedAction()
+            event.setDropAction(Qt.DropAction.CopyAction)
+            event.accept()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         mime = event.mimeData()
         paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
-        event.acceptProposedAction()
+        event.setDropAction(Qt.DropAction.CopyAction)  # never a move: the source stays put
+        event.accept()
         if paths:
             self.open_dropped(paths)
         elif mime.hasImage():
@@ -516,31 +581,72 @@ class MainWindow(QMainWindow):
 
     # -- getting results out ---------------------------------------------------------------
     def save_dialog(self) -> None:
+        """Choose a file, confirm once (replacing a file, above all the opened image), then the
+        JPEG/WebP quality: one question at most before the quality, never two confirmations."""
+        from drrn_core.imaging import io
+
         if self.compare.result() is None:
             return
         stem = self.source_path.stem if self.source_path else "result"
         key, _ = self.compare.result()
         scale = self.compare.controls.scale_value()
         start = Path(self.settings.last_dir) / f"{stem}_{key}_x{scale:g}.png"
-        path, flt = QFileDialog.getSaveFileName(self, "Save result", str(start),
-                                                ";;".join(SAVE_FILTERS))
+        path, flt = QFileDialog.getSaveFileName(
+            self, "Save result", str(start), ";;".join(SAVE_FILTERS),
+            options=QFileDialog.Option.DontConfirmOverwrite)
         if not path:
             return
         path = Path(path)
         if not path.suffix:
             path = path.with_suffix(SAVE_FILTERS.get(flt, ".png"))
+        if self._is_input(path):
+            choice = self.ask_replace_input(path)
+            if choice == "cancel":
+                return
+            if choice == "new":
+                path = io.unique_output_path(path, avoid=(path,))
+        elif path.exists() and not self.ask_overwrite(path):
+            return
         quality = self.settings.jpeg_quality
         if path.suffix.lower() in LOSSY:
-            quality, ok = QInputDialog.getInt(self, "Quality", f"{path.suffix[1:].upper()} "
-                                              "quality (1-100):", quality, 1, 100)
+            note = depth_note(self.loaded, path.suffix)
+            quality, ok = QInputDialog.getInt(
+                self, "Quality", (f"Note: {note}\n\n" if note else "")
+                + f"{path.suffix[1:].upper()} quality (1-100):", quality, 1, 100)
             if not ok:
                 return
             self.settings.jpeg_quality = quality
-        self.save_result(path, quality)
+        self.save_result(path, quality, confirm_overwrite_input=False)
+
+    def _is_input(self, path: Path) -> bool:
+        return (self.source_path is not None and path.exists()
+                and path.resolve() == self.source_path)
+
+    def ask_replace_input(self, path: Path) -> str:
+        """The one question before touching the opened image: "new" (save beside it, the
+        default), "replace" or "cancel"."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "This is the opened image",
+                          f"{path.name} is the image you opened. Save the result under a new "
+                          "name beside it, or replace the original?", parent=self)
+        new = box.addButton("Save as a new file", QMessageBox.ButtonRole.AcceptRole)
+        replace = box.addButton("Replace the original", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(new)
+        box.exec()
+        return {new: "new", replace: "replace"}.get(box.clickedButton(), "cancel")
+
+    def ask_overwrite(self, path: Path) -> bool:
+        """Replace an existing file (not the opened image)?"""
+        answer = QMessageBox.question(
+            self, "Replace the file?", f"{path.name} exists. Replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def save_result(self, path: str | Path, quality: int | None = None,
                     confirm_overwrite_input: bool = True) -> bool:
-        """Write the current result with the input's metadata; asks before replacing the input."""
+        """Write the current result with the input's metadata and bit depth; asks (once) before
+        replacing the input; says when a 16-bit input is saved at 8 bits."""
         from drrn_core.imaging import io
 
         result = self.compare.result()
@@ -548,14 +654,12 @@ class MainWindow(QMainWindow):
             self.show_message("There is no result to save yet.", 5000)
             return False
         path = Path(path)
-        if (confirm_overwrite_input and self.source_path is not None and path.exists()
-                and path.resolve() == self.source_path):
-            answer = QMessageBox.warning(
-                self, "Replace the input?", f"{path.name} is the opened image. Replace it with "
-                "the result?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No)
-            if answer != QMessageBox.StandardButton.Yes:
+        if confirm_overwrite_input and self._is_input(path):
+            choice = self.ask_replace_input(path)
+            if choice == "cancel":
                 return False
+            if choice == "new":
+                path = io.unique_output_path(path, avoid=(path,))
         try:
             io.save_image(path, result[1], like=self.loaded,
                           quality=quality or self.settings.jpeg_quality)
@@ -563,7 +667,9 @@ class MainWindow(QMainWindow):
             self.show_error("Could not save", describe_error(exc))
             return False
         self.settings.last_dir = str(path.parent)
-        self.show_message(f"Saved {path}.", 8000)
+        note = depth_note(self.loaded, path.suffix)
+        self.show_message(f"Saved {path}." + (f" Note: {note}" if note else ""),
+                          0 if note else 8000)
         return True
 
     def copy_result(self) -> None:
@@ -606,6 +712,35 @@ class MainWindow(QMainWindow):
                 tab.cancel()
         shutdown_jobs(3000)
         super().closeEvent(event)
+
+
+class StatusBar(QStatusBar):
+    """A status bar whose message is elided before the permanent widgets (the pixel read-out):
+    Qt draws a long message straight through them. The full text is the tooltip."""
+
+    def _message_rect(self) -> QRect:
+        right = min([c.x() - 8 for c in self.findChildren(
+            QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
+            if c.isVisible() and c.x() > self.width() // 3] + [self.width() - 8])
+        return QRect(6, 0, max(right - 6, 10), self.height())
+
+    def elided_message(self) -> str:
+        """The message as drawn: elided to the room left of the pixel read-out."""
+        return self.fontMetrics().elidedText(self.currentMessage(), Qt.TextElideMode.ElideRight,
+                                             self._message_rect().width())
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        text = self.currentMessage()
+        if not text:
+            super().paintEvent(event)
+            return
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        painter.drawText(self._message_rect(),
+                         Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter,
+                         self.elided_message())
+        painter.end()
+        self.setToolTip(text)
 
 
 def settings_at(path: str | Path) -> AppSettings:

@@ -3,13 +3,21 @@
 Both pipelines only orchestrate drrn_core: the engine upscales, the protocol prepares LR/ILR
 and scores (so the readouts are the very numbers ``drrn bench`` prints). They yield events as
 results become available, so the GUI shows bicubic before DRRN and PSNR/SSIM before IFC.
+
+Preview first: before DRRN runs, its time is estimated (app.estimate, calibrated on this
+machine). Above ``AUTO_LIMIT_S`` only the region the user is looking at is upscaled (with the
+receptive-field margin, so it equals that part of the whole result) and an :class:`Estimate`
+says what the whole image would take; the whole image runs only when the request asks
+(``whole=True``: the user pressed "Upscale whole image").
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +30,11 @@ BICUBIC = "bicubic"
 MIN_SCALE, MAX_SCALE = 1.1, 8.0
 MAX_OUTPUT_PIXELS = 64_000_000
 CPU_TILE = 128
+AUTO_LIMIT_S = 10.0
+"""A DRRN run estimated to take longer than this (seconds) does not start unasked."""
+PREVIEW_BUDGET_S = 6.0
+"""Estimated seconds a preview of the visible region may take (the region shrinks to fit)."""
+MIN_PREVIEW_SIDE = 48
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
@@ -40,6 +53,39 @@ class Request:
     device: str = "auto"
     precision: str = "auto"
     lr: np.ndarray | None = None
+    whole: bool = False  # the user asked for DRRN on the whole image, however long it takes
+    view: tuple[int, int, int, int] | None = None  # visible output region (x0, y0, x1, y1)
+    preview_only: bool = False  # only refresh the DRRN preview of ``view`` (pan/zoom)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """DRRN's estimated time (seconds) on the whole image; ``whole``: it runs now (short enough,
+    or asked for), else only a preview of the visible region runs."""
+
+    seconds: float
+    whole: bool
+    device: str = ""
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A part of ``key``'s result: ``image`` covers output pixels ``box`` = (x0, y0, x1, y1) of
+    an output of ``size`` = (w, h). ``preview``: DRRN of the visible region only."""
+
+    key: str
+    image: np.ndarray
+    box: tuple[int, int, int, int]
+    size: tuple[int, int]
+    preview: bool = True
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What produced the DRRN result: model, backend, device and precision (after any
+    fallback), one line, e.g. "DRRN_B1U9 on CPU (...), ncnn fp32 (Winograd convolutions)"."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -117,7 +163,7 @@ def upscaler_for(model: str, device: str = "auto", precision: str = "auto"):
     if model == BICUBIC:
         return Upscaler(None)
     from drrn_core import weights
-    from drrn_core.engine import resolve_device
+    from drrn_core.engine.device import resolve_target
 
     path, identity = _weights_file(model)
     key = (identity, device, precision)
@@ -125,7 +171,7 @@ def upscaler_for(model: str, device: str = "auto", precision: str = "auto"):
         if key in _CACHE.items:
             return _CACHE.items[key]
     # Small CPU tiles (exact margins: same result) so Cancel is honoured within ~1 s.
-    tile = CPU_TILE if resolve_device(device).type == "cpu" else None
+    tile = CPU_TILE if resolve_target(device, precision).device.type == "cpu" else None
     up = Upscaler(weights.load_weights(path), device=device, precision=precision, tile=tile,
                   notice=_CACHE.notice)
     with _CACHE.lock:
@@ -168,20 +214,148 @@ def as_float(image: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
 
 
-def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Stage | Note]:
-    """Input (nearest at output size), Bicubic, then DRRN (when a model is chosen)."""
+def check_request(req: Request) -> str | None:
+    """Why ``req`` cannot run (one line for the user), or None. Cheap: call on the GUI thread."""
+    h, w = (req.lr if req.lr is not None else req.image).shape[:2]
+    if req.mode == "evaluate" and req.lr is None:
+        s = max(2, int(round(req.scale)))
+        ch, cw = h - h % s, w - w % s
+        if min(ch, cw) < 2 * s + 1:
+            return (f"The image is {w}×{h}: too small to evaluate at ×{s} (after cropping to a "
+                    f"multiple of {s} it needs at least {2 * s + 1} px a side). Choose a smaller "
+                    "scale or a larger image.")
+        return None
+    try:
+        target_size(req.image, req.scale, req.size)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _exact_step(scale: float) -> int:
+    """Input-pixel step q such that q * scale is a whole number of output pixels (so a crop
+    starting at a multiple of q upscales onto the whole image's pixel grid); 0 if none small."""
+    frac = Fraction(scale).limit_denominator(64)
+    return frac.denominator if abs(float(frac) - scale) < 1e-9 else 0
+
+
+def preview_box(view: tuple[int, int, int, int] | None, size: tuple[int, int],
+                max_pixels: float) -> tuple[int, int, int, int]:
+    """The output region (x0, y0, x1, y1) to preview: the visible ``view`` clipped to the image
+    (the centre when unknown), shrunk about its centre to at most ``max_pixels`` pixels."""
+    w, h = size
+    if view is None:
+        x0, y0, x1, y1 = 0, 0, w, h
+    else:
+        x0, y0 = max(0, int(math.floor(view[0]))), max(0, int(math.floor(view[1])))
+        x1, y1 = min(w, int(math.ceil(view[2]))), min(h, int(math.ceil(view[3])))
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            x0, y0, x1, y1 = 0, 0, w, h
+    bw, bh = x1 - x0, y1 - y0
+    if bw * bh > max_pixels:
+        shrink = math.sqrt(max_pixels / (bw * bh))
+        nw = min(bw, max(MIN_PREVIEW_SIDE, int(bw * shrink)))
+        nh = min(bh, max(MIN_PREVIEW_SIDE, int(bh * shrink)))
+        cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+        x0 = min(max(x0, cx - nw // 2), x1 - nw)
+        y0 = min(max(y0, cy - nh // 2), y1 - nh)
+        x1, y1 = x0 + nw, y0 + nh
+    return x0, y0, x1, y1
+
+
+def _input_span(up, hw: tuple[int, int], scale: float,
+                box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Input rows/cols (y0, y1, x0, x1) that :func:`upscale_region` reads for ``box``."""
+    x0, y0, x1, y1 = box
+    q = _exact_step(scale) or 1
+    m = math.ceil(up.margin / scale) + 3  # receptive field (output px) + bicubic support
+
+    def span(lo: int, hi: int, n: int) -> tuple[int, int]:
+        a = max(0, int(math.floor(lo / scale)) - m)
+        a -= a % q
+        return a, min(n, int(math.ceil(hi / scale)) + m)
+
+    return (*span(y0, y1, hw[0]), *span(x0, x1, hw[1]))
+
+
+def fit_preview(up, hw: tuple[int, int], scale: float, view, size: tuple[int, int],
+                budget_s: float) -> tuple[int, int, int, int]:
+    """The visible region, shrunk about its centre until the engine's estimate of upscaling it
+    (margins and tiles included) is within ``budget_s``."""
+    from app import estimate
+
+    limit = float(size[0] * size[1])
+    box = preview_box(view, size, limit)
+    for _ in range(6):
+        iy0, iy1, ix0, ix1 = _input_span(up, hw, scale, box)
+        seconds = estimate.upscale_seconds(up, (iy1 - iy0, ix1 - ix0), scale=scale)
+        area = (box[2] - box[0]) * (box[3] - box[1])
+        if seconds <= budget_s or area <= MIN_PREVIEW_SIDE ** 2:
+            break
+        limit = area * budget_s / seconds * 0.9
+        box = preview_box(box, size, limit)
+    return box
+
+
+def upscale_region(up, image: np.ndarray, scale: float, box: tuple[int, int, int, int],
+                   cancel: Cancel | None = None) -> np.ndarray:
+    """DRRN (or bicubic) of output pixels ``box`` = (x0, y0, x1, y1) only: the input region
+    under it plus a margin covering the bicubic kernel and the network's receptive field is
+    upscaled and cut. For scales whose crops land on the whole image's pixel grid (any scale
+    p/q with q <= 64: 2, 3, 2.5, 1.75 ...) the patch equals that part of the whole result."""
+    x0, y0, x1, y1 = box
+    iy0, iy1, ix0, ix1 = _input_span(up, image.shape[:2], scale, box)
+    out = up.upscale(np.ascontiguousarray(image[iy0:iy1, ix0:ix1]), scale=scale, cancel=cancel)
+    oy, ox = int(round(iy0 * scale)), int(round(ix0 * scale))
+    return out[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+
+
+def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object]:
+    """Input (nearest at output size), Bicubic, then DRRN (when a model is chosen): on the whole
+    image when that is quick or asked for, else on the visible region (see module doc)."""
+    from app import estimate
+
     size = target_size(req.image, req.scale, req.size)
     kw = {"size": (size[1], size[0])} if req.size is not None else {"scale": req.scale}
     image = as_float(req.image)
-    yield Stage("input", image, size)
-    bicubic = upscaler_for(BICUBIC).upscale(
-        image, progress=_span(progress, 0.0, 0.1), cancel=cancel, **kw)
-    yield Stage("bicubic", bicubic, size)
-    if req.model != BICUBIC:
-        out = upscaler_for(req.model, req.device, req.precision).upscale(
-            image, progress=_span(progress, 0.1, 1.0), cancel=cancel, **kw)
+    if not req.preview_only:
+        yield Stage("input", image, size)
+
+    def bicubic(lo: float, hi: float) -> Iterator[Stage]:
+        out = upscaler_for(BICUBIC).upscale(image, progress=_span(progress, lo, hi),
+                                            cancel=cancel, **kw)
+        yield Stage("bicubic", out, size)
+
+    if req.model == BICUBIC:
+        yield from bicubic(0.0, 1.0)
+        progress(1.0)
+        return
+    try:
+        up = upscaler_for(req.model, req.device, req.precision)
+    except Exception:
+        if not req.preview_only:  # an unusable model: still show bicubic, then say why
+            yield from bicubic(0.0, 1.0)
+        raise
+    seconds = estimate.upscale_seconds(up, image.shape[:2], **kw)
+    whole = req.whole or (seconds <= AUTO_LIMIT_S and not req.preview_only)
+    yield Estimate(seconds, whole, up.run_info.text)
+    if whole:
+        yield from bicubic(0.0, 0.1)
+        out = up.upscale(image, progress=_span(progress, 0.1, 1.0), cancel=cancel, **kw)
         yield from (Note(t) for t in _CACHE.take_notices())
+        yield Ran(up.description)
         yield Stage("drrn", out, size)
+    else:  # bicubic and DRRN of the visible region only (the whole bicubic is heavy too)
+        scale = req.scale if req.size is None else size[0] / image.shape[1]
+        box = fit_preview(up, image.shape[:2], scale, req.view, size, PREVIEW_BUDGET_S)
+        cheap = upscale_region(upscaler_for(BICUBIC), image, scale, box, cancel)
+        box = (box[0], box[1], box[0] + cheap.shape[1], box[1] + cheap.shape[0])
+        yield Patch(BICUBIC, cheap, box, size)
+        progress(0.1)
+        patch = upscale_region(up, image, scale, box, cancel)
+        yield from (Note(t) for t in _CACHE.take_notices())
+        yield Ran(up.description)
+        yield Patch("drrn", patch, box, size)
     progress(1.0)
 
 
@@ -245,10 +419,18 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[objec
     yield ErrorMap(BICUBIC, np.abs(protocol.quantize(images.ilr_y) - gt_q))
     yield Scores(BICUBIC, protocol.score(images.gt_y, images.ilr_y, s, with_ifc=False))
     progress(0.05)
-    if req.model != BICUBIC:
+    run_drrn = req.model != BICUBIC
+    if run_drrn:
+        from app import estimate
+
         up = upscaler_for(req.model, req.device, req.precision)
+        seconds = estimate.restore_seconds(up, (h, w))
+        run_drrn = req.whole or seconds <= AUTO_LIMIT_S
+        yield Estimate(seconds, run_drrn, up.run_info.text)
+    if run_drrn:
         out_y = up.restore_y(images.ilr_y, progress=_span(progress, 0.05, 0.8), cancel=cancel)
         yield from (Note(t) for t in _CACHE.take_notices())
+        yield Ran(up.description)
         outputs["drrn"] = out_y
         yield Stage("drrn", _colour(out_y, ilr_c), (w, h))
         yield ErrorMap("drrn", np.abs(protocol.quantize(out_y) - gt_q))

@@ -8,12 +8,18 @@ Cases, each timed in its own subprocess so that peak RSS values do not mix:
             size has run by then): the total is extrapolated as prep + N x median tile time.
   crop      a 200x150 RGB crop of that photo x2 (400x300 out), engine vs reference
 Methods: ``reference`` = plain fp32 eager ``model(x)`` on the whole Y image under no_grad (how
-public re-implementations run it); ``engine`` = Upscaler(precision="auto") (bf16 autocast on a
-CPU with bf16 matrix units, else fp32-fast); ``engine-P`` = Upscaler(precision=P) for P in
-fp32 and fp32-fast; ``engine-compile`` = Upscaler(precision="auto", compile=True) (its
-compile happens in the untimed warm-up run).
+public re-implementations run it); ``engine`` = Upscaler(device="cpu") with auto backend and
+precision (PyTorch bf16 autocast on a CPU with bf16 matrix units, else ncnn fp32);
+``engine-P`` = Upscaler(precision=P) for P in fp32 and fp32-fast (PyTorch);
+``engine-compile`` = Upscaler(precision="auto", compile=True) (its compile happens in the untimed
+warm-up run); ``engine-ncnn`` = ncnn on the CPU (fp32, Winograd); ``engine-vulkan`` /
+``engine-vulkan-fp32`` = ncnn on Vulkan device 0 in fp16 / fp32 (not run by default: lavapipe,
+a CPU Vulkan driver, takes minutes per 288x288 image; pass --methods to include them);
+``engine-cuda`` = PyTorch auto (bf16/fp16) on CUDA device 0. On a machine with an NVIDIA GPU:
+``--cases y288,photo --methods reference,engine-cuda,engine-vulkan,engine-vulkan-fp32``.
 
   python benchmarks/bench_inference.py [--runs 5] [--cases y288,crop,photo] [--photo-tiles K]
+                                       [--methods engine,engine-ncnn,...]
 """
 
 from __future__ import annotations
@@ -36,12 +42,26 @@ from drrn_core.imaging import imresize, rgb_to_ycbcr
 from drrn_core.model import DRRN, DRRNConfig
 
 MACS_PER_PX = 2.66e6  # DRRN_B1U9, per output pixel
-CASES = {"y288": ["reference", "engine", "engine-compile", "engine-fp32-fast", "engine-fp32"],
-         "crop": ["reference", "engine"],
-         "photo": ["engine"]}
+CASES = {"y288": ["reference", "engine", "engine-compile", "engine-fp32-fast", "engine-fp32",
+                  "engine-ncnn"],
+         "crop": ["reference", "engine", "engine-ncnn"],
+         "photo": ["engine", "engine-ncnn"]}
 ENGINE_OPTIONS = {"engine": {}, "engine-compile": {"compile": True},
                   "engine-fp32-fast": {"precision": "fp32-fast"},
-                  "engine-fp32": {"precision": "fp32"}}
+                  "engine-fp32": {"precision": "fp32"},
+                  "engine-ncnn": {"backend": "ncnn"},
+                  "engine-vulkan": {"device": "vulkan", "precision": "fp16"},
+                  "engine-vulkan-fp32": {"device": "vulkan", "precision": "fp32"},
+                  "engine-cuda": {"device": "cuda"}}
+ALL_METHODS = ["reference", *ENGINE_OPTIONS]
+
+
+def _upscaler(model: DRRN, method: str) -> Upscaler:
+    opts = {"device": "cpu", **ENGINE_OPTIONS[method]}
+    up = Upscaler(model, notice=lambda m: print(f"notice: {m}", file=sys.stderr), **opts)
+    if ("ncnn" in method or "vulkan" in method) and up.run_info.backend != "ncnn":
+        raise SystemExit(f"{method}: ncnn did not load ({up.description})")
+    return up
 
 
 def _photo(h: int, w: int) -> np.ndarray:
@@ -71,17 +91,17 @@ def _job(case: str, method: str):
                 return model(x).clamp(0, 1)[0, 0].numpy()
 
         return run, y.size, "plain fp32 eager model(x), whole image"
-    up = Upscaler(model, device="cpu", **ENGINE_OPTIONS[method])
+    up = _upscaler(model, method)
     if scale is None:
         return (lambda: up.restore_y(img)), img.size, up.description
     pixels = int(np.prod(up.output_shape(img.shape[:2], scale)))
     return (lambda: up.upscale(img, scale=scale)), pixels, up.description
 
 
-def _photo_partial(tiles: int) -> dict:
+def _photo_partial(tiles: int, method: str) -> dict:
     """The photo case cancelled after ``tiles`` tiles; tile times from the progress callback."""
     torch.manual_seed(0)
-    up = Upscaler(DRRN(DRRNConfig.parse("B1U9")).eval(), device="cpu", precision="auto")
+    up = _upscaler(DRRN(DRRNConfig.parse("B1U9")).eval(), method)
     img = _photo(1500, 2000)
     out_hw = up.output_shape(img.shape[:2], 2.0)
     marks: list[float] = []
@@ -101,7 +121,7 @@ def _photo_partial(tiles: int) -> dict:
 
 def _child(case: str, method: str, runs: int, photo_tiles: int) -> None:
     if case == "photo" and photo_tiles:
-        r = _photo_partial(photo_tiles)
+        r = _photo_partial(photo_tiles, method)
         r.update(case=case, method=method + f" ({photo_tiles}/{r['tiles_total']} tiles)",
                  peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                  threads=torch.get_num_threads())
@@ -129,6 +149,8 @@ def main() -> int:
     ap.add_argument("--photo-tiles", type=int, default=0,
                     help="cancel the photo case after this many tiles and extrapolate (0: all)")
     ap.add_argument("--cases", default="y288,crop,photo")
+    ap.add_argument("--methods", help=f"comma-separated subset of {','.join(ALL_METHODS)} "
+                    "(default: each case's own list)")
     ap.add_argument("--json", help="also write every result, with details, to this file")
     ap.add_argument("--child", nargs=2, metavar=("CASE", "METHOD"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -136,11 +158,16 @@ def main() -> int:
         _child(*args.child, args.photo_runs if args.child[0] == "photo" else args.runs,
                args.photo_tiles)
         return 0
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+    from drrn_core.engine.device import cpu_isa, cpu_name
+
+    print(f"{cpu_name()} ({cpu_isa()}); torch {torch.__version__}, {torch.get_num_threads()} "
+          f"threads, load average "
           f"{os.getloadavg()[0]:.1f}")
     results = []
     for case in args.cases.split(","):
-        for method in CASES[case]:
+        methods = CASES[case] if not args.methods else [
+            m for m in args.methods.split(",") if m != "reference" or case != "photo"]
+        for method in methods:
             out = subprocess.run([sys.executable, __file__, "--runs", str(args.runs),
                                   "--photo-runs", str(args.photo_runs), "--photo-tiles",
                                   str(args.photo_tiles), "--child", case, method],
@@ -152,9 +179,10 @@ def main() -> int:
                   f"peak RSS {r['peak_rss_mb']:6.0f} MB  {r['backend']}", flush=True)
     for case in args.cases.split(","):
         by = {r["method"].split()[0]: r for r in results if r["case"] == case}
-        if "reference" in by and "engine" in by:
-            print(f"{case}: engine is {by['reference']['median_s'] / by['engine']['median_s']:.2f}x"
-                  " faster than the fp32 eager reference")
+        for method, r in by.items():
+            if "reference" in by and method != "reference":
+                print(f"{case}: {method} is {by['reference']['median_s'] / r['median_s']:.2f}x "
+                      "faster than the fp32 eager reference")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

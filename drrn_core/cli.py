@@ -1,4 +1,4 @@
-"""`drrn`: the command-line face of drrn_core (upscale, bench, metrics, models, train).
+"""`drrn`: the command-line face of drrn_core (upscale, bench, metrics, models, devices, train).
 
 A thin layer: argument parsing, one-line error reporting and exit codes live here; every image,
 model and metric operation is drrn_core's. Exit status: 0 success, 1 failure (in a batch: any file
@@ -29,6 +29,7 @@ from drrn_core.cli_common import (
     note,
     one_line,
 )
+from drrn_core.cli_devices import add_devices_parser, run_devices
 from drrn_core.cli_metrics import add_metrics_parser, run_metrics
 from drrn_core.cli_models import add_models_parser, run_models
 from drrn_core.cli_upscale import add_upscale_parser, run_upscale
@@ -51,7 +52,7 @@ def build_parser() -> tuple[ArgumentParser, dict[str, Handler]]:
         prog=PROG,
         description="DRRN single-image super-resolution: upscale images, benchmark models with "
         "the paper's protocol (PSNR/SSIM/IFC on MATLAB Y), compare two images, list and train "
-        "models.",
+        "models, list devices.",
         epilog="Exit status: 0 ok, 1 failed (any file of a batch), 2 usage error, 130 "
         "interrupted, 143 terminated (SIGTERM).",
     )
@@ -64,12 +65,14 @@ def build_parser() -> tuple[ArgumentParser, dict[str, Handler]]:
     add_bench_parser(sub)
     add_metrics_parser(sub)
     add_models_parser(sub)
+    add_devices_parser(sub)
     add_train_parser(sub)
     handlers: dict[str, Handler] = {
         "upscale": run_upscale,
         "bench": run_bench,
         "metrics": run_metrics,
         "models": run_models,
+        "devices": run_devices,
         "train": run_train,
     }
     return parser, handlers

@@ -21,6 +21,7 @@ from drrn_core.cli_common import (
     integer_scale,
     load_model,
     make_upscaler,
+    note,
     report_failures,
     require_file,
     write_text_atomic,
@@ -71,11 +72,14 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--csv", type=Path, metavar="FILE", help="write per-image results as CSV")
     p.add_argument("--per-image", action="store_true", help="print per-image rows in the table")
     p.add_argument("--no-ifc", action="store_true", help="skip IFC")
-    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps",
-                   help="where DRRN models run (default: auto)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps|vulkan[:N]",
+                   help="where DRRN models run (default: auto; 'drrn devices' lists them)")
     p.add_argument("--precision", default="fp32", metavar="fp32|auto|fp32-fast|bf16|fp16",
                    help="DRRN arithmetic (default: exact fp32, so the numbers do not depend on "
                         "the machine's matrix units; auto is faster)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "ncnn"],
+                   help="how DRRN tiles run (default: auto; on the CPU, fp32 means PyTorch "
+                        "unless --backend ncnn; vulkan always uses ncnn)")
     return p
 
 
@@ -147,7 +151,7 @@ def collect_datasets(sources: Sequence[Path]) -> list[Dataset]:
 
 
 def bench_models(specs: Sequence[str] | None, device: str,
-                 precision: str = "fp32") -> dict[str, Restorer | str]:
+                 precision: str = "fp32", backend: str = "auto") -> dict[str, Restorer | str]:
     """Display name -> protocol restorer ('bicubic' is the protocol's own baseline)."""
     models: dict[str, Restorer | str] = {}
     for spec in specs or [BICUBIC]:
@@ -158,7 +162,8 @@ def bench_models(specs: Sequence[str] | None, device: str,
         name = loaded.descriptor.name
         if name in models:  # two files of one architecture: tell them apart by the argument
             name = f"{name} ({spec})"
-        models[name] = make_upscaler(loaded, device=device, precision=precision).restore_y
+        models[name] = make_upscaler(loaded, device=device, precision=precision,
+                                     backend=backend, notice=note).restore_y
     return models
 
 
@@ -219,7 +224,7 @@ def run_bench(args: argparse.Namespace) -> int:
         inputs = [p for d in datasets for p in d.images] + list(args.sources)
         if out is not None and any(_same(out, p) for p in inputs):
             raise CLIError(f"{out}: refusing to overwrite an input with the results")
-    models = bench_models(args.model, args.device, args.precision)
+    models = bench_models(args.model, args.device, args.precision, args.backend)
     total = sum(len(d.images) for d in datasets) * len(args.scale) * len(models)
     results, failures = [], []
     with tqdm(total=total, desc="bench", unit="run", disable=None, leave=False) as bar:

@@ -71,10 +71,14 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     p.add_argument("--model", metavar="NAME|PATH|bicubic",
                    help="model name (see 'drrn models'), weights file, or 'bicubic' "
                    "(default: the bundled default model; an error when none is installed)")
-    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps",
-                   help="where to run the model (default: auto = CUDA, then MPS, then CPU)")
+    p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps|vulkan[:N]",
+                   help="where to run the model (default: auto = CUDA, then MPS, then a Vulkan "
+                        "GPU, then the CPU; 'drrn devices' lists them)")
     p.add_argument("--precision", default="auto", metavar="auto|fp32|fp32-fast|bf16|fp16",
                    help="numeric precision (default: auto = the fastest safe one for the device)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "ncnn"],
+                   help="how tiles run: PyTorch or ncnn (default: auto = the fastest measured "
+                        "path for the device; vulkan always uses ncnn)")
     p.add_argument("--tile", type=tile_size, metavar="N",
                    help=f"process in N x N tiles to bound memory, N >= {MIN_TILE} (the result "
                    "is identical)")
@@ -229,7 +233,8 @@ def run_upscale(args: argparse.Namespace) -> int:
                            f"({exc.strerror or exc})") from None
     upscaler = make_upscaler(
         choose_model(args.model), device=args.device, precision=args.precision,
-        tile=args.tile, ensemble=args.ensemble, compile=compile_allowed(args.compile),
+        backend=args.backend, tile=args.tile, ensemble=args.ensemble,
+        compile=compile_allowed(args.compile),
         notice=note,
     )
     failures: list[str] = []

@@ -1,10 +1,12 @@
-"""Screenshots of the real app for docs/screenshots/: both Compare modes and the split view.
+"""Screenshots of the real app for docs/screenshots/: both Compare modes, the split view, the
+preview of a large photo, the Training and Benchmark tabs in a 1366x768 window, and the app at
+150 % scaling (QT_SCALE_FACTOR=1.5, a second process).
 
-    python scripts/screenshots.py [--model NAME_OR_PATH] [--out docs/screenshots]
+    xvfb-run -s "-screen 0 1366x768x24" python scripts/screenshots.py [--model NAME] [--out DIR]
 
-Runs offscreen (or on $DISPLAY, e.g. under xvfb-run). The sample is scikit-image's astronaut
-saved to a temporary PNG. With no --model, the default bundled model is used; with none
-installed the shots show the bicubic-only state. Settings go to a temporary INI file.
+Runs offscreen when there is no $DISPLAY. The samples are scikit-image's astronaut (a crop, and
+the whole picture enlarged to 3000x2000 as the "large photo"). With no --model, the default
+bundled model is used. Settings go to a temporary INI file.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="model name or .safetensors path (default: bundled)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--scaled-only", action="store_true",
+                        help="(internal) only the 150 %% shot; run with QT_SCALE_FACTOR=1.5")
     args = parser.parse_args(argv)
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -95,11 +99,23 @@ def main(argv: list[str] | None = None) -> int:
         if model:
             window.refresh_models(select=model)
         print(f"model: {window.compare.controls.model_name()}")
+        if args.scaled_only:
+            window.resize(1366, 768)  # the window shrinks itself to the (logical) screen
+            window.fit_to_screen()
+            window.open_path(photo)
+            wait_idle(app, window)
+            window.compare.fit()
+            shoot(app, window, args.out / "07-scaled-150.png")
+            window.close()
+            return 0
 
         window.compare.set_mode("upscale")
         window.compare.controls.scale.setValue(2)
         window.open_path(photo)
         wait_idle(app, window)
+        if window.compare.preview:  # a slow machine: ask for the whole image, as a user would
+            window.compare.run_whole()
+            wait_idle(app, window)
         window.compare.fit()
         shoot(app, window, args.out / "01-upscale.png")
 
@@ -118,7 +134,48 @@ def main(argv: list[str] | None = None) -> int:
         split.set_divider(size[0] * 0.5)
         window.compare.sync.apply(split.view.viewRect().center(), 0.4)
         shoot(app, window, args.out / "03-split.png")
+        window.compare.toggle_split()
+
+        # a large photo: only the visible region is computed, the whole image is offered
+        big = tmp / "large-photo.png"
+        from skimage.transform import resize
+
+        Image.fromarray((resize(data.astronaut(), (2000, 3000), order=3) * 255 + 0.5)
+                        .clip(0, 255).astype(np.uint8)).save(big)
+        window.compare.set_mode("upscale")
+        window.open_path(big)
+        wait_idle(app, window)
+        window.compare.sync.apply(window.compare.sync.reference().view.viewRect().center(), 1.0)
+        window.compare.refresh_preview()
+        wait_idle(app, window)
+        shoot(app, window, args.out / "04-preview.png")
+
+        window.resize(1366, 768)
+        window.fit_to_screen()
+        window.tabs.setCurrentWidget(window.extra_tabs["training"])
+        shoot(app, window, args.out / "05-training-1366x768.png")
+        bench = window.extra_tabs["benchmark"]
+        window.tabs.setCurrentWidget(bench)
+        set5 = ROOT.parent / "shared" / "data" / "benchmark" / "Set5"
+        if set5.is_dir():
+            bench.add_dataset(set5)
+            for s, check in bench.scale_checks.items():
+                check.setChecked(s == 3)
+            bench.ifc_check.setChecked(False)
+            bench.start()
+            t0 = time.monotonic()
+            while bench.is_running() and time.monotonic() - t0 < 300:
+                app.processEvents()
+                time.sleep(0.02)
+        shoot(app, window, args.out / "06-benchmark-1366x768.png")
         window.close()
+    if not args.scaled_only:
+        import subprocess
+
+        env = dict(os.environ, QT_SCALE_FACTOR="1.5")
+        cmd = [sys.executable, __file__, "--scaled-only", "--out", str(args.out)]
+        subprocess.run(cmd + (["--model", args.model] if args.model else []), env=env,
+                       check=True)
     return 0
 
 

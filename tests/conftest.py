@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Converted ncnn models and speed calibrations go to a throw-away folder, not the user's cache.
+os.environ.setdefault("DRRN_CACHE_DIR", tempfile.mkdtemp(prefix="drrn-test-cache-"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DRRN_SHARED", ROOT.parent / "shared"))

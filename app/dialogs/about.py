@@ -25,6 +25,13 @@ from drrn_core.weights import bundled_dir
 CARDS = bundled_dir()
 
 
+def tidy_card(markdown: str) -> str:
+    """A card's key/value tables get a real header row (an empty one rendered as a blank bar)."""
+    import re
+
+    return re.sub(r"(?m)^\|\s*\|\s*\|\s*$", "| Property | Value |", markdown)
+
+
 def model_card(entry: object) -> str:
     """The Markdown card of a model: ``<weights>.md`` beside it, else resources/weights/NAME.md,
     else a summary from its descriptor (when available)."""
@@ -33,7 +40,7 @@ def model_card(entry: object) -> str:
     for candidate in ([Path(path).with_suffix(".md")] if path else []) + [CARDS / f"{name}.md"]:
         if candidate.is_file():
             try:
-                return candidate.read_text(encoding="utf-8")
+                return tidy_card(candidate.read_text(encoding="utf-8"))
             except OSError:
                 break
     descriptor = getattr(entry, "descriptor", None)

@@ -14,8 +14,25 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QPushButton,
+    QScrollArea,
     QWidget,
 )
+
+
+def scroll_panel(panel: QWidget, max_width: int = 460) -> QScrollArea:
+    """``panel`` in a vertical scroll area as wide as the panel needs (at most ``max_width``):
+    in a small window, or at 150 % scaling, the panel scrolls instead of squeezing its fields
+    into 1-2 px strips, and the window's minimum size stays small enough for any screen."""
+    scroll = QScrollArea(panel.parentWidget())
+    scroll.setWidget(panel)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    panel.ensurePolished()
+    width = panel.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+    scroll.setMinimumWidth(min(width, max_width))
+    scroll.setMaximumWidth(max(max_width, width))
+    return scroll
 
 
 class PathField(QWidget):
@@ -43,6 +60,9 @@ class PathField(QWidget):
         self.edit.textChanged.connect(self.changed)
         self.button = QPushButton("Browse…", self)
         self.button.clicked.connect(self._browse)
+        if placeholder:
+            self.edit.setToolTip(f"{placeholder} (type a path, browse, or drop a folder here)")
+        self.button.setToolTip("Choose a folder" if folder else "Choose a file")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.edit, 1)

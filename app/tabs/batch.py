@@ -63,6 +63,25 @@ class BatchEvent:
     total: int
     source: str  # path relative to the input folder
     detail: str = ""  # the output path, or why the file failed
+    seconds: float = 0.0  # kind "estimate": the whole batch's estimated time
+    shares: tuple[float, ...] = ()  # kind "estimate": each file's share of the progress bar
+
+
+def _estimates(upscaler, files: list[Path], settings: BatchSettings) -> list[float]:
+    """The engine's estimate for each file (size read from its header; 0 if unreadable)."""
+    from PIL import Image
+
+    from app.estimate import upscale_seconds
+
+    out = []
+    for path in files:
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+            out.append(upscale_seconds(upscaler, (h, w), **_size_kw(settings)))
+        except Exception:  # noqa: BLE001 - the file fails (with its reason) when it is read
+            out.append(0.0)
+    return out
 
 
 def check_folders(input_dir: Path | None, output_dir: Path | None) -> str | None:
@@ -88,6 +107,7 @@ def plan_output(settings: BatchSettings, source: Path) -> Path:
 
 def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
     """Worker body: load, upscale and save each file; failures become events, not exceptions."""
+    from app.imageio16 import load_image
     from drrn_core.imaging import io
 
     files = _list_files(settings.input_dir)
@@ -96,6 +116,12 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
     total = len(files)
     ctx.progress(0.0, "loading the model")
     upscaler = upscaler_for(settings.model, settings.device, settings.precision)
+    ctx.progress(0.0, "estimating the time")
+    costs = _estimates(upscaler, files, settings)
+    spent, whole = 0.0, max(sum(costs), 1e-9)
+    # progress is weighted by each file's estimated time, so the ETA is right from the start
+    weights = [c / whole for c in costs] if sum(costs) > 0 else [1.0 / total] * total
+    yield BatchEvent("estimate", 0, total, "", seconds=sum(costs), shares=tuple(weights))
     written: set[Path] = set()
     for i, source in enumerate(files):
         if ctx.cancelled():
@@ -108,10 +134,10 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
                 raise ValueError("refusing to write into the input folder")
             if target.resolve() in written:  # a.png and a.jpg in one folder: a.png, a-2.png
                 target = io.unique_output_path(target, avoid=tuple(written))
-            loaded = io.load_image(source)
+            loaded, _note = load_image(source, max_pixels=io.DEFAULT_MAX_PIXELS)
             image = upscaler.upscale(
                 loaded.image, **_size_kw(settings),
-                progress=lambda f, i=i, rel=rel: ctx.progress((i + f) / total, rel),
+                progress=lambda f, rel=rel, w=weights[i], s=spent: ctx.progress(s + f * w, rel),
                 cancel=ctx.cancelled)
             target.parent.mkdir(parents=True, exist_ok=True)
             io.save_image(target, image, like=loaded, quality=settings.quality)
@@ -122,7 +148,8 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
                              user_message(exc).removeprefix(f"{source}: "))
             continue
         written.add(target.resolve())
-        ctx.progress((i + 1) / total, rel)
+        spent += weights[i]
+        ctx.progress(spent, rel)
         yield BatchEvent("written", i, total, rel, str(target))
 
 
@@ -159,11 +186,32 @@ class BatchTab(QWidget):
         self._job: Job | None = None
         self._current, self._total = 0, 0
         self._written = 0
+        self.estimate_s: float | None = None
+        self._shares: list[float] = []
         self._build_ui()
         self.refresh_models()
         self._on_format(self.format_combo.currentText())
         self._on_size_mode(0)
         self._update_buttons()
+        self._tooltips()
+
+    def _tooltips(self) -> None:
+        """Every control says what it does."""
+        tips = {
+            self.input_field: "The folder of images to upscale (sub-folders included); it is "
+                              "never written to",
+            self.output_field: "Where the results go, in the same sub-folders",
+            self.size_mode: "Upscale by a factor, or to a width or a height (aspect kept)",
+            self.scale_spin: "Upscaling factor",
+            self.pixels_spin: "Result width or height in pixels",
+            self.model_combo: "The DRRN model (or bicubic only)",
+            self.format_combo: "File format of the results",
+            self.quality_spin: "JPEG/WebP quality (WebP 100 = lossless)",
+            self.run_button: "Start: the whole batch is estimated first",
+            self.cancel_button: "Stop after the current tile; finished files stay",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
 
     def _build_ui(self) -> None:
         folders = QGroupBox("Folders", self)
@@ -297,6 +345,7 @@ class BatchTab(QWidget):
         self.message.clear_message()
         self.failures.setRowCount(0)
         self._current, self._total, self._written = 0, 0, 0
+        self.estimate_s, self._shares = None, []
         self.overall_bar.setValue(0)
         self.file_bar.setValue(0)
         self.status.setText("Starting…")
@@ -325,12 +374,24 @@ class BatchTab(QWidget):
         if not self._total:  # before the first file: loading the model
             self.status.setText(message)
             return
-        within = min(max(fraction * self._total - self._current, 0.0), 1.0)
+        shares = self._shares or [1.0 / self._total] * self._total
+        done = sum(shares[:self._current])
+        within = min(max((fraction - done) / max(shares[self._current], 1e-12), 0.0), 1.0)
         self.file_bar.setValue(round(within * 1000))
+        if fraction < 0.2 and self.estimate_s is not None:  # too early to extrapolate
+            eta = self.estimate_s * (1.0 - fraction)
         self.status.setText(f"{self._current + 1}/{self._total}: {message}  {format_eta(eta)}"
                             .strip())
 
     def _on_event(self, event: BatchEvent) -> None:
+        if event.kind == "estimate":
+            from app.estimate import format_duration
+
+            self.estimate_s = event.seconds
+            self._shares = list(event.shares)
+            self.status.setText(f"{event.total} files: {format_duration(event.seconds)} "
+                                "estimated on this machine.")
+            return
         self._current, self._total = event.index, event.total
         if event.kind == "begin":
             self.file_bar.setValue(0)

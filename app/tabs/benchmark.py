@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -33,11 +34,13 @@ from PySide6.QtWidgets import (
 from app.pipeline import upscaler_for
 from app.tabs._bench_table import BenchProxyModel, BenchRow, BenchTableModel
 from app.tabs._models import BICUBIC, ModelChoice, model_choices
-from app.tabs._widgets import FolderList, MessageLine, user_message
+from app.tabs._widgets import FolderList, MessageLine, scroll_panel, user_message
 from app.workers import Job, JobContext, format_eta, start_job
 from drrn_core.metrics.protocol import BenchResult
 
 SCALES = (2, 3, 4)
+CSV_SUMMARY = "CSV with mean and std rows, model hash and backend (*.csv)"
+CSV_PLAIN = "CSV per image, as drrn bench --csv (*.csv)"
 _PLOT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
 _SCALE_STYLES = {2: ("o", Qt.PenStyle.SolidLine), 3: ("t", Qt.PenStyle.DashLine),
                  4: ("s", Qt.PenStyle.DotLine)}
@@ -128,14 +131,14 @@ class BenchmarkTab(QWidget):
         self._plot_timer.timeout.connect(self._redraw_plot)
         self._build_ui()
         self.refresh_models()
+        self._restore_choices()
         self._update_buttons()
 
     # UI construction
     def _build_ui(self) -> None:
         controls = QWidget(self)
-        controls.setMaximumWidth(320)
         side = QVBoxLayout(controls)
-        side.setContentsMargins(0, 0, 0, 0)
+        side.setContentsMargins(0, 0, 4, 0)
         side.addWidget(self._datasets_box())
         side.addWidget(self._scales_box())
         side.addWidget(self._models_box(), 1)
@@ -160,6 +163,11 @@ class BenchmarkTab(QWidget):
         side.addWidget(self.status)
         self.message = MessageLine(self)
         side.addWidget(self.message)
+        self.failure_list = QListWidget(self)
+        self.failure_list.setToolTip("Images that could not be scored, with the reason")
+        self.failure_list.setMaximumHeight(120)
+        self.failure_list.hide()
+        side.addWidget(self.failure_list)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self._table_panel())
@@ -169,8 +177,13 @@ class BenchmarkTab(QWidget):
         splitter.setSizes([600, 400])
 
         lay = QHBoxLayout(self)
-        lay.addWidget(controls)
+        lay.addWidget(scroll_panel(controls, 330))
         lay.addWidget(splitter, 1)
+        self.run_button.setToolTip("Score every image of every dataset at every ticked scale "
+                                   "with every ticked model (the paper's protocol)")
+        self.cancel_button.setToolTip("Stop; the results so far stay in the table")
+        self.ifc_check.setToolTip("IFC takes longer than PSNR and SSIM together")
+        self.remove_button.setToolTip("Remove the selected datasets from the list")
 
     def _datasets_box(self) -> QGroupBox:
         box = QGroupBox("Datasets (drop folders here)", self)
@@ -181,6 +194,7 @@ class BenchmarkTab(QWidget):
         lay.addWidget(self.datasets)
         row = QHBoxLayout()
         add = QPushButton("Add folder…", box)
+        add.setToolTip("Add a dataset folder (e.g. Set5): every image in it is scored")
         add.clicked.connect(self._choose_folder)
         self.remove_button = QPushButton("Remove", box)
         self.remove_button.clicked.connect(self.datasets.remove_selected)
@@ -195,6 +209,7 @@ class BenchmarkTab(QWidget):
         self.scale_checks: dict[int, QCheckBox] = {}
         for s in SCALES:
             check = QCheckBox(f"×{s}", box)
+            check.setToolTip(f"Score at scale ×{s}")
             check.setChecked(True)
             check.toggled.connect(self._update_buttons)
             self.scale_checks[s] = check
@@ -219,7 +234,6 @@ class BenchmarkTab(QWidget):
         self.images_check.setToolTip("Untick to see only the means, as in the paper's tables")
         self.images_check.toggled.connect(lambda on: self.proxy.set_show_images(on))
         bar.addWidget(self.images_check)
-        bar.addWidget(QLabel("(double-click an image to open it in the evaluation view)"))
         bar.addStretch(1)
         self.csv_button = QPushButton("Export CSV…", panel)
         self.csv_button.clicked.connect(self._export_csv_dialog)
@@ -241,6 +255,9 @@ class BenchmarkTab(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(self._on_double_click)
+        self.table.setToolTip("Double-click an image row to open it in the evaluation view")
+        self.csv_button.setToolTip("One row per image plus mean and standard-deviation rows")
+        self.json_button.setToolTip("Exactly what `drrn bench --json` writes")
         lay.addWidget(self.table)
         return panel
 
@@ -251,6 +268,7 @@ class BenchmarkTab(QWidget):
         bar = QHBoxLayout()
         bar.addWidget(QLabel("PSNR per image of", panel))
         self.plot_dataset = QComboBox(panel)
+        self.plot_dataset.setToolTip("The dataset whose per-image PSNR is plotted")
         self.plot_dataset.currentIndexChanged.connect(self._redraw_plot)
         bar.addWidget(self.plot_dataset)
         bar.addStretch(1)
@@ -260,8 +278,13 @@ class BenchmarkTab(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setLabel("left", "PSNR (dB)")
         self.plot.setLabel("bottom", "image")
-        self.plot.addLegend(offset=(-10, 10), labelTextColor="#333", brush=(255, 255, 255, 200))
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # "image (x0.001)" otherwise
+        # The legend sits outside the data: pyqtgraph's floating legend covered points.
+        self.plot_legend = QLabel(panel)
+        self.plot_legend.setWordWrap(True)
+        self.plot_legend.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(self.plot)
+        lay.addWidget(self.plot_legend)
         return panel
 
     # Public API
@@ -300,8 +323,20 @@ class BenchmarkTab(QWidget):
     def is_running(self) -> bool:
         return self._job is not None
 
+    def confirm_replace(self) -> bool:
+        """Ask before a new run replaces the results in the table (True: go ahead)."""
+        n = len(self.table_model.rows(means=False))
+        answer = QMessageBox.question(
+            self, "Replace the results?",
+            f"The table holds {n} result{'s' if n != 1 else ''} of the last run. A new run "
+            "replaces them (export them first to keep them). Run now?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
     def start(self) -> None:
-        """Validate the choices and start the protocol on a worker thread."""
+        """Validate the choices and start the protocol on a worker thread (asks first when the
+        table holds results)."""
         if self._job is not None:
             return
         folders, scales = self.datasets.folders(), self.selected_scales()
@@ -312,8 +347,13 @@ class BenchmarkTab(QWidget):
                 else "Add at least one dataset folder." if not folders
                 else "Choose at least one scale.")
             return
+        if self.table_model.rowCount() and not self.confirm_replace():
+            return
+        self.save_choices()
         self.message.clear_message()
         self.message.setToolTip("")
+        self.failure_list.clear()
+        self.failure_list.hide()
         self.table_model.clear()
         self._results.clear()
         self._failures.clear()
@@ -342,11 +382,49 @@ class BenchmarkTab(QWidget):
         """(image path, reason) of every image that could not be scored in the last run."""
         return list(self._failures)
 
-    def export_csv(self, path: str | Path) -> None:
-        """One row per scored image, exactly as `drrn bench --csv` writes it (atomically)."""
-        from drrn_core.cli_bench import write_csv
+    def export_csv(self, path: str | Path, summary: bool = True) -> None:
+        """One row per scored image as `drrn bench --csv` writes it; with ``summary`` (default)
+        then a mean and a standard-deviation row per dataset, model and scale, and for every row
+        the model file's SHA-256 and what it ran on (backend, device, precision). Atomic."""
+        import csv
+        import io
 
-        write_csv(Path(path), self._bench_docs())
+        from app.exports import summary_rows
+        from drrn_core.cli_bench import write_csv
+        from drrn_core.cli_common import write_text_atomic
+
+        docs = self._bench_docs()
+        if not summary:
+            write_csv(Path(path), docs)
+            return
+        prov = {m: self._provenance(m) for m in {r.model for r in self.table_model.rows()}}
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["dataset", "model", "scale", "image", "psnr", "ssim", "ifc", "model_sha256",
+                    "ran_on"])
+        for doc in docs:
+            for run in doc["runs"]:
+                for im in run["images"]:
+                    values = ["" if im[m] is None else im[m] for m in ("psnr", "ssim", "ifc")]
+                    w.writerow([doc["dataset"], run["model"], run["scale"], im["image"], *values,
+                                *prov[run["model"]]])
+        for row in summary_rows(self.table_model.rows(means=False)):
+            w.writerow([*row, *prov[row[1]]])
+        write_text_atomic(Path(path), buf.getvalue())
+
+    def _provenance(self, model: str) -> tuple[str, str]:
+        """(weights SHA-256, what it ran on) of a benchmarked model; bicubic: ("", "bicubic")."""
+        if model == BICUBIC:
+            return "", "bicubic (MATLAB-exact, float64)"
+        from app.exports import file_sha256
+        from drrn_core import weights
+
+        try:
+            sha = file_sha256(weights.find_model(model).path)
+            ran = upscaler_for(model, self.device, self.precision).description
+        except Exception:  # noqa: BLE001 - a model removed since the run: leave it blank
+            return "", ""
+        return sha, ran
 
     def export_json(self, path: str | Path) -> None:
         """Exactly `drrn bench --json`: one object per dataset (a list for several), atomically."""
@@ -390,12 +468,14 @@ class BenchmarkTab(QWidget):
         self._plot_timer.start()
 
     def _show_failures(self) -> None:
+        """Every failed image is listed (name and reason), not "(and 2 more)"."""
         n = len(self._failures)
-        path, reason = self._failures[-1]
-        more = f" (and {n - 1} more)" if n > 1 else ""
-        self.message.show_error(f"{n} image{'s' if n > 1 else ''} could not be scored: "
-                                f"{Path(path).name}: {reason}{more}")
+        self.message.show_error(f"{n} image{'s' if n > 1 else ''} could not be scored:")
         self.message.setToolTip("\n".join(f"{p}: {r}" for p, r in self._failures))
+        path, reason = self._failures[-1]
+        item = QListWidgetItem(f"{Path(path).name}: {reason}", self.failure_list)
+        item.setToolTip(f"{path}\n{reason}")
+        self.failure_list.show()
 
     def _on_failed(self, exc: BaseException) -> None:
         self.message.show_error(f"Benchmark stopped: {user_message(exc)}")
@@ -412,7 +492,17 @@ class BenchmarkTab(QWidget):
             self.openInEvaluation.emit(row.path, row.scale)
 
     def _export_csv_dialog(self) -> None:
-        self._export_dialog("CSV files (*.csv)", ".csv", self.export_csv)
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Export results", "benchmark.csv",
+            ";;".join((CSV_SUMMARY, CSV_PLAIN)))
+        if not path:
+            return
+        try:
+            self.export_csv(path, summary=chosen != CSV_PLAIN)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash
+            self.message.show_error(f"Export failed: {user_message(exc)}")
+        else:
+            self.message.show_info(f"Saved {path}")
 
     def _export_json_dialog(self) -> None:
         self._export_dialog("JSON files (*.json)", ".json", self.export_json)
@@ -428,6 +518,54 @@ class BenchmarkTab(QWidget):
             self.message.show_error(f"Export failed: {user_message(exc)}")
         else:
             self.message.show_info(f"Saved {path}")
+
+    # Remembered choices
+    def save_choices(self) -> None:
+        """Datasets, scales, ticked models and IFC, for the next session."""
+        from app.settings import AppSettings
+
+        store = AppSettings().store
+        store.setValue("benchmark/datasets", [str(f) for f in self.datasets.folders()])
+        store.setValue("benchmark/scales", [str(s) for s in self.selected_scales()])
+        store.setValue("benchmark/models", [c.name for c in self.selected_models()])
+        store.setValue("benchmark/ifc", self.ifc_check.isChecked())
+        store.sync()
+
+    def _restore_choices(self) -> None:
+        """The last session's choices; without any, the default DRRN model is ticked beside
+        bicubic (the comparison people run a benchmark for)."""
+        from app.settings import AppSettings
+
+        store = AppSettings().store
+
+        def strings(key: str) -> list[str] | None:
+            value = store.value(key)
+            if value is None:
+                return None
+            return [value] if isinstance(value, str) else [str(v) for v in value]
+
+        for folder in strings("benchmark/datasets") or []:
+            self.datasets.add_folder(folder)
+        scales = strings("benchmark/scales")
+        if scales:
+            for s, check in self.scale_checks.items():
+                check.setChecked(str(s) in scales)
+        models = strings("benchmark/models")
+        if models is None:
+            try:
+                from app.tabs._models import default_model
+
+                models = [default_model()]
+            except Exception:  # noqa: BLE001 - a broken registry: bicubic only
+                models = []
+        for i in range(self.models.count()):
+            item = self.models.item(i)
+            if item.flags() & Qt.ItemFlag.ItemIsUserCheckable:
+                on = item.data(Qt.ItemDataRole.UserRole).name in models
+                item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        ifc = store.value("benchmark/ifc")
+        if ifc is not None:
+            self.ifc_check.setChecked(str(ifc).lower() in ("1", "true"))
 
     # Helpers
     def _summary(self, word: str) -> str:
@@ -459,8 +597,11 @@ class BenchmarkTab(QWidget):
             symbol, style = _SCALE_STYLES.get(scale, ("d", Qt.PenStyle.DashDotLine))
             self.plot.plot([position[r.image] for r in group], [r.psnr for r in group],
                            pen=pg.mkPen(colour, width=1.5, style=style), symbol=symbol,
-                           symbolBrush=colour, symbolPen=colour, symbolSize=7,
-                           name=f"{model} ×{scale}")
+                           symbolBrush=colour, symbolPen=colour, symbolSize=7)
+        self.plot_legend.setText("   ".join(
+            f'<span style="color:{_PLOT_COLOURS[models.index(m) % len(_PLOT_COLOURS)]}">'
+            f'{"●▲■"[min(max(s - 2, 0), 2)]} {m} ×{s}</span>'
+            for m, s in sorted(groups, key=lambda g: (models.index(g[0]), g[1]))))
         ticks = [(i, Path(n).stem) for i, n in enumerate(names)] if len(names) <= 20 else None
         self.plot.getAxis("bottom").setTicks([ticks] if ticks else None)
         if names:

@@ -3,6 +3,11 @@
 Every change of input, mode, scale, model, device or precision starts a new run (debounced);
 runs are numbered and a result of a superseded run is dropped, so stale output never
 overwrites newer output. Computation happens in app.pipeline on a worker thread.
+
+Preview first: when DRRN on the whole image is estimated to take longer than
+pipeline.AUTO_LIMIT_S, a run computes DRRN only for the visible region (refreshed when the
+user pans or zooms) and offers "Upscale whole image (about N min)"; nothing longer starts
+unasked.
 """
 
 from __future__ import annotations
@@ -10,20 +15,30 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QScrollArea, QSplitter, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-from app import pipeline
+from app import estimate, pipeline
+from app.tabs._widgets import user_message
 from app.views.controls import ControlPanel
 from app.views.error_map import ErrorPane, ErrorScale
 from app.views.image_pane import ImagePane
 from app.views.pane_grid import PaneGrid, ViewSync
 from app.views.split_view import SplitPane
-from app.workers import Generation, Job, describe_error, format_eta, start_job
+from app.workers import Generation, Job, format_eta, start_job
 
 DEBOUNCE_MS = 250
+PREVIEW_DEBOUNCE_MS = 400
 CONTROLS_MIN_WIDTH = 290
 TITLES = {
     "input": "Input",
@@ -72,6 +87,12 @@ class CompareTab(QWidget):
         self._fit_pending = False
         self._last_size: tuple[int, int] | None = None
         self._started = 0.0
+        self.estimate: pipeline.Estimate | None = None  # of the last run's DRRN (whole image)
+        self.preview = False  # the DRRN pane shows a preview of a region, not the whole image
+        self.provenance = ""  # model, backend, device and precision of the DRRN result
+        self._preview_job = False
+        self._previewed_view: tuple[int, int, int, int] | None = None
+        self.preview_skipped = ""  # why the last refresh_preview did not run (diagnostics)
 
         panes: list[ImagePane] = [ImagePane(k, TITLES[k]) for k in ("input", "bicubic", "drrn",
                                                                      "gt")]
@@ -99,8 +120,14 @@ class CompareTab(QWidget):
         panel_width = (self.controls.minimumSizeHint().width()
                        + scroll.verticalScrollBar().sizeHint().width() + 2 * scroll.frameWidth())
         scroll.setMinimumWidth(max(panel_width, CONTROLS_MIN_WIDTH))
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.setSpacing(0)
+        side_layout.addWidget(scroll, 1)
+        side_layout.addWidget(self.controls.footer)
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(scroll)
+        splitter.addWidget(side)
         splitter.addWidget(self.stack)
         splitter.setStretchFactor(1, 1)
         splitter.setCollapsible(0, False)
@@ -111,6 +138,14 @@ class CompareTab(QWidget):
 
         self.debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
         self.debounce.timeout.connect(self.run)
+        self.preview_timer = QTimer(self, singleShot=True, interval=PREVIEW_DEBOUNCE_MS)
+        self.preview_timer.timeout.connect(self.refresh_preview)
+        for pane in self.grid.panes.values():
+            pane.view.sigRangeChangedManually.connect(self._on_view_changed)
+        self.controls.wholeRequested.connect(self.run_whole)
+        for fmt in ("CSV", "Markdown", "LaTeX"):
+            self.controls.copy_menu.addAction(fmt, lambda fmt=fmt: self.copy_scores(fmt))
+        self.controls.save_scores_button.clicked.connect(self.save_scores_dialog)
         self.controls.changed.connect(self.schedule_run)
         self.controls.modeChanged.connect(self._on_mode)
         self.controls.cancelRequested.connect(self.cancel)
@@ -132,6 +167,7 @@ class CompareTab(QWidget):
             self.controls.set_mode("evaluate")
             self.controls.scale.setValue(scale)
         self._fit_pending = True
+        self._last_size = None
         self.run()
 
     @property
@@ -147,35 +183,64 @@ class CompareTab(QWidget):
         if self.source is not None:
             self.debounce.start()
 
-    def request(self) -> pipeline.Request | None:
+    def visible_region(self) -> tuple[int, int, int, int] | None:
+        """The output region (x0, y0, x1, y1) the DRRN pane shows, when it shows the current
+        output size (None before the first fit of a new image or size)."""
+        pane = self.grid.panes["drrn"]
+        if self._last_size is None or pane.output_size != self._last_size:
+            return None
+        r = pane.view.viewRect()
+        return (int(math.floor(r.left())), int(math.floor(r.top())),
+                int(math.ceil(r.right())), int(math.ceil(r.bottom())))
+
+    def request(self, whole: bool = False, preview_only: bool = False) -> pipeline.Request | None:
         if self.source is None:
             return None
         c = self.controls
         evaluate = c.mode == "evaluate"
         return pipeline.Request(
+            whole=whole,
+            preview_only=preview_only,
+            view=self.visible_region(),
             image=self.source.image,
             mode=c.mode,
             scale=c.scale_value(),
             size=None if evaluate else c.target_size(),
             model=c.model_name(),
-            device=c.device.currentText() or "auto",
+            device=c.device_spec(),
             precision=c.precision.currentText() or "auto",
             lr=self.source.lr if evaluate else None,
         )
 
-    def run(self) -> int | None:
-        """Start a run for the current inputs (cancelling any older one); return its number."""
+    def run(self, whole: bool = False, preview_only: bool = False) -> int | None:
+        """Start a run for the current inputs (cancelling any older one); return its number.
+
+        DRRN runs on the whole image when that is quick or ``whole`` (the user asked); else on
+        the visible region. ``preview_only`` refreshes just that preview (after pan/zoom).
+        """
         self.debounce.stop()
-        req = self.request()
+        self.preview_timer.stop()
+        req = self.request(whole=whole, preview_only=preview_only)
         if req is None:
+            return None
+        problem = pipeline.check_request(req)
+        if problem is not None:
+            self._refuse(problem)
             return None
         if self.job is not None:
             self.job.cancel()
         gen = self.generation.next()
-        self.results.clear()
-        self.scores.clear()
-        self.controls.readouts.clear_values()
-        self._reset_panes(req)
+        self._preview_job = preview_only
+        self._previewed_view = req.view
+        if not preview_only:
+            self.results.clear()
+            self.scores.clear()
+            self.estimate = None
+            self.preview = False
+            self.provenance = ""
+            self.controls.whole_button.hide()
+            self.controls.readouts.clear_values()
+            self._reset_panes(req)
 
         def work(ctx):
             return pipeline.run(req, ctx.progress, ctx.cancelled)
@@ -190,8 +255,68 @@ class CompareTab(QWidget):
         self.controls.set_busy(True)
         self.busyChanged.emit(True)
         what = "Evaluating" if req.mode == "evaluate" else "Upscaling"
-        self.message.emit(f"{what} {self.source.name} at ×{req.scale:g}…", 0)
+        target = (f"to {req.size[0]}×{req.size[1]}" if req.size is not None
+                  else f"at ×{req.scale:g}")
+        if preview_only:
+            self.message.emit("DRRN preview of the visible region…", 0)
+        else:
+            self.message.emit(f"{what} {self.source.name} {target}…", 0)
         return gen
+
+    def run_whole(self) -> int | None:
+        """The user asked for DRRN on the whole image, however long it takes."""
+        return self.run(whole=True)
+
+    def refresh_preview(self) -> int | None:
+        """DRRN of the newly visible region (after pan/zoom) while a preview is shown; a view
+        change during a running preview is retried when it ends; an unchanged view is not
+        recomputed."""
+        if not self.preview or self.mode != "upscale":
+            self.preview_skipped = f"preview={self.preview} mode={self.mode}"
+            return None
+        if self.job is not None:
+            if self._preview_job:
+                self.preview_timer.start()
+            self.preview_skipped = f"busy (preview job: {self._preview_job})"
+            return None
+        if self._clipped(self.visible_region()) == self._clipped(self._previewed_view):
+            self.preview_skipped = f"same view {self.visible_region()} / {self._previewed_view}"
+            return None
+        self.preview_skipped = ""
+        return self.run(preview_only=True)
+
+    def _clipped(self, view: tuple[int, int, int, int] | None) -> tuple | None:
+        """A view as the region it shows of the current output (None: the whole output)."""
+        if self._last_size is None:
+            return None
+        return pipeline.preview_box(view, self._last_size, float("inf"))
+
+    def _on_view_changed(self, *_args) -> None:
+        if self.preview and self.mode == "upscale":
+            self.preview_timer.start()
+
+    def _refuse(self, problem: str) -> None:
+        """Inputs that cannot run: every pane empty (none keeps an older image), scores "–",
+        one plain line in the status bar."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job = None
+        self.generation.next()
+        self.results.clear()
+        self.scores.clear()
+        self.estimate, self.preview = None, False
+        self.controls.whole_button.hide()
+        self.controls.readouts.clear_values()
+        for pane in self.grid.panes.values():
+            if isinstance(pane, ErrorPane):
+                pane.set_error(None, note="–")
+            else:
+                pane.set_image(None, note="Cannot run: see the status bar")
+        self._refresh_split()
+        self.controls.set_busy(False, "Not run")
+        self.busyChanged.emit(False)
+        self.resultReady.emit()
+        self.message.emit(problem, 0)
 
     def cancel(self) -> None:
         """Stop the current run now: the GUI is idle at once, the worker ends at its next check."""
@@ -248,6 +373,18 @@ class CompareTab(QWidget):
             self._show_scores(item)
         elif isinstance(item, pipeline.Note):
             self.message.emit(item.text, 10000)
+        elif isinstance(item, pipeline.Ran):
+            self.provenance = item.text
+        elif isinstance(item, pipeline.Estimate):
+            self._show_estimate(item)
+        elif isinstance(item, pipeline.Patch):
+            self.preview = True
+            pane = self.grid.panes[item.key]
+            pane.set_image(None, note="")
+            pane.set_patch(item.image, item.box, item.size)
+            pane.set_note("")
+            x0, y0, x1, y1 = item.box
+            pane.set_title(f"{TITLES[item.key]}: visible region ({x1 - x0}×{y1 - y0}) only")
         elif isinstance(item, pipeline.ErrorMap):
             pane = self.grid.panes[f"err_{item.key}"]
             pane.set_error(item.error)
@@ -268,6 +405,22 @@ class CompareTab(QWidget):
         if stage.key in ("drrn", "bicubic"):
             self.resultReady.emit()
 
+    def _show_estimate(self, item: pipeline.Estimate) -> None:
+        self.estimate = item
+        about = estimate.format_duration(item.seconds)
+        if item.whole:
+            self.controls.whole_button.hide()
+            return
+        evaluate = self.mode == "evaluate"
+        label = "Run DRRN on the whole image" if evaluate else "Upscale whole image"
+        self.controls.whole_button.setText(f"{label} ({about})")
+        self.controls.whole_button.show()
+        if evaluate:
+            self.grid.panes["drrn"].set_image(
+                None, note=f"DRRN on this image takes {about}:\n“{label}” to run it")
+            self.grid.panes["err_drrn"].set_error(None, note="Not computed")
+            self.controls.readouts.set_pending("drrn", "–")
+
     def _show_scores(self, item: pipeline.Scores) -> None:
         self.scores[item.key] = item.score
         s = item.score
@@ -279,15 +432,22 @@ class CompareTab(QWidget):
         pane.set_title(pane.title, f"{psnr} / {s.ssim:.4f}{ifc}")
 
     def _on_progress(self, gen: int, fraction: float, eta: float) -> None:
-        if self.generation.is_current(gen):
-            self.controls.set_progress(fraction, format_eta(eta))
+        """Progress; early on the ETA comes from the calibrated estimate, not from the first
+        (fast, bicubic) stretch of the run, which made a 50-minute job say 1:20."""
+        if not self.generation.is_current(gen):
+            return
+        if self.estimate is not None and self.estimate.whole and fraction < 0.3:
+            elapsed = time.monotonic() - self._started
+            eta = max(self.estimate.seconds * (1.0 - fraction), 0.0)
+            eta = max(eta, self.estimate.seconds - elapsed)
+        self.controls.set_progress(fraction, format_eta(eta))
 
     def _on_failed(self, gen: int, exc: BaseException) -> None:
         if not self.generation.is_current(gen):
             return
-        text = describe_error(exc)
+        text = user_message(exc)
         for pane in self.grid.panes.values():
-            if not pane.has_image():
+            if not pane.has_image() and pane.patch is None:
                 pane.set_image(None, note="Failed")
         self.message.emit(f"Failed: {text}", 0)
 
@@ -307,7 +467,15 @@ class CompareTab(QWidget):
     def _summary(self) -> str:
         if self.source is None:
             return ""
-        parts = [f"{self.source.name}: done in {time.monotonic() - self._started:.1f} s"]
+        took = f"{time.monotonic() - self._started:.1f} s"
+        if self.preview and self.estimate is not None:
+            about = estimate.format_duration(self.estimate.seconds)
+            return (f"{self.source.name}: DRRN preview of the visible region in {took}; the "
+                    f"whole image takes {about} on {self.estimate.device}: “Upscale whole "
+                    "image” runs it. Pan or zoom to preview elsewhere.")
+        parts = [f"{self.source.name}: done in {took}"]
+        if self.provenance and "drrn" in self.results:
+            parts.append(self.provenance)
         for key in ("bicubic", "drrn"):
             if key in self.scores:
                 s = self.scores[key]
@@ -315,6 +483,62 @@ class CompareTab(QWidget):
         if self.source.note:
             parts.append(self.source.note)
         return " · ".join(parts)
+
+    # -- scores out ------------------------------------------------------------------------
+    def score_provenance(self):
+        """What the evaluation's scores come from (app.exports.Provenance)."""
+        from app.exports import Provenance, file_sha256
+
+        model = self.controls.model_name()
+        path = None
+        if model != pipeline.BICUBIC:
+            try:
+                path, _ = pipeline._weights_file(model)
+            except Exception:  # noqa: BLE001 - a model removed meanwhile: no hash
+                path = None
+        return Provenance(
+            image=self.source.name if self.source else "", scale=int(self.controls.scale_value()),
+            model=model if model != pipeline.BICUBIC else "", model_file=path.name if path else "",
+            model_sha256=file_sha256(path), run=self.provenance)
+
+    def scores_text(self, fmt: str) -> str:
+        """The evaluation's scores as "CSV", "Markdown" or "LaTeX", provenance included."""
+        from app.exports import FORMATS
+
+        if not self.scores:
+            raise ValueError("There are no scores yet: evaluate an image first.")
+        return FORMATS[fmt][0](dict(self.scores), self.score_provenance())
+
+    def copy_scores(self, fmt: str) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        try:
+            QGuiApplication.clipboard().setText(self.scores_text(fmt))
+        except ValueError as exc:
+            self.message.emit(str(exc), 5000)
+            return
+        self.message.emit(f"Scores copied as {fmt}, with their provenance.", 5000)
+
+    def save_scores_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        from app.exports import FORMATS
+        from drrn_core.cli_common import write_text_atomic
+
+        filters = {f"{k} (*{v[1]})": k for k, v in FORMATS.items()}
+        stem = self.source.name.rsplit(".", 1)[0] if self.source else "scores"
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Save scores", f"{stem}_x{self.controls.scale_value():g}_scores.csv",
+            ";;".join(filters))
+        if not path:
+            return
+        fmt = filters.get(chosen, "CSV")
+        try:
+            write_text_atomic(Path(path), self.scores_text(fmt))
+        except (OSError, ValueError) as exc:
+            self.message.emit(f"Could not save the scores: {user_message(exc)}", 0)
+            return
+        self.message.emit(f"Saved the scores to {path}.", 8000)
 
     # -- results ---------------------------------------------------------------------------
     def result(self) -> tuple[str, np.ndarray] | None:
@@ -345,15 +569,19 @@ class CompareTab(QWidget):
 
     def fit(self) -> None:
         self.sync.fit()
+        self._on_view_changed()
 
     def actual_size(self) -> None:
         self.sync.actual_size()
+        self._on_view_changed()
 
     def zoom_in(self) -> None:
         self.sync.zoom(1.25)
+        self._on_view_changed()
 
     def zoom_out(self) -> None:
         self.sync.zoom(1 / 1.25)
+        self._on_view_changed()
 
     def _on_hover(self, x: float, y: float) -> None:
         panes = [self.split] if self.split_active() else self.grid.visible_panes()

@@ -4,6 +4,8 @@ PSNR curves, pause / continue / cancel (cancel checkpoints first), resume from a
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +28,44 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.tabs._widgets import MessageLine, PathField, user_message
+from app.tabs._widgets import MessageLine, PathField, scroll_panel, user_message
 from app.workers import Job, JobContext, format_eta, start_job
 
 RECIPES = ("fast", "paper")
 RECIPE_FILE = "From file…"
 BUDGETS = ("Minutes (this session)", "Until epoch", "Until iteration")
 _PSNR_COLOURS = {2: "#1f77b4", 3: "#d62728", 4: "#2ca02c"}
+
+
+class LogAxis(pg.AxisItem):
+    """A log-scale axis that labels narrow ranges too: pyqtgraph only labels whole mantissas
+    (0.002, 0.003), so a loss between 0.0021 and 0.0029 had no numbers at all. Within less than
+    a decade this axis puts 1-2-5 steps of the value itself on the log scale."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph override)
+        if not self.logMode or not (math.isfinite(minVal) and math.isfinite(maxVal)) \
+                or maxVal - minVal >= 1.0:
+            return super().tickValues(minVal, maxVal, size)
+        lo, hi = 10.0 ** minVal, 10.0 ** maxVal
+        values = nice_ticks(lo, hi, max(2, int(size // 40)))
+        return [(None, [math.log10(v) for v in values])]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph override)
+        if not self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        return [f"{10.0 ** v:.3g}" for v in values]
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """About ``count`` round values (1-2-5 steps) inside [lo, hi], hi > lo > 0."""
+    if not hi > lo:
+        return [lo]
+    raw = (hi - lo) / max(count, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step) * step
+    values = [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+    return [float(f"{v:.12g}") for v in values if lo - 1e-12 <= v <= hi + 1e-12 and v > 0]
 
 
 @dataclass(frozen=True)
@@ -103,6 +136,9 @@ class TrainingTab(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._budget_s: float | None = None
+        self._clock_start: float | None = None
+        self._paused_s, self._paused_at = 0.0, None
         self._job: Job | None = None
         self._import_job: Job | None = None
         self._weights: Path | None = None
@@ -115,9 +151,8 @@ class TrainingTab(QWidget):
     # UI construction
     def _build_ui(self) -> None:
         controls = QWidget(self)
-        controls.setMaximumWidth(420)
         side = QVBoxLayout(controls)
-        side.setContentsMargins(0, 0, 0, 0)
+        side.setContentsMargins(0, 0, 4, 0)
         side.addWidget(self._folders_box())
         side.addWidget(self._architecture_box())
         side.addWidget(self._recipe_box())
@@ -140,7 +175,9 @@ class TrainingTab(QWidget):
         buttons.addWidget(self.cancel_button)
         side.addLayout(buttons)
         self.use_button = QPushButton("Use this model", self)
-        self.use_button.setToolTip("Add the trained weights to your models and select them")
+        self.use_button.setToolTip("Add the trained weights to your models and select them in "
+                                   "Compare (nothing is computed until you ask). Available once "
+                                   "the run folder holds a checkpoint.")
         self.use_button.clicked.connect(self.use_model)
         side.addWidget(self.use_button)
         self.progress = QProgressBar(self)
@@ -153,7 +190,8 @@ class TrainingTab(QWidget):
         side.addWidget(self.message)
         side.addStretch(1)
 
-        self.loss_plot = self._make_plot("Training loss", "loss")
+        self.loss_plot = self._make_plot("Training loss", "loss",
+                                         axisItems={"left": LogAxis("left")})
         self.loss_plot.setLogMode(y=True)
         self.loss_plot.getAxis("left").enableAutoSIPrefix(False)
         self.loss_curve = self.loss_plot.plot(pen=pg.mkPen("#1f77b4", width=1.5))
@@ -176,9 +214,30 @@ class TrainingTab(QWidget):
         splitter.setStretchFactor(2, 1)
         splitter.setSizes([400, 300, 140])
 
+        self.controls_scroll = scroll_panel(controls)
         lay = QHBoxLayout(self)
-        lay.addWidget(controls)
+        lay.addWidget(self.controls_scroll)
         lay.addWidget(splitter, 1)
+        self._tooltips()
+
+    def _tooltips(self) -> None:
+        """Every control says what it does."""
+        tips = {
+            self.start_button: "Train a new model in the (empty) run folder",
+            self.pause_button: "Pause after the current step / continue",
+            self.recipe_combo: "fast: the recipe that trained the bundled model; paper: the "
+                               "authors' settings; or a recipe .toml file",
+            self.patch_spin: "Side of the square training patches (px)",
+            self.batch_spin: "Patches per step",
+            self.val_every_spin: "Measure the validation PSNR this often",
+            self.budget_combo: "When to stop: after some minutes of training in this session, "
+                               "at an epoch or at an iteration",
+            self.budget_spin: "The amount for the budget on the left",
+            self.bn_check: "Batch normalisation in the residual units",
+            self.progress: "Share of the budget used",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
 
     def _folders_box(self) -> QGroupBox:
         box = QGroupBox("Data and run", self)
@@ -186,6 +245,7 @@ class TrainingTab(QWidget):
         self.data_field = PathField("Folder of HR training images", parent=box)
         self.run_field = PathField("Checkpoints, log and weights go here", parent=box)
         self.run_field.changed.connect(self._forget_weights)
+        self.run_field.changed.connect(lambda _t: self._update_buttons())
         self.val_field = PathField("Optional; default Set5 from ../shared", parent=box)
         form.addRow("HR images:", self.data_field)
         form.addRow("Run folder:", self.run_field)
@@ -239,8 +299,8 @@ class TrainingTab(QWidget):
         form.addRow("Budget:", budget_row)
         return box
 
-    def _make_plot(self, title: str, ylabel: str) -> pg.PlotWidget:
-        plot = pg.PlotWidget(self)
+    def _make_plot(self, title: str, ylabel: str, **kwargs) -> pg.PlotWidget:
+        plot = pg.PlotWidget(self, **kwargs)
         plot.setBackground("w")
         plot.setTitle(title, color="#333")
         plot.showGrid(x=True, y=True, alpha=0.3)
@@ -308,9 +368,13 @@ class TrainingTab(QWidget):
             return
         if self._job.paused:
             self._job.resume()
+            if self._paused_at is not None:
+                self._paused_s += time.monotonic() - self._paused_at
+                self._paused_at = None
             self.status.setText("Training…")
         else:
             self._job.pause()
+            self._paused_at = time.monotonic()
             self.status.setText("Paused (after the current step).")
         self._update_buttons()
 
@@ -353,7 +417,11 @@ class TrainingTab(QWidget):
             self.message.show_error(user_message(exc))
             return
         self.message.clear_message()
+        _import_on_gui_thread()
         self._weights = None
+        self._budget_s = spec.time_budget_s
+        self._clock_start: float | None = None
+        self._paused_s, self._paused_at = 0.0, None
         self._loss = ([], [])
         self._psnr.clear()
         self.loss_curve.setData([], [])
@@ -381,11 +449,12 @@ class TrainingTab(QWidget):
             self._loss[1].append(max(event.loss, 1e-12))
             if not self._redraw.isActive():
                 self._redraw.start()
-            self.progress.setValue(round(1000 * event.iteration / max(event.total, 1)))
+            fraction, eta = self._budget_progress(event)
+            self.progress.setValue(round(1000 * fraction))
             self.status.setText(
                 f"Iteration {event.iteration}/{event.total} · epoch {event.epoch} · "
                 f"loss {event.loss:.4g} · lr {event.lr:.2g} · {event.patches_per_s:.0f} patches/s"
-                f"  {format_eta(event.eta_s)}")
+                f"  {format_eta(eta)}")
         elif isinstance(event, loop.Validation):
             self._add_validation(event)
         elif isinstance(event, loop.Checkpoint):
@@ -402,6 +471,21 @@ class TrainingTab(QWidget):
             self._log(f"Resuming at iteration {event.iteration} with {event.config.name} "
                       f"C={event.config.channels}; the run keeps the recipe saved in its folder "
                       "(patch, batch, schedule), the budget is the one chosen here")
+
+    def _budget_progress(self, event) -> tuple[float, float]:
+        """(fraction done, seconds left) of the run's budget: with a time budget, whichever of
+        the iteration count and the training time (this session, pauses excluded) is further."""
+        now = time.monotonic()
+        if self._clock_start is None:
+            self._clock_start = now
+        fraction = event.iteration / max(event.total, 1)
+        eta = event.eta_s
+        if self._budget_s:
+            elapsed = now - self._clock_start - self._paused_s
+            fraction = max(fraction, min(elapsed / self._budget_s, 1.0))
+            eta = min(eta, max(self._budget_s - elapsed, 0.0)) if math.isfinite(eta) else \
+                max(self._budget_s - elapsed, 0.0)
+        return fraction, eta
 
     def _add_validation(self, event) -> None:
         text = ", ".join(f"×{s} {v:.2f} dB" for s, v in event.psnr.items())
@@ -491,7 +575,9 @@ class TrainingTab(QWidget):
         self.pause_button.setEnabled(running)
         self.pause_button.setText("Continue" if running and self._job.paused else "Pause")
         self.cancel_button.setEnabled(running)
-        self.use_button.setEnabled(not running and self._import_job is None)
+        run = self.run_field.path()
+        has_model = self._weights is not None or (run is not None and _has_checkpoint(run))
+        self.use_button.setEnabled(not running and self._import_job is None and has_model)
         for w in (self.data_field, self.run_field, self.val_field, self.b_spin, self.u_spin,
                   self.c_spin, self.bn_check, self.recipe_combo, self.recipe_file,
                   self.patch_spin, self.batch_spin, self.val_every_spin, self.budget_combo,
@@ -499,6 +585,13 @@ class TrainingTab(QWidget):
             w.setEnabled(not running)
         if not running:
             self.recipe_file.setEnabled(self.recipe_combo.currentText() == RECIPE_FILE)
+
+
+def _import_on_gui_thread() -> None:
+    """Import what the training loop imports lazily (torch.optim pulls in torch._dynamo and
+    sympy on first use) here, once, before the worker starts: that first import on a worker
+    thread was seen to hang in the test suite."""
+    import torch._dynamo  # noqa: F401
 
 
 def _spin(low: int, high: int, value: int, parent: QWidget) -> QSpinBox:

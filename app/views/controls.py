@@ -17,12 +17,14 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QRadioButton,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -82,6 +84,7 @@ class ControlPanel(QWidget):
     changed = Signal()
     importRequested = Signal()
     cancelRequested = Signal()
+    wholeRequested = Signal()
     modeChanged = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -137,6 +140,9 @@ class ControlPanel(QWidget):
         self.model.setMinimumContentsLength(12)
         self.import_button = QPushButton("Import weights…")
         self.device = QComboBox()
+        self.device.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device.setMinimumContentsLength(12)
         self.precision = QComboBox()
         mform.addRow("Model", self.model)
         mform.addRow("", self.import_button)
@@ -153,6 +159,20 @@ class ControlPanel(QWidget):
         rl = QVBoxLayout(self.readout_box)
         self.readouts = Readouts()
         rl.addWidget(self.readouts)
+        export_row = QHBoxLayout()
+        self.copy_scores_button = QToolButton()
+        self.copy_scores_button.setText("Copy scores as")
+        self.copy_scores_button.setToolTip("Copy the scores with their provenance (image, "
+                                           "scale, model file hash, backend, precision)")
+        self.copy_scores_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.copy_menu = QMenu(self.copy_scores_button)
+        self.copy_scores_button.setMenu(self.copy_menu)
+        self.save_scores_button = QPushButton("Save scores…")
+        self.save_scores_button.setToolTip("Write the scores and their provenance as CSV, "
+                                           "Markdown or LaTeX")
+        export_row.addWidget(self.copy_scores_button)
+        export_row.addWidget(self.save_scores_button)
+        rl.addLayout(export_row)
         layout.addWidget(self.readout_box)
 
         layout.addStretch(1)
@@ -161,12 +181,24 @@ class ControlPanel(QWidget):
         self.eta = QLabel()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        # The footer (progress, Cancel, "Upscale whole image") is placed by the tab below the
+        # scrolling panel, so it stays in sight in a small or 150 %-scaled window.
+        self.footer = QWidget()
+        footer = QVBoxLayout(self.footer)
+        footer.setContentsMargins(6, 2, 6, 4)
         row = QHBoxLayout()
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
-        layout.addLayout(row)
-        layout.addWidget(self.eta)
+        footer.addLayout(row)
+        footer.addWidget(self.eta)
+        self.whole_button = QPushButton("Upscale whole image")
+        self.whole_button.setToolTip("DRRN on the whole image: the panes show a preview of the "
+                                     "visible region because the whole image takes longer")
+        self.whole_button.hide()
+        self.whole_button.clicked.connect(self.wholeRequested)
+        footer.addWidget(self.whole_button)
 
+        self.scale.valueChanged.connect(self._sync_size_from_scale)
         self.scale.valueChanged.connect(self.changed)
         self.use_size.toggled.connect(self._on_use_size)
         self.width_box.valueChanged.connect(self._on_width)
@@ -178,6 +210,28 @@ class ControlPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancelRequested)
         self._on_use_size(False)
         self._on_mode()
+        self._tooltips()
+
+    def _tooltips(self) -> None:
+        """Every control says what it does."""
+        tips = {
+            self.scale: "Upscaling factor (1.1-8; whole numbers 2-8 when evaluating)",
+            self.use_size: "Give the result's width or height instead of a factor "
+                           "(the aspect ratio is kept)",
+            self.width_box: "Result width in pixels (the height follows)",
+            self.height_box: "Result height in pixels (the width follows)",
+            self.model: "The DRRN model; “Bicubic only” shows the interpolation alone",
+            self.import_button: "Add a DRRN .safetensors model to your models",
+            self.device: "Where DRRN runs: auto picks the fastest available",
+            self.precision: "Number format: fp32 is exact; auto picks the fastest that is "
+                            "accurate enough on this device",
+            self.cancel_button: "Stop the running computation (Esc)",
+            self.progress: "Progress of the current computation",
+        }
+        for widget, tip in tips.items():
+            widget.setToolTip(tip)
+        for b, s in zip(self.preset_buttons, (2, 3, 4), strict=True):
+            b.setToolTip(f"Scale ×{s}")
 
     # -- mode and scale --------------------------------------------------------------------
     @property
@@ -218,6 +272,12 @@ class ControlPanel(QWidget):
         return self.width_box.value(), self.height_box.value()
 
     def _on_use_size(self, on: bool) -> None:
+        if on and self._input_size is not None:
+            self.use_size.blockSignals(True)
+            self.use_size.setChecked(False)
+            self._sync_size_from_scale()
+            self.use_size.setChecked(True)
+            self.use_size.blockSignals(False)
         self.width_box.setEnabled(on)
         self.height_box.setEnabled(on)
         self.scale.setEnabled(not on)
@@ -226,7 +286,9 @@ class ControlPanel(QWidget):
         self._sync_size_from_scale()
         self.changed.emit()
 
-    def _sync_size_from_scale(self) -> None:
+    def _sync_size_from_scale(self, *_args) -> None:
+        """Width/height follow the scale while the scale is in charge (so ticking "Target size"
+        starts from the size the header shows, never a stale one)."""
         if self._input_size is None or self.use_size.isChecked():
             return
         w, h = self._input_size
@@ -272,6 +334,21 @@ class ControlPanel(QWidget):
 
     def model_name(self) -> str:
         return self.model.currentData() or BICUBIC
+
+    def set_devices(self, devices: list[tuple[str, str]], select: str) -> None:
+        """``devices`` = [(label, spec)] (spec: what the engine's ``device=`` takes)."""
+        self.device.blockSignals(True)
+        self.device.clear()
+        for label, spec in devices:
+            self.device.addItem(label, spec)
+            self.device.setItemData(self.device.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
+        idx = self.device.findData(select)
+        self.device.setCurrentIndex(max(idx, 0))
+        self.device.blockSignals(False)
+
+    def device_spec(self) -> str:
+        """The chosen device as the engine takes it ("auto", "cpu", "cuda:0", "vulkan:0")."""
+        return self.device.currentData() or self.device.currentText() or "auto"
 
     def set_choices(self, combo: QComboBox, values: list[str], select: str) -> None:
         combo.blockSignals(True)

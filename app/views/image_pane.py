@@ -10,22 +10,52 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtGui import QPen
+from PySide6.QtWidgets import (
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 BACKGROUND = "#1e1e1e"
+CHECKER = 8  # px of a transparency checkerboard square (image pixels)
+CHECKER_GREYS = (204, 153)
 
 
-def to_display_u8(image: np.ndarray) -> np.ndarray:
-    """Float [0, 1] (or uint8) HW / HWC image -> contiguous uint8 for display (alpha dropped)."""
+def to_display_u8(image: np.ndarray, keep_alpha: bool = False) -> np.ndarray:
+    """Float [0, 1] (or uint8) HW / HWC image -> contiguous uint8 for display (alpha dropped
+    unless ``keep_alpha``)."""
     if image.dtype != np.uint8:
         image = np.clip(np.asarray(image, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 4:  # RGBA: alpha dropped
-        image = image[:, :, :3]
-    if image.ndim == 3 and image.shape[2] in (1, 2):  # grey (+ alpha)
+    if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
+    if not keep_alpha:
+        if image.ndim == 3 and image.shape[2] == 4:  # RGBA: alpha dropped
+            image = image[:, :, :3]
+        if image.ndim == 3 and image.shape[2] == 2:  # grey + alpha
+            image = image[:, :, 0]
     return np.ascontiguousarray(image)
+
+
+def composite_checker(image: np.ndarray) -> np.ndarray:
+    """uint8 image with alpha (HWx2 / HWx4) -> uint8 RGB over a grey checkerboard, as image
+    editors show transparency; images without alpha are returned as they are."""
+    if image.ndim != 3 or image.shape[2] not in (2, 4):
+        return image
+    h, w = image.shape[:2]
+    yy, xx = np.indices((h, w))
+    board = np.where(((yy // CHECKER) + (xx // CHECKER)) % 2 == 0, *CHECKER_GREYS)
+    alpha = image[..., -1:].astype(np.float32) / 255.0
+    colour = image[..., :-1].astype(np.float32)
+    if colour.shape[2] == 1:
+        colour = np.repeat(colour, 3, axis=2)
+    out = colour * alpha + board[..., None].astype(np.float32) * (1.0 - alpha)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
 def pixel_value(image: np.ndarray, size: tuple[int, int], x: float, y: float) -> str | None:
@@ -75,6 +105,18 @@ class ImagePane(QWidget):
         self.graphics.ci.addItem(self.view, 0, 0)
         self.item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.item)
+        # A part of the result (the DRRN preview of the visible region), framed.
+        self.patch_item = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.patch_item)
+        self.patch_frame = QGraphicsRectItem()
+        pen = QPen(Qt.GlobalColor.yellow)
+        pen.setCosmetic(True)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        self.patch_frame.setPen(pen)
+        self.patch_frame.hide()
+        self.view.addItem(self.patch_frame)
+        self._patch: np.ndarray | None = None
+        self._patch_box: tuple[int, int, int, int] | None = None
 
         self.placeholder = QLabel("No image", self.graphics)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -108,18 +150,48 @@ class ImagePane(QWidget):
 
         ``None`` clears the pane and shows ``note`` (e.g. "Computing…") instead.
         """
+        self.set_patch(None)
         if image is None:
             self._image = None
             self.item.clear()
             self.placeholder.setText(note or "No image")
             self.placeholder.show()
             return
-        self._image = to_display_u8(image)
+        self._image = to_display_u8(image, keep_alpha=True)
         h, w = self._image.shape[:2]
         self._size = size or (w, h)
-        self.item.setImage(self._image, autoLevels=False, levels=(0, 255))
+        self.item.setImage(composite_checker(self._image), autoLevels=False, levels=(0, 255))
         self.item.setRect(QRectF(0, 0, self._size[0], self._size[1]))
         self.placeholder.hide()
+
+    def displayed(self) -> np.ndarray | None:
+        """The uint8 pixels drawn on screen (transparency over the checkerboard), or None."""
+        return None if self._image is None else composite_checker(self._image)
+
+    def set_patch(self, image: np.ndarray | None, box: tuple[int, int, int, int] | None = None,
+                  size: tuple[int, int] | None = None) -> None:
+        """Show ``image`` over output pixels ``box`` = (x0, y0, x1, y1) of an output of ``size``
+        (the rest of the pane stays empty), framed; None removes it."""
+        if image is None:
+            self._patch, self._patch_box = None, None
+            self.patch_item.clear()
+            self.patch_frame.hide()
+            return
+        self._patch = to_display_u8(image, keep_alpha=True)
+        self._patch_box = box
+        if size is not None:
+            self._size = size
+        x0, y0, x1, y1 = box
+        self.patch_item.setImage(composite_checker(self._patch), autoLevels=False,
+                                 levels=(0, 255))
+        self.patch_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self.patch_frame.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self.patch_frame.show()
+
+    @property
+    def patch(self) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+        """(uint8 pixels, box) of the shown patch, or None."""
+        return None if self._patch is None else (self._patch, self._patch_box)
 
     def set_note(self, note: str) -> None:
         """Show a note over the pane (keeps the image, if any, underneath)."""
@@ -136,10 +208,13 @@ class ImagePane(QWidget):
 
     @property
     def output_size(self) -> tuple[int, int] | None:
-        return self._size if self._image is not None else None
+        return self._size if (self._image is not None or self._patch is not None) else None
 
     def value_at(self, x: float, y: float) -> str | None:
         """The pixel value under output coordinates (x, y), formatted, or None if outside."""
+        if self._image is None and self._patch is not None:
+            x0, y0, x1, y1 = self._patch_box
+            return pixel_value(self._patch, (x1 - x0, y1 - y0), x - x0, y - y0)
         if self._image is None or self._size is None:
             return None
         return pixel_value(self._image, self._size, x, y)

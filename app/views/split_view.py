@@ -8,7 +8,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QComboBox, QGraphicsRectItem, QLabel, QWidget
 
-from app.views.image_pane import ImagePane, pixel_value, to_display_u8
+from app.views.image_pane import ImagePane, composite_checker, pixel_value, to_display_u8
 
 
 class SplitPane(ImagePane):
@@ -55,7 +55,8 @@ class SplitPane(ImagePane):
         """Offer ``sources``; show the wanted A/B pair (default Bicubic | DRRN) when available,
         else the first and last sources."""
         self._sources = {
-            k: (label, to_display_u8(a), size) for k, (label, a, size) in sources.items()
+            k: (label, to_display_u8(a, keep_alpha=True), size)
+            for k, (label, a, size) in sources.items()
         }
         keys = list(sources)
         for combo, wanted, fallback in ((self.combo_a, self._wanted[0], 0),
@@ -96,7 +97,8 @@ class SplitPane(ImagePane):
             self.item_b.clear()
         else:
             self._b_image = b[1]
-            self.item_b.setImage(self._b_image, autoLevels=False, levels=(0, 255))
+            self.item_b.setImage(composite_checker(self._b_image), autoLevels=False,
+                                 levels=(0, 255))
             self.item_b.setRect(QRectF(0, 0, b[2][0], b[2][1]))
         size = self.output_size
         if size is not None and not 0 < self.divider.value() < size[0]:

@@ -3,11 +3,15 @@
 from drrn_core.engine.device import (
     PRECISIONS,
     DeviceError,
+    DeviceInfo,
     describe,
+    list_devices,
     resolve_device,
     resolve_precision,
+    resolve_target,
 )
-from drrn_core.engine.upscale import Cancelled, OutOfMemory, Upscaler
+from drrn_core.engine.upscale import Cancelled, OutOfMemory, RunInfo, Upscaler
 
-__all__ = ["PRECISIONS", "Cancelled", "DeviceError", "OutOfMemory", "Upscaler", "describe",
-           "resolve_device", "resolve_precision"]
+__all__ = ["PRECISIONS", "Cancelled", "DeviceError", "DeviceInfo", "OutOfMemory", "RunInfo",
+           "Upscaler", "describe", "list_devices", "resolve_device", "resolve_precision",
+           "resolve_target"]

@@ -1,5 +1,9 @@
 """Device and precision choice for inference, with one-line errors and a description for UIs.
 
+Devices: ``cpu``, ``cuda[:N]``, ``mps`` (PyTorch) and ``vulkan[:N]`` (ncnn's Vulkan compute, any
+GPU vendor; inference only). ``list_devices()`` lists what is usable here for pickers and
+``drrn devices``.
+
 Precisions: ``fp32`` (exact PyTorch convolutions), ``fp32-fast`` (CPU only: NNPACK Winograd
 convolutions, about 2x faster on AVX2 CPUs, relative error ~1e-6), ``bf16`` and ``fp16`` (autocast).
 ``auto`` picks bf16 on a CPU only when it has bf16 matrix units (AMX / AVX-512 BF16 / Arm BF16),
@@ -8,9 +12,11 @@ because emulated bf16 is many times slower than fp32; otherwise fp32-fast where 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
+from dataclasses import dataclass
 
 import torch
 
@@ -23,9 +29,16 @@ class DeviceError(ValueError):
     """An unavailable device or precision; ``str()`` is one user-facing line."""
 
 
-def resolve_device(spec: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``."""
+def resolve_device(spec: str | torch.device = "auto", vulkan: bool = False) -> torch.device:
+    """``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
+
+    vulkan: also accept ``"vulkan"``/``"vulkan:N"`` (returned as ``torch.device("vulkan", N)``, a
+    name only: ncnn runs it); without it they are refused with one line (training needs PyTorch).
+    ``"auto"`` never picks Vulkan here (the Upscaler's auto does, see ``resolve_target``).
+    """
     text = str(spec).strip().lower()
+    if text.startswith("vulkan"):
+        return _resolve_vulkan(spec, text, vulkan)
     if text == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", torch.cuda.current_device())
@@ -35,7 +48,8 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     try:
         dev = torch.device(text)
     except RuntimeError:
-        raise DeviceError(f"Unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps.") from None
+        raise DeviceError(f"Unknown device {spec!r}; use auto, cpu, cuda[:N], mps or vulkan[:N]."
+                          ) from None
     if dev.type == "cpu":
         return torch.device("cpu")
     if dev.type == "cuda":
@@ -50,7 +64,26 @@ def resolve_device(spec: str | torch.device = "auto") -> torch.device:
         if not _mps_available():
             raise DeviceError("MPS (Apple GPU) was requested but is not available here.")
         return dev
-    raise DeviceError(f"Device {spec!r} is not supported; use auto, cpu, cuda, cuda:N or mps.")
+    raise DeviceError(f"Device {spec!r} is not supported; use auto, cpu, cuda[:N], mps or "
+                      "vulkan[:N].")
+
+
+def _resolve_vulkan(spec: object, text: str, allowed: bool) -> torch.device:
+    if not allowed:
+        raise DeviceError("Vulkan (ncnn) runs inference only; use cpu, cuda or mps here.")
+    index_text = text.removeprefix("vulkan").removeprefix(":") or "0"
+    if not index_text.isdigit():
+        raise DeviceError(f"Unknown device {spec!r}; use vulkan or vulkan:N (N = 0, 1, ...).")
+    index = int(index_text)
+    from drrn_core.engine.ncnn_backend import probe_vulkan
+
+    gpus, problem = probe_vulkan()
+    if not gpus:
+        raise DeviceError(f"Vulkan was requested but no Vulkan device is usable: {problem}.")
+    if index >= len(gpus):
+        raise DeviceError(f"Vulkan device vulkan:{index} does not exist (this machine has "
+                          f"{len(gpus)}: see 'drrn devices').")
+    return torch.device("vulkan", index)
 
 
 def resolve_precision(device: torch.device, spec: str = "auto") -> str:
@@ -148,3 +181,162 @@ def nnpack_available() -> bool:
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps and mps.is_available())
+
+
+BACKENDS = ("torch", "ncnn")
+"""How tiles run: PyTorch (cpu, cuda, mps) or ncnn (cpu, vulkan)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how an Upscaler runs: a device (``torch.device``; type "vulkan" is run by
+    ncnn), a backend ("torch" | "ncnn") and a precision (PRECISIONS for torch; "fp32" | "fp16"
+    for ncnn)."""
+
+    device: torch.device
+    backend: str
+    precision: str
+
+
+def resolve_target(device: str | torch.device = "auto", precision: str = "auto",
+                   backend: str = "auto") -> Target:
+    """The device, backend and precision an Upscaler uses for these choices (DeviceError if
+    impossible).
+
+    auto device: CUDA, then MPS, then a hardware Vulkan GPU (ncnn), then the CPU. auto backend on
+    the CPU with auto precision: PyTorch bf16 on CPUs with bf16 matrix units (measured 5.7x plain
+    fp32 on a Xeon with AMX, ncnn fp32 ~2.5x), else ncnn fp32 where ncnn loads (2.2x plain fp32
+    on an AVX2 EPYC, NNPACK ~2x), else PyTorch fp32-fast/fp32 (benchmarks/README.md). An explicit
+    torch precision (fp32, fp32-fast, bf16) on the CPU means PyTorch, so ``fp32`` stays exact.
+    """
+    b = str(backend).strip().lower()
+    if b not in ("auto", *BACKENDS):
+        raise DeviceError(f"Unknown backend {backend!r}; use auto, torch or ncnn.")
+    p = _ALIASES.get(str(precision).strip().lower(), str(precision).strip().lower())
+    text = str(device).strip().lower()
+    if text == "auto":
+        dev = resolve_device("auto")
+        if dev.type == "cpu" and b != "torch":
+            gpu = _hardware_vulkan()
+            if gpu is not None:
+                dev = torch.device("vulkan", gpu)
+    else:
+        dev = resolve_device(device, vulkan=True)
+    if dev.type == "vulkan":
+        if b == "torch":
+            raise DeviceError("Vulkan devices run through ncnn; use --backend auto or ncnn.")
+        if p not in ("auto", "fp32", "fp16"):
+            raise DeviceError(f"Vulkan (ncnn) runs fp32 or fp16, not {precision}.")
+        return Target(dev, "ncnn", "fp16" if p == "auto" else p)
+    if dev.type != "cpu":
+        if b == "ncnn":
+            raise DeviceError(f"ncnn runs on the CPU or Vulkan devices, not {dev.type.upper()}.")
+        return Target(dev, "torch", resolve_precision(dev, p))
+    if b == "ncnn" or (b == "auto" and p == "auto" and not cpu_has_bf16_units()
+                       and ncnn_usable()):
+        if p not in ("auto", "fp32"):
+            raise DeviceError(f"ncnn on the CPU runs fp32, not {precision}.")
+        return Target(dev, "ncnn", "fp32")
+    return Target(dev, "torch", resolve_precision(dev, p))
+
+
+def _hardware_vulkan() -> int | None:
+    """Index of the first discrete (else integrated/virtual) Vulkan GPU, never a software one."""
+    if os.environ.get("DRRN_NO_VULKAN_AUTO"):
+        return None
+    from drrn_core.engine.ncnn_backend import probe_vulkan
+
+    gpus = [g for g in probe_vulkan()[0] if not g.software]
+    gpus.sort(key=lambda g: g.kind != "discrete GPU")
+    return gpus[0].index if gpus else None
+
+
+@functools.cache
+def ncnn_usable() -> bool:
+    """True when the ncnn module imports ($DRRN_NO_NCNN=1 rules it out)."""
+    from drrn_core.engine.ncnn_backend import NcnnError, import_ncnn
+
+    try:
+        import_ncnn()
+    except NcnnError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One usable device, for pickers and ``drrn devices``.
+
+    spec: what ``--device`` / ``Upscaler(device=)`` takes ("cpu", "cuda:0", "mps", "vulkan:0");
+    kind: "cpu" | "cuda" | "mps" | "vulkan"; name: the model name; detail: threads and
+    instruction set (CPU) or type and memory (GPU); memory_mb: GPU memory or ncnn's heap budget
+    (None for the CPU); backends: BACKENDS that run on it; precisions: explicit precisions it
+    takes; software: a CPU-emulated Vulkan driver (lavapipe): correct but slow, ``auto`` never
+    picks it.
+    """
+
+    spec: str
+    kind: str
+    name: str
+    detail: str
+    memory_mb: int | None
+    backends: tuple[str, ...]
+    precisions: tuple[str, ...]
+    software: bool = False
+
+    @property
+    def label(self) -> str:
+        """One line, e.g. ``"vulkan:0 - NVIDIA GeForce RTX 4060 (discrete GPU, 8192 MiB)"``."""
+        return f"{self.spec} - {self.name} ({self.detail})"
+
+
+def cpu_isa() -> str:
+    """The CPU's fastest instruction sets for convolutions, e.g. ``"AVX-512, AMX bf16"``."""
+    flags = cpu_flags()
+    parts = []
+    if "avx512f" in flags:
+        parts.append("AVX-512")
+    elif "avx2" in flags:
+        parts.append("AVX2")
+    elif "asimd" in flags:
+        parts.append("NEON")
+    else:
+        parts.append(torch.backends.cpu.get_cpu_capability())
+    if "amx_bf16" in flags:
+        parts.append("AMX bf16")
+    elif "avx512_bf16" in flags:
+        parts.append("AVX-512 BF16")
+    elif "bf16" in flags and "asimd" in flags:
+        parts.append("Arm BF16")
+    return ", ".join(parts)
+
+
+def list_devices() -> list[DeviceInfo]:
+    """Every device usable here: the CPU first, then CUDA GPUs, MPS, Vulkan GPUs. Never raises
+    (a failing probe leaves its devices out); Vulkan probing is cached per process."""
+    cpu_prec = ("fp32", "fp32-fast", "bf16") if nnpack_available() else ("fp32", "bf16")
+    out = [DeviceInfo("cpu", "cpu", cpu_name(),
+                      f"{torch.get_num_threads()} threads, {cpu_isa()}",
+                      None, ("torch", "ncnn") if ncnn_usable() else ("torch",), cpu_prec)]
+    with contextlib.suppress(Exception):
+        if torch.cuda.is_available():
+            for i in range(torch.cuda.device_count()):
+                props = torch.cuda.get_device_properties(i)
+                mb = int(props.total_memory // 2**20)
+                prec = ("fp32", "bf16", "fp16") if torch.cuda.is_bf16_supported() else (
+                    "fp32", "fp16")
+                out.append(DeviceInfo(f"cuda:{i}", "cuda", props.name,
+                                      f"CUDA {props.major}.{props.minor}, {mb} MiB", mb,
+                                      ("torch",), prec))
+    if _mps_available():
+        out.append(DeviceInfo("mps", "mps", "Apple GPU", "Metal", None, ("torch",),
+                              ("fp32", "fp16")))
+    with contextlib.suppress(Exception):
+        from drrn_core.engine.ncnn_backend import probe_vulkan
+
+        for g in probe_vulkan()[0]:
+            detail = g.kind + (f", {g.heap_mb} MiB" if g.heap_mb else "") + (
+                ": slow, for testing" if g.software else "")
+            out.append(DeviceInfo(f"vulkan:{g.index}", "vulkan", g.name, detail, g.heap_mb,
+                                  ("ncnn",), ("fp32", "fp16"), g.software))
+    return out

@@ -7,15 +7,18 @@ Outputs keep the layout; float32 in gives float32 out (else float64); clipped to
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from drrn_core.descriptor import ModelDescriptor
-from drrn_core.engine.device import describe, resolve_device, resolve_precision
+from drrn_core.engine.device import Target, describe, resolve_target
+from drrn_core.engine.ncnn_backend import NcnnBackend, NcnnError, probe_vulkan
 from drrn_core.engine.runner import Backend
 from drrn_core.engine.tiling import (
     CPU_MAX_TILE,
@@ -32,8 +35,16 @@ Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
 Notice = Callable[[str], None]
 
-DEFAULT_BUDGET_MB = {"cpu": 768, "mps": 1024, "cuda": 4096}
-"""Memory (MiB) for one tile's feature maps; CUDA also stays under half of the free memory."""
+DEFAULT_BUDGET_MB = {"cpu": 768, "mps": 1024, "cuda": 4096, "vulkan": 2048}
+"""Memory (MiB) for one tile's feature maps; CUDA also stays under half of the free memory,
+Vulkan under half of ncnn's heap budget for the device."""
+NCNN_CPU_MAX_TILE = 192
+"""Largest automatic core tile (px) for ncnn on the CPU: its Winograd buffers took 484 MB for a
+294 px padded tile (256 + margins) and 318 MB for 230 px (measured, DRRN_B1U9), so 192 px tiles
+keep a 2000x1500 photo x2 near the 1 GB peak RSS target."""
+SOFTWARE_VULKAN_TILE = 64
+"""Core tile side (px) on a software Vulkan driver (lavapipe): tiles there take seconds each, so
+small ones keep progress moving and cancel prompt."""
 _CHUNK_PX = 1 << 20  # colour conversion works on ~1 Mpx row bands (bounded float64 temporaries)
 
 
@@ -45,11 +56,27 @@ class OutOfMemory(MemoryError):
     """Even the smallest tiles did not fit (on the CPU, after any GPU fallback); one-line str()."""
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """What runs (after a run: what produced the result): backend "torch" | "ncnn" | "bicubic",
+    device spec ("cpu", "cuda:0", "vulkan:0"), its name, precision, torch.compile in use, and
+    ``text``, one line for a status bar."""
+
+    backend: str
+    device: str
+    device_name: str
+    precision: str
+    compiled: bool
+    text: str
+
+
 class Upscaler:
     """Super-resolve images with a DRRN (or plain bicubic when ``model`` is None).
 
-    model: a ``weights.LoadedModel`` or a bare ``DRRN``. device: auto/cpu/cuda[:N]/mps.
-    precision: auto/fp32/fp32-fast/bf16/fp16 (see ``engine.device``). tile: core tile side in px
+    model: a ``weights.LoadedModel`` or a bare ``DRRN``. device: auto/cpu/cuda[:N]/mps/vulkan[:N].
+    precision: auto/fp32/fp32-fast/bf16/fp16 (see ``engine.device``). backend: auto/torch/ncnn
+    (``engine.device.resolve_target``; an ncnn failure falls back to PyTorch with a notice).
+    tile: core tile side in px
     (None: from ``memory_mb``, the whole image when it fits). ensemble: average the 8 flips and
     rotations (8x slower). compile: torch.compile the network (each new tile shape compiles once,
     seconds; pays off over many tiles or images of one size). notice(str): one-line messages for
@@ -58,7 +85,8 @@ class Upscaler:
 
     def __init__(self, model=None, device: str | torch.device = "auto", precision: str = "auto",
                  tile: int | None = None, memory_mb: float | None = None, ensemble: bool = False,
-                 compile: bool = False, notice: Notice | None = None) -> None:
+                 compile: bool = False, notice: Notice | None = None,
+                 backend: str = "auto") -> None:
         if tile is not None and tile < 1:
             raise ValueError(f"tile size must be positive, got {tile}")
         self.tile = tile
@@ -74,36 +102,105 @@ class Upscaler:
         else:
             self.net, self.descriptor = model.model, model.descriptor
         self.margin = self.descriptor.receptive_radius if self.descriptor else 0
-        self.device, self.precision = torch.device("cpu"), "fp32"
-        self._backend: Backend | None = None
+        self.device, self.precision, self.backend = torch.device("cpu"), "fp32", "bicubic"
+        self._backend: Backend | NcnnBackend | None = None
         if self.net is not None:
-            self.device = resolve_device(device)
-            self.precision = resolve_precision(self.device, precision)
-            self._backend = self._make_backend()
+            self._set_target(resolve_target(device, precision, backend))
 
-    def _make_backend(self) -> Backend:
-        return Backend(self.net, self.device, self.precision, self.compile, self.notice)
+    def _set_target(self, target: Target) -> None:
+        """Build the backend for ``target``; an ncnn failure becomes a notice and PyTorch."""
+        self.device, self.backend, self.precision = target.device, target.backend, target.precision
+        if self.backend == "ncnn":
+            vulkan = (self.device.index or 0) if self.device.type == "vulkan" else None
+            try:
+                self._backend = NcnnBackend(self.net, vulkan, self.precision,
+                                            torch.get_num_threads(), self.notice)
+                return
+            except NcnnError as e:
+                self._ncnn_failed(e)
+                return
+        self._backend = Backend(self.net, self.device, self.precision, self.compile, self.notice)
+
+    def _make_backend(self) -> Backend | NcnnBackend:
+        self._set_target(Target(self.device, self.backend, self.precision))
+        return self._backend
+
+    def _ncnn_failed(self, e: Exception) -> None:
+        """One notice, then PyTorch on the CPU at its fastest precision."""
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        self.notice(f"ncnn failed ({reason}): continuing with PyTorch on the CPU.")
+        self._set_target(resolve_target("cpu", "auto", "torch"))
 
     @property
     def description(self) -> str:
         """One line for UIs/logs: model, device, precision."""
         if self._backend is None:
             return "bicubic (no model)"
-        extra = (", torch.compile" if self._backend.compiled else "") + (
+        extra = (", torch.compile" if self.run_info.compiled else "") + (
             ", self-ensemble x8" if self.ensemble else "")
-        return f"{self.descriptor.name} on {describe(self.device, self.precision)}{extra}"
+        return f"{self.descriptor.name} on {self.run_info.text}{extra}"
+
+    @property
+    def run_info(self) -> RunInfo:
+        """Backend, device and precision in use (fallbacks update it): see RunInfo."""
+        if self._backend is None:
+            return RunInfo("bicubic", "cpu", "", "fp64", False, "bicubic (no model)")
+        kind = self.device.type
+        if kind == "vulkan":
+            index = self.device.index or 0
+            gpus = {g.index: g for g in probe_vulkan()[0]}
+            name = gpus[index].name if index in gpus else f"Vulkan device {index}"
+            text = f"Vulkan GPU {index} ({name}), ncnn {self.precision}"
+            return RunInfo("ncnn", f"vulkan:{index}", name, self.precision, False, text)
+        where = describe(self.device, "fp32").rsplit(", fp32", 1)[0]
+        if self.backend == "ncnn":
+            text = f"{where}, ncnn fp32 (Winograd convolutions)"
+        else:
+            text = describe(self.device, self.precision)
+        spec = str(self.device) if kind != "cuda" else f"cuda:{self.device.index or 0}"
+        from drrn_core.engine.device import cpu_name
+
+        name = cpu_name() if kind == "cpu" else where
+        return RunInfo(self.backend, spec, name, self.precision,
+                       bool(getattr(self._backend, "compiled", False)), text)
+
+    def estimate_seconds(self, in_hw: tuple[int, int], scale: float | None = None,
+                         size: tuple[int | None, int | None] | None = None) -> float:
+        """Estimated seconds of ``upscale`` for an (H, W) input (engine.estimate; the first call
+        on a machine/backend/precision runs a short calibration, cached afterwards)."""
+        from drrn_core.engine import estimate
+
+        return estimate.upscale_seconds(self, in_hw, scale, size)
+
+    def estimate_restore_seconds(self, hw: tuple[int, int]) -> float:
+        """Estimated seconds of ``restore_y`` on an (H, W) ILR Y image (see estimate_seconds)."""
+        from drrn_core.engine import estimate
+
+        return estimate.restore_seconds(self, hw)
+
+    @property
+    def calibrated(self) -> bool:
+        """True when estimate_seconds will answer at once (no calibration to run)."""
+        from drrn_core.engine import estimate
+
+        return estimate.is_calibrated(self)
 
     def tile_size(self, shape: tuple[int, int]) -> int | None:
         """Core tile side (px) for an (H, W) Y image; None when it runs as one piece."""
         if self.tile is not None:
             return None if max(shape) <= self.tile else self.tile
         c = self.descriptor.config.channels
+        if self.device.type == "vulkan" and self._software_vulkan():
+            side = SOFTWARE_VULKAN_TILE
+            return None if max(shape) <= side else side
         half = self.precision in ("bf16", "fp16") and self.device.type != "cpu"
         side = tile_for_budget(self._budget_bytes(), c, self.margin, 2 if half else 4)
         padded = side + 2 * self.margin
         if shape[0] * shape[1] <= padded * padded:
             return None  # fits the budget whole: no margins to recompute
-        return min(side, CPU_MAX_TILE) if self.device.type == "cpu" else side
+        if self.device.type == "cpu":
+            return min(side, NCNN_CPU_MAX_TILE if self.backend == "ncnn" else CPU_MAX_TILE)
+        return side
 
     def _budget_bytes(self) -> float:
         mb = self.memory_mb or DEFAULT_BUDGET_MB.get(self.device.type, 768)
@@ -111,7 +208,17 @@ class Upscaler:
         if self.memory_mb is None and self.device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(self.device)
             budget = min(budget, free / 2)
+        if self.memory_mb is None and self.device.type == "vulkan":
+            gpus = {g.index: g for g in probe_vulkan()[0]}
+            heap = getattr(gpus.get(self.device.index or 0), "heap_mb", None)
+            if heap:
+                budget = min(budget, heap * 2.0**20 / 2)
         return budget
+
+    def _software_vulkan(self) -> bool:
+        gpus = {g.index: g for g in probe_vulkan()[0]}
+        g = gpus.get(self.device.index or 0)
+        return bool(g and g.software)
 
     def restore_y(self, ilr_y: np.ndarray, progress: Progress | None = None,
                   cancel: Cancel | None = None) -> np.ndarray:
@@ -129,12 +236,19 @@ class Upscaler:
             _report(progress, 1.0)
             return out
         queue = deque(plan_tiles(y.shape, self.tile_size(y.shape), self.margin))
+        backend, timings = self._backend, []  # (padded px, s) per tile: corrects the estimates
         done, total = 0, y.size
         while queue:
             _check(cancel)
             t = queue.popleft()
             try:
+                t0 = time.perf_counter()
                 res = self._run_tile(y[t.py0:t.py1, t.px0:t.px1], cancel)
+                timings.append(((t.py1 - t.py0) * (t.px1 - t.px0), time.perf_counter() - t0))
+            except NcnnError as e:  # a driver failure mid-run: PyTorch continues from this tile
+                self._ncnn_failed(e)
+                queue.appendleft(t)
+                continue
             except (torch.OutOfMemoryError, RuntimeError, MemoryError) as e:
                 if _is_oom(e):
                     self._recover_from_oom(t, queue, y.shape)
@@ -148,6 +262,10 @@ class Upscaler:
             done += t.area
             _report(progress, done / total)
         np.clip(out, 0.0, 1.0, out=out)
+        if self._backend is backend:  # no fallback mid-run: the times belong to this path
+            from drrn_core.engine import estimate
+
+            estimate.observe(self, timings)
         return out
 
     def _run_tile(self, x: np.ndarray, cancel: Cancel | None) -> np.ndarray:
@@ -179,17 +297,17 @@ class Upscaler:
             queue.clear()
             for p in pending:
                 queue.extend(retile(p, self.tile, shape, self.margin))
-            self.notice(f"Out of memory on {self.device.type.upper()}: "
+            where = "Vulkan" if self.device.type == "vulkan" else self.device.type.upper()
+            self.notice(f"Out of memory on {where}: "
                         f"retrying with smaller tiles ({self.tile} px).")
             return
         if self.device.type == "cpu":
             raise OutOfMemory(f"Out of memory even with {MIN_TILE} px tiles; close other programs "
                               "or use a smaller image.")
-        old = self.device.type.upper()
-        self.device = torch.device("cpu")
-        # Exact fp32 stays exact; a GPU half precision becomes the CPU's fastest one.
-        self.precision = "fp32" if self.precision == "fp32" else resolve_precision(self.device)
-        self._backend = self._make_backend()
+        old = "Vulkan" if self.device.type == "vulkan" else self.device.type.upper()
+        # Exact fp32 stays exact; a GPU half precision (or ncnn) becomes the CPU's fastest one.
+        exact = self.precision == "fp32" and self.backend == "torch"
+        self._set_target(resolve_target("cpu", "fp32" if exact else "auto"))
         self.tile = None
         self.notice(f"Out of {old} memory even with small tiles: continuing on the CPU (slower).")
         queue.extendleft(reversed(retile(t, self.tile_size(shape) or max(shape), shape,

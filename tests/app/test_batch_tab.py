@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
 
 from app.tabs.batch import BatchTab, check_folders
 from app.workers import shutdown_jobs
@@ -149,3 +150,29 @@ def test_cancel_stops_between_files(qtbot, tab, tmp_path):
     assert 1 <= len(list(out.glob("*.png"))) < 30
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
     assert tab.run_button.isEnabled()
+
+
+def test_the_batch_is_estimated_before_it_runs(qtbot, photos, tmp_path, model_store,
+                                              monkeypatch):
+    """Issue 12: every place uses the calibrated estimate; progress is weighted by it."""
+    from app.pipeline import upscaler_for
+    from app.tabs.batch import BatchEvent
+
+    monkeypatch.setenv("DRRN_USER_DIR", str(model_store))
+    tab = BatchTab()
+    qtbot.addWidget(tab)
+    tab.input_field.set_path(photos)
+    tab.output_field.set_path(tmp_path / "out")
+    tab.model_combo.setCurrentIndex(tab.model_combo.findText("tiny", Qt.MatchFlag.MatchContains))
+    assert tab.model_combo.currentData().name == "tiny"
+    events: list[BatchEvent] = []
+    tab.start()
+    tab._job.yielded.connect(events.append)
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=RUN_TIMEOUT_MS)
+    first = events[0]
+    assert first.kind == "estimate" and first.total == 4
+    up = upscaler_for("tiny")
+    expected = sum(up.estimate_seconds(hw, scale=2.0) for hw in ((32, 40), (24, 30), (20, 20)))
+    assert first.seconds == pytest.approx(expected)
+    assert sum(first.shares) == pytest.approx(1.0) and first.shares[0] > first.shares[-1] >= 0
+    assert tab.overall_bar.value() == 1000

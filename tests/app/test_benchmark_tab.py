@@ -141,7 +141,7 @@ def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
     tab.ifc_check.setChecked(False)
     _run(qtbot, tab)
 
-    tab.export_csv(tmp_path / "bench.csv")
+    tab.export_csv(tmp_path / "bench.csv", summary=False)
     with open(tmp_path / "bench.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["dataset", "model", "scale", "image", "psnr", "ssim", "ifc"]
@@ -254,3 +254,92 @@ def test_an_image_that_cannot_be_scored_fails_alone(qtbot, tab, tmp_path):
     assert tab.message.is_error() and "1 image could not be scored" in tab.message.text()
     assert tab.status.text() == "Done: 3 results, 1 image failed."
     assert tab.progress.value() == tab.progress.maximum()
+
+
+# -- issue 12.9: asking before wiping, sensible default ticks, remembered choices, all failures --
+def test_a_second_run_asks_before_replacing_the_results(qtbot, tab, dataset, monkeypatch):
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    first = tab.table_model.rows()
+    asked = []
+    monkeypatch.setattr(tab, "confirm_replace", lambda: asked.append(1) or False)
+    tab.start()
+    assert asked == [1] and not tab.is_running()
+    assert tab.table_model.rows() == first  # declined: nothing wiped
+    monkeypatch.setattr(tab, "confirm_replace", lambda: asked.append(2) or True)
+    _run(qtbot, tab)
+    assert asked == [1, 2] and len(tab.table_model.rows(means=False)) == 3
+
+
+def test_default_model_is_ticked_and_choices_are_remembered(qtbot, model_store, monkeypatch,
+                                                            dataset, tmp_path):
+    import shutil
+
+    (tmp_path / "res" / "weights").mkdir(parents=True)
+    shutil.copy(model_store / "models" / "tiny.safetensors", tmp_path / "res" / "weights")
+    monkeypatch.setenv("DRRN_RESOURCES", str(tmp_path / "res"))  # a bundled default model
+    first = BenchmarkTab()
+    qtbot.addWidget(first)
+    ticked = [m.name for m in first.selected_models()]
+    assert ticked == ["bicubic", "tiny"]  # bicubic and the default model
+    first.add_dataset(dataset)
+    _only_scales(first, {3})
+    first.ifc_check.setChecked(False)
+    first.save_choices()
+    again = BenchmarkTab()
+    qtbot.addWidget(again)
+    assert again.datasets.folders() == [dataset.resolve()]
+    assert again.selected_scales() == [3] and not again.ifc_check.isChecked()
+    assert [m.name for m in again.selected_models()] == ticked
+
+
+def test_every_failed_image_is_listed(qtbot, tab, tmp_path):
+    folder = _crops(tmp_path / "Broken", 96, count=1)
+    for name in ("a.png", "b.png", "c.png"):
+        (folder / name).write_text("not a PNG")
+    tab.add_dataset(folder)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    listed = [tab.failure_list.item(i).text() for i in range(tab.failure_list.count())]
+    assert [t.split(":")[0] for t in listed] == ["a.png", "b.png", "c.png"]
+    assert tab.failure_list.isVisible() or not tab.isVisible()
+    assert "more" not in tab.message.text()
+
+
+def test_csv_with_mean_and_std_rows_and_provenance(qtbot, tmp_path, dataset, model_store,
+                                                  monkeypatch):
+    """Researchers' export: mean and standard deviation rows, the model's SHA-256 and what it
+    ran on in every row."""
+    import hashlib
+    import statistics
+
+    monkeypatch.setenv("DRRN_USER_DIR", str(model_store))
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    for i in range(tab.models.count()):
+        item = tab.models.item(i)
+        if item.data(Qt.ItemDataRole.UserRole).name == "tiny":
+            item.setCheckState(Qt.CheckState.Checked)
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    tab.export_csv(tmp_path / "summary.csv")
+    with open(tmp_path / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    images = [r for r in rows if not r["image"].startswith(("mean", "std"))]
+    assert len(images) == 6
+    for model in ("bicubic", "tiny"):
+        psnrs = [float(r["psnr"]) for r in images if r["model"] == model]
+        (mean,) = [r for r in rows if r["model"] == model and r["image"] == "mean (n=3)"]
+        (std,) = [r for r in rows if r["model"] == model and r["image"] == "std (n=3)"]
+        assert float(mean["psnr"]) == pytest.approx(statistics.fmean(psnrs), abs=1e-9)
+        assert float(std["psnr"]) == pytest.approx(statistics.stdev(psnrs), abs=1e-9)
+        assert mean["ifc"] == ""
+    sha = hashlib.sha256((model_store / "models" / "tiny.safetensors").read_bytes()).hexdigest()
+    tiny = [r for r in rows if r["model"] == "tiny"]
+    assert {r["model_sha256"] for r in tiny} == {sha}
+    assert all("fp32" in r["ran_on"] for r in tiny)

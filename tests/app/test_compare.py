@@ -214,3 +214,34 @@ def test_split_view_and_error_scale(window, gt_png, wait_idle, qtbot):
     assert low == 0 and high >= 1
     window.actions["split"].trigger()
     assert not window.compare.split_active()
+
+
+def test_evaluation_scores_copy_as_csv_markdown_latex_with_provenance(window, gt_png,
+                                                                      wait_idle, model_store):
+    """Researchers' export: the very numbers of the readouts, with image, scale, the model
+    file's SHA-256 and what DRRN ran on."""
+    import csv
+    import hashlib
+    import io as _io
+
+    from PySide6.QtGui import QGuiApplication
+
+    window.compare.set_mode("evaluate")
+    window.compare.controls.scale.setValue(3)
+    assert window.open_path(gt_png)
+    wait_idle(window)
+    scores = window.compare.scores
+    sha = hashlib.sha256((model_store / "models" / "tiny.safetensors").read_bytes()).hexdigest()
+    window.compare.copy_scores("CSV")
+    rows = list(csv.DictReader(_io.StringIO(QGuiApplication.clipboard().text())))
+    assert [r["method"] for r in rows] == ["Bicubic", "DRRN"]
+    assert float(rows[1]["psnr_db"]) == pytest.approx(scores["drrn"].psnr, abs=1e-6)
+    assert float(rows[0]["ifc"]) == pytest.approx(scores["bicubic"].ifc, abs=1e-6)
+    assert rows[1]["model_sha256"] == sha and rows[1]["scale"] == "3"
+    assert window.compare.provenance and rows[1]["ran_on"] == window.compare.provenance
+    md = window.compare.scores_text("Markdown")
+    assert f"| DRRN | {scores['drrn'].psnr:.2f} | {scores['drrn'].ssim:.4f} |" in md
+    assert f"model sha256: {sha}" in md and "image: gt.png" in md
+    tex = window.compare.scores_text("LaTeX")
+    assert "\\begin{tabular}" in tex and f"Bicubic & {scores['bicubic'].psnr:.2f}" in tex
+    assert f"% model sha256: {sha}" in tex

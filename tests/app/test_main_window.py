@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from app.main_window import MainWindow, qimage_from_array
 from drrn_core.imaging import io
@@ -125,8 +125,7 @@ def test_save_copy_and_never_overwrite_the_input_silently(window, astro_png, tmp
         assert window.save_result(tmp_path / name, quality=80)
         assert io.load_image(tmp_path / name).pixels.shape == (96, 96, 3)
     before = astro_png.read_bytes()
-    monkeypatch.setattr(QMessageBox, "warning",
-                        lambda *a, **k: QMessageBox.StandardButton.No)
+    monkeypatch.setattr(window, "ask_replace_input", lambda path: "cancel")
     assert not window.save_result(astro_png)
     assert astro_png.read_bytes() == before
     window.copy_result()
@@ -249,3 +248,134 @@ def test_drags_over_a_pane_reach_the_window(window, astro_png, monkeypatch):
                             Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window.compare.grid.panes["bicubic"].graphics.viewport(), event)
     assert seen and event.isAccepted()
+
+
+# -- issue 12: window size, saving over the input, 16-bit, drops, long messages ---------------
+def test_the_window_fits_small_screens(qtbot, tmp_path):
+    """Issue 12.1: the window's minimum size (from the Benchmark tab's side panel and the
+    Training fields) was 897x697, so at 800x560 (or 150 %) Qt squeezed fields to strips; a
+    new window opened larger than the screen."""
+    from app.main_window import settings_at
+
+    win = MainWindow(settings=settings_at(tmp_path / "s.ini"))
+    qtbot.addWidget(win)
+    hint = win.minimumSizeHint()
+    assert hint.width() <= 800 and hint.height() <= 560, hint
+    avail = win.screen().availableGeometry()
+    assert win.width() <= avail.width() and win.height() <= avail.height()
+    win.resize(800, 560)
+    win.show()
+    training = win.extra_tabs["training"]
+    win.tabs.setCurrentWidget(training)
+    qtbot.waitUntil(lambda: training.patch_spin.height() > 0)
+    for w in (training.patch_spin, training.budget_spin, training.recipe_combo):
+        assert w.height() >= w.minimumSizeHint().height()
+
+
+def test_saving_over_the_input_asks_once_and_defaults_to_a_new_file(window, tmp_path,
+                                                                    astro_crop, monkeypatch,
+                                                                    wait_idle):
+    """Issue 12.10: Qt's overwrite question, the JPEG quality and our question came one after
+    the other; one wrong "Yes" replaced the original."""
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(astro_crop).save(photo, quality=90)
+    before = photo.read_bytes()
+    window.open_path(photo)
+    wait_idle(window)
+    calls: list = []
+
+    def fake_save_name(*args, **kwargs):
+        calls.append(("file dialog", kwargs.get("options")))
+        return str(photo), "JPEG image (*.jpg *.jpeg)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", fake_save_name)
+    monkeypatch.setattr(QInputDialog, "getInt",
+                        lambda *a, **k: (calls.append(("quality",)), (85, True))[1])
+    monkeypatch.setattr(window, "ask_replace_input",
+                        lambda path: (calls.append(("ask",)), "new")[1])
+    window.save_dialog()
+    assert calls[0][1] & QFileDialog.Option.DontConfirmOverwrite  # no second confirmation
+    assert [c[0] for c in calls] == ["file dialog", "ask", "quality"]
+    assert photo.read_bytes() == before  # the default keeps the original
+    assert (tmp_path / "photo-2.jpg").is_file()
+
+
+def test_16_bit_colour_png_is_saved_at_16_bits(window, tmp_path, wait_idle):
+    """Issue 12.6: a 16-bit PNG came out as an 8-bit file without a word."""
+    rng = np.random.default_rng(1)
+    smooth = np.cumsum(rng.random((40, 40, 3)), axis=1)
+    source = tmp_path / "deep.png"
+    io.save_image(source, (smooth / smooth.max()).astype(np.float32), bit_depth=16)
+    assert window.open_path(source)
+    wait_idle(window)
+    assert window.loaded.bit_depth == 16
+    out = tmp_path / "deep_x2.png"
+    assert window.save_result(out)
+    header = out.read_bytes()[16:26]
+    assert header[8] == 16  # IHDR bit depth
+    values = np.asarray(QImage(str(out)).convertToFormat(QImage.Format.Format_RGBA64)
+                        .constBits()).view(np.uint16)
+    assert np.any(values % 257 != 0)  # really 16-bit values, not 8-bit ones widened
+    assert window.save_result(tmp_path / "deep_x2.jpg", quality=90)
+    assert "8 bits" in status(window)
+
+
+def test_drops_are_copies_not_moves(window, astro_png):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(astro_png))])
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction | Qt.DropAction.MoveAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier)
+    assert event.proposedAction() == Qt.DropAction.MoveAction  # what a file manager proposes
+    window.dropEvent(event)
+    assert event.dropAction() == Qt.DropAction.CopyAction
+    assert astro_png.is_file()
+    window.compare.cancel()
+
+
+def test_long_messages_stop_before_the_pixel_readout(window):
+    window.hover_label.setText("x 10, y 20   In (1,2,3)")
+    window.show_message("A very long message " * 30)
+    bar = window.statusBar()
+    shown = bar.elided_message()
+    assert shown.endswith("…") and len(shown) < len(bar.currentMessage())
+    width = bar.fontMetrics().horizontalAdvance(shown)
+    assert 6 + width <= window.hover_label.x()
+
+
+def test_model_cards_have_no_empty_header_row():
+    """Issue 12 (cosmetic): the model card's key/value table showed an empty header bar."""
+    from app.dialogs.about import model_card
+
+    class Entry:
+        name = "DRRN_B1U9"
+        path = ROOT / "resources" / "weights" / "DRRN_B1U9.safetensors"
+
+    card = model_card(Entry())
+    assert "| | |" not in card and "| Property | Value |" in card
+
+
+def test_every_control_has_a_tooltip(window):
+    """Issue 12: tooltips were on few controls."""
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QScrollBar,
+        QTabBar,
+    )
+
+    missing = []
+    for cls in (QAbstractButton, QComboBox, QAbstractSpinBox, QLineEdit):
+        for c in window.findChildren(cls):
+            if isinstance(c.parent(), (QComboBox, QAbstractSpinBox, QTabBar, QScrollBar,
+                                       QLineEdit)) or \
+                    c.objectName() in ("qt_tableview_cornerbutton", "qt_menubar_ext_button"):
+                continue  # parts of a composite widget, which carries the tooltip
+            if not c.toolTip():
+                missing.append(f"{type(c).__name__} {getattr(c, 'text', lambda: '')()!r} in "
+                               f"{type(c.parent()).__name__} {c.objectName()}")
+    assert not missing, missing

@@ -48,7 +48,7 @@ def test_window_restores_its_state(qtbot, tmp_path):
     c = win.compare.controls
     c.set_mode("evaluate")
     c.scale.setValue(3)
-    c.set_choices(c.device, win.devices(), "cpu")
+    c.set_devices(win.devices(), "cpu")
     win.tabs.setCurrentIndex(1)
     win.close()
     saved = settings_at(path).geometry
@@ -56,6 +56,6 @@ def test_window_restores_its_state(qtbot, tmp_path):
     again = MainWindow(settings=settings_at(path))
     qtbot.addWidget(again)
     c = again.compare.controls
-    assert (c.mode, c.scale_value(), c.device.currentText()) == ("evaluate", 3.0, "cpu")
+    assert (c.mode, c.scale_value(), c.device_spec()) == ("evaluate", 3.0, "cpu")
     assert again.tabs.currentIndex() == 1
     assert again.actions["mode_evaluate"].isChecked()

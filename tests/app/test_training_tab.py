@@ -176,3 +176,56 @@ def test_time_budget_spec(tab):
     tab.budget_combo.setCurrentIndex(1)
     spec = tab.spec()
     assert spec.max_iters == 2 * spec.recipe.iters_per_epoch
+
+
+# -- issue 12: small windows, "Use this model", charts, progress against a time budget ---------
+def test_fields_keep_their_height_in_a_small_window(qtbot):
+    """Issue 12.1: at 800x560 the recipe fields were squeezed to 1-2 px strips."""
+    from app.tabs.training import TrainingTab
+
+    tab = TrainingTab()
+    qtbot.addWidget(tab)
+    tab.resize(800, 520)
+    tab.show()
+    qtbot.waitExposed(tab)
+    for spin in (tab.patch_spin, tab.batch_spin, tab.val_every_spin, tab.budget_spin,
+                 tab.b_spin, tab.c_spin, tab.recipe_combo):
+        assert spin.height() >= spin.minimumSizeHint().height(), spin
+
+
+def test_use_this_model_is_enabled_only_with_a_model(qtbot, tab, tmp_path):
+    """Issue 12.3: the button was enabled before any training ran."""
+    assert not tab.use_button.isEnabled()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.safetensors").write_bytes(b"x")
+    tab.run_field.set_path(str(run) + "/")
+    assert tab.use_button.isEnabled()
+
+
+def test_loss_axis_has_numbers_at_real_loss_values(qtbot):
+    """Issue 12.7: a loss between 0.0021 and 0.0029 had no y-axis numbers (log axis)."""
+    import math
+
+    tab = TrainingTab()
+    qtbot.addWidget(tab)
+    axis = tab.loss_plot.getAxis("left")
+    ticks = axis.tickValues(math.log10(0.0021), math.log10(0.0029), 300)
+    labels = [s for spacing, values in ticks for s in axis.tickStrings(values, 1, spacing)]
+    assert len(labels) >= 2
+    assert all(0.0021 <= float(x) <= 0.0029 for x in labels), labels
+
+
+def test_progress_and_eta_follow_the_time_budget(qtbot, tab, monkeypatch):
+    """Issue 12.7: with a 5-minute budget the bar stayed at 0 % and the ETA said 21915:31."""
+    from drrn_core.training.loop import Progress
+
+    clock = [1000.0]
+    monkeypatch.setattr("app.tabs.training.time.monotonic", lambda: clock[0])
+    tab._budget_s = 300.0
+    tab._clock_start = None
+    tab._on_event(Progress(1, 1_000_000, 0, 0.01, 0.1, 50.0, 1_314_931.0))
+    clock[0] += 150.0
+    tab._on_event(Progress(100, 1_000_000, 0, 0.01, 0.1, 50.0, 1_314_931.0))
+    assert tab.progress.value() == 500
+    assert "ETA 2:30" in tab.status.text()

@@ -1,0 +1,349 @@
+"""Run DRRN tiles through ncnn, on the CPU (Winograd convolutions) or a Vulkan GPU.
+
+The network is written to ncnn's ``.param``/``.bin`` format directly from the DRRN structure
+(3x3 convolutions, ReLU, optional BatchNorm, adds): the graph is fixed and small, so a converter
+such as pnnx (a tracing dependency that can change its output between versions) is not needed,
+and the written graph is exactly the PyTorch model's, layer for layer. Files are cached per
+weights hash in the user cache folder (``$DRRN_CACHE_DIR`` or platformdirs' user cache dir).
+
+Any import, conversion, load or driver failure raises :class:`NcnnError` (one line), which the
+Upscaler turns into one notice and a PyTorch fallback. An allocation failure during a tile raises
+:class:`NcnnOutOfMemory` (a MemoryError), which the Upscaler answers with smaller tiles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import io
+import json
+import os
+import struct
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from drrn_core.atomic import atomic_path
+from drrn_core.model import DRRN
+
+EXPORT_VERSION = 1
+"""Bump when the written graph changes: cached files of older versions are then ignored."""
+
+NCNN_PRECISIONS = ("fp32", "fp16")
+"""fp32: fp32 storage and arithmetic (Winograd on the CPU). fp16: fp16 storage and arithmetic on
+Vulkan devices that support them (ncnn keeps fp32 where the device lacks them)."""
+
+_ERR_NOMEM = -100  # ncnn's return code for a failed allocation
+
+
+class NcnnError(RuntimeError):
+    """ncnn is missing, the conversion failed or the driver refused: ``str()`` is one line."""
+
+
+class NcnnOutOfMemory(MemoryError):
+    """ncnn could not allocate a tile's blobs (host or GPU memory)."""
+
+
+def cache_dir() -> Path:
+    """The folder for converted models and calibrations: $DRRN_CACHE_DIR or the user cache dir."""
+    env = os.environ.get("DRRN_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("drrn-studio"))
+
+
+def import_ncnn():
+    """The ``ncnn`` module, or NcnnError when it is not installed or does not load."""
+    if os.environ.get("DRRN_NO_NCNN"):
+        raise NcnnError("ncnn is disabled ($DRRN_NO_NCNN is set)")
+    try:
+        import ncnn
+    except Exception as e:  # ImportError, or a broken shared library
+        raise NcnnError(f"ncnn is not available ({type(e).__name__}: {e})") from None
+    return ncnn
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing the .param / .bin files
+
+
+class _ParamWriter:
+    """Collects ncnn layers and blobs; every blob consumed more than once gets a Split layer."""
+
+    def __init__(self) -> None:
+        self.layers: list[tuple[str, str, list[str], list[str], str]] = []
+        self.weights = io.BytesIO()
+        self._n = 0
+
+    def blob(self, stem: str) -> str:
+        self._n += 1
+        return f"{stem}_{self._n}"
+
+    def add(self, kind: str, inputs: list[str], outputs: list[str], params: str = "") -> None:
+        self.layers.append((kind, f"{kind.lower()}_{len(self.layers)}", inputs, outputs, params))
+
+    def relu(self, x: str) -> str:
+        out = self.blob("relu")
+        self.add("ReLU", [x], [out])
+        return out
+
+    def batchnorm(self, x: str, bn: torch.nn.BatchNorm2d) -> str:
+        out = self.blob("bn")
+        c = bn.num_features
+        self.add("BatchNorm", [x], [out], f"0={c} 1={bn.eps:.9e}")
+        for t in (bn.weight, bn.running_mean, bn.running_var, bn.bias):  # slope, mean, var, bias
+            self.weights.write(_f32(t))
+        return out
+
+    def conv(self, x: str, conv: torch.nn.Conv2d, relu_after: bool = False) -> str:
+        out = self.blob("conv")
+        w = conv.weight
+        bias = conv.bias is not None
+        params = (f"0={w.shape[0]} 1=3 11=3 2=1 12=1 3=1 13=1 4=1 14=1 15=1 16=1 "
+                  f"5={int(bias)} 6={w.numel()}" + (" 9=1" if relu_after else ""))
+        self.add("Convolution", [x], [out], params)
+        self.weights.write(struct.pack("<I", 0))  # tag 0: raw float32 weights follow
+        self.weights.write(_f32(w))
+        if bias:
+            self.weights.write(_f32(conv.bias))
+        return out
+
+    def add_blobs(self, a: str, b: str) -> str:
+        out = self.blob("sum")
+        self.add("BinaryOp", [a, b], [out], "0=0")
+        return out
+
+    def text(self) -> str:
+        """The .param text, with Split layers inserted for blobs read by several layers."""
+        uses: dict[str, int] = {}
+        for _, _, ins, _, _ in self.layers:
+            for b in ins:
+                uses[b] = uses.get(b, 0) + 1
+        taken: dict[str, int] = {}
+        lines: list[str] = []
+        blobs: set[str] = set()
+
+        def emit(kind, name, ins, outs, params):
+            lines.append(f"{kind:<16} {name:<20} {len(ins)} {len(outs)} {' '.join(ins + outs)}"
+                         + (f" {params}" if params else ""))
+            blobs.update(outs)
+
+        for kind, name, ins, outs, params in self.layers:
+            renamed = []
+            for b in ins:
+                if uses[b] > 1:
+                    k = taken.get(b, 0)
+                    taken[b] = k + 1
+                    renamed.append(f"{b}_sp{k}")
+                else:
+                    renamed.append(b)
+            emit(kind, name, renamed, outs, params)
+            for o in outs:
+                if uses.get(o, 0) > 1:
+                    emit("Split", f"split_{o}", [o], [f"{o}_sp{k}" for k in range(uses[o])], "")
+        return f"7767517\n{len(lines)} {len(blobs)}\n" + "\n".join(lines) + "\n"
+
+
+def _f32(t: torch.Tensor) -> bytes:
+    return t.detach().cpu().contiguous().float().numpy().astype("<f4").tobytes()
+
+
+def export_ncnn(model: DRRN) -> tuple[str, bytes]:
+    """(.param text, .bin bytes) computing ``model`` exactly: input blob "in", output "out"."""
+    cfg = model.config
+    w = _ParamWriter()
+    w.add("Input", [], ["in"], "")
+    x = "in"
+
+    def act(pre, h: str) -> str:
+        if len(pre) == 2:  # BatchNorm then ReLU
+            h = w.batchnorm(h, pre[0])
+        return w.relu(h)
+
+    h = x
+    for block in model.blocks:
+        h0 = w.conv(act(block.act_in, h), block.conv_in)
+        h = h0
+        for u in range(len(block.act1)):
+            k = u if len(block.conv1) > 1 else 0
+            fuse = not cfg.batchnorm  # conv1 -> ReLU needs no BatchNorm between: fuse the ReLU
+            t = w.conv(act(block.act1[u], h), block.conv1[k], relu_after=fuse)
+            t = w.conv(t if fuse else act(block.act2[u], t), block.conv2[k])
+            h = w.add_blobs(t, h if block.chain else h0)
+    r = w.conv(act(model.act_rec, h), model.conv_rec)
+    w.add("BinaryOp", [r, x], ["out"], "0=0")
+    return w.text(), w.weights.getvalue()
+
+
+def weights_hash(model: DRRN) -> str:
+    """sha256 (hex, 20 chars) of the architecture, every parameter/buffer and EXPORT_VERSION."""
+    h = hashlib.sha256(json.dumps([EXPORT_VERSION, model.config.to_dict()]).encode())
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(_f32(t) if t.is_floating_point() else t.cpu().numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+def converted_files(model: DRRN) -> tuple[Path, Path]:
+    """(.param, .bin) paths for ``model`` in the cache, written (atomically) when missing."""
+    folder = cache_dir() / "ncnn"
+    stem = f"{model.config.name}-c{model.config.channels}-{weights_hash(model)}"
+    param, binf = folder / f"{stem}.param", folder / f"{stem}.bin"
+    if param.is_file() and binf.is_file():
+        return param, binf
+    if os.environ.get("DRRN_NCNN_FAIL_CONVERSION"):  # tests: a conversion that fails
+        raise NcnnError("conversion to ncnn failed (forced by $DRRN_NCNN_FAIL_CONVERSION)")
+    try:
+        text, blob = export_ncnn(model)
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_path(binf) as tmp:
+            tmp.write_bytes(blob)
+        with atomic_path(param) as tmp:
+            tmp.write_text(text, encoding="ascii")
+    except (OSError, ValueError, RuntimeError) as e:
+        raise NcnnError(f"could not convert the model to ncnn ({e})") from None
+    return param, binf
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+class NcnnBackend:
+    """A DRRN loaded into ncnn, run on 2-D Y tiles; the Upscaler's backend interface.
+
+    vulkan: None for the CPU, else the Vulkan device index. precision: "fp32" or "fp16" (fp16
+    storage and arithmetic on GPUs that have them; ncnn keeps fp32 elsewhere, and its x86
+    convolutions ignore fp16 storage, so the Upscaler offers fp16 on Vulkan only). threads: CPU
+    threads (ncnn's OpenMP pool).
+    """
+
+    compiled = False
+
+    def __init__(self, model: DRRN, vulkan: int | None, precision: str, threads: int,
+                 notice: Callable[[str], None] | None = None) -> None:
+        if precision not in NCNN_PRECISIONS:
+            raise NcnnError(f"ncnn runs fp32 or fp16, not {precision}")
+        ncnn = import_ncnn()
+        self.vulkan, self.precision, self.threads = vulkan, precision, threads
+        if vulkan is not None:
+            count = vulkan_count()
+            if vulkan >= count:
+                raise NcnnError(f"Vulkan device {vulkan} does not exist ({count} found)")
+        param, binf = converted_files(model)
+        half = precision == "fp16"
+        try:
+            net = ncnn.Net()
+            opt = net.opt
+            opt.num_threads = max(1, threads)
+            opt.use_vulkan_compute = vulkan is not None
+            opt.use_fp16_packed = opt.use_fp16_storage = opt.use_fp16_arithmetic = half
+            opt.use_bf16_storage = opt.use_bf16_packed = False
+            opt.use_winograd_convolution = True
+            opt.use_packing_layout = True
+            opt.lightmode = True
+            if vulkan is not None:
+                net.set_vulkan_device(vulkan)
+            if net.load_param(str(param)) != 0 or net.load_model(str(binf)) != 0:
+                raise NcnnError(f"ncnn could not load {param.name}")
+        except NcnnError:
+            raise
+        except Exception as e:
+            raise NcnnError(f"ncnn failed to set up ({type(e).__name__}: {e})") from None
+        self.net = net
+        self._ncnn = ncnn
+
+    def run(self, y: np.ndarray) -> np.ndarray:
+        """float HxW Y (ILR) -> float32 HxW network output, unclipped."""
+        ncnn = self._ncnn
+        x = np.ascontiguousarray(y, dtype=np.float32)[None]
+        ex = self.net.create_extractor()
+        ex.set_light_mode(True)
+        ex.input("in", ncnn.Mat(x).clone())  # a copy: in-place layers must not touch numpy memory
+        ret, out = ex.extract("out")
+        if ret == _ERR_NOMEM:
+            raise NcnnOutOfMemory(f"out of memory in ncnn ({y.shape[1]}x{y.shape[0]} tile)")
+        if ret != 0:
+            raise NcnnError(f"ncnn failed on a {y.shape[1]}x{y.shape[0]} tile (code {ret})")
+        res = np.array(out)
+        if res.shape[-2:] != y.shape:
+            raise NcnnError(f"ncnn returned shape {res.shape} for a {y.shape} tile")
+        return res.reshape(y.shape).astype(np.float32, copy=False)
+
+
+VULKAN_TYPES = {0: "discrete GPU", 1: "integrated GPU", 2: "virtual GPU", 3: "software (CPU)"}
+
+
+@dataclass(frozen=True)
+class VulkanGpu:
+    """One Vulkan device as ncnn sees it. kind: a VULKAN_TYPES value; heap_mb: ncnn's memory
+    budget for blobs on it (MiB)."""
+
+    index: int
+    name: str
+    kind: str
+    heap_mb: int | None
+
+    @property
+    def software(self) -> bool:
+        """A CPU-emulated Vulkan driver (lavapipe, SwiftShader): correct but slow."""
+        return self.kind.startswith("software") or "llvmpipe" in self.name.lower() \
+            or "swiftshader" in self.name.lower()
+
+
+@functools.cache
+def probe_vulkan() -> tuple[tuple[VulkanGpu, ...], str]:
+    """(Vulkan devices ncnn can use, why there are none: "" when some were found). Cached."""
+    if os.environ.get("DRRN_NO_VULKAN"):  # a driver that crashes when probed: never touch it
+        return (), "Vulkan is disabled ($DRRN_NO_VULKAN is set)"
+    try:
+        ncnn = import_ncnn()
+    except NcnnError as e:
+        return (), str(e)
+    try:
+        with _quiet_stderr():  # ncnn prints a few lines per device when it creates its instance
+            count = int(ncnn.get_gpu_count())
+            gpus = []
+            for i in range(count):
+                info = ncnn.get_gpu_info(i)
+                try:
+                    heap = int(ncnn.get_gpu_device(i).get_heap_budget())
+                except Exception:
+                    heap = None
+                gpus.append(VulkanGpu(i, str(info.device_name()).strip(),
+                                      VULKAN_TYPES.get(int(info.type()), "GPU"), heap))
+    except Exception as e:
+        return (), f"the Vulkan driver failed: {type(e).__name__}: {e}"
+    if not gpus:
+        return (), "no Vulkan driver or GPU found (install your GPU's Vulkan driver)"
+    return tuple(gpus), ""
+
+
+def vulkan_count() -> int:
+    """Vulkan devices ncnn can use (0 without ncnn, a Vulkan loader or a driver)."""
+    return len(probe_vulkan()[0])
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C-level writes to stderr (fd 2) inside the block."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -1,0 +1,210 @@
+"""Issue 12 items 2-5 and 8, issue 9 item 5: nothing heavy starts unasked (preview of the visible
+region, "Upscale whole image (about N)"), an honest calibrated estimate, "Use this model" starts
+nothing, width/height follow the scale, a too-small image in evaluation is one plain message,
+transparency shows as a checkerboard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app import estimate, pipeline
+from drrn_core import weights
+from drrn_core.engine import Upscaler
+
+TINY = "tiny"
+
+
+@pytest.fixture
+def photo_png(tmp_path, astronaut_rgb):
+    """A 120x96 crop: big enough for a region smaller than the whole image."""
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.ascontiguousarray(astronaut_rgb[60:156, 140:260])).save(path)
+    return path
+
+
+@pytest.fixture
+def slow(monkeypatch):
+    """Make every DRRN run count as long (the tiny model would otherwise run whole)."""
+    monkeypatch.setattr(pipeline, "AUTO_LIMIT_S", 0.0)
+    monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", 1e9)  # the preview is the visible region
+
+
+def test_a_long_run_previews_the_visible_region_only(window, photo_png, slow, wait_idle,
+                                                      qtbot):
+    assert window.open_path(photo_png)
+    wait_idle(window)
+    compare = window.compare
+    assert "drrn" not in compare.results  # the whole image did not run
+    assert "bicubic" not in compare.results  # (nor its bicubic: a 24 MP one takes a while too)
+    assert compare.grid.panes["bicubic"].patch[1] == compare.grid.panes["drrn"].patch[1]
+    assert not window.actions["save"].isEnabled()  # nothing whole to save yet
+    assert compare.preview and compare.estimate is not None and not compare.estimate.whole
+    button = compare.controls.whole_button
+    assert not button.isHidden() and "Upscale whole image (about" in button.text()
+    patch, box = compare.grid.panes["drrn"].patch
+    up = Upscaler(weights.resolve_model(TINY))
+    image = np.asarray(Image.open(photo_png), dtype=np.float32) / 255
+    full = up.upscale(image, scale=2.0)
+    x0, y0, x1, y1 = box
+    expected = np.clip(full[y0:y1, x0:x1] * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert patch.shape == expected.shape
+    assert np.abs(patch.astype(int) - expected).max() <= 1  # the very pixels of the whole run
+    assert "whole image takes about" in window.statusBar().currentMessage()
+
+    assert compare.refresh_preview() is None and not compare.is_busy()  # same view: no rerun
+    for _ in range(5):  # zoom in with the keyboard's action: the preview follows the view
+        window.actions["zoom_in"].trigger()
+    assert compare.preview_timer.isActive()
+    view = compare.visible_region()
+    assert view is not None and view[2] - view[0] < x1 - x0, (view, box, compare._last_size,
+                                                            compare.grid.panes["drrn"].output_size)
+    compare.preview_timer.stop()
+    assert compare.refresh_preview() is not None, compare.preview_skipped  # what the timer runs
+    wait_idle(window)
+    _, zoomed = compare.grid.panes["drrn"].patch
+    assert (zoomed[2] - zoomed[0]) < (x1 - x0)
+
+    button.click()  # asked: now the whole image
+    wait_idle(window)
+    assert compare.results["drrn"][0].shape == full.shape
+    assert np.abs(compare.results["drrn"][0] - full).max() < 1e-5
+    assert button.isHidden() and window.actions["save"].isEnabled()
+
+
+def test_preview_region_shrinks_to_the_budget():
+    box = pipeline.preview_box(None, (4000, 3000), 500 * 400)
+    x0, y0, x1, y1 = box
+    assert (x1 - x0) * (y1 - y0) <= 500 * 400
+    assert abs((x0 + x1) / 2 - 2000) <= 1 and abs((y0 + y1) / 2 - 1500) <= 1
+    assert pipeline.preview_box((100, 50, 300, 250), (4000, 3000), 1e9) == (100, 50, 300, 250)
+
+
+@pytest.mark.parametrize("scale", [2.0, 3.0, 2.5])
+def test_region_equals_that_part_of_the_whole_result(scale, astronaut_rgb):
+    up = Upscaler(weights.resolve_model(TINY), precision="fp32", tile=24)
+    image = np.ascontiguousarray(astronaut_rgb[90:150, 150:220]).astype(np.float32) / 255
+    full = up.upscale(image, scale=scale)
+    h, w = full.shape[:2]
+    for box in ((11, 9, 70, 61), (0, 0, 33, 20), (w - 30, h - 25, w, h)):
+        part = pipeline.upscale_region(up, image, scale, box)
+        assert np.abs(part - full[box[1]:box[3], box[0]:box[2]]).max() < 1e-6
+
+
+def test_the_estimate_is_the_engines_and_the_result_says_what_ran(astronaut_rgb):
+    """The decision uses drrn_core's calibrated estimate of this very upscaler, and the result
+    names the backend, device and precision it came from (for the status bar and exports)."""
+    image = np.ascontiguousarray(astronaut_rgb[90:150, 150:220])
+    req = pipeline.Request(image=image, scale=3.0, model=TINY)
+    events = list(pipeline.run(req, lambda f: None, lambda: False))
+    (est,) = [e for e in events if isinstance(e, pipeline.Estimate)]
+    up = pipeline.upscaler_for(TINY)
+    assert est.seconds == pytest.approx(up.estimate_seconds(image.shape[:2], scale=3.0))
+    assert est.whole  # a tiny model on a small crop: well under the limit
+    (ran,) = [e for e in events if isinstance(e, pipeline.Ran)]
+    assert ran.text == up.description and up.precision in ran.text
+    assert estimate.format_duration(3000) == "about 50 min"
+    assert estimate.format_duration(4000) == "about 1 h 07 min"
+
+
+def test_use_this_model_selects_it_and_starts_nothing(window, photo_png, wait_idle,
+                                                      model_store):
+    window.open_path(photo_png)
+    wait_idle(window)
+    window.on_model_ready(str(model_store / "models" / "medium.safetensors"))
+    assert window.compare.controls.model_name() == "medium"
+    assert not window.compare.debounce.isActive() and not window.compare.is_busy()
+    assert "nothing runs until you ask" in window.statusBar().currentMessage()
+
+
+def test_width_and_height_follow_the_scale(window, photo_png, wait_idle):
+    window.open_path(photo_png)
+    wait_idle(window)
+    c = window.compare.controls
+    c.scale.setValue(3)
+    assert (c.width_box.value(), c.height_box.value()) == (360, 288)
+    c.use_size.setChecked(True)
+    assert window.compare.request().size == (360, 288)
+    window.compare.run()
+    assert "to 360×288" in window.statusBar().currentMessage()
+    wait_idle(window)
+
+
+def test_evaluating_a_too_small_image_is_one_plain_message(window, photo_png, tmp_path,
+                                                           wait_idle):
+    window.open_path(photo_png)
+    wait_idle(window)
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.full((8, 8, 3), 128, np.uint8)).save(tiny)
+    window.compare.set_mode("evaluate")
+    window.compare.controls.scale.setValue(3)
+    window.compare.debounce.stop()
+    wait_idle(window)
+    window.open_path(tiny)
+    compare = window.compare
+    assert not compare.is_busy()
+    message = window.statusBar().currentMessage()
+    assert message.startswith("The image is 8×8: too small to evaluate at ×3")
+    assert "Error" not in message
+    assert not compare.grid.panes["input"].has_image()  # not the previous image
+    readouts = compare.controls.readouts
+    assert {readouts.text(k, c) for k in ("bicubic", "drrn") for c in range(3)} == {"–"}
+
+
+def test_transparency_is_shown_over_a_checkerboard(window, tmp_path, wait_idle):
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[..., 0] = 255  # red ...
+    rgba[:, 16:, 3] = 255  # ... opaque on the right half only
+    path = tmp_path / "alpha.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    window.open_path(path)
+    wait_idle(window)
+    shown = window.compare.grid.panes["input"].displayed()
+    left, right = shown[:, :8], shown[:, 20:]
+    assert (right == [255, 0, 0]).all()
+    greys = {tuple(v) for v in left.reshape(-1, 3)}
+    assert len(greys) == 2 and all(r == g == b for r, g, b in greys)  # the checkerboard
+
+
+def test_device_box_lists_the_engines_devices_and_the_status_names_the_backend(
+        window, photo_png, qtbot, wait_idle):
+    """Issue 9.2: the Device box offers what `drrn devices` lists (Vulkan GPUs included) and
+    the status bar says which backend, device and precision the result came from."""
+    from drrn_core.engine.device import list_devices
+
+    c = window.compare.controls
+    specs = ["auto", *(d.spec for d in list_devices())]
+    qtbot.waitUntil(lambda: [c.device.itemData(i) for i in range(c.device.count())] == specs,
+                    timeout=30_000)
+    window.open_path(photo_png)
+    wait_idle(window)
+    up = pipeline.upscaler_for(TINY)
+    assert window.compare.provenance == up.description
+    assert up.run_info.text in window.statusBar().currentMessage()
+
+
+def test_the_preview_fits_its_time_budget_margins_included():
+    up = pipeline.upscaler_for(TINY)
+    hw, size = (1500, 2000), (4000, 3000)
+    whole = up.estimate_seconds(hw, scale=2.0)
+    budget = whole / 50
+    x0, y0, x1, y1 = pipeline.fit_preview(up, hw, 2.0, None, size, budget)
+    iy0, iy1, ix0, ix1 = pipeline._input_span(up, hw, 2.0, (x0, y0, x1, y1))
+    assert up.estimate_seconds((iy1 - iy0, ix1 - ix0), scale=2.0) <= budget
+    assert (x1 - x0) * (y1 - y0) > size[0] * size[1] / 200  # not needlessly small
+
+
+def test_progress_and_the_whole_image_button_stay_in_sight_in_a_small_window(window, photo_png,
+                                                                           slow, wait_idle):
+    """At 150 % (or in a small window) the side panel scrolls; the progress row and "Upscale
+    whole image" must not scroll away with it."""
+    window.resize(800, 560)
+    window.open_path(photo_png)
+    wait_idle(window)
+    c = window.compare.controls
+    assert c.whole_button.isVisible()
+    top_left = c.whole_button.mapTo(window.compare, c.whole_button.rect().topLeft())
+    assert top_left.y() >= 0
+    assert top_left.y() + c.whole_button.height() <= window.compare.height()
+    assert c.footer.parent() is not c and c.progress.isVisible()
