@@ -243,8 +243,12 @@ def test_estimate_is_calibrated_once_and_scales_with_work(tmp_path):
     assert min(r1, r2) <= mid <= max(r1, r2)
     big = up.estimate_seconds((160, 160), scale=2)
     assert big > small  # 16x the pixels (a tiny model's rate grows with tile size, so < 16x)
-    up.tile = 16  # more, smaller tiles with margins: more work, more time
-    assert up.estimate_seconds((160, 160), scale=2) > big
+    up.tile = 16  # tiles with margins: the margins are priced too
+    from drrn_core.engine.tiling import plan_tiles
+
+    tiles = plan_tiles((320, 320), 16, up.margin)
+    cores = sum(cal.tile_seconds(t.area) for t in tiles)
+    assert up.estimate_restore_seconds((320, 320)) > cores
     up.tile = None
     assert up.estimate_seconds((40, 40), size=(160, None)) == pytest.approx(
         up.estimate_seconds((40, 40), scale=4))
@@ -258,10 +262,10 @@ def test_estimate_is_calibrated_once_and_scales_with_work(tmp_path):
 def test_finished_runs_correct_the_calibration(monkeypatch):
     up = Upscaler(_tiny(), device="cpu", backend="ncnn")
     seen = []
-    monkeypatch.setattr(estimate, "observe", lambda u, timings: seen.append(timings))
-    up.restore_y(_ilr((30, 20)))
+    with monkeypatch.context() as m:  # (undo() would also drop the cache folder's env var)
+        m.setattr(estimate, "observe", lambda u, timings: seen.append(timings))
+        up.restore_y(_ilr((30, 20)))
     assert len(seen) == 1 and seen[0][0][0] == 30 * 20  # one whole-image tile, no margins
-    monkeypatch.undo()
     estimate.observe(up, [(4096, 10.0)])  # not calibrated yet: nothing to correct
     assert not up.calibrated
     cal = estimate.calibrate(up)
