@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -72,8 +73,13 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
     try:
         with _signals_held(), atomic_path(run_dir / LAST) as tmp:
             save_file(tensors, str(tmp), metadata=header)
-            if (run_dir / LAST).exists():  # keep the previous one until the new one is in place
-                os.replace(run_dir / LAST, run_dir / PREV)
+            if (run_dir / LAST).exists():  # the current one also becomes prev, as a hard link,
+                with atomic_path(run_dir / PREV) as keep:  # so there is never a moment
+                    keep.unlink()  # without a last checkpoint
+                    try:
+                        os.link(run_dir / LAST, keep)
+                    except OSError:  # a file system without hard links
+                        shutil.copyfile(run_dir / LAST, keep)
     except OSError as exc:
         reason = exc.strerror or exc
         raise CheckpointError(f"could not write a checkpoint in {run_dir}: {reason}") from None

@@ -16,7 +16,7 @@ import torch
 from drrn_core.training import checkpoint as ckpt
 
 RECIPE = Path(__file__).with_name("tiny_recipe.toml")
-ITERS, EVERY = 120, 15
+ITERS, EVERY = 300, 15
 
 
 def train_cmd(folder: Path, run_dir: Path, cache: Path, resume: bool = False) -> list[str]:
@@ -27,7 +27,7 @@ def train_cmd(folder: Path, run_dir: Path, cache: Path, resume: bool = False) ->
 
 
 def iteration_of(run_dir: Path) -> int:
-    return ckpt.read_checkpoint(run_dir / ckpt.LAST)[1]["iteration"]
+    return ckpt.read_info(run_dir / ckpt.LAST)["iteration"]
 
 
 @pytest.mark.slow
