@@ -63,11 +63,12 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, tiny_f
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("model.", "optim.")))
 
 
-@pytest.mark.slow
-def test_sigterm_checkpoints_where_it_stopped(tmp_path: Path, tiny_folder) -> None:
-    run_dir = tmp_path / "run"
-    cmd = train_cmd(tiny_folder, run_dir, tmp_path / "cache")
-    cmd[cmd.index("--checkpoint-every") + 1] = "100000"  # only the stop itself checkpoints
+def start_training_without_checkpoints(folder: Path, run_dir: Path,
+                                       cache: Path) -> subprocess.Popen:
+    """`drrn train` whose only checkpoint will be the one its stop writes, once it has logged
+    a few iterations."""
+    cmd = train_cmd(folder, run_dir, cache)
+    cmd[cmd.index("--checkpoint-every") + 1] = "100000"
     proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -76,6 +77,13 @@ def test_sigterm_checkpoints_where_it_stopped(tmp_path: Path, tiny_folder) -> No
         if log.exists() and len(log.read_text().splitlines()) > 2:
             break
         time.sleep(0.02)
+    return proc
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_where_it_stopped(tmp_path: Path, tiny_folder) -> None:
+    run_dir = tmp_path / "run"
+    proc = start_training_without_checkpoints(tiny_folder, run_dir, tmp_path / "cache")
     proc.terminate()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -86,16 +94,7 @@ def test_sigterm_checkpoints_where_it_stopped(tmp_path: Path, tiny_folder) -> No
 @pytest.mark.slow
 def test_a_second_ctrl_c_does_not_cut_the_checkpoint_short(tmp_path: Path, tiny_folder) -> None:
     run_dir = tmp_path / "run"
-    cmd = train_cmd(tiny_folder, run_dir, tmp_path / "cache")
-    cmd[cmd.index("--checkpoint-every") + 1] = "100000"  # only the stop itself checkpoints
-    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        log = run_dir / "log.csv"
-        if log.exists() and len(log.read_text().splitlines()) > 2:
-            break
-        time.sleep(0.02)
+    proc = start_training_without_checkpoints(tiny_folder, run_dir, tmp_path / "cache")
     proc.send_signal(signal.SIGINT)
     time.sleep(0.001)
     proc.send_signal(signal.SIGINT)
