@@ -53,4 +53,7 @@ def summary(run: Path) -> list[str]:
 
 
 if __name__ == "__main__":
-    print("\n".join(summary(Path(sys.argv[1]))))
+    try:
+        print("\n".join(summary(Path(sys.argv[1]))), flush=True)
+    except BrokenPipeError:  # `status | head -1`: the reader has what it wanted
+        sys.stderr.close()
