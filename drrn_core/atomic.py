@@ -93,3 +93,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a UTF-8 text file atomically; OutputError (one line) when its folder is missing, it
+    names a folder, or the write fails."""
+    from drrn_core.errors import OutputError
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: cannot write, {path.parent} is not an existing folder")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory, expected a file name")
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(text.encode("utf-8"))
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None

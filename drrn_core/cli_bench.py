@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,11 +10,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from drrn_core.atomic import write_text_atomic
 from drrn_core.cli_common import (
-    READ_ERRORS,
     CLIError,
     check_output_folder,
-    describe_read_error,
     error,
     integer_scale,
     load_model,
@@ -24,13 +21,14 @@ from drrn_core.cli_common import (
     note,
     report_failures,
     require_file,
-    write_text_atomic,
 )
+from drrn_core.errors import READ_ERRORS, describe_read_error
 from drrn_core.metrics.protocol import (
     BICUBIC,
     IMAGE_SUFFIXES,
     BenchResult,
     Restorer,
+    bench_csv,
     bench_json,
     iter_benchmark,
     list_images,
@@ -188,20 +186,6 @@ def run_dataset(
     return bench_json(dataset.name, results), failures
 
 
-def write_csv(path: Path, results: list[dict]) -> None:
-    """One row per image and run: dataset,model,scale,image,psnr,ssim,ifc (written atomically)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["dataset", "model", "scale", "image", *METRICS])
-    for res in results:
-        for run in res["runs"]:
-            for im in run["images"]:
-                values = (("inf" if m == "psnr" else "") if im[m] is None else im[m]
-                          for m in METRICS)
-                writer.writerow([res["dataset"], run["model"], run["scale"], im["image"], *values])
-    write_text_atomic(path, buf.getvalue())
-
-
 def _same(a: Path, b: Path) -> bool:
     """Whether two paths name one file (following links; by resolved path when one is new)."""
     try:
@@ -241,5 +225,5 @@ def run_bench(args: argparse.Namespace) -> int:
         doc = results[0] if len(results) == 1 else results
         write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
     if args.csv is not None:
-        write_csv(args.csv, results)
+        write_text_atomic(args.csv, bench_csv(results))
     return report_failures(failures, total_images)

@@ -11,10 +11,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from drrn_core import weights
-from drrn_core.atomic import atomic_path
 from drrn_core.engine import DeviceError, Upscaler
 from drrn_core.engine.tiling import MIN_TILE
-from drrn_core.errors import UserError
+from drrn_core.errors import UserError, one_line
 
 PROG = "drrn"
 MAX_SCALE = 16.0
@@ -33,22 +32,6 @@ class CLIError(UserError):
 # What scoring one ground-truth image can raise for a bad image: the reader's ImageReadError
 # (a UserError naming the file), the protocol's ValueError (e.g. too small for the scale) and an
 # OSError from the file system.
-READ_ERRORS = (UserError, OSError, ValueError)
-
-
-def describe_read_error(exc: BaseException, path: Path | None = None) -> str:
-    """One line for a READ_ERRORS exception (about ``path``, which is named once when given)."""
-    if isinstance(exc, UserError):
-        return str(exc)  # already names the file
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else one_line(exc)
-    return text if path is None else f"{path}: {text}"
-
-
-def one_line(message: object) -> str:
-    """Collapse a message to one line (library messages should already be one line)."""
-    return " ".join(str(message).split())
-
-
 def error(message: object) -> None:
     """Print `drrn: error: MESSAGE` on stderr (above any progress bar)."""
     tqdm.write(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
@@ -151,16 +134,6 @@ def check_output_folder(path: Path) -> None:
         raise CLIError(f"{path}: cannot write, {folder} is not an existing folder")
     if path.is_dir():
         raise CLIError(f"{path}: is a directory, expected a file name")
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a UTF-8 text file atomically (drrn_core.atomic), failures as one-line CLIErrors."""
-    check_output_folder(path)
-    try:
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(text.encode("utf-8"))
-    except OSError as exc:
-        raise CLIError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def load_model(spec: str) -> weights.LoadedModel:

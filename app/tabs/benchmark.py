@@ -69,7 +69,7 @@ def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scale
                   with_ifc: bool, device: str = "auto",
                   precision: str = "auto") -> Iterator[BenchItem | BenchFailure]:
     """Worker body: every image of every dataset through drrn_core's protocol runner."""
-    from drrn_core.cli_common import READ_ERRORS, describe_read_error
+    from drrn_core.errors import READ_ERRORS, describe_read_error
     from drrn_core.metrics import protocol
 
     datasets = []
@@ -390,12 +390,12 @@ class BenchmarkTab(QWidget):
         import io
 
         from app.exports import summary_rows
-        from drrn_core.cli_bench import write_csv
-        from drrn_core.cli_common import write_text_atomic
+        from drrn_core.atomic import write_text_atomic
+        from drrn_core.metrics.protocol import BENCH_CSV_METRICS, bench_csv
 
         docs = self._bench_docs()
         if not summary:
-            write_csv(Path(path), docs)
+            write_text_atomic(Path(path), bench_csv(docs))
             return
         prov = {m: self._provenance(m) for m in {r.model for r in self.table_model.rows()}}
         buf = io.StringIO()
@@ -405,7 +405,8 @@ class BenchmarkTab(QWidget):
         for doc in docs:
             for run in doc["runs"]:
                 for im in run["images"]:
-                    values = ["" if im[m] is None else im[m] for m in ("psnr", "ssim", "ifc")]
+                    values = [(("inf" if m == "psnr" else "") if im[m] is None else im[m])
+                              for m in BENCH_CSV_METRICS]
                     w.writerow([doc["dataset"], run["model"], run["scale"], im["image"], *values,
                                 *prov[run["model"]]])
         for row in summary_rows(self.table_model.rows(means=False)):
@@ -428,7 +429,7 @@ class BenchmarkTab(QWidget):
 
     def export_json(self, path: str | Path) -> None:
         """Exactly `drrn bench --json`: one object per dataset (a list for several), atomically."""
-        from drrn_core.cli_common import write_text_atomic
+        from drrn_core.atomic import write_text_atomic
 
         docs = self._bench_docs()
         doc = docs[0] if len(docs) == 1 else docs

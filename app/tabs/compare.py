@@ -523,7 +523,7 @@ class CompareTab(QWidget):
         from PySide6.QtWidgets import QFileDialog
 
         from app.exports import FORMATS
-        from drrn_core.cli_common import write_text_atomic
+        from drrn_core.atomic import write_text_atomic
 
         filters = {f"{k} (*{v[1]})": k for k, v in FORMATS.items()}
         stem = self.source.name.rsplit(".", 1)[0] if self.source else "scores"

@@ -34,6 +34,8 @@ API:
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -256,6 +258,25 @@ def _json_number(value: float | None) -> float | None:
 
 def _score_dict(s: ImageScore) -> dict[str, float | None]:
     return {"psnr": _json_number(s.psnr), "ssim": _json_number(s.ssim), "ifc": _json_number(s.ifc)}
+
+
+BENCH_CSV_METRICS = ("psnr", "ssim", "ifc")
+
+
+def bench_csv(results: Iterable[dict]) -> str:
+    """Benchmark JSON documents (``bench_json``) as CSV text: one row per image and run,
+    dataset,model,scale,image,psnr,ssim,ifc; an infinite PSNR reads ``inf``, a missing IFC is
+    empty."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["dataset", "model", "scale", "image", *BENCH_CSV_METRICS])
+    for res in results:
+        for run in res["runs"]:
+            for im in run["images"]:
+                values = (("inf" if m == "psnr" else "") if im[m] is None else im[m]
+                          for m in BENCH_CSV_METRICS)
+                writer.writerow([res["dataset"], run["model"], run["scale"], im["image"], *values])
+    return buf.getvalue()
 
 
 def bench_json(dataset: str, results: Iterable[BenchResult]) -> dict:

@@ -33,3 +33,21 @@ def test_failure_keeps_the_old_file_and_removes_the_temp(tmp_path: Path) -> None
 def test_missing_folder_is_an_oserror(tmp_path: Path) -> None:
     with pytest.raises(OSError), atomic_path(tmp_path / "nope" / "x.txt"):
         pass
+
+
+def test_write_text_atomic_writes_utf8_and_refuses_in_one_line(tmp_path) -> None:
+    from drrn_core.atomic import write_text_atomic
+    from drrn_core.errors import OutputError, UserError
+
+    target = tmp_path / "scores.md"
+    write_text_atomic(target, "| PSNR | 33.02 dB — ok |\n")
+    assert target.read_text(encoding="utf-8") == "| PSNR | 33.02 dB — ok |\n"
+    for bad, words in ((tmp_path / "missing" / "a.csv", "not an existing folder"),
+                       (tmp_path, "is a directory")):
+        try:
+            write_text_atomic(bad, "x")
+        except OutputError as exc:
+            assert isinstance(exc, UserError) and words in str(exc) and "\n" not in str(exc)
+        else:
+            raise AssertionError(f"{bad} was accepted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.md"]
