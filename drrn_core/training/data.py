@@ -33,6 +33,24 @@ def read_y_u8(path: Path) -> np.ndarray:
     return quantize(gt_luma(read_gt(path)))
 
 
+def read_y_planes(files: list[Path], folder: Path, warn: Callable[[str], None],
+                  ) -> tuple[list[np.ndarray], list[Path], list[str]]:
+    """(uint8 Y planes, the files read, one line per file skipped) of training images; an
+    unreadable file is skipped with a warning, none readable is a ValueError naming ``folder``."""
+    planes, kept, skipped = [], [], []
+    for f in files:
+        try:
+            planes.append(read_y_u8(f))
+            kept.append(f)
+        except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
+            line = f"skipped unreadable image {f.name}: {type(e).__name__}: {e}"
+            skipped.append(line)
+            warn(line)
+    if not planes:
+        raise ValueError(f"none of the {len(files)} image files in {folder} could be read")
+    return planes, kept, skipped
+
+
 def _scale_key(s: float) -> str:
     return f"{s:g}".replace(".", "p")
 
@@ -128,17 +146,8 @@ class TrainingData:
             return None
 
     def _prepare(self, files: list[Path], warn: Callable[[str], None]) -> dict:
-        ys, names, skipped = [], [], []
-        for f in files:
-            try:
-                ys.append(read_y_u8(f))
-                names.append(str(f.relative_to(self.folder)))
-            except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
-                line = f"skipped unreadable image {f.name}: {type(e).__name__}: {e}"
-                skipped.append(line)
-                warn(line)
-        if not ys:
-            raise ValueError(f"none of the {len(files)} image files in {self.folder} could be read")
+        ys, kept, skipped = read_y_planes(files, self.folder, warn)
+        names = [str(f.relative_to(self.folder)) for f in kept]
         manifest = {"images": names, "skipped": skipped, "arrays": {}}
         self._arrays: dict[float, ScaleData] = {}
         for s in self.scales:

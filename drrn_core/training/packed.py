@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from drrn_core.atomic import atomic_path
 from drrn_core.imaging import modcrop
 from drrn_core.imaging.resize import contributions, output_size
-from drrn_core.training.data import dihedral, list_images, read_y_u8
+from drrn_core.training.data import dihedral, list_images, read_y_planes
 from drrn_core.training.recipe import Recipe
 
 PACK_VERSION = 1
@@ -52,17 +51,7 @@ def pack_training_data(src: str | Path, out: str | Path,
     files = list_images(src)
     if not files:
         raise ValueError(f"no images found in {src}")
-    planes, kept, skipped = [], [], []
-    for f in files:
-        try:
-            planes.append(read_y_u8(f))
-            kept.append(f)
-        except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as e:
-            line = f"skipped unreadable image {f.name}: {type(e).__name__}: {e}"
-            skipped.append(line)
-            warn(line)
-    if not planes:
-        raise ValueError(f"none of the {len(files)} image files in {src} could be read")
+    planes, kept, skipped = read_y_planes(files, src, warn)
     names, sizes = _listing(src, kept)
     all_names, all_sizes = _listing(src, files)
     out.parent.mkdir(parents=True, exist_ok=True)
