@@ -538,4 +538,6 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     weights = None
     if rank == 0:
         weights = save_model_weights(run_dir / "last_model.safetensors", shipped, recipe, info())
+    if world > 1:  # no rank leaves (and tears down its process group) while rank 0 still writes
+        dist.barrier()
     yield Finished(iteration, reason, weights, best)
