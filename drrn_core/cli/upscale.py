@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from drrn_core import weights
 from drrn_core.atomic import remove_stale_parts
-from drrn_core.cli_common import (
+from drrn_core.cli.common import (
     CLIError,
     check_output_folder,
     error,
