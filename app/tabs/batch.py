@@ -160,7 +160,8 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
             loaded, _note = load_image(source, max_pixels=limits.MAX_INPUT_PIXELS)
             h, w = loaded.pixels.shape[:2]
             batch.check_output_size(str(source), (h, w),
-                                    upscaler.output_shape((h, w), **_size_kw(settings)))
+                                    upscaler.output_shape((h, w), **_size_kw(settings)),
+                                    limits.MAX_OUTPUT_PIXELS)
             image = upscaler.upscale(
                 loaded.image, **_size_kw(settings),
                 progress=lambda f, rel=rel, w=weights[i], s=spent: ctx.progress(s + f * w, rel),
