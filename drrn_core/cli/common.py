@@ -66,15 +66,20 @@ def integer_scale(text: str) -> int:
     return value
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def _int_at_least(text: str, low: int) -> int:
+    """An integer >= ``low`` from argparse text, else ArgumentTypeError (one line)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {text}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _int_at_least(text, 1)
 
 
 def tile_size(text: str) -> int:
@@ -98,13 +103,7 @@ def thread_count(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
+    return _int_at_least(text, 0)
 
 
 def quality(text: str) -> int:
@@ -114,17 +113,6 @@ def quality(text: str) -> int:
     if not low <= value <= high:
         raise argparse.ArgumentTypeError(f"quality must be between {low} and {high}, got {text}")
     return value
-
-
-def require_file(path: Path) -> Path:
-    """Raise CLIError unless `path` is an existing regular file (checked before any decoding)."""
-    if not path.exists():
-        raise CLIError(f"{path}: no such file")
-    if path.is_dir():
-        raise CLIError(f"{path}: is a directory, expected an image file")
-    if not path.is_file():
-        raise CLIError(f"{path}: not a regular file")
-    return path
 
 
 def report_failures(failures: Sequence[str], total: int) -> int:
