@@ -4,4 +4,5 @@ import sys
 
 from drrn_core.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing this module (e.g. to list modules) runs nothing
+    sys.exit(main())
