@@ -294,8 +294,9 @@ def bench_csv(results: Iterable[dict]) -> str:
 
 
 def format_score(metric: str, value: float | None, *, inf: str = "inf",
-                 missing: str = "-") -> str:
-    """One metric as text with the paper's decimals (DIGITS: PSNR 2, SSIM 4, IFC 3).
+                 missing: str = "-", digits: int | None = None) -> str:
+    """One metric as text with the paper's decimals (DIGITS: PSNR 2, SSIM 4, IFC 3; ``digits``
+    overrides them, e.g. `drrn metrics` prints more).
 
     ``value`` None is ``missing``, except for PSNR in bench JSON, where null means infinite:
     pass ``None`` as PSNR only through :func:`format_scores` with ``null_psnr_is_inf``. An
@@ -304,7 +305,7 @@ def format_score(metric: str, value: float | None, *, inf: str = "inf",
         return missing
     if math.isinf(value):
         return inf
-    return f"{value:.{DIGITS[metric]}f}"
+    return f"{value:.{DIGITS[metric] if digits is None else digits}f}"
 
 
 def format_scores(scores: Mapping | None, *, inf: str = "inf", missing: str = "-",

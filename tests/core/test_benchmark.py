@@ -236,3 +236,4 @@ def test_format_score_digits_and_markers():
     assert format_score("ifc", 6.08349) == "6.083"
     assert format_score("psnr", math.inf, inf="∞") == "∞"
     assert format_score("ifc", None, missing="…") == "…"
+    assert format_score("psnr", 30.123456, digits=4) == "30.1235"
