@@ -180,3 +180,15 @@ def test_bicubic_ifc_reproduces_reference_set5(drrn, shared_dir, tmp_path):
         psnr, ssim, ifc = (np.mean([float(r[k]) for r in rows]) for k in ("psnr_y", "ssim_y",
                                                                             "ifc_y"))
         assert f"Set5     x{scale}     {psnr:.2f} / {ssim:.4f} / {ifc:.3f}" in result.out
+
+
+def test_two_folders_of_one_name_are_told_apart_as_in_the_app(drrn, tmp_path):
+    """One naming rule (drrn_core.benchmark.dataset_names) for `drrn bench` and the tab."""
+    for parent in ("a", "b"):
+        (tmp_path / parent / "Set").mkdir(parents=True)
+        Image.fromarray(data.astronaut()[:40, :40]).save(tmp_path / parent / "Set" / "x.png")
+    out = tmp_path / "r.json"
+    result = drrn("bench", tmp_path / "a" / "Set", tmp_path / "b" / "Set", "--scale", "2",
+                  "--no-ifc", "--json", out)
+    assert result.code == 0, result.err
+    assert [d["dataset"] for d in json.loads(out.read_text())] == ["a/Set", "b/Set"]
