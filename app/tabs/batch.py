@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -222,6 +222,20 @@ class BatchTab(QWidget):
         self._restore_choices()
         self._update_buttons()
         self._tooltips()
+        self._update_preview()
+        # every field is remembered a moment after it changes (not only when a batch starts)
+        self._save_timer = QTimer(self, singleShot=True, interval=500)
+        self._save_timer.timeout.connect(self.save_choices)
+        for signal in (self.input_field.changed, self.output_field.changed,
+                       self.size_mode.currentIndexChanged, self.scale_spin.valueChanged,
+                       self.pixels_spin.valueChanged, self.model_combo.currentIndexChanged,
+                       self.format_combo.currentIndexChanged, self.quality_spin.valueChanged,
+                       self.template_edit.textChanged, self.existing_combo.currentIndexChanged):
+            signal.connect(self._save_timer.start)
+        for signal in (self.size_mode.currentIndexChanged, self.scale_spin.valueChanged,
+                       self.pixels_spin.valueChanged, self.format_combo.currentIndexChanged,
+                       self.template_edit.textChanged):
+            signal.connect(self._update_preview)
 
     def _tooltips(self) -> None:
         """Every control says what it does."""
@@ -293,6 +307,9 @@ class BatchTab(QWidget):
         self.template_edit = QLineEdit(DEFAULT_TEMPLATE, options)
         self.template_edit.setPlaceholderText(DEFAULT_TEMPLATE)
         form.addRow("File name:", self.template_edit)
+        self.name_preview = QLabel("", options)
+        self.name_preview.setWordWrap(True)
+        form.addRow("", self.name_preview)
         self.existing_combo = QComboBox(options)
         self.existing_combo.addItems(list(EXISTING))
         form.addRow("If a result exists:", self.existing_combo)
@@ -477,6 +494,24 @@ class BatchTab(QWidget):
     def _on_size_mode(self, mode: int) -> None:
         self.scale_spin.setVisible(mode == 0)
         self.pixels_spin.setVisible(mode != 0)
+
+    def _update_preview(self, *_args) -> None:
+        """Under the template: what a sample input would be called, or why the template fails."""
+        settings = self.settings()
+        sample = Path("photo.jpg")
+        by_size = settings.width or settings.height
+        try:
+            name = batch.output_name(
+                settings.template, sample,
+                batch.size_fields(None if by_size else settings.scale, settings.width,
+                                  settings.height),
+                batch.output_suffix(sample, FORMATS[settings.fmt]))
+        except batch.TemplateError as exc:
+            self.name_preview.setText(f"⚠ {exc}")
+            self.name_preview.setStyleSheet("color: #c0392b;")
+            return
+        self.name_preview.setText(f"e.g. {sample.name} → {name}")
+        self.name_preview.setStyleSheet("")
 
     def _update_buttons(self) -> None:
         running = self._job is not None

@@ -247,3 +247,22 @@ def test_fields_are_remembered(qtbot, photos, tmp_path):
     assert again.settings().template == "{name}_{size}" and again.settings().existing == "rename"
     assert (again.settings().height, again.settings().fmt, again.settings().quality) == (
         333, "WebP", 77)
+
+
+def test_name_preview_and_fields_saved_as_they_change(qtbot, tab, tmp_path):
+    assert tab.name_preview.text() == "e.g. photo.jpg → photo.png"
+    tab.template_edit.setText("{name}_x{scale}")
+    tab.format_combo.setCurrentText("Keep input's format")
+    assert tab.name_preview.text() == "e.g. photo.jpg → photo_x2.jpg"
+    tab.size_mode.setCurrentIndex(1)
+    tab.pixels_spin.setValue(640)
+    assert tab.name_preview.text() == "e.g. photo.jpg → photo_xw640.jpg"
+    tab.template_edit.setText("{name}/{size}")
+    assert "separator" in tab.name_preview.text()
+    tab.template_edit.setText("{name}_{size}")
+    tab.output_field.set_path(tmp_path / "results")
+    qtbot.wait(800)  # saved a moment after the last change, without running a batch
+    again = BatchTab()
+    qtbot.addWidget(again)
+    assert again.settings() == tab.settings()
+    assert again.name_preview.text() == "e.g. photo.jpg → photo_w640.jpg"
