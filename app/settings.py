@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from drrn_core.limits import COMPARE_SCALE
+
 ORGANIZATION = "DRRN"
 APPLICATION = "DRRN Studio"
 MAX_RECENT = 10
@@ -40,7 +42,7 @@ class AppSettings:
     @property
     def scale(self) -> float:
         value = self._get("processing/scale", 2.0, float)
-        return value if 1.1 <= value <= 8.0 else 2.0
+        return value if COMPARE_SCALE.problem(value) is None else 2.0
 
     @scale.setter
     def scale(self, value: float) -> None:

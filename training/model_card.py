@@ -17,6 +17,7 @@ import os
 import platform
 from pathlib import Path
 
+from drrn_core.benchmark import format_scores
 from drrn_core.engine.device import cpu_name
 from drrn_core.weights import read_header
 
@@ -40,10 +41,10 @@ def paper_numbers(method: str) -> dict[tuple[str, int], dict[str, float]]:
 
 
 def fmt(m: dict | None) -> str:
+    """'PSNR / SSIM / IFC' as drrn bench prints it; '–' for a missing figure (a paper's)."""
     if not m or m.get("psnr") is None:
         return "–"
-    ifc = f"{m['ifc']:.3f}" if m.get("ifc") is not None else "–"
-    return f"{m['psnr']:.2f} / {m['ssim']:.4f} / {ifc}"
+    return format_scores(m, missing="–", null_psnr_is_inf=False)
 
 
 def results_table(bench: list[dict], model_name: str, paper_name: str,

@@ -15,15 +15,18 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
-COLUMNS = ("Dataset", "Image", "Scale", "Model", "PSNR (dB)", "SSIM", "IFC")
+from drrn_core.benchmark import format_score, mean_score
+from drrn_core.metrics.protocol import ImageScore
+
+COLUMNS = ("Dataset", "Image", "Scale", "Model", "PSNR (dB)", "SSIM", "IFC", "Time (s)")
 MEAN_LABEL = "mean"
 _Index = QModelIndex | QPersistentModelIndex
 
 
 @dataclass
 class BenchRow:
-    """One table row: an image's scores, or (``is_mean``) the mean over ``count`` of the ``of``
-    images of its dataset."""
+    """One table row: an image's scores and the seconds its restoration took, or (``is_mean``)
+    the means over ``count`` of the ``of`` images of its dataset."""
 
     dataset: str
     image: str
@@ -32,13 +35,15 @@ class BenchRow:
     psnr: float
     ssim: float
     ifc: float | None
+    seconds: float = 0.0
     path: str | None = None
     is_mean: bool = False
     count: int = field(default=1, repr=False)
     of: int = field(default=1, repr=False)
 
     def values(self) -> tuple:
-        return (self.dataset, self.image, self.scale, self.model, self.psnr, self.ssim, self.ifc)
+        return (self.dataset, self.image, self.scale, self.model, self.psnr, self.ssim, self.ifc,
+                self.seconds)
 
 
 class BenchTableModel(QAbstractTableModel):
@@ -49,6 +54,7 @@ class BenchTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[BenchRow] = []
         self._mean_of: dict[tuple[str, int, str], int] = {}
+        self._groups: dict[tuple[str, int, str], list[BenchRow]] = {}
         self._bold = QFont()
         self._bold.setBold(True)
         self._mean_brush = QBrush(QColor(128, 128, 128, 40))
@@ -98,26 +104,30 @@ class BenchTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows.clear()
         self._mean_of.clear()
+        self._groups.clear()
         self.endResetModel()
 
     def add_image(self, row: BenchRow) -> None:
-        """Appends an image row and creates or updates its group's mean row."""
+        """Appends an image row and creates or updates its group's mean row (the means are
+        drrn_core.benchmark.mean_score's, as in `drrn bench`: an infinite PSNR makes the mean
+        infinite, IFC only when every image has one)."""
         key = (row.dataset, row.scale, row.model)
+        group = self._groups.setdefault(key, [])
+        group.append(row)
         self._insert(len(self._rows), row)
+        mean = mean_score(ImageScore(r.psnr, r.ssim, r.ifc) for r in group)
+        seconds = sum(r.seconds for r in group) / len(group)
         if key not in self._mean_of:
             position = len(self._mean_of)  # after the earlier mean rows, whose rows stay put
             self._mean_of[key] = position
             self._insert(position, BenchRow(row.dataset, MEAN_LABEL, row.scale, row.model,
-                                            row.psnr, row.ssim, row.ifc, is_mean=True, of=row.of))
+                                            mean.psnr, mean.ssim, mean.ifc, seconds,
+                                            is_mean=True, of=row.of))
             return
         i = self._mean_of[key]
-        mean = self._rows[i]
-        n = mean.count + 1
-        mean.psnr += (row.psnr - mean.psnr) / n
-        mean.ssim += (row.ssim - mean.ssim) / n
-        mean.ifc = None if mean.ifc is None or row.ifc is None else (
-            mean.ifc + (row.ifc - mean.ifc) / n)
-        mean.count = n
+        mean_row = self._rows[i]
+        mean_row.psnr, mean_row.ssim, mean_row.ifc = mean.psnr, mean.ssim, mean.ifc
+        mean_row.seconds, mean_row.count = seconds, len(group)
         self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
 
     def _insert(self, position: int, row: BenchRow) -> None:
@@ -147,15 +157,16 @@ class BenchProxyModel(QSortFilterProxyModel):
         return self._images or self.sourceModel().row_at(source_row).is_mean
 
 
+_METRIC_COLUMNS = {4: "psnr", 5: "ssim", 6: "ifc"}
+
+
 def _display(column: int, value) -> str:
+    if column in _METRIC_COLUMNS:
+        return format_score(_METRIC_COLUMNS[column], value, inf="∞", missing="–")
     if value is None:
         return "–"
     if column == 2:
         return f"×{value}"
-    if column == 4:
-        return f"{value:.2f}"
-    if column == 5:
-        return f"{value:.4f}"
-    if column == 6:
+    if column == 7:
         return f"{value:.3f}"
     return str(value)

@@ -1,6 +1,8 @@
 """The Batch tab: upscale every image under a folder (recursively, keeping the tree) into another
 folder. Files that cannot be read are reported, not fatal; nothing is ever written into the input
-tree, and every output is written atomically by drrn_core.imaging.io.save_image."""
+tree, and every output is written atomically by drrn_core.imaging.io.save_image. Output names,
+formats, overwrite guards and the output size check are drrn_core.batch's (as `drrn upscale`);
+the fields are remembered across sessions."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -19,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -32,10 +35,20 @@ from app.pipeline import upscaler_for
 from app.tabs._models import BICUBIC, ModelChoice, default_model, model_choices
 from app.tabs._widgets import MessageLine, PathField, user_message
 from app.workers import Job, JobContext, format_eta, start_job
+from drrn_core import batch, limits
 
-FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WebP": ".webp", "TIFF": ".tif"}
-LOSSY = ("JPEG", "WebP")
+KEEP_LABEL = "Keep input's format"
+FORMATS = {**{label: fmt for fmt, label in limits.FORMAT_LABELS.items()},
+           KEEP_LABEL: limits.KEEP_FORMAT}
+"""Format box label -> drrn_core.batch format (PNG first: the default)."""
+LOSSY = (*(limits.FORMAT_LABELS[f] for f in limits.LOSSY_FORMATS), KEEP_LABEL)
+"""Choices where a quality applies (keeping the format may write JPEG or WebP)."""
 SIZE_MODES = ("Scale ×", "Width (px)", "Height (px)")
+DEFAULT_TEMPLATE = "{name}"
+"""The Batch tab keeps the input's name (the tree is mirrored into another folder)."""
+EXISTING = {"Replace it": batch.REPLACE, "Skip the file": batch.SKIP,
+            "Keep it, add -2": batch.RENAME}
+"""'If a result exists' box label -> drrn_core.batch policy (replace first: the default)."""
 
 
 @dataclass(frozen=True)
@@ -52,11 +65,14 @@ class BatchSettings:
     quality: int = 90
     device: str = "auto"
     precision: str = "auto"
+    template: str = DEFAULT_TEMPLATE
+    existing: str = batch.REPLACE
 
 
 @dataclass(frozen=True)
 class BatchEvent:
-    """Yielded by the worker: ``begin`` a file, or its outcome ``written`` / ``failed``."""
+    """Yielded by the worker: ``begin`` a file, or its outcome ``written`` / ``failed`` /
+    ``skipped`` (an existing result left alone)."""
 
     kind: str
     index: int
@@ -99,10 +115,13 @@ def check_folders(input_dir: Path | None, output_dir: Path | None) -> str | None
     return None
 
 
-def plan_output(settings: BatchSettings, source: Path) -> Path:
-    """Where the result of ``source`` goes: the same relative path, with the format's suffix."""
-    rel = source.relative_to(settings.input_dir)
-    return settings.output_dir / rel.parent / (rel.stem + FORMATS[settings.fmt])
+def plan_outputs(settings: BatchSettings, files: list[Path]) -> list[batch.Planned]:
+    """Where each file's result goes: the same relative folder under the output folder, named
+    and guarded by drrn_core.batch (template, format, existing files)."""
+    items = [(f, settings.output_dir / f.relative_to(settings.input_dir).parent) for f in files]
+    return batch.plan(items, template=settings.template, fmt=FORMATS[settings.fmt],
+                      scale=settings.scale if not (settings.width or settings.height) else None,
+                      width=settings.width, height=settings.height, existing=settings.existing)
 
 
 def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
@@ -113,28 +132,36 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
     files = _list_files(settings.input_dir)
     if not files:
         raise ValueError(f"There are no files in {settings.input_dir}")
+    plans = plan_outputs(settings, files)
     total = len(files)
     ctx.progress(0.0, "loading the model")
     upscaler = upscaler_for(settings.model, settings.device, settings.precision)
     ctx.progress(0.0, "estimating the time")
-    costs = _estimates(upscaler, files, settings)
+    todo = [p.source for p in plans if not p.skip]
+    estimated = dict(zip(todo, _estimates(upscaler, todo, settings), strict=True))
+    costs = [estimated.get(f, 0.0) for f in files]
     spent, whole = 0.0, max(sum(costs), 1e-9)
     # progress is weighted by each file's estimated time, so the ETA is right from the start
     weights = [c / whole for c in costs] if sum(costs) > 0 else [1.0 / total] * total
     yield BatchEvent("estimate", 0, total, "", seconds=sum(costs), shares=tuple(weights))
-    written: set[Path] = set()
-    for i, source in enumerate(files):
+    for i, planned in enumerate(plans):
         if ctx.cancelled():
             return
+        source, target = planned.source, planned.target
         rel = str(source.relative_to(settings.input_dir))
+        if planned.skip:
+            spent += weights[i]
+            yield BatchEvent("skipped", i, total, rel, planned.skip)
+            continue
         yield BatchEvent("begin", i, total, rel)
-        target = plan_output(settings, source)
         try:
             if _inside(target, settings.input_dir):
                 raise ValueError("refusing to write into the input folder")
-            if target.resolve() in written:  # a.png and a.jpg in one folder: a.png, a-2.png
-                target = io.unique_output_path(target, avoid=tuple(written))
-            loaded, _note = load_image(source, max_pixels=io.DEFAULT_MAX_PIXELS)
+            loaded, _note = load_image(source, max_pixels=limits.MAX_INPUT_PIXELS)
+            h, w = loaded.pixels.shape[:2]
+            batch.check_output_size(str(source), (h, w),
+                                    upscaler.output_shape((h, w), **_size_kw(settings)),
+                                    limits.MAX_OUTPUT_PIXELS)
             image = upscaler.upscale(
                 loaded.image, **_size_kw(settings),
                 progress=lambda f, rel=rel, w=weights[i], s=spent: ctx.progress(s + f * w, rel),
@@ -147,7 +174,6 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
             yield BatchEvent("failed", i, total, rel,
                              user_message(exc).removeprefix(f"{source}: "))
             continue
-        written.add(target.resolve())
         spent += weights[i]
         ctx.progress(spent, rel)
         yield BatchEvent("written", i, total, rel, str(target))
@@ -186,14 +212,30 @@ class BatchTab(QWidget):
         self._job: Job | None = None
         self._current, self._total = 0, 0
         self._written = 0
+        self._skipped = 0
         self.estimate_s: float | None = None
         self._shares: list[float] = []
         self._build_ui()
         self.refresh_models()
         self._on_format(self.format_combo.currentText())
         self._on_size_mode(0)
+        self._restore_choices()
         self._update_buttons()
         self._tooltips()
+        self._update_preview()
+        # every field is remembered a moment after it changes (not only when a batch starts)
+        self._save_timer = QTimer(self, singleShot=True, interval=500)
+        self._save_timer.timeout.connect(self.save_choices)
+        for signal in (self.input_field.changed, self.output_field.changed,
+                       self.size_mode.currentIndexChanged, self.scale_spin.valueChanged,
+                       self.pixels_spin.valueChanged, self.model_combo.currentIndexChanged,
+                       self.format_combo.currentIndexChanged, self.quality_spin.valueChanged,
+                       self.template_edit.textChanged, self.existing_combo.currentIndexChanged):
+            signal.connect(self._save_timer.start)
+        for signal in (self.size_mode.currentIndexChanged, self.scale_spin.valueChanged,
+                       self.pixels_spin.valueChanged, self.format_combo.currentIndexChanged,
+                       self.template_edit.textChanged):
+            signal.connect(self._update_preview)
 
     def _tooltips(self) -> None:
         """Every control says what it does."""
@@ -205,7 +247,13 @@ class BatchTab(QWidget):
             self.scale_spin: "Upscaling factor",
             self.pixels_spin: "Result width or height in pixels",
             self.model_combo: "The DRRN model (or bicubic only)",
-            self.format_combo: "File format of the results",
+            self.format_combo: "File format of the results (keep: the input's when it is PNG, "
+                               "JPEG, WebP or TIFF, else PNG)",
+            self.template_edit: "Result file name without extension: {name} (the input's "
+                                "name), {ext} (its extension), {scale} (2, 2.5, or w1920), "
+                                "{size} (x2, w1920); e.g. {name}_x{scale}",
+            self.existing_combo: "What to do when a result's file already exists (an input "
+                                 "is never overwritten)",
             self.quality_spin: "JPEG/WebP quality (WebP 100 = lossless)",
             self.run_button: "Start: the whole batch is estimated first",
             self.cancel_button: "Stop after the current tile; finished files stay",
@@ -232,7 +280,7 @@ class BatchTab(QWidget):
         self.size_mode.addItems(SIZE_MODES)
         self.size_mode.currentIndexChanged.connect(self._on_size_mode)
         self.scale_spin = QDoubleSpinBox(options)
-        self.scale_spin.setRange(1.1, 16.0)
+        self.scale_spin.setRange(limits.BATCH_SCALE_STEP_MIN, limits.UPSCALE_SCALE.high)
         self.scale_spin.setSingleStep(0.5)
         self.scale_spin.setValue(2.0)
         self.pixels_spin = QSpinBox(options)
@@ -250,12 +298,21 @@ class BatchTab(QWidget):
         self.format_combo.addItems(list(FORMATS))
         self.format_combo.currentTextChanged.connect(self._on_format)
         self.quality_spin = QSpinBox(options)
-        self.quality_spin.setRange(1, 100)
+        self.quality_spin.setRange(*limits.QUALITY_RANGE)
         self.quality_spin.setValue(90)
         self.quality_spin.setPrefix("quality ")
         fmt_row.addWidget(self.format_combo)
         fmt_row.addWidget(self.quality_spin, 1)
         form.addRow("Format:", fmt_row)
+        self.template_edit = QLineEdit(DEFAULT_TEMPLATE, options)
+        self.template_edit.setPlaceholderText(DEFAULT_TEMPLATE)
+        form.addRow("File name:", self.template_edit)
+        self.name_preview = QLabel("", options)
+        self.name_preview.setWordWrap(True)
+        form.addRow("", self.name_preview)
+        self.existing_combo = QComboBox(options)
+        self.existing_combo.addItems(list(EXISTING))
+        form.addRow("If a result exists:", self.existing_combo)
 
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Upscale folder", self)
@@ -329,6 +386,8 @@ class BatchTab(QWidget):
             quality=self.quality_spin.value(),
             device=self.device,
             precision=self.precision,
+            template=self.template_edit.text().strip() or DEFAULT_TEMPLATE,
+            existing=EXISTING[self.existing_combo.currentText()],
         )
 
     def is_running(self) -> bool:
@@ -339,12 +398,18 @@ class BatchTab(QWidget):
         if self._job is not None:
             return
         problem = check_folders(self.input_field.path(), self.output_field.path())
+        if problem is None:
+            try:
+                batch.check_template(self.settings().template)
+            except batch.TemplateError as exc:
+                problem = str(exc)[:1].upper() + str(exc)[1:]
         if problem:
             self.message.show_error(problem)
             return
+        self.save_choices()
         self.message.clear_message()
         self.failures.setRowCount(0)
-        self._current, self._total, self._written = 0, 0, 0
+        self._current, self._total, self._written, self._skipped = 0, 0, 0, 0
         self.estimate_s, self._shares = None, []
         self.overall_bar.setValue(0)
         self.file_bar.setValue(0)
@@ -399,6 +464,8 @@ class BatchTab(QWidget):
         elif event.kind == "written":
             self._written += 1
             self.file_bar.setValue(1000)
+        elif event.kind == "skipped":
+            self._skipped += 1
         else:
             row = self.failures.rowCount()
             self.failures.insertRow(row)
@@ -418,7 +485,8 @@ class BatchTab(QWidget):
         failed = self.failures.rowCount()
         if word == "Done":
             self.overall_bar.setValue(1000)
-        self.status.setText(f"{word}: {self._written} written, {failed} failed.")
+        skipped = f"{self._skipped} skipped (already there), " if self._skipped else ""
+        self.status.setText(f"{word}: {self._written} written, {skipped}{failed} failed.")
 
     def _on_format(self, fmt: str) -> None:
         self.quality_spin.setEnabled(fmt in LOSSY)
@@ -427,11 +495,89 @@ class BatchTab(QWidget):
         self.scale_spin.setVisible(mode == 0)
         self.pixels_spin.setVisible(mode != 0)
 
+    def _update_preview(self, *_args) -> None:
+        """Under the template: what a sample input would be called, or why the template fails."""
+        settings = self.settings()
+        sample = Path("photo.jpg")
+        by_size = settings.width or settings.height
+        try:
+            name = batch.output_name(
+                settings.template, sample,
+                batch.size_fields(None if by_size else settings.scale, settings.width,
+                                  settings.height),
+                batch.output_suffix(sample, FORMATS[settings.fmt]))
+        except batch.TemplateError as exc:
+            self.name_preview.setText(f"⚠ {exc}")
+            self.name_preview.setStyleSheet("color: #c0392b;")
+            return
+        self.name_preview.setText(f"e.g. {sample.name} → {name}")
+        self.name_preview.setStyleSheet("")
+
     def _update_buttons(self) -> None:
         running = self._job is not None
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         for w in (self.input_field, self.output_field, self.size_mode, self.scale_spin,
-                  self.pixels_spin, self.model_combo, self.format_combo):
+                  self.pixels_spin, self.model_combo, self.format_combo, self.template_edit,
+                  self.existing_combo):
             w.setEnabled(not running)
         self.quality_spin.setEnabled(not running and self.format_combo.currentText() in LOSSY)
+
+    # Remembered fields
+    def save_choices(self) -> None:
+        """Every field (folders, size, model, format, quality, name template, existing files)
+        for the next session; done when a batch starts."""
+        from app.settings import AppSettings
+
+        store = AppSettings().store
+        choice = self.model_combo.currentData()
+        for key, value in (
+                ("input", str(self.input_field.path() or "")),
+                ("output", str(self.output_field.path() or "")),
+                ("size_mode", self.size_mode.currentIndex()),
+                ("scale", self.scale_spin.value()),
+                ("pixels", self.pixels_spin.value()),
+                ("model", choice.name if choice else ""),
+                ("format", self.format_combo.currentText()),
+                ("quality", self.quality_spin.value()),
+                ("template", self.template_edit.text()),
+                ("existing", self.existing_combo.currentText())):
+            store.setValue(f"batch/{key}", value)
+        store.sync()
+
+    def _restore_choices(self) -> None:
+        """The last session's fields; anything missing or out of range keeps its default."""
+        from app.settings import AppSettings
+
+        store = AppSettings().store
+
+        def value(key: str, kind: type):
+            raw = store.value(f"batch/{key}")
+            try:
+                return None if raw is None else kind(raw)
+            except (TypeError, ValueError):
+                return None
+
+        for field, key in ((self.input_field, "input"), (self.output_field, "output")):
+            if value(key, str):
+                field.set_path(value(key, str))
+        mode = value("size_mode", int)
+        if mode is not None and 0 <= mode < len(SIZE_MODES):
+            self.size_mode.setCurrentIndex(mode)
+        spins = ((self.scale_spin, "scale", float), (self.pixels_spin, "pixels", int),
+                 (self.quality_spin, "quality", int))
+        for spin, key, kind in spins:
+            number = value(key, kind)
+            if number is not None and spin.minimum() <= number <= spin.maximum():
+                spin.setValue(number)
+        model = value("model", str)
+        for i in range(self.model_combo.count()):
+            if model and self.model_combo.itemData(i).name == model:
+                self.model_combo.setCurrentIndex(i)
+        for combo, key in ((self.format_combo, "format"), (self.existing_combo, "existing")):
+            text = value(key, str)
+            if text and combo.findText(text) >= 0:
+                combo.setCurrentText(text)
+        template = value("template", str)
+        if template:
+            self.template_edit.setText(template)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyqtgraph as pg
@@ -36,7 +35,8 @@ from app.tabs._bench_table import BenchProxyModel, BenchRow, BenchTableModel
 from app.tabs._models import BICUBIC, ModelChoice, model_choices
 from app.tabs._widgets import FolderList, MessageLine, scroll_panel, user_message
 from app.workers import Job, JobContext, format_eta, start_job
-from drrn_core.metrics.protocol import BenchResult
+from drrn_core import benchmark
+from drrn_core.benchmark import BenchResult, Failed, Scored
 
 SCALES = (2, 3, 4)
 CSV_SUMMARY = "CSV with mean and std rows, model hash and backend (*.csv)"
@@ -46,68 +46,23 @@ _SCALE_STYLES = {2: ("o", Qt.PenStyle.SolidLine), 3: ("t", Qt.PenStyle.DashLine)
                  4: ("s", Qt.PenStyle.DotLine)}
 
 
-@dataclass(frozen=True)
-class BenchItem:
-    """What the worker yields per scored image: the protocol's result and where it came from."""
-
-    dataset: str
-    path: str
-    result: BenchResult
-    images: int  # in this dataset
-
-
-@dataclass(frozen=True)
-class BenchFailure:
-    """Yielded for an image that could not be scored (it fails alone, as in `drrn bench`)."""
-
-    dataset: str
-    path: str
-    reason: str
-
-
 def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scales: list[int],
                   with_ifc: bool, device: str = "auto",
-                  precision: str = "auto") -> Iterator[BenchItem | BenchFailure]:
-    """Worker body: every image of every dataset through drrn_core's protocol runner."""
-    from drrn_core.errors import READ_ERRORS, describe_read_error
-    from drrn_core.metrics import protocol
-
-    datasets = []
-    for name, folder in zip(dataset_names(folders), folders, strict=True):
-        images = protocol.list_images(folder)
-        if not images:
-            raise ValueError(f"No image files in {folder}")
-        datasets.append((name, images))
-    per_image = len(models) * len(scales)
-    total = sum(len(images) for _, images in datasets) * per_image
+                  precision: str = "auto") -> Iterator[Scored | Failed]:
+    """Worker body: drrn_core.benchmark's runner over the datasets (a bad image fails alone)."""
+    datasets = benchmark.collect_datasets(folders)
     ctx.progress(0.0, "loading models")
     restorers = {m: BICUBIC if m == BICUBIC else
                  _restorer(upscaler_for(m, device, precision), ctx) for m in models}
-    done = 0
-    for name, images in datasets:
-        for path in images:
-            start = done
-            try:
-                for result in protocol.iter_benchmark([path], scales, restorers,
-                                                      with_ifc=with_ifc, cancel=ctx.cancelled):
-                    done += 1
-                    ctx.progress(done / total, f"{name} ×{result.scale} {result.model}: "
-                                               f"{result.image}")
-                    yield BenchItem(name, str(path), result, len(images))
-            except READ_ERRORS as exc:
-                if ctx.cancelled():
-                    return
-                done = start + per_image
-                ctx.progress(done / total, f"{name}: {path.name} could not be scored")
-                yield BenchFailure(name, str(path), describe_read_error(exc))
-            if ctx.cancelled():
-                return
-
-
-def dataset_names(folders: list[Path]) -> list[str]:
-    """Folder names as dataset names; a repeated name gets its parent folder's name in front."""
-    names = [f.name for f in folders]
-    return [f"{f.parent.name}/{f.name}" if names.count(f.name) > 1 else f.name for f in folders]
+    for event in benchmark.run(datasets, scales, restorers, with_ifc, cancel=ctx.cancelled):
+        name = event.dataset.name
+        if isinstance(event, Failed):
+            ctx.progress(event.done / event.total, f"{name}: {event.path.name} could not be "
+                                                   "scored")
+        else:
+            r = event.result
+            ctx.progress(event.done / event.total, f"{name} ×{r.scale} {r.model}: {r.image}")
+        yield event
 
 
 def _restorer(upscaler, ctx: JobContext):
@@ -383,34 +338,40 @@ class BenchmarkTab(QWidget):
         return list(self._failures)
 
     def export_csv(self, path: str | Path, summary: bool = True) -> None:
-        """One row per scored image as `drrn bench --csv` writes it; with ``summary`` (default)
-        then a mean and a standard-deviation row per dataset, model and scale, and for every row
-        the model file's SHA-256 and what it ran on (backend, device, precision). Atomic."""
+        """One row per scored image as `drrn bench --csv` writes it (with the seconds each
+        restoration took); with ``summary`` (default) then a mean and a standard-deviation row
+        per dataset, model and scale, and for every row the model file's SHA-256 and what it ran
+        on (backend, device, precision). Atomic."""
         import csv
         import io
+        import statistics
 
         from app.exports import summary_rows
         from drrn_core.atomic import write_text_atomic
-        from drrn_core.metrics.protocol import BENCH_CSV_METRICS, bench_csv
 
         docs = self._bench_docs()
         if not summary:
-            write_text_atomic(Path(path), bench_csv(docs))
+            write_text_atomic(Path(path), benchmark.bench_csv(docs))
             return
         prov = {m: self._provenance(m) for m in {r.model for r in self.table_model.rows()}}
+        times: dict[tuple, list[float]] = {}
+        for r in self.table_model.rows(means=False):
+            times.setdefault((r.dataset, r.model, r.scale), []).append(r.seconds)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["dataset", "model", "scale", "image", "psnr", "ssim", "ifc", "model_sha256",
-                    "ran_on"])
+        w.writerow([*benchmark.CSV_COLUMNS, "model_sha256", "ran_on"])
         for doc in docs:
             for run in doc["runs"]:
                 for im in run["images"]:
-                    values = [(("inf" if m == "psnr" else "") if im[m] is None else im[m])
-                              for m in BENCH_CSV_METRICS]
-                    w.writerow([doc["dataset"], run["model"], run["scale"], im["image"], *values,
-                                *prov[run["model"]]])
+                    w.writerow([doc["dataset"], run["model"], run["scale"], im["image"],
+                                *benchmark.csv_cells(im), *prov[run["model"]]])
         for row in summary_rows(self.table_model.rows(means=False)):
-            w.writerow([*row, *prov[row[1]]])
+            group = times[(row[0], row[1], row[2])]
+            if row[3].startswith("mean"):
+                seconds = repr(statistics.fmean(group))
+            else:
+                seconds = repr(statistics.stdev(group)) if len(group) > 1 else ""
+            w.writerow([*row, seconds, *prov[row[1]]])
         write_text_atomic(Path(path), buf.getvalue())
 
     def _provenance(self, model: str) -> tuple[str, str]:
@@ -436,12 +397,10 @@ class BenchmarkTab(QWidget):
         write_text_atomic(Path(path), json.dumps(doc, indent=2) + "\n")
 
     def _bench_docs(self) -> list[dict]:
-        """The protocol's bench JSON of each dataset with results."""
-        from drrn_core.metrics import protocol
-
+        """The bench JSON (drrn_core.benchmark.bench_json) of each dataset with results."""
         if not self._results:
             raise ValueError("There are no results to export yet.")
-        return [protocol.bench_json(name, results) for name, results in self._results.items()]
+        return [benchmark.bench_json(name, results) for name, results in self._results.items()]
 
     # Slots
     def _choose_folder(self) -> None:
@@ -454,18 +413,18 @@ class BenchmarkTab(QWidget):
         eta_str = format_eta(eta)
         self.status.setText(f"{message}  {eta_str}".strip())
 
-    def _on_item(self, item: BenchItem | BenchFailure) -> None:
-        if isinstance(item, BenchFailure):
-            self._failures.append((item.path, item.reason))
+    def _on_item(self, item: Scored | Failed) -> None:
+        if isinstance(item, Failed):
+            self._failures.append((str(item.path), item.reason))
             self._show_failures()
             return
-        r = item.result
-        self._results.setdefault(item.dataset, []).append(r)
+        r, dataset = item.result, item.dataset.name
+        self._results.setdefault(dataset, []).append(r)
         self.table_model.add_image(BenchRow(
-            item.dataset, r.image, r.scale, r.model, r.score.psnr, r.score.ssim, r.score.ifc,
-            path=item.path, of=item.images))
-        if self.plot_dataset.findText(item.dataset) < 0:
-            self.plot_dataset.addItem(item.dataset)
+            dataset, r.image, r.scale, r.model, r.score.psnr, r.score.ssim, r.score.ifc,
+            seconds=r.seconds, path=str(item.path), of=len(item.dataset.images)))
+        if self.plot_dataset.findText(dataset) < 0:
+            self.plot_dataset.addItem(dataset)
         self._plot_timer.start()
 
     def _show_failures(self) -> None:

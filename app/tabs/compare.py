@@ -36,6 +36,7 @@ from app.views.image_pane import ImagePane
 from app.views.pane_grid import PaneGrid, ViewSync
 from app.views.split_view import SplitPane
 from app.workers import Generation, Job, format_eta, start_job
+from drrn_core.benchmark import format_score
 
 DEBOUNCE_MS = 250
 PREVIEW_DEBOUNCE_MS = 400
@@ -427,9 +428,9 @@ class CompareTab(QWidget):
         busy = self.job is not None
         self.controls.readouts.set_score(item.key, s.psnr, s.ssim, s.ifc, ifc_pending=busy)
         pane = self.grid.panes[item.key]
-        psnr = f"{s.psnr:.2f} dB" if math.isfinite(s.psnr) else "∞ dB"
-        ifc = f" / IFC {s.ifc:.3f}" if s.ifc is not None else ""
-        pane.set_title(pane.title, f"{psnr} / {s.ssim:.4f}{ifc}")
+        psnr = format_score("psnr", s.psnr, inf="∞")
+        ifc = f" / IFC {format_score('ifc', s.ifc)}" if s.ifc is not None else ""
+        pane.set_title(pane.title, f"{psnr} dB / {format_score('ssim', s.ssim)}{ifc}")
 
     def _on_progress(self, gen: int, fraction: float, eta: float) -> None:
         """Progress; early on the ETA comes from the calibrated estimate, not from the first
@@ -479,7 +480,8 @@ class CompareTab(QWidget):
         for key in ("bicubic", "drrn"):
             if key in self.scores:
                 s = self.scores[key]
-                parts.append(f"{TITLES[key]} {s.psnr:.2f} dB / {s.ssim:.4f}")
+                parts.append(f"{TITLES[key]} {format_score('psnr', s.psnr, inf='∞')} dB / "
+                             f"{format_score('ssim', s.ssim)}")
         if self.source.note:
             parts.append(self.source.note)
         return " · ".join(parts)

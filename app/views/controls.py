@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.pipeline import BICUBIC, MAX_SCALE, MIN_SCALE
+from drrn_core.benchmark import format_score
 
 ROWS = {"bicubic": 0, "drrn": 1}
 
@@ -70,9 +71,9 @@ class Readouts(QTableWidget):
     def set_score(self, key: str, psnr: float, ssim: float, ifc: float | None,
                   ifc_pending: bool) -> None:
         r = ROWS[key]
-        self._set(r, 0, f"{psnr:.2f}" if math.isfinite(psnr) else "∞")
-        self._set(r, 1, f"{ssim:.4f}")
-        self._set(r, 2, f"{ifc:.3f}" if ifc is not None else ("…" if ifc_pending else "–"))
+        self._set(r, 0, format_score("psnr", psnr, inf="∞"))
+        self._set(r, 1, format_score("ssim", ssim))
+        self._set(r, 2, format_score("ifc", ifc, missing="…" if ifc_pending else "–"))
 
     def text(self, key: str, col: int) -> str:
         return self.item(ROWS[key], col).text()

@@ -22,10 +22,11 @@ from typing import IO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from drrn_core import limits
 from drrn_core.atomic import atomic_path
 from drrn_core.errors import UserError
 
-DEFAULT_MAX_PIXELS = 80_000_000
+DEFAULT_MAX_PIXELS = limits.MAX_INPUT_PIXELS
 """Largest image accepted by default (below Pillow's own decompression-bomb limit)."""
 DECODERS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF", "PPM")
 """The only Pillow decoders ever used on input (PPM covers PGM/PBM/PNM; JPEG includes MPO).
@@ -35,8 +36,10 @@ READABLE = ("PNG", "JPEG", "WebP", "TIFF", "BMP", "GIF", "PPM/PGM")
 # Our own limit (max_pixels) is checked on every open; Pillow's warning between its two limits
 # would only add a multi-line warning to a run the user allowed with --max-pixels.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF",
-           ".tiff": "TIFF"}
+FORMATS = limits.OUTPUT_FORMATS
+"""Suffix -> format of what save_image writes (the table lives in drrn_core.limits)."""
+IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+"""Which files of a folder are taken as images (benchmark datasets, training data): by suffix."""
 _SIXTEEN = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
            5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
@@ -89,6 +92,33 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         loaded = _decode(im, str(p), max_pixels, p)
     loaded.path = p
     return loaded
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in ``folder`` (IMAGE_SUFFIXES, any case; not hidden), sorted by
+    name. NotADirectoryError when ``folder`` is not a folder."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise NotADirectoryError(f"not a folder: {root}")
+    files = [p for p in root.iterdir()
+             if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()]
+    return sorted(files, key=lambda p: p.name)
+
+
+def read_gt(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An image file as the evaluation protocol reads ground truth: HxW (grey; uint16 for 16-bit
+    files) or HxWx3 uint8 RGB, alpha dropped, EXIF orientation ignored (as MATLAB's ``imread``).
+    Opened by :func:`open_image` (formats, pixel limit, one-line ImageReadError); float images
+    with NaN/inf are refused. The protocol's ``gt_luma`` turns it into Y."""
+    with open_image(path, max_pixels) as im:
+        im.load()
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            return np.asarray(im, dtype=np.int64).clip(0, 65535).astype(np.uint16)
+        if im.mode == "F":
+            check_finite(str(path), np.asarray(im, dtype=np.float32))
+        if im.mode not in ("L", "RGB"):
+            im = im.convert("L" if im.mode in ("1", "LA", "La", "F") else "RGB")
+        return np.asarray(im)
 
 
 def load_image_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,

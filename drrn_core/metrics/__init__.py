@@ -2,19 +2,16 @@
 
 ``psnr``, ``ssim`` and ``ifc`` take 2-D (HxW) arrays, uint8 or float, values in [0, 255],
 reference first, and compute in float64. :mod:`drrn_core.metrics.protocol` runs the whole
-protocol (GT luma, modcrop, bicubic LR/ILR, quantisation, shave, metrics) and benchmark runs.
+protocol for one image (GT luma, modcrop, bicubic LR/ILR, quantisation, shave, metrics);
+benchmark runs over folders are :mod:`drrn_core.benchmark`'s.
 """
 
 from drrn_core.metrics.ifc import ifc
 from drrn_core.metrics.protocol import (
-    BenchResult,
     ImageScore,
     ProtocolImages,
     Restorer,
-    bench_json,
     evaluate_image,
-    iter_benchmark,
-    list_images,
     prepare,
     score,
 )
@@ -22,15 +19,11 @@ from drrn_core.metrics.psnr import psnr
 from drrn_core.metrics.ssim import ssim
 
 __all__ = [
-    "BenchResult",
     "ImageScore",
     "ProtocolImages",
     "Restorer",
-    "bench_json",
     "evaluate_image",
     "ifc",
-    "iter_benchmark",
-    "list_images",
     "prepare",
     "psnr",
     "score",

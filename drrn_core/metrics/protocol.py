@@ -17,35 +17,26 @@ API:
     ``prepare(gt, scale) -> ProtocolImages(gt_y, lr_y, ilr_y)``;
     ``score(gt_y, out_y, scale, with_ifc=True) -> ImageScore(psnr, ssim, ifc | None)``;
     ``evaluate_image(gt_or_path, scale, restorer=None | "bicubic" | Restorer) -> ImageScore``;
-    ``list_images(folder)``; ``iter_benchmark(paths, scales, models, ...)`` yields
-    :class:`BenchResult` as each image is scored (a generator, so a GUI can show progress and
-    stop pulling to abort); ``bench_json(dataset, results)`` builds the benchmark JSON::
 
-        {"dataset": "Set5", "runs": [{"model": "bicubic", "scale": 2,
-          "mean": {"psnr": .., "ssim": .., "ifc": ..},
-          "images": [{"image": "img_001.png", "psnr": .., "ssim": .., "ifc": ..}, ...]}, ...]}
-
-    where "ifc" is null when it was skipped or the image is under 72 px a side after the shave.
-    Non-finite values are written as null so the JSON stays standard: PSNR is never skipped, so a
-    null "psnr" always means an exact restoration (infinite PSNR, e.g. bicubic on a flat image).
-    Means are arithmetic means over the images (:func:`mean_score`); one infinite PSNR makes the
-    mean PSNR infinite (null in JSON, "inf" in tables and CSV).
+Ground truth is read by :func:`drrn_core.imaging.io.read_gt` (re-exported here with
+``list_images`` and ``IMAGE_SUFFIXES``); benchmark runs over folders, their means, JSON and CSV
+are :mod:`drrn_core.benchmark`'s.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from drrn_core.imaging import imresize, modcrop, rgb_to_y_u8, shave
-from drrn_core.imaging.io import DEFAULT_MAX_PIXELS, check_finite, open_image
+
+# The protocol's file reading lives with IO; re-exported here for the callers that read ground
+# truth through the protocol (prepare() takes a path too).
+from drrn_core.imaging.io import IMAGE_SUFFIXES, list_images, read_gt  # noqa: F401
 from drrn_core.metrics.ifc import ifc as ifc_metric
 from drrn_core.metrics.ifc import min_size as ifc_min_size
 from drrn_core.metrics.psnr import psnr as psnr_metric
@@ -53,7 +44,6 @@ from drrn_core.metrics.ssim import ssim as ssim_metric
 
 Restorer = Callable[[np.ndarray], np.ndarray]
 BICUBIC = "bicubic"
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 @dataclass(frozen=True)
@@ -73,18 +63,6 @@ class ImageScore:
     psnr: float
     ssim: float
     ifc: float | None = None
-
-
-@dataclass(frozen=True)
-class BenchResult:
-    """One scored image of a benchmark run; ``index`` of ``total`` counts results (1-based)."""
-
-    model: str
-    scale: int
-    image: str
-    score: ImageScore
-    index: int
-    total: int
 
 
 def check_scale(scale: object) -> int:
@@ -121,21 +99,6 @@ def gt_luma(image: np.ndarray) -> np.ndarray:
     else:
         raise ValueError(f"expected an HxW or HxWxC (C = 1..4) image, got shape {arr.shape}")
     return y.astype(np.float64) / 255.0
-
-
-def read_gt(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read an image file as HxW (grey) or HxWx3 (RGB) array for :func:`gt_luma`; alpha dropped.
-    Opened by :func:`drrn_core.imaging.io.open_image` (the same formats, pixel limit and one-line
-    ImageReadError as every other reader); float images with NaN/inf are refused."""
-    with open_image(path, max_pixels) as im:
-        im.load()
-        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-            return np.asarray(im, dtype=np.int64).clip(0, 65535).astype(np.uint16)
-        if im.mode == "F":
-            check_finite(str(path), np.asarray(im, dtype=np.float32))
-        if im.mode not in ("L", "RGB"):
-            im = im.convert("L" if im.mode in ("1", "LA", "La", "F") else "RGB")
-        return np.asarray(im)
 
 
 def prepare(gt_image: np.ndarray | str | os.PathLike, scale: int) -> ProtocolImages:
@@ -194,105 +157,3 @@ def evaluate_image(
     """The whole protocol for one GT image (array or path) and one restorer (None = bicubic)."""
     images = prepare(gt_image, scale)
     return score(images.gt_y, restore(images, restorer), images.scale, with_ifc)
-
-
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files directly in ``folder`` (suffix, any case; not hidden), sorted by file name."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise NotADirectoryError(f"not a folder: {root}")
-    files = [
-        p
-        for p in root.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
-    ]
-    return sorted(files, key=lambda p: p.name)
-
-
-def iter_benchmark(
-    paths: Sequence[str | os.PathLike],
-    scales: Sequence[int],
-    models: Mapping[str, Restorer | str | None],
-    with_ifc: bool = True,
-    cancel: Callable[[], bool] | None = None,
-) -> Iterator[BenchResult]:
-    """Score every image x scale x model, yielding each result as soon as it is ready.
-
-    ``models`` maps a display name to a restorer (None or "bicubic" = the ILR). Each image is
-    read and prepared once per scale. ``cancel()`` returning True (checked before every
-    restoration) ends the run early; results already yielded stand.
-    """
-    checked = [check_scale(s) for s in scales]
-    total = len(paths) * len(checked) * len(models)
-    index = 0
-    for path in paths:
-        arr = read_gt(path)
-        for s in checked:
-            images = prepare(arr, s)
-            for name, restorer in models.items():
-                if cancel is not None and cancel():
-                    return
-                index += 1
-                result = score(images.gt_y, restore(images, restorer), s, with_ifc)
-                yield BenchResult(name, s, Path(path).name, result, index, total)
-
-
-def mean_score(scores: Iterable[ImageScore]) -> ImageScore:
-    """Arithmetic means (as the paper's tables); IFC is None unless every image has one. An
-    infinite PSNR (exact restoration) makes the mean PSNR infinite."""
-    scores = list(scores)
-    if not scores:
-        raise ValueError("no scores to average")
-    ifcs = [s.ifc for s in scores]
-    return ImageScore(
-        psnr=float(np.mean([s.psnr for s in scores])),
-        ssim=float(np.mean([s.ssim for s in scores])),
-        ifc=None if any(v is None for v in ifcs) else float(np.mean(ifcs)),
-    )
-
-
-def _json_number(value: float | None) -> float | None:
-    """Finite floats as they are; None (JSON null) for missing and non-finite values."""
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
-def _score_dict(s: ImageScore) -> dict[str, float | None]:
-    return {"psnr": _json_number(s.psnr), "ssim": _json_number(s.ssim), "ifc": _json_number(s.ifc)}
-
-
-BENCH_CSV_METRICS = ("psnr", "ssim", "ifc")
-
-
-def bench_csv(results: Iterable[dict]) -> str:
-    """Benchmark JSON documents (``bench_json``) as CSV text: one row per image and run,
-    dataset,model,scale,image,psnr,ssim,ifc; an infinite PSNR reads ``inf``, a missing IFC is
-    empty."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["dataset", "model", "scale", "image", *BENCH_CSV_METRICS])
-    for res in results:
-        for run in res["runs"]:
-            for im in run["images"]:
-                values = (("inf" if m == "psnr" else "") if im[m] is None else im[m]
-                          for m in BENCH_CSV_METRICS)
-                writer.writerow([res["dataset"], run["model"], run["scale"], im["image"], *values])
-    return buf.getvalue()
-
-
-def bench_json(dataset: str, results: Iterable[BenchResult]) -> dict:
-    """The benchmark JSON (module docstring): one run per (model, scale) in order of appearance."""
-    runs: dict[tuple[str, int], list[BenchResult]] = {}
-    for r in results:
-        runs.setdefault((r.model, r.scale), []).append(r)
-    return {
-        "dataset": dataset,
-        "runs": [
-            {
-                "model": model,
-                "scale": scale,
-                "mean": _score_dict(mean_score(r.score for r in rs)),
-                "images": [{"image": r.image, **_score_dict(r.score)} for r in rs],
-            }
-            for (model, scale), rs in runs.items()
-        ],
-    }

@@ -23,7 +23,8 @@ from PIL import Image, UnidentifiedImageError
 
 from drrn_core.atomic import atomic_path
 from drrn_core.imaging import imresize, modcrop
-from drrn_core.metrics.protocol import IMAGE_SUFFIXES, gt_luma, quantize, read_gt
+from drrn_core.imaging.io import IMAGE_SUFFIXES, read_gt
+from drrn_core.metrics.protocol import gt_luma, quantize
 
 _CACHE_VERSION = 1
 

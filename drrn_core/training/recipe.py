@@ -8,9 +8,11 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from drrn_core.limits import TRAIN_MAX_SCALE
 from drrn_core.model import DRRNConfig
 
-MAX_PATCH, MAX_BATCH, MAX_SCALE = 512, 65536, 8  # beyond these a recipe is a typo, not a plan
+MAX_PATCH, MAX_BATCH = 512, 65536  # beyond these a recipe is a typo, not a plan
+MAX_SCALE = TRAIN_MAX_SCALE
 
 
 @dataclass(frozen=True)

@@ -176,3 +176,93 @@ def test_the_batch_is_estimated_before_it_runs(qtbot, photos, tmp_path, model_st
     assert first.seconds == pytest.approx(expected)
     assert sum(first.shares) == pytest.approx(1.0) and first.shares[0] > first.shares[-1] >= 0
     assert tab.overall_bar.value() == 1000
+
+
+# -- issue 11/12: file-name template, keep the format, existing files, remembered fields -------
+def test_template_and_keep_format(qtbot, tab, photos, tmp_path):
+    out = tmp_path / "out"
+    tab.input_field.set_path(photos)
+    tab.output_field.set_path(out)
+    tab.template_edit.setText("{name}_x{scale}")
+    tab.format_combo.setCurrentText("Keep input's format")
+    assert tab.quality_spin.isEnabled()  # keeping may write JPEG or WebP
+    _run(qtbot, tab)
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["a_x2.png", "sub/b_x2.jpg", "sub/deeper/c_x2.tif"]
+    with Image.open(out / "sub" / "b_x2.jpg") as im:
+        assert (im.format, im.size) == ("JPEG", (60, 48))
+
+
+def test_bad_template_is_refused_before_running(qtbot, tab, photos, tmp_path):
+    tab.input_field.set_path(photos)
+    tab.output_field.set_path(tmp_path / "out")
+    tab.template_edit.setText("../{name}")
+    tab.start()
+    assert not tab.is_running()
+    assert tab.message.is_error() and "template" in tab.message.text()
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_results_are_skipped_when_asked(qtbot, tab, photos, tmp_path):
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "a.png").write_bytes(b"keep me")
+    tab.input_field.set_path(photos)
+    tab.output_field.set_path(out)
+    tab.existing_combo.setCurrentText("Skip the file")
+    _run(qtbot, tab)
+    assert (out / "a.png").read_bytes() == b"keep me"
+    assert (out / "sub" / "b.png").is_file()
+    assert "2 written, 1 skipped (already there), 1 failed" in tab.status.text()
+
+
+def test_output_over_the_size_limit_fails_alone(qtbot, tab, photos, tmp_path, monkeypatch):
+    from drrn_core import limits
+
+    monkeypatch.setattr(limits, "MAX_OUTPUT_PIXELS", 3000)  # a.png x2 is 80x64 = 5120 px
+    out = tmp_path / "out"
+    tab.input_field.set_path(photos)
+    tab.output_field.set_path(out)
+    _run(qtbot, tab)
+    failed = dict(tab.failed_files())
+    assert "MP limit" in failed["a.png"] and "\n" not in failed["a.png"]
+    assert not (out / "a.png").exists() and (out / "sub" / "b.png").is_file()
+
+
+def test_fields_are_remembered(qtbot, photos, tmp_path):
+    first = BatchTab()
+    qtbot.addWidget(first)
+    first.input_field.set_path(photos)
+    first.output_field.set_path(tmp_path / "out")
+    first.size_mode.setCurrentIndex(2)
+    first.pixels_spin.setValue(333)
+    first.format_combo.setCurrentText("WebP")
+    first.quality_spin.setValue(77)
+    first.template_edit.setText("{name}_{size}")
+    first.existing_combo.setCurrentText("Keep it, add -2")
+    first.save_choices()
+    again = BatchTab()
+    qtbot.addWidget(again)
+    assert again.settings() == first.settings()
+    assert again.settings().template == "{name}_{size}" and again.settings().existing == "rename"
+    assert (again.settings().height, again.settings().fmt, again.settings().quality) == (
+        333, "WebP", 77)
+
+
+def test_name_preview_and_fields_saved_as_they_change(qtbot, tab, tmp_path):
+    assert tab.name_preview.text() == "e.g. photo.jpg → photo.png"
+    tab.template_edit.setText("{name}_x{scale}")
+    tab.format_combo.setCurrentText("Keep input's format")
+    assert tab.name_preview.text() == "e.g. photo.jpg → photo_x2.jpg"
+    tab.size_mode.setCurrentIndex(1)
+    tab.pixels_spin.setValue(640)
+    assert tab.name_preview.text() == "e.g. photo.jpg → photo_xw640.jpg"
+    tab.template_edit.setText("{name}/{size}")
+    assert "separator" in tab.name_preview.text()
+    tab.template_edit.setText("{name}_{size}")
+    tab.output_field.set_path(tmp_path / "results")
+    qtbot.wait(800)  # saved a moment after the last change, without running a batch
+    again = BatchTab()
+    qtbot.addWidget(again)
+    assert again.settings() == tab.settings()
+    assert again.name_preview.text() == "e.g. photo.jpg → photo_w640.jpg"

@@ -13,6 +13,8 @@ from PySide6.QtCore import Qt
 
 from app.tabs.benchmark import BenchmarkTab
 from app.workers import shutdown_jobs
+from drrn_core import benchmark
+from drrn_core.imaging.io import list_images
 from drrn_core.metrics import protocol
 
 RUN_TIMEOUT_MS = 30_000
@@ -99,6 +101,13 @@ def test_table_numbers_are_the_protocols(qtbot, tab, dataset):
         assert mean.psnr == pytest.approx(np.mean([r.psnr for r in group]), abs=1e-9)
         assert mean.ssim == pytest.approx(np.mean([r.ssim for r in group]), abs=1e-12)
         assert mean.ifc == pytest.approx(np.mean([r.ifc for r in group]), abs=1e-9)
+    assert all(r.seconds > 0 for r in images)  # per-image time, shown in its own column
+    col = [tab.table_model.headerData(c, Qt.Orientation.Horizontal)
+           for c in range(tab.table_model.columnCount())].index("Time (s)")
+    assert tab.table_model.index(3, col).data() == f"{images[0].seconds:.3f}"
+    for mean in means:
+        group = [r.seconds for r in images if r.scale == mean.scale]
+        assert mean.seconds == pytest.approx(np.mean(group))
     assert "Done: 9 results" in tab.status.text()
     assert tab.progress.value() == tab.progress.maximum()
     assert len(tab.plot.getPlotItem().listDataItems()) == 3  # one curve per model and scale
@@ -144,18 +153,32 @@ def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
     tab.export_csv(tmp_path / "bench.csv", summary=False)
     with open(tmp_path / "bench.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["dataset", "model", "scale", "image", "psnr", "ssim", "ifc"]
+    assert list(rows[0]) == ["dataset", "model", "scale", "image", "psnr", "ssim", "ifc",
+                             "seconds"]
     assert len(rows) == 6  # as `drrn bench --csv`: one row per image and run
     table = {(r.image, r.scale): r.psnr for r in tab.table_model.rows(means=False)}
     assert {(r["image"], int(r["scale"])): float(r["psnr"]) for r in rows} == table
     assert all(r["ifc"] == "" and r["dataset"] == "Tiny" for r in rows)
 
+    times = {(r.image, r.scale): r.seconds for r in tab.table_model.rows(means=False)}
+    assert {(r["image"], int(r["scale"])): float(r["seconds"]) for r in rows} == pytest.approx(
+        times, abs=1e-6)
+    assert all(t > 0 for t in times.values())
+
     tab.export_json(tmp_path / "bench.json")
     doc = json.loads((tmp_path / "bench.json").read_text())
-    paths = protocol.list_images(dataset)
-    expected = protocol.bench_json("Tiny", protocol.iter_benchmark(
+    paths = list_images(dataset)
+    expected = benchmark.bench_json("Tiny", benchmark.iter_benchmark(
         paths, [2, 4], {"bicubic": "bicubic"}, with_ifc=False))
-    assert doc == json.loads(json.dumps(expected))
+
+    def scores_only(d: dict) -> dict:
+        """The document without the measured seconds (a timing differs from run to run)."""
+        return {**d, "runs": [{**run, "images": [{k: v for k, v in im.items() if k != "seconds"}
+                                                 for im in run["images"]]}
+                              for run in d["runs"]]}
+
+    assert scores_only(doc) == scores_only(json.loads(json.dumps(expected)))
+    assert all(im["seconds"] > 0 for run in doc["runs"] for im in run["images"])
     assert [(r["model"], r["scale"]) for r in doc["runs"]] == [("bicubic", 2), ("bicubic", 4)]
     assert not list(tmp_path.glob("*.tmp"))
 

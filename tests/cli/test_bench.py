@@ -42,14 +42,18 @@ def test_json_shape_csv_and_table(drrn, tiny_set, tiny_model, tmp_path):
         assert set(run["mean"]) == METRICS
         assert [im["image"] for im in run["images"]] == ["img_001.png", "img_002.png",
                                                          "img_003.png"]
-        assert all(set(im) == {"image"} | METRICS for im in run["images"])
+        assert all(set(im) == {"image", "seconds"} | METRICS for im in run["images"])
+        assert all(im["seconds"] > 0 for im in run["images"])
         assert run["mean"]["psnr"] == pytest.approx(np.mean([im["psnr"] for im in run["images"]]))
     expected = evaluate_image(tiny_set / "img_002.png", 3, "bicubic")
     got = doc["runs"][2]["images"][1]
     assert (got["psnr"], got["ssim"], got["ifc"]) == pytest.approx(
         (expected.psnr, expected.ssim, expected.ifc))
     rows = list(csv.DictReader(out_csv.open()))
-    assert len(rows) == 12 and set(rows[0]) == {"dataset", "model", "scale", "image"} | METRICS
+    assert len(rows) == 12
+    assert set(rows[0]) == {"dataset", "model", "scale", "image", "seconds"} | METRICS
+    assert [float(r["seconds"]) for r in rows] == [
+        im["seconds"] for run in doc["runs"] for im in run["images"]]
     mean = doc["runs"][0]["mean"]
     line = next(ln for ln in result.out.splitlines() if ln.startswith("Tiny") and "x2" in ln)
     assert f"{mean['psnr']:.2f} / {mean['ssim']:.4f} / {mean['ifc']:.3f}" in line
@@ -65,7 +69,8 @@ def test_several_datasets_give_a_json_list(drrn, tiny_set, tmp_path):
     assert result.code == 0, result.err
     doc = json.loads(out.read_text())
     assert [d["dataset"] for d in doc] == ["Tiny", "Loose"]
-    assert doc[1]["runs"][0]["images"][0] == {"image": "a.png", **doc[1]["runs"][0]["mean"]}
+    image = doc[1]["runs"][0]["images"][0]
+    assert image == {"image": "a.png", **doc[1]["runs"][0]["mean"], "seconds": image["seconds"]}
     assert doc[0]["runs"][0]["mean"]["ifc"] is None
 
 
@@ -175,3 +180,15 @@ def test_bicubic_ifc_reproduces_reference_set5(drrn, shared_dir, tmp_path):
         psnr, ssim, ifc = (np.mean([float(r[k]) for r in rows]) for k in ("psnr_y", "ssim_y",
                                                                             "ifc_y"))
         assert f"Set5     x{scale}     {psnr:.2f} / {ssim:.4f} / {ifc:.3f}" in result.out
+
+
+def test_two_folders_of_one_name_are_told_apart_as_in_the_app(drrn, tmp_path):
+    """One naming rule (drrn_core.benchmark.dataset_names) for `drrn bench` and the tab."""
+    for parent in ("a", "b"):
+        (tmp_path / parent / "Set").mkdir(parents=True)
+        Image.fromarray(data.astronaut()[:40, :40]).save(tmp_path / parent / "Set" / "x.png")
+    out = tmp_path / "r.json"
+    result = drrn("bench", tmp_path / "a" / "Set", tmp_path / "b" / "Set", "--scale", "2",
+                  "--no-ifc", "--json", out)
+    assert result.code == 0, result.err
+    assert [d["dataset"] for d in json.loads(out.read_text())] == ["a/Set", "b/Set"]

@@ -275,3 +275,46 @@ def test_read_only_folder_when_not_root(drrn, png, tmp_path):
         locked.chmod(0o755)
     assert_one_error_line(result, "locked")
     assert _files(locked) == set()
+
+
+# -- names, formats and existing files (drrn_core.batch) -------------------------------------
+def test_name_template_and_keep_format(drrn, png, tmp_path):
+    Image.open(png).convert("RGB").save(tmp_path / "shot.bmp")
+    Image.open(png).convert("RGB").save(tmp_path / "pic.jpg", quality=95)
+    out = tmp_path / "out"
+    result = drrn("upscale", png, tmp_path / "shot.bmp", tmp_path / "pic.jpg", "-s", "2",
+                  "--out-dir", out, "--name-template", "{name}-{ext}-up{scale}", "--format",
+                  "keep", *BICUBIC)
+    assert result.code == 0, result.err
+    assert _files(out) == {"small-png-up2.png", "shot-bmp-up2.png", "pic-jpg-up2.jpg"}
+    with Image.open(out / "pic-jpg-up2.jpg") as im:
+        assert (im.format, im.size) == ("JPEG", (40, 48))
+    with Image.open(out / "shot-bmp-up2.png") as im:  # BMP is not written: PNG
+        assert im.format == "PNG"
+
+
+@pytest.mark.parametrize("template", ["../{name}", "sub/{name}", "{nosuch}", "plain"])
+def test_bad_name_template_is_one_line(drrn, png, tmp_path, template):
+    result = drrn("upscale", png, "-s", "2", "--name-template", template, *BICUBIC)
+    assert_one_error_line(result, "template")
+    assert result.code == 1 and _files(tmp_path) == {"small.png"}
+
+
+def test_template_naming_an_input_never_overwrites_it(drrn, png, tmp_path):
+    before = sha256(png)
+    result = drrn("upscale", png, "-s", "2", "--name-template", "{name}", "--existing",
+                  "replace", *BICUBIC)
+    assert result.code == 0, result.err
+    assert sha256(png) == before
+    assert Image.open(tmp_path / "small-2.png").size == (40, 48)
+
+
+def test_existing_skip_and_replace(drrn, png, tmp_path):
+    old = tmp_path / "small_x2.png"
+    old.write_bytes(b"old result")
+    skipped = drrn("upscale", png, "-s", "2", "--existing", "skip", *BICUBIC)
+    assert skipped.code == 0 and "skipped" in skipped.err and skipped.out == ""
+    assert old.read_bytes() == b"old result" and _files(tmp_path) == {"small.png", old.name}
+    replaced = drrn("upscale", png, "-s", "2", "--existing", "replace", *BICUBIC)
+    assert replaced.code == 0 and replaced.out.strip() == str(old)
+    assert Image.open(old).size == (40, 48) and _files(tmp_path) == {"small.png", old.name}

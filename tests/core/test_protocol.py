@@ -1,8 +1,7 @@
-"""The evaluation protocol and benchmark runner, on scikit-image's images (no ../shared needed)."""
+"""The evaluation protocol (one image), on scikit-image's images (no ../shared needed)."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -11,15 +10,7 @@ from PIL import Image
 
 from drrn_core.imaging import imresize, rgb_to_y_u8
 from drrn_core.imaging.io import ImageReadError
-from drrn_core.metrics import (
-    bench_json,
-    evaluate_image,
-    iter_benchmark,
-    list_images,
-    prepare,
-    psnr,
-    score,
-)
+from drrn_core.metrics import evaluate_image, prepare, psnr, score
 from drrn_core.metrics.protocol import check_scale, gt_luma, quantize, read_gt
 
 
@@ -28,15 +19,6 @@ def small_rgb(astronaut_rgb: np.ndarray) -> np.ndarray:
     """A 130x151 RGB piece (odd sizes exercise modcrop; big enough for IFC after shaving)."""
     return astronaut_rgb[10:140, 200:351]
 
-
-@pytest.fixture(scope="module")
-def image_folder(tmp_path_factory, small_rgb, camera_grey):
-    folder = tmp_path_factory.mktemp("bench")
-    Image.fromarray(small_rgb).save(folder / "b.png")
-    Image.fromarray(camera_grey[:120, :100]).save(folder / "a.bmp")
-    (folder / "notes.txt").write_text("not an image")
-    (folder / ".hidden.png").write_bytes(b"")
-    return folder
 
 
 def test_gt_luma_conventions(small_rgb):
@@ -111,59 +93,6 @@ def test_restorer_output_is_checked(small_rgb):
     with pytest.raises(ValueError, match="unknown restorer"):
         evaluate_image(small_rgb, 2, "lanczos", with_ifc=False)
 
-
-def test_list_images_sorted_and_filtered(image_folder):
-    assert [p.name for p in list_images(image_folder)] == ["a.bmp", "b.png"]
-    with pytest.raises(NotADirectoryError):
-        list_images(image_folder / "b.png")
-
-
-def test_iter_benchmark_and_bench_json(image_folder):
-    paths = list_images(image_folder)
-    models = {"bicubic": None, "half": lambda ilr: 0.5 * ilr}
-    results = list(iter_benchmark(paths, [2, 3], models, with_ifc=True))
-    assert len(results) == 8
-    assert [r.index for r in results] == list(range(1, 9)) and {r.total for r in results} == {8}
-    first = results[0]
-    assert (first.model, first.scale, first.image) == ("bicubic", 2, "a.bmp")
-    assert first.score == evaluate_image(paths[0], 2)
-
-    doc = bench_json("Tiny", results)
-    json.dumps(doc, allow_nan=False)
-    assert doc["dataset"] == "Tiny"
-    assert [(r["model"], r["scale"]) for r in doc["runs"]] == [
-        ("bicubic", 2),
-        ("half", 2),
-        ("bicubic", 3),
-        ("half", 3),
-    ]
-    run = doc["runs"][0]
-    assert set(run) == {"model", "scale", "mean", "images"}
-    assert [i["image"] for i in run["images"]] == ["a.bmp", "b.png"]
-    assert set(run["images"][0]) == {"image", "psnr", "ssim", "ifc"}
-    for key in ("psnr", "ssim", "ifc"):
-        assert run["mean"][key] == pytest.approx(np.mean([i[key] for i in run["images"]]))
-
-
-def test_iter_benchmark_cancel_and_no_ifc(image_folder):
-    paths = list_images(image_folder)
-    calls = iter(range(100))
-    results = list(iter_benchmark(paths, [2], {"bicubic": None}, False, lambda: next(calls) >= 1))
-    assert len(results) == 1 and results[0].score.ifc is None
-    doc = bench_json("Tiny", results)
-    assert doc["runs"][0]["mean"]["ifc"] is None and doc["runs"][0]["images"][0]["ifc"] is None
-    with pytest.raises(ValueError, match="scale"):
-        next(iter_benchmark(paths, [2.5], {"bicubic": None}))
-
-
-def test_perfect_restoration_psnr_is_null_in_json(image_folder):
-    paths = list_images(image_folder)[:1]
-    gt = {2: prepare(paths[0], 2).gt_y}
-    results = list(iter_benchmark(paths, [2], {"oracle": lambda ilr: gt[2]}, with_ifc=False))
-    doc = bench_json("Tiny", results)
-    json.dumps(doc, allow_nan=False)
-    assert doc["runs"][0]["images"][0]["psnr"] is None
-    assert doc["runs"][0]["images"][0]["ssim"] == pytest.approx(1.0)
 
 
 def test_ground_truth_over_the_pixel_limit_is_refused_before_decoding(tmp_path) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from drrn_core import benchmark
 from drrn_core.atomic import write_text_atomic
-from drrn_core.cli_common import (
+from drrn_core.benchmark import Dataset, DatasetError, Failed, bench_csv, bench_json
+from drrn_core.cli.common import (
     CLIError,
     check_output_folder,
     error,
@@ -20,32 +21,21 @@ from drrn_core.cli_common import (
     make_upscaler,
     note,
     report_failures,
-    require_file,
 )
-from drrn_core.errors import READ_ERRORS, describe_read_error
-from drrn_core.metrics.protocol import (
-    BICUBIC,
-    IMAGE_SUFFIXES,
-    BenchResult,
-    Restorer,
-    bench_csv,
-    bench_json,
-    iter_benchmark,
-    list_images,
-)
-
-METRICS = ("psnr", "ssim", "ifc")
+from drrn_core.metrics.protocol import BICUBIC, Restorer
 
 HELP = """\
 Evaluate models with the paper's protocol (MATLAB Y channel, modcrop, bicubic LR/ILR, shave = scale,
 PSNR/SSIM/IFC) and print a paper-style table of means per dataset, scale and model.
 
-A folder is a dataset named after the folder; loose image files are grouped into one dataset per
-parent folder. 'bicubic' always runs the protocol's own bicubic baseline.
+A folder is a dataset named after the folder (two folders of one name get their parent's name in
+front, e.g. a/Set5 and b/Set5); loose image files are grouped into one dataset per parent folder.
+'bicubic' always runs the protocol's own bicubic baseline.
 
 --json FILE writes {"dataset": NAME, "runs": [{"model", "scale", "mean": {...}, "images": [...]}]}
 for one dataset, and a JSON list of such objects, one per dataset, when several are given.
---csv FILE writes one row per image: dataset,model,scale,image,psnr,ssim,ifc.
+--csv FILE writes one row per image: dataset,model,scale,image,psnr,ssim,ifc,seconds (the
+seconds the restoration of that image took; JSON has them as "seconds" per image).
 An exact restoration (e.g. bicubic on a flat image) has an infinite PSNR: 'inf' in the table and
 CSV, null in JSON (PSNR is never skipped, so null means infinite); a mean with one infinite PSNR
 is infinite.
@@ -81,21 +71,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     return p
 
 
-def psnr_text(value: float | None, digits: int = 2) -> str:
-    """PSNR as printed: a null PSNR in bench JSON is an exact restoration, shown as 'inf'
-    (protocol module docstring: PSNR is never skipped)."""
-    return "inf" if value is None or value == float("inf") else f"{value:.{digits}f}"
-
-
-def format_cell(mean: dict | None) -> str:
+def format_cell(scores: dict | None) -> str:
     """One table cell: 'PSNR / SSIM / IFC' with the paper's precision ('-' where missing)."""
-    if mean is None:
-        return "-"
-    ifc = mean.get("ifc")
-    ifc_text = "-" if ifc is None else f"{ifc:.3f}"
-    ssim = mean.get("ssim")
-    ssim_text = "-" if ssim is None else f"{ssim:.4f}"
-    return f"{psnr_text(mean.get('psnr'))} / {ssim_text} / {ifc_text}"
+    return benchmark.format_scores(scores)
 
 
 def _align(rows: list[list[str]]) -> str:
@@ -124,28 +102,12 @@ def format_table(results: list[dict], per_image: bool = False) -> str:
     return "PSNR / SSIM / IFC on Y, border shaved by the scale\n" + _align(rows)
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """A named group of ground-truth images."""
-
-    name: str
-    images: list[Path]
-
-
 def collect_datasets(sources: Sequence[Path]) -> list[Dataset]:
-    """Folders become datasets named after them; loose files are grouped by parent folder."""
-    groups: dict[Path, Dataset] = {}
-    for src in sources:
-        if src.is_dir():
-            images = list_images(src)
-            if not images:
-                raise CLIError(f"{src}: no images found ({', '.join(IMAGE_SUFFIXES)})")
-            key = src.resolve()
-        else:
-            images = [require_file(src)]
-            key = src.resolve().parent
-        groups.setdefault(key, Dataset(key.name or str(key), [])).images.extend(images)
-    return list(groups.values())
+    """benchmark.collect_datasets, a bad source becoming a CLIError."""
+    try:
+        return benchmark.collect_datasets(sources)
+    except DatasetError as exc:
+        raise CLIError(exc) from None
 
 
 def bench_models(specs: Sequence[str] | None, device: str,
@@ -163,27 +125,6 @@ def bench_models(specs: Sequence[str] | None, device: str,
         models[name] = make_upscaler(loaded, device=device, precision=precision,
                                      backend=backend, notice=note).restore_y
     return models
-
-
-def run_dataset(
-    dataset: Dataset, args: argparse.Namespace, models: dict[str, Restorer | str], bar: tqdm
-) -> tuple[dict, list[str]]:
-    """Score one dataset image by image (a bad image fails alone); its JSON and failures."""
-    results: list[BenchResult] = []
-    failures: list[str] = []
-    for path in dataset.images:
-        scored: list[BenchResult] = []
-        try:
-            for result in iter_benchmark([path], args.scale, models, with_ifc=not args.no_ifc):
-                scored.append(result)
-                bar.update()
-        except READ_ERRORS as exc:
-            error(describe_read_error(exc, path))
-            failures.append(str(path))
-            bar.update(len(args.scale) * len(models) - len(scored))
-        else:
-            results += scored
-    return bench_json(dataset.name, results), failures
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -210,13 +151,18 @@ def run_bench(args: argparse.Namespace) -> int:
             raise CLIError(f"{out}: refusing to overwrite an input with the results")
     models = bench_models(args.model, args.device, args.precision, args.backend)
     total = sum(len(d.images) for d in datasets) * len(args.scale) * len(models)
-    results, failures = [], []
+    scored: dict[str, list] = {d.name: [] for d in datasets}
+    failures: list[str] = []
     with tqdm(total=total, desc="bench", unit="run", disable=None, leave=False) as bar:
-        for dataset in datasets:
-            bar.set_postfix_str(dataset.name)
-            res, failed = run_dataset(dataset, args, models, bar)
-            results.append(res)
-            failures += failed
+        for event in benchmark.run(datasets, args.scale, models, with_ifc=not args.no_ifc):
+            if isinstance(event, Failed):
+                error(event.message)
+                failures.append(str(event.path))
+            else:
+                scored[event.dataset.name].append(event.result)
+            bar.set_postfix_str(event.dataset.name, refresh=False)
+            bar.update(event.done - bar.n)
+    results = [bench_json(name, rs) for name, rs in scored.items()]
     total_images = sum(len(d.images) for d in datasets)
     if not any(res["runs"] for res in results):
         return report_failures(failures, total_images)  # nothing scored: no table, no files

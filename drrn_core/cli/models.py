@@ -6,8 +6,8 @@ import argparse
 import json
 
 from drrn_core import weights
-from drrn_core.cli_bench import format_cell
-from drrn_core.cli_common import EXIT_OK
+from drrn_core.benchmark import format_scores
+from drrn_core.cli.common import EXIT_OK
 
 
 def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def _result_lines(results: object) -> list[str]:
     docs = results if isinstance(results, list) else [results]
     if not all(isinstance(d, dict) and {"dataset", "runs"} <= d.keys() for d in docs):
         return [json.dumps(results, separators=(", ", ": "))]
-    return [f"{doc['dataset']} x{run['scale']:g} {run['model']}: {format_cell(run['mean'])}"
+    return [f"{doc['dataset']} x{run['scale']:g} {run['model']}: {format_scores(run['mean'])}"
             for doc in docs for run in doc["runs"]]
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from drrn_core.cli_common import EXIT_OK, CLIError, non_negative_int, positive_int
+from drrn_core.benchmark import format_score
+from drrn_core.cli.common import EXIT_OK, CLIError, non_negative_int, positive_int
 from drrn_core.imaging import io, shave
 from drrn_core.metrics import ifc, psnr, ssim
 from drrn_core.metrics.ifc import min_size as ifc_min_size
@@ -58,8 +59,10 @@ def _planes(ref: io.LoadedImage, dist: io.LoadedImage, y: bool) -> list[Plane]:
 def _row(label: str, ref: np.ndarray, dist: np.ndarray, border: int) -> list[str]:
     """One output row: label, PSNR, SSIM, IFC ('-' when the image is too small for IFC)."""
     ref, dist = shave(ref, border).astype(np.float64), shave(dist, border).astype(np.float64)
-    ifc_text = f"{ifc(ref, dist):.4f}" if min(ref.shape) >= ifc_min_size() else "-"
-    return [label, f"{psnr(ref, dist):.4f}", f"{ssim(ref, dist):.5f}", ifc_text]
+    ifc_value = ifc(ref, dist) if min(ref.shape) >= ifc_min_size() else None
+    return [label, format_score("psnr", psnr(ref, dist), digits=4),
+            format_score("ssim", ssim(ref, dist), digits=5),
+            format_score("ifc", ifc_value, digits=4)]
 
 
 def run_metrics(args: argparse.Namespace) -> int:

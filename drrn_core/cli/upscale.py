@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -13,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from drrn_core import weights
+from drrn_core import batch, limits, weights
 from drrn_core.atomic import remove_stale_parts
-from drrn_core.cli_common import (
+from drrn_core.cli.common import (
     CLIError,
     check_output_folder,
     error,
@@ -29,11 +28,11 @@ from drrn_core.cli_common import (
     tile_size,
 )
 from drrn_core.engine import OutOfMemory, Upscaler
-from drrn_core.engine.tiling import MIN_TILE
 from drrn_core.imaging import io
 from drrn_core.metrics.protocol import BICUBIC
 
-FORMATS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif"}
+FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tif": "TIFF"}
+"""--format choices (besides 'keep') and the format each writes (limits.FORMAT_SUFFIX)."""
 
 HELP = """\
 Upscale images with DRRN on the Y channel (Cb, Cr and alpha by bicubic). Each output is written
@@ -41,9 +40,14 @@ atomically (a temporary file renamed into place) and keeps the input's EXIF, ICC
 channel and 16-bit depth (8-bit for JPEG/WebP). The path of each result is printed on stdout.
 
 Output names and overwriting: -o OUT (one input only) writes exactly OUT, replacing an existing
-file there, but never one of the inputs (refused). Otherwise results are NAME_xSCALE.EXT (or
-NAME_wW / NAME_hH) next to each input or in --out-dir DIR, and an existing file is never replaced:
-the first free name NAME_xSCALE-2.EXT, -3, ... is used instead.
+file there, but never one of the inputs (refused). Otherwise results are named by
+--name-template (default {name}_x{scale}, or {name}_{size} with --width/--height: NAME_x2.EXT,
+NAME_w1920.EXT; fields {name}, {ext}, {scale}, {size}; no path separators or '..') next to each
+input or in --out-dir DIR, with the input's format unless --format says otherwise (--format keep:
+the input's when it is PNG/JPEG/WebP/TIFF, else PNG). A result never replaces an input, and two
+inputs never share one: the later gets NAME_x2-2.EXT, -3, ... An existing file is kept and the
+next free name used (--existing rename, the default), or the input skipped (skip), or the file
+replaced (replace).
 
 In a batch a failing file does not stop the others; a summary lists the failures and the exit
 status is 1. Without --model the bundled default model is used; with no weights installed that is
@@ -58,7 +62,8 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="input image files")
     size = p.add_mutually_exclusive_group(required=True)
-    size.add_argument("-s", "--scale", type=scale_factor, help="upscaling factor, > 1 and <= 16")
+    size.add_argument("-s", "--scale", type=scale_factor,
+                      help=f"upscaling factor, {limits.UPSCALE_SCALE.text()}")
     size.add_argument("--width", type=positive_int, metavar="W",
                       help="output width in pixels (height follows the aspect ratio)")
     size.add_argument("--height", type=positive_int, metavar="H",
@@ -80,84 +85,80 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
                    help="how tiles run: PyTorch or ncnn (default: auto = the fastest measured "
                         "path for the device; vulkan always uses ncnn)")
     p.add_argument("--tile", type=tile_size, metavar="N",
-                   help=f"process in N x N tiles to bound memory, N >= {MIN_TILE} (the result "
+                   help=f"process in N x N tiles to bound memory, N >= {limits.MIN_TILE} (the "
+                   "result "
                    "is identical)")
     p.add_argument("--ensemble", action="store_true",
                    help="average the 8 flips/rotations (self-ensemble; 8x slower)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the network: the first image of each size takes seconds "
                         "longer, the rest run faster (needs a C++ compiler on the CPU)")
-    p.add_argument("--format", choices=sorted(FORMATS),
-                   help="output format (default: the input's, by extension)")
+    p.add_argument("--format", choices=[*sorted(FORMATS), limits.KEEP_FORMAT],
+                   help="output format (default: keep = the input's, by extension, when it is "
+                        "PNG/JPEG/WebP/TIFF, else PNG)")
+    p.add_argument("--name-template", metavar="TEMPLATE",
+                   help="output file name without extension (default {name}_x{scale}; fields "
+                        "{name}, {ext}, {scale}, {size})")
+    p.add_argument("--existing", choices=list(batch.EXISTING), default=batch.RENAME,
+                   help="when a generated output name exists: rename (default: next free "
+                        "NAME-2 name), skip the input, or replace the file")
     p.add_argument("--quality", type=quality, metavar="Q",
                    help="JPEG/WebP quality 1-100 (default 95)")
-    p.add_argument("--max-pixels", type=positive_int, default=io.DEFAULT_MAX_PIXELS, metavar="N",
-                   help="refuse inputs and outputs larger than N pixels "
-                   f"(default {io.DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("--max-pixels", type=positive_int, default=limits.MAX_INPUT_PIXELS,
+                   metavar="N", help="refuse inputs and outputs larger than N pixels "
+                   f"(default {limits.MAX_INPUT_PIXELS:,})")
     return p
 
 
 @dataclass(frozen=True)
 class Job:
-    """One input file and where its result goes (`explicit`: named with -o by the user)."""
+    """One input file and where its result goes (`explicit`: named with -o by the user;
+    `skip`: why it is not written, an existing output with --existing skip)."""
 
     source: Path
     target: Path
     explicit: bool = False
+    skip: str | None = None
 
 
-def _suffix(source: Path, fmt: str | None) -> str:
-    """The output extension: --format's, else the input's when writable, else .png."""
-    if fmt:
-        return FORMATS[fmt]
-    return source.suffix if source.suffix.lower() in io.FORMATS else ".png"
-
-
-def _size_tag(args: argparse.Namespace) -> str:
-    """The NAME_<tag> part of generated output names: x2, x2.5, w1920 or h1080."""
-    if args.scale is not None:
-        return f"x{args.scale:g}"
-    return f"w{args.width}" if args.width is not None else f"h{args.height}"
+def _format(args: argparse.Namespace) -> str | None:
+    """--format as batch.output_suffix takes it (None: keep the input's)."""
+    return None if args.format in (None, limits.KEEP_FORMAT) else FORMATS[args.format]
 
 
 def plan_jobs(args: argparse.Namespace) -> list[Job]:
-    """Pair every input with its output path (unique names are picked just before writing)."""
+    """Pair every input with its output path (drrn_core.batch's names and guards)."""
     inputs: Sequence[Path] = args.inputs
     if args.output is not None:
         if len(inputs) != 1:
             raise CLIError(f"-o/--output takes a single input, got {len(inputs)}; use --out-dir")
+        if args.name_template is not None:
+            raise CLIError("--name-template names generated outputs; it cannot be used with -o")
         return [Job(inputs[0], args.output, explicit=True)]
-    tag = _size_tag(args)
-    return [
-        Job(src, (args.out_dir or src.parent) / f"{src.stem}_{tag}{_suffix(src, args.format)}")
-        for src in inputs
-    ]
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name the same file (following links)."""
     try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return a.resolve() == b.resolve()
+        planned = batch.plan([(src, args.out_dir or src.parent) for src in inputs],
+                             template=args.name_template, fmt=_format(args), scale=args.scale,
+                             width=args.width, height=args.height, existing=args.existing)
+    except batch.TemplateError as exc:
+        raise CLIError(exc) from None
+    return [Job(p.source, p.target, skip=p.skip) for p in planned]
 
 
 def final_target(job: Job, inputs: Sequence[Path], fmt: str | None) -> Path:
-    """Where `job` writes: -o's path (refused when it is an input), else the first free name."""
+    """Where `job` writes: -o's path (refused when it is an input), else its planned name (stale
+    temporaries of a killed earlier run for it and its -2, -3 ... variants removed first)."""
     if job.explicit:
-        if any(_same_file(src, job.target) for src in inputs):
+        if batch.is_input(job.target, inputs):
             raise CLIError(f"{job.target}: refusing to overwrite the input image")
-        if fmt is None and job.target.suffix.lower() not in io.FORMATS:
+        if fmt is None and job.target.suffix.lower() not in limits.OUTPUT_FORMATS:
             raise CLIError(f"{job.target}: unknown output format; use a .png, .jpg, .webp or "
                            ".tif name, or --format")
-        target = job.target
     else:
-        # temporary files of a killed earlier run, for this name or its -2, -3 ... variants
-        variants = rf"{re.escape(job.target.stem)}(?:-\d+)?{re.escape(job.target.suffix)}"
+        stem = re.sub(r"-\d+$", "", job.target.stem)
+        variants = rf"{re.escape(stem)}(?:-\d+)?{re.escape(job.target.suffix)}"
         remove_stale_parts(job.target, variants)
-        target = io.unique_output_path(job.target, avoid=tuple(inputs))
-    check_output_folder(target)
-    return target
+    check_output_folder(job.target)
+    return job.target
 
 
 def choose_model(spec: str | None) -> weights.LoadedModel | None:
@@ -190,12 +191,12 @@ def compile_allowed(requested: bool) -> bool:
 def check_size(args: argparse.Namespace, upscaler: Upscaler, image: io.LoadedImage) -> None:
     """Refuse an output over the pixel limit, or one smaller than the input."""
     w, h = image.size
-    out_h, out_w = upscaler.output_shape((h, w), args.scale, _size(args))
-    if out_h * out_w > args.max_pixels:
-        raise CLIError(f"{image.path}: the output {out_w}x{out_h} ({out_w * out_h / 1e6:.1f} MP) "
-                       f"would be over the {args.max_pixels / 1e6:g} MP limit (--max-pixels)")
-    if out_h < h or out_w < w:
-        raise CLIError(f"{image.path}: {out_w}x{out_h} would shrink the {w}x{h} image")
+    out_hw = upscaler.output_shape((h, w), args.scale, _size(args))
+    try:
+        batch.check_output_size(str(image.path), (h, w), out_hw, args.max_pixels,
+                                hint=" (--max-pixels)")
+    except batch.OutputTooLarge as exc:
+        raise CLIError(exc) from None
 
 
 def _size(args: argparse.Namespace) -> tuple[int | None, int | None] | None:
@@ -205,7 +206,7 @@ def _size(args: argparse.Namespace) -> tuple[int | None, int | None] | None:
 
 def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler) -> Path:
     """Load, upscale and atomically save one image; the path written."""
-    target = final_target(job, args.inputs, args.format)
+    target = final_target(job, args.inputs, _format(args))
     image = io.load_image(job.source, max_pixels=args.max_pixels)
     check_size(args, upscaler, image)
     with tqdm(total=100, desc=job.source.name, unit="%", leave=False, disable=None,
@@ -218,8 +219,7 @@ def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler) -> Path
     like = replace(image, pixels=np.empty((0, 0), np.float32), alpha=None)
     del image
     options = {"quality": args.quality} if args.quality is not None else {}
-    fmt = io.FORMATS[FORMATS[args.format]] if args.format else None
-    return io.save_image(target, result, like=like, format=fmt, **options)
+    return io.save_image(target, result, like=like, format=_format(args), **options)
 
 
 def run_upscale(args: argparse.Namespace) -> int:
@@ -241,6 +241,10 @@ def run_upscale(args: argparse.Namespace) -> int:
     with tqdm(total=len(jobs), desc="images", unit="img", disable=True if len(jobs) == 1 else None,
               leave=False) as overall:
         for job in jobs:
+            if job.skip:
+                note(f"{job.source}: skipped, {job.skip} (--existing skip)")
+                overall.update()
+                continue
             try:
                 written = upscale_file(job, args, upscaler)
             except (CLIError, io.ImageReadError, io.ImageWriteError, OutOfMemory) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from drrn_core.cli_common import EXIT_OK, CLIError
+from drrn_core.cli.common import EXIT_OK, CLIError
 
 
 def add_devices_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -10,13 +10,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from drrn_core import weights
+from drrn_core import limits, weights
 from drrn_core.engine import DeviceError, Upscaler
-from drrn_core.engine.tiling import MIN_TILE
 from drrn_core.errors import UserError, one_line
 
 PROG = "drrn"
-MAX_SCALE = 16.0
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -43,79 +41,78 @@ def note(message: object) -> None:
 
 
 def scale_factor(text: str) -> float:
-    """argparse type: an upscaling factor, > 1 and <= MAX_SCALE."""
+    """argparse type: an upscaling factor in limits.UPSCALE_SCALE (> 1 and <= 16)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"scale must be a number, got {text!r}") from None
-    if not value > 1.0:
-        raise argparse.ArgumentTypeError(f"scale must be greater than 1, got {text}")
-    if value > MAX_SCALE:
-        raise argparse.ArgumentTypeError(f"scale {text} is too large (at most {MAX_SCALE:g})")
+    problem = limits.UPSCALE_SCALE.problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 
 def integer_scale(text: str) -> int:
-    """argparse type: an integer benchmark scale in 2..MAX_SCALE (the protocol modcrops by it)."""
+    """argparse type: an integer benchmark scale in limits.BENCH_SCALE (2..16; the protocol
+    modcrops by it)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"benchmark scales are integers, got {text!r}") from None
-    if not 2 <= value <= MAX_SCALE:
+    if limits.BENCH_SCALE.problem(value):
         raise argparse.ArgumentTypeError(
-            f"benchmark scale must be between 2 and {MAX_SCALE:g}, got {text}"
-        )
+            f"benchmark scale must be between {limits.BENCH_SCALE.low:g} and "
+            f"{limits.BENCH_SCALE.high:g}, got {text}")
+    return value
+
+
+def _int_at_least(text: str, low: int) -> int:
+    """An integer >= ``low`` from argparse text, else ArgumentTypeError (one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {text}")
     return value
 
 
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text}")
-    return value
+    return _int_at_least(text, 1)
 
 
 def tile_size(text: str) -> int:
-    """argparse type: a tile side in pixels, >= engine.tiling.MIN_TILE (smaller tiles would be
-    almost all margin and take hours)."""
+    """argparse type: a tile side in pixels, >= limits.MIN_TILE (smaller tiles would be almost
+    all margin and take hours)."""
     value = positive_int(text)
-    if value < MIN_TILE:
-        raise argparse.ArgumentTypeError(f"tile must be at least {MIN_TILE} pixels, got {text}")
+    if value < limits.MIN_TILE:
+        raise argparse.ArgumentTypeError(
+            f"tile must be at least {limits.MIN_TILE} pixels, got {text}")
+    return value
+
+
+def thread_count(text: str) -> int:
+    """argparse type: a number of CPU threads in limits.MIN_THREADS..MAX_THREADS."""
+    value = positive_int(text)
+    if not limits.MIN_THREADS <= value <= limits.MAX_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"threads must be between {limits.MIN_THREADS} and {limits.MAX_THREADS}, got {text}")
     return value
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return value
+    return _int_at_least(text, 0)
 
 
 def quality(text: str) -> int:
-    """argparse type: a JPEG/WebP quality, 1..100."""
+    """argparse type: a JPEG/WebP quality in limits.QUALITY_RANGE (1..100)."""
     value = positive_int(text)
-    if value > 100:
-        raise argparse.ArgumentTypeError(f"quality must be between 1 and 100, got {text}")
+    low, high = limits.QUALITY_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"quality must be between {low} and {high}, got {text}")
     return value
-
-
-def require_file(path: Path) -> Path:
-    """Raise CLIError unless `path` is an existing regular file (checked before any decoding)."""
-    if not path.exists():
-        raise CLIError(f"{path}: no such file")
-    if path.is_dir():
-        raise CLIError(f"{path}: is a directory, expected an image file")
-    if not path.is_file():
-        raise CLIError(f"{path}: not a regular file")
-    return path
 
 
 def report_failures(failures: Sequence[str], total: int) -> int:

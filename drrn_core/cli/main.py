@@ -18,8 +18,8 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from drrn_core import __version__
-from drrn_core.cli_bench import add_bench_parser, run_bench
-from drrn_core.cli_common import (
+from drrn_core.cli.bench import add_bench_parser, run_bench
+from drrn_core.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -29,12 +29,12 @@ from drrn_core.cli_common import (
     note,
     one_line,
 )
-from drrn_core.cli_devices import add_devices_parser, run_devices
-from drrn_core.cli_metrics import add_metrics_parser, run_metrics
-from drrn_core.cli_models import add_models_parser, run_models
-from drrn_core.cli_upscale import add_upscale_parser, run_upscale
+from drrn_core.cli.devices import add_devices_parser, run_devices
+from drrn_core.cli.metrics import add_metrics_parser, run_metrics
+from drrn_core.cli.models import add_models_parser, run_models
+from drrn_core.cli.train import add_train_parser, run_train
+from drrn_core.cli.upscale import add_upscale_parser, run_upscale
 from drrn_core.errors import Terminated, UserError
-from drrn_core.training.command import add_train_parser, run_train
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -125,6 +125,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "traceback)")
     return EXIT_FAILED
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,324 @@
+"""Benchmark runs: the paper's protocol over dataset folders (`drrn bench`, the Benchmark tab).
+
+One implementation of everything between the protocol (drrn_core.metrics.protocol: one image,
+one scale, one restorer) and a front end:
+
+* datasets: :func:`collect_datasets` groups folders and loose image files into named datasets
+  (one naming rule, :func:`dataset_names`);
+* the runner: :func:`run` scores every image x scale x model, yielding :class:`Scored` per result
+  and :class:`Failed` for an image that cannot be scored (it fails alone; the others still run),
+  with the seconds each restoration took;
+* means: :func:`mean_score` (arithmetic, as the paper's tables; one infinite PSNR makes the mean
+  infinite; IFC only when every image has one);
+* outputs: :func:`bench_json` (the documented JSON), :func:`bench_csv`, and
+  :func:`format_score` / :func:`format_scores`, the one way scores are written as text.
+
+JSON shape (one object per dataset)::
+
+    {"dataset": "Set5", "runs": [{"model": "bicubic", "scale": 2,
+      "mean": {"psnr": .., "ssim": .., "ifc": ..},
+      "images": [{"image": "img_001.png", "psnr": .., "ssim": .., "ifc": .., "seconds": ..}]}]}
+
+"ifc" is null when skipped or when the shaved image is under 72 px a side. Non-finite values are
+null so the JSON stays standard: PSNR is never skipped, so a null "psnr" means an exact
+restoration (PSNR = inf). "seconds" is the wall time of that image's restoration (the model on
+the ILR; for bicubic, the protocol's bicubic upscale of the LR).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from drrn_core.errors import READ_ERRORS, UserError, describe_read_error
+from drrn_core.imaging import imresize
+from drrn_core.imaging.io import IMAGE_SUFFIXES, list_images, read_gt
+from drrn_core.metrics.protocol import (
+    BICUBIC,
+    ImageScore,
+    ProtocolImages,
+    Restorer,
+    check_scale,
+    prepare,
+    restore,
+    score,
+)
+
+METRICS = ("psnr", "ssim", "ifc")
+CSV_COLUMNS = ("dataset", "model", "scale", "image", *METRICS, "seconds")
+DIGITS = {"psnr": 2, "ssim": 4, "ifc": 3}
+"""Decimals of each metric in tables and readouts, as the paper prints them."""
+
+
+class DatasetError(UserError):
+    """A benchmark source that cannot be used (missing, not an image file, an empty folder)."""
+
+
+# -- datasets -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Dataset:
+    """A named group of ground-truth images (``folder``: where they are)."""
+
+    name: str
+    folder: Path
+    images: list[Path] = field(default_factory=list)
+
+
+def dataset_names(folders: Sequence[Path]) -> list[str]:
+    """The one naming rule: a dataset is named after its folder; when two folders share a name,
+    both get their parent's name in front ("a/Set5", "b/Set5"), and when that still clashes,
+    their whole path."""
+    names = [f.name or str(f) for f in folders]
+    longer = [f"{f.parent.name}/{n}" if names.count(n) > 1 else n
+              for f, n in zip(folders, names, strict=True)]
+    return [str(f) if longer.count(n) > 1 else n for f, n in zip(folders, longer, strict=True)]
+
+
+def collect_datasets(sources: Sequence[str | os.PathLike]) -> list[Dataset]:
+    """Folders become datasets (their images, IMAGE_SUFFIXES, sorted); loose image files are
+    grouped into one dataset per parent folder; a folder given twice (or a file inside a folder
+    given) joins that folder's dataset. DatasetError for a missing source, a non-file or a folder
+    without images."""
+    groups: dict[Path, list[Path]] = {}
+    for src in map(Path, sources):
+        if src.is_dir():
+            images = list_images(src)
+            if not images:
+                raise DatasetError(f"No image files in {src} ({', '.join(IMAGE_SUFFIXES)})")
+            key = src.resolve()
+        else:
+            if not src.exists():
+                raise DatasetError(f"{src}: no such file")
+            if not src.is_file():
+                raise DatasetError(f"{src}: not a regular file")
+            images = [src]
+            key = src.resolve().parent
+        group = groups.setdefault(key, [])
+        group.extend(p for p in images if p not in group)
+    return [Dataset(name, folder, images) for name, (folder, images) in
+            zip(dataset_names(list(groups)), groups.items(), strict=True)]
+
+
+# -- the runner -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BenchResult:
+    """One scored image of a benchmark run; ``index`` of ``total`` counts results (1-based);
+    ``seconds``: wall time of the restoration (> 0)."""
+
+    model: str
+    scale: int
+    image: str
+    score: ImageScore
+    index: int
+    total: int
+    seconds: float = 0.0
+
+
+def _restore_timed(images: ProtocolImages, restorer: Restorer | str | None
+                   ) -> tuple[np.ndarray, float]:
+    """The restored Y and the seconds it took. Bicubic's work is the protocol's bicubic upscale
+    of the LR (recomputed here, so its time is measured; the result equals ``images.ilr_y``)."""
+    start = time.perf_counter()
+    if restorer is None or restorer == BICUBIC:
+        out = imresize(images.lr_y, float(images.scale))
+    else:
+        out = restore(images, restorer)
+    return out, time.perf_counter() - start
+
+
+def iter_benchmark(
+    paths: Sequence[str | os.PathLike],
+    scales: Sequence[int],
+    models: Mapping[str, Restorer | str | None],
+    with_ifc: bool = True,
+    cancel: Callable[[], bool] | None = None,
+) -> Iterator[BenchResult]:
+    """Score every image x scale x model, yielding each result as soon as it is ready.
+
+    ``models`` maps a display name to a restorer (None or "bicubic" = the protocol's bicubic).
+    Each image is read and prepared once per scale. ``cancel()`` returning True (checked before
+    every restoration) ends the run early; results already yielded stand. Errors propagate (use
+    :func:`run` for a run where a bad image fails alone).
+    """
+    checked = [check_scale(s) for s in scales]
+    total = len(paths) * len(checked) * len(models)
+    index = 0
+    for path in paths:
+        arr = read_gt(path)
+        for s in checked:
+            images = prepare(arr, s)
+            for name, restorer in models.items():
+                if cancel is not None and cancel():
+                    return
+                index += 1
+                out, seconds = _restore_timed(images, restorer)
+                result = score(images.gt_y, out, s, with_ifc)
+                yield BenchResult(name, s, Path(path).name, result, index, total, seconds)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One result of :func:`run`; ``done`` of ``total`` results of the whole run so far."""
+
+    dataset: Dataset
+    path: Path
+    result: BenchResult
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An image that could not be scored (read error, too small for the scale, ...); its
+    ``skipped`` results count as done."""
+
+    dataset: Dataset
+    path: Path
+    error: BaseException
+    done: int
+    total: int
+
+    @property
+    def reason(self) -> str:
+        """One line (naming the file when the error does)."""
+        return describe_read_error(self.error)
+
+    @property
+    def message(self) -> str:
+        """One line that always names the file."""
+        return describe_read_error(self.error, self.path)
+
+
+def run(datasets: Sequence[Dataset], scales: Sequence[int],
+        models: Mapping[str, Restorer | str | None], with_ifc: bool = True,
+        cancel: Callable[[], bool] | None = None) -> Iterator[Scored | Failed]:
+    """Every image of every dataset through the protocol, image by image: a bad image yields one
+    :class:`Failed` and the run goes on. ``cancel()`` (checked before every restoration and
+    after every image) ends the run; what was yielded stands. Bad scales raise ValueError first.
+    """
+    checked = [check_scale(s) for s in scales]
+    per_image = len(checked) * len(models)
+    total = sum(len(d.images) for d in datasets) * per_image
+    done = 0
+    for dataset in datasets:
+        for path in dataset.images:
+            start = done
+            try:
+                for result in iter_benchmark([path], checked, models, with_ifc, cancel):
+                    done += 1
+                    yield Scored(dataset, Path(path), result, done, total)
+            except READ_ERRORS as exc:
+                if cancel is not None and cancel():
+                    return
+                done = start + per_image
+                yield Failed(dataset, Path(path), exc, done, total)
+            if cancel is not None and cancel():
+                return
+
+
+# -- means and outputs ------------------------------------------------------------------------
+def mean_score(scores: Iterable[ImageScore]) -> ImageScore:
+    """Arithmetic means (as the paper's tables); IFC is None unless every image has one. An
+    infinite PSNR (exact restoration) makes the mean PSNR infinite."""
+    scores = list(scores)
+    if not scores:
+        raise ValueError("no scores to average")
+    ifcs = [s.ifc for s in scores]
+    return ImageScore(
+        psnr=float(np.mean([s.psnr for s in scores])),
+        ssim=float(np.mean([s.ssim for s in scores])),
+        ifc=None if any(v is None for v in ifcs) else float(np.mean(ifcs)),
+    )
+
+
+def _json_number(value: float | None) -> float | None:
+    """Finite floats as they are; None (JSON null) for missing and non-finite values."""
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _score_dict(s: ImageScore) -> dict[str, float | None]:
+    return {"psnr": _json_number(s.psnr), "ssim": _json_number(s.ssim), "ifc": _json_number(s.ifc)}
+
+
+def _seconds(value: float) -> float:
+    return round(float(value), 6)
+
+
+def bench_json(dataset: str, results: Iterable[BenchResult]) -> dict:
+    """The benchmark JSON (module docstring): one run per (model, scale) in order of appearance."""
+    runs: dict[tuple[str, int], list[BenchResult]] = {}
+    for r in results:
+        runs.setdefault((r.model, r.scale), []).append(r)
+    return {
+        "dataset": dataset,
+        "runs": [
+            {
+                "model": model,
+                "scale": scale,
+                "mean": _score_dict(mean_score(r.score for r in rs)),
+                "images": [{"image": r.image, **_score_dict(r.score),
+                            "seconds": _seconds(r.seconds)} for r in rs],
+            }
+            for (model, scale), rs in runs.items()
+        ],
+    }
+
+
+def csv_cells(image: Mapping) -> list:
+    """The metric and time cells of one image of a bench JSON run, as CSV writes them: an
+    infinite (null) PSNR reads ``inf``, a missing IFC or time is empty."""
+    cells = [("inf" if m == "psnr" else "") if image.get(m) is None else image[m] for m in METRICS]
+    return [*cells, "" if image.get("seconds") is None else image["seconds"]]
+
+
+def bench_csv(results: Iterable[dict]) -> str:
+    """Benchmark JSON documents (:func:`bench_json`) as CSV text, one row per image and run:
+    dataset,model,scale,image,psnr,ssim,ifc,seconds (:func:`csv_cells`)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for res in results:
+        for run_ in res["runs"]:
+            for im in run_["images"]:
+                writer.writerow([res["dataset"], run_["model"], run_["scale"], im["image"],
+                                 *csv_cells(im)])
+    return buf.getvalue()
+
+
+def format_score(metric: str, value: float | None, *, inf: str = "inf",
+                 missing: str = "-", digits: int | None = None) -> str:
+    """One metric as text with the paper's decimals (DIGITS: PSNR 2, SSIM 4, IFC 3; ``digits``
+    overrides them, e.g. `drrn metrics` prints more).
+
+    ``value`` None is ``missing``, except for PSNR in bench JSON, where null means infinite:
+    pass ``None`` as PSNR only through :func:`format_scores` with ``null_psnr_is_inf``. An
+    infinite value is ``inf`` ("inf" in the CLI and files, "∞" in the app)."""
+    if value is None:
+        return missing
+    if math.isinf(value):
+        return inf
+    return f"{value:.{DIGITS[metric] if digits is None else digits}f}"
+
+
+def format_scores(scores: Mapping | None, *, inf: str = "inf", missing: str = "-",
+                  null_psnr_is_inf: bool = True, sep: str = " / ") -> str:
+    """'PSNR / SSIM / IFC' of a mapping with psnr/ssim/ifc (a bench JSON mean or image);
+    ``missing`` for the whole cell when ``scores`` is None. In bench JSON a null PSNR is an
+    exact restoration (``null_psnr_is_inf``); elsewhere (e.g. a paper's missing figure) pass
+    False to show it as missing."""
+    if scores is None:
+        return missing
+    psnr = scores.get("psnr")
+    if psnr is None and null_psnr_is_inf:
+        psnr = math.inf
+    return sep.join(format_score(m, v, inf=inf, missing=missing)
+                    for m, v in zip(METRICS, (psnr, scores.get("ssim"), scores.get("ifc")),
+                                    strict=True))

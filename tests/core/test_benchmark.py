@@ -1,0 +1,239 @@
+"""drrn_core.benchmark: datasets and their names, the runner (a bad image fails alone, per-image
+seconds), means (infinite PSNR included), JSON/CSV and score text; on scikit-image's images."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from drrn_core import benchmark
+from drrn_core.benchmark import (
+    BenchResult,
+    DatasetError,
+    Failed,
+    Scored,
+    bench_csv,
+    bench_json,
+    collect_datasets,
+    dataset_names,
+    format_score,
+    format_scores,
+    iter_benchmark,
+    mean_score,
+)
+from drrn_core.imaging.io import list_images
+from drrn_core.metrics import ImageScore, evaluate_image, prepare
+
+
+@pytest.fixture(scope="module")
+def small_rgb(astronaut_rgb: np.ndarray) -> np.ndarray:
+    """A 130x151 RGB piece (odd sizes exercise modcrop; big enough for IFC after shaving)."""
+    return astronaut_rgb[10:140, 200:351]
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory, small_rgb, camera_grey):
+    folder = tmp_path_factory.mktemp("bench")
+    Image.fromarray(small_rgb).save(folder / "b.png")
+    Image.fromarray(camera_grey[:120, :100]).save(folder / "a.bmp")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden.png").write_bytes(b"")
+    return folder
+
+
+
+def test_list_images_sorted_and_filtered(image_folder):
+    assert [p.name for p in list_images(image_folder)] == ["a.bmp", "b.png"]
+    with pytest.raises(NotADirectoryError):
+        list_images(image_folder / "b.png")
+
+
+def test_iter_benchmark_and_bench_json(image_folder):
+    paths = list_images(image_folder)
+    models = {"bicubic": None, "half": lambda ilr: 0.5 * ilr}
+    results = list(iter_benchmark(paths, [2, 3], models, with_ifc=True))
+    assert len(results) == 8
+    assert [r.index for r in results] == list(range(1, 9)) and {r.total for r in results} == {8}
+    first = results[0]
+    assert (first.model, first.scale, first.image) == ("bicubic", 2, "a.bmp")
+    assert first.score == evaluate_image(paths[0], 2)
+
+    doc = bench_json("Tiny", results)
+    json.dumps(doc, allow_nan=False)
+    assert doc["dataset"] == "Tiny"
+    assert [(r["model"], r["scale"]) for r in doc["runs"]] == [
+        ("bicubic", 2),
+        ("half", 2),
+        ("bicubic", 3),
+        ("half", 3),
+    ]
+    run = doc["runs"][0]
+    assert set(run) == {"model", "scale", "mean", "images"}
+    assert [i["image"] for i in run["images"]] == ["a.bmp", "b.png"]
+    assert set(run["images"][0]) == {"image", "psnr", "ssim", "ifc", "seconds"}
+    assert all(i["seconds"] > 0 for i in run["images"])
+    for key in ("psnr", "ssim", "ifc"):
+        assert run["mean"][key] == pytest.approx(np.mean([i[key] for i in run["images"]]))
+
+
+def test_iter_benchmark_cancel_and_no_ifc(image_folder):
+    paths = list_images(image_folder)
+    calls = iter(range(100))
+    results = list(iter_benchmark(paths, [2], {"bicubic": None}, False, lambda: next(calls) >= 1))
+    assert len(results) == 1 and results[0].score.ifc is None
+    doc = bench_json("Tiny", results)
+    assert doc["runs"][0]["mean"]["ifc"] is None and doc["runs"][0]["images"][0]["ifc"] is None
+    with pytest.raises(ValueError, match="scale"):
+        next(iter_benchmark(paths, [2.5], {"bicubic": None}))
+
+
+def test_perfect_restoration_psnr_is_null_in_json(image_folder):
+    paths = list_images(image_folder)[:1]
+    gt = {2: prepare(paths[0], 2).gt_y}
+    results = list(iter_benchmark(paths, [2], {"oracle": lambda ilr: gt[2]}, with_ifc=False))
+    doc = bench_json("Tiny", results)
+    json.dumps(doc, allow_nan=False)
+    assert doc["runs"][0]["images"][0]["psnr"] is None
+    assert doc["runs"][0]["images"][0]["ssim"] == pytest.approx(1.0)
+
+
+
+# -- datasets ---------------------------------------------------------------------------------
+def test_dataset_names_one_rule(tmp_path):
+    a, b, c = tmp_path / "a" / "Set5", tmp_path / "b" / "Set5", tmp_path / "Set14"
+    assert dataset_names([c]) == ["Set14"]
+    assert dataset_names([a, c, b]) == ["a/Set5", "Set14", "b/Set5"]
+    twin = tmp_path / "x" / "a" / "Set5"  # same parent name too: the whole path
+    assert dataset_names([a, twin]) == [str(a), str(twin)]
+
+
+def test_collect_datasets_folders_and_loose_files(tmp_path, image_folder):
+    loose = tmp_path / "Loose"
+    loose.mkdir()
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(loose / "z.png")
+    Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(loose / "y.png")
+    sets = collect_datasets([image_folder, loose / "z.png", loose / "y.png", image_folder])
+    assert [d.name for d in sets] == [image_folder.name, "Loose"]
+    assert [p.name for p in sets[0].images] == ["a.bmp", "b.png"]  # given twice: once
+    assert [p.name for p in sets[1].images] == ["z.png", "y.png"]
+    assert sets[1].folder == loose.resolve()
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "fifo"])
+def test_collect_datasets_refuses_bad_sources_in_one_line(tmp_path, kind):
+    import os
+
+    source = tmp_path / kind
+    if kind == "empty":
+        source.mkdir()
+        (source / "notes.txt").write_text("x")
+    elif kind == "fifo":
+        os.mkfifo(source)
+    with pytest.raises(DatasetError) as info:
+        collect_datasets([source])
+    assert str(source) in str(info.value) and "\n" not in str(info.value)
+
+
+# -- the runner -------------------------------------------------------------------------------
+def test_run_a_bad_image_fails_alone_with_progress(tmp_path, image_folder):
+    import shutil
+
+    folder = tmp_path / "Mixed"
+    shutil.copytree(image_folder, folder)
+    (folder / "0_broken.png").write_text("not a PNG")
+    (folder / "c_tiny.png").write_bytes(b"")
+    (sets,) = [collect_datasets([folder])]
+    events = list(benchmark.run(sets, [2, 3], {"bicubic": None, "x": lambda ilr: ilr},
+                                with_ifc=False))
+    failed = [e for e in events if isinstance(e, Failed)]
+    scored = [e for e in events if isinstance(e, Scored)]
+    assert [e.path.name for e in failed] == ["0_broken.png", "c_tiny.png"]
+    assert all(e.path.name in e.message and "\n" not in e.message for e in failed)
+    assert len(scored) == 2 * 2 * 2  # two good images x two scales x two models
+    assert [e.done for e in events] == sorted(e.done for e in events)
+    assert events[-1].done == events[-1].total == 4 * 2 * 2
+    for e in scored:
+        assert e.result.score == evaluate_image(e.path, e.result.scale, with_ifc=False)
+
+
+def test_run_cancel_stops_and_keeps_what_was_yielded(image_folder):
+    sets = collect_datasets([image_folder])
+    calls = iter(range(100))
+    events = list(benchmark.run(sets, [2], {"bicubic": None}, False,
+                                cancel=lambda: next(calls) >= 1))
+    assert len(events) == 1 and isinstance(events[0], Scored)
+
+
+def test_per_image_seconds_are_measured(image_folder):
+    """Every result carries the wall time of its restoration: positive, and a deliberately slow
+    restorer takes at least as long as it sleeps."""
+    import time
+
+    def slow(ilr):
+        time.sleep(0.05)
+        return ilr
+
+    paths = list_images(image_folder)
+    results = list(iter_benchmark(paths, [2], {"bicubic": None, "slow": slow}, with_ifc=False))
+    assert all(r.seconds > 0 for r in results)
+    assert all(r.seconds >= 0.05 for r in results if r.model == "slow")
+    doc = bench_json("Tiny", results)
+    assert [i["seconds"] for i in doc["runs"][1]["images"]] == [
+        round(r.seconds, 6) for r in results if r.model == "slow"]
+    rows = list(csv.DictReader(io.StringIO(bench_csv([doc]))))
+    assert list(rows[0]) == list(benchmark.CSV_COLUMNS)
+    assert all(float(r["seconds"]) > 0 for r in rows)
+
+
+def test_bicubic_result_is_the_protocols_ilr(image_folder):
+    """Bicubic's restoration is timed by recomputing the ILR: the scores are unchanged."""
+    path = list_images(image_folder)[1]
+    (result,) = iter_benchmark([path], [3], {"bicubic": "bicubic"})
+    assert result.score == evaluate_image(path, 3, "bicubic")
+    images = prepare(path, 3)
+    from drrn_core.imaging import imresize
+
+    assert np.array_equal(imresize(images.lr_y, 3.0), images.ilr_y)
+
+
+# -- means and text ---------------------------------------------------------------------------
+def test_mean_score_rules():
+    scores = [ImageScore(30.0, 0.9, 2.0), ImageScore(32.0, 0.8, 4.0)]
+    assert mean_score(scores) == ImageScore(31.0, pytest.approx(0.85), 3.0)
+    with_inf = [*scores, ImageScore(math.inf, 1.0, 5.0)]
+    assert math.isinf(mean_score(with_inf).psnr)
+    assert math.isinf(mean_score([ImageScore(math.inf, 1.0), ImageScore(math.inf, 1.0)]).psnr)
+    assert mean_score([*scores, ImageScore(33.0, 0.7, None)]).ifc is None
+    with pytest.raises(ValueError):
+        mean_score([])
+
+
+def test_infinite_psnr_in_json_csv_and_text():
+    results = [BenchResult("m", 2, "a.png", ImageScore(math.inf, 1.0, None), 1, 2, 0.1),
+               BenchResult("m", 2, "b.png", ImageScore(30.0, 0.9, None), 2, 2, 0.2)]
+    doc = bench_json("D", results)
+    json.dumps(doc, allow_nan=False)
+    run = doc["runs"][0]
+    assert run["mean"]["psnr"] is None and run["images"][0]["psnr"] is None
+    rows = list(csv.DictReader(io.StringIO(bench_csv([doc]))))
+    assert [r["psnr"] for r in rows] == ["inf", "30.0"] and rows[0]["ifc"] == ""
+    assert format_scores(run["mean"]) == "inf / 0.9500 / -"
+    assert format_scores(run["images"][1]) == "30.00 / 0.9000 / -"
+    assert format_scores(None) == "-"
+    assert format_scores({"psnr": None, "ssim": 0.5}, missing="–",
+                         null_psnr_is_inf=False) == "– / 0.5000 / –"
+
+
+def test_format_score_digits_and_markers():
+    assert format_score("psnr", 33.6621) == "33.66"
+    assert format_score("ssim", 0.929912) == "0.9299"
+    assert format_score("ifc", 6.08349) == "6.083"
+    assert format_score("psnr", math.inf, inf="∞") == "∞"
+    assert format_score("ifc", None, missing="…") == "…"
+    assert format_score("psnr", 30.123456, digits=4) == "30.1235"
