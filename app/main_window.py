@@ -432,7 +432,7 @@ class MainWindow(QMainWindow):
             self.compare.set_mode(mode)
         if scale is not None:
             self.compare.controls.scale.setValue(scale)
-        self.compare.set_source(loaded.image, path.name, loaded, note=note)
+        self.compare.set_source(loaded.image, path.name, loaded, note=note, path=path)
         return True
 
     def open_in_evaluation(self, path: str, scale: int) -> None:
@@ -459,20 +459,19 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001
             self.show_error("Could not open the pair", describe_error(exc))
             return False
-        lh, lw = lr.image.shape[:2]
-        hh, hw = hr.image.shape[:2]
-        s = round(hh / lh)
-        if s < 2 or hh // s != lh or hw // s != lw:
-            self.show_error("Not an LR + HR pair",
-                            f"The HR image ({hw}×{hh}) is not the LR image ({lw}×{lh}) times "
-                            "an integer scale of 2 or more.")
+        from drrn_core.metrics.protocol import pair_scale
+
+        try:
+            pair_scale(lr.image.shape, hr.image.shape)
+        except ValueError as exc:
+            self.show_error("Not an LR + HR pair", str(exc))
             return False
         self.source_path = Path(hr_path).resolve()
         self.loaded = hr
         self.setWindowTitle(f"DRRN Studio — {Path(lr_path).name} + {Path(hr_path).name}")
         self.tabs.setCurrentWidget(self.compare)
         self.compare.set_source(hr.image, f"{Path(lr_path).name} vs {Path(hr_path).name}", hr,
-                                lr=lr.image)
+                                lr=lr.image, path=Path(hr_path), lr_path=Path(lr_path))
         return True
 
     def open_folder(self, folder: Path) -> bool:
