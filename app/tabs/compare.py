@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from app import estimate, pipeline
 from app.tabs._widgets import user_message
-from app.views.controls import ControlPanel
+from app.views.control_panel import ControlPanel
 from app.views.error_map import ErrorPane, ErrorScale
 from app.views.image_pane import ImagePane
 from app.views.pane_grid import PaneGrid, ViewSync
