@@ -92,14 +92,14 @@ class MainWindow(QMainWindow):
         self.models = ModelRegistry(self)
         self._select_model: str | None = None
         self.models.modelsChanged.connect(self._on_models_changed)
-        for tab in self.extra_tabs.values():
-            if hasattr(tab, "refresh_models"):
-                self.models.modelsChanged.connect(tab.refresh_models)
 
         self.actions: dict[str, QAction] = {}
         self._build_actions()
         self._build_menus()
         self.refresh_models()
+        for tab in self.extra_tabs.values():  # they listed the models when they were built
+            if hasattr(tab, "refresh_models"):
+                self.models.modelsChanged.connect(tab.refresh_models)
         self._restore_settings()
         self._update_actions()
         self.show_message(log_problem or "Open an image (Ctrl+O), drop one here or paste it "
