@@ -39,6 +39,11 @@ def test_evaluation_readouts_are_the_protocols_numbers(window, gt_png, wait_idle
     bicubic = protocol.evaluate_image(gt, 2, "bicubic")
     restorer = Upscaler(weights.resolve_model(TINY), precision="fp32").restore_y
     drrn = protocol.evaluate_image(gt, 2, restorer)
+    # the DRRN image shown is that same fp32 result, coloured by the protocol's view images
+    view = protocol.prepare_view(gt, 2)
+    shown = window.compare.results["drrn"][0]
+    assert np.array_equal(shown, view.colour(restorer(view.images.ilr_y)))
+    assert np.array_equal(window.compare.results["gt"][0], view.gt)
     got = window.compare.scores
     assert got["bicubic"] == bicubic  # exactly what `drrn bench` computes
     assert got["drrn"] == drrn
