@@ -8,7 +8,6 @@ tab. Results are written by drrn_core.imaging.io.save_image (metadata kept, atom
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 from PySide6.QtCore import QRect, QSettings, Qt, QUrl
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.devices import AUTO, device_choices, precision_choices
 from app.document import (
     LOSSY,
     SAVE_FILTERS,
@@ -51,8 +51,6 @@ from drrn_core.weights import resources_dir
 
 log = logging.getLogger("drrn-studio.window")
 
-_DEVICES: list[tuple[str, str]] = []
-_DEVICES_LOCK = threading.Lock()
 ICON = resources_dir() / "icons" / "drrn-studio.svg"
 
 
@@ -236,9 +234,9 @@ class MainWindow(QMainWindow):
         c = self.compare.controls
         c.set_mode(s.mode)
         c.scale.setValue(s.scale)
-        c.set_devices([("auto (fastest here)", "auto"), ("cpu", "cpu")], s.device)
+        c.set_devices([AUTO, ("cpu", "cpu")], s.device)
         self._list_devices()
-        c.set_choices(c.precision, self.precisions(), s.precision)
+        c.set_choices(c.precision, precision_choices(), s.precision)
         self.tabs.setCurrentIndex(min(s.current_tab, self.tabs.count() - 1))
         self._sync_mode_actions(c.mode)
 
@@ -279,7 +277,7 @@ class MainWindow(QMainWindow):
         from app.workers import start_job
 
         wanted = self.settings.device
-        self._devices_job = start_job(lambda ctx: self.devices(), name="devices", parent=self)
+        self._devices_job = start_job(lambda ctx: device_choices(), name="devices", parent=self)
 
         def done(devices: list[tuple[str, str]]) -> None:
             c = self.compare.controls
@@ -287,28 +285,6 @@ class MainWindow(QMainWindow):
             c.set_devices(devices, current if current != "auto" else wanted)
 
         self._devices_job.succeeded.connect(done)
-
-    @staticmethod
-    def devices() -> list[tuple[str, str]]:
-        """(label, spec) of "auto" and every usable device: the CPU with its instruction set,
-        CUDA, MPS and Vulkan GPUs (any vendor, through ncnn) with name and memory. Listed once
-        per process, one caller at a time (probing Vulkan drivers from two threads at once is
-        not safe)."""
-        from drrn_core.engine.device import list_devices
-
-        with _DEVICES_LOCK:
-            if not _DEVICES:
-                _DEVICES.append(("auto (fastest here)", "auto"))
-                for info in list_devices():
-                    slow = " - software, slow" if info.software else ""
-                    _DEVICES.append((f"{info.spec}: {info.name}{slow}", info.spec))
-            return list(_DEVICES)
-
-    @staticmethod
-    def precisions() -> list[str]:
-        from drrn_core.engine.device import PRECISIONS
-
-        return ["auto", *PRECISIONS]
 
     # -- models ----------------------------------------------------------------------------
     def refresh_models(self, select: str | None = None) -> None:
