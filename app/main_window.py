@@ -8,11 +8,9 @@ tab. Results are written by drrn_core.imaging.io.save_image (metadata kept, atom
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
-import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRect, QSettings, Qt, QUrl
+from PySide6.QtCore import QRect, QSettings, Qt, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -22,10 +20,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QImage,
-    QImageReader,
     QKeySequence,
-    QPainter,
-    QPalette,
 )
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -33,53 +28,30 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QStatusBar,
     QTabWidget,
     QWidget,
 )
 
-from app.imageio16 import depth_note
+from app.devices import AUTO, device_choices, precision_choices
+from app.document import (
+    LOSSY,
+    SAVE_FILTERS,
+    Document,
+    Opened,
+    image_suffixes,
+    is_image_path,
+    qimage_from_array,
+)
 from app.settings import AppSettings
+from app.tabs._models import ModelRegistry
 from app.tabs.compare import CompareTab
+from app.views.status_bar import StatusBar
 from app.workers import describe_error, shutdown_jobs
 from drrn_core.weights import resources_dir
 
 log = logging.getLogger("drrn-studio.window")
 
-MAX_INPUT_PIXELS = 50_000_000
-_DEVICES: list[tuple[str, str]] = []
-_DEVICES_LOCK = threading.Lock()
 ICON = resources_dir() / "icons" / "drrn-studio.svg"
-SAVE_FILTERS = {
-    "PNG image (*.png)": ".png",
-    "JPEG image (*.jpg *.jpeg)": ".jpg",
-    "WebP image (*.webp)": ".webp",
-    "TIFF image (*.tif *.tiff)": ".tif",
-}
-LOSSY = (".jpg", ".jpeg", ".webp")
-
-
-def image_suffixes() -> list[str]:
-    """Suffixes offered in the Open dialog: what Qt and our loader (Pillow) can read."""
-    from drrn_core.metrics.protocol import IMAGE_SUFFIXES
-
-    qt = {"." + bytes(f).decode().lower() for f in QImageReader.supportedImageFormats()}
-    return sorted(set(IMAGE_SUFFIXES) | qt)
-
-
-def is_image_path(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in image_suffixes()
-
-
-def qimage_from_array(image: np.ndarray) -> QImage:
-    """uint8/float HW or HWC (RGB/RGBA) array -> a QImage owning its pixels."""
-    from app.views.image_pane import to_display_u8
-
-    arr = to_display_u8(image)
-    h, w = arr.shape[:2]
-    if arr.ndim == 2:
-        return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_Grayscale8).copy()
-    return QImage(arr.data, w, h, arr.strides[0], QImage.Format.Format_RGB888).copy()
 
 
 class MainWindow(QMainWindow):
@@ -89,9 +61,9 @@ class MainWindow(QMainWindow):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings or AppSettings()
-        self.source_path: Path | None = None
-        self._load_note = ""
-        self.loaded = None  # drrn_core.imaging.io.LoadedImage of the opened image, if any
+        self.document = Document(self)
+        self.document.failed.connect(self.show_error)
+        self.document.message.connect(self.show_message)
         self.setWindowTitle("DRRN Studio")
         if ICON.exists():
             self.setWindowIcon(QIcon(str(ICON)))
@@ -115,10 +87,17 @@ class MainWindow(QMainWindow):
         self.compare.resultReady.connect(self._update_actions)
         self.compare.busyChanged.connect(lambda _b: self._update_actions())
 
+        self.models = ModelRegistry(self)
+        self._select_model: str | None = None
+        self.models.modelsChanged.connect(self._on_models_changed)
+
         self.actions: dict[str, QAction] = {}
         self._build_actions()
         self._build_menus()
         self.refresh_models()
+        for tab in self.extra_tabs.values():  # they listed the models when they were built
+            if hasattr(tab, "refresh_models"):
+                self.models.modelsChanged.connect(tab.refresh_models)
         self._restore_settings()
         self._update_actions()
         self.show_message(log_problem or "Open an image (Ctrl+O), drop one here or paste it "
@@ -255,9 +234,9 @@ class MainWindow(QMainWindow):
         c = self.compare.controls
         c.set_mode(s.mode)
         c.scale.setValue(s.scale)
-        c.set_devices([("auto (fastest here)", "auto"), ("cpu", "cpu")], s.device)
+        c.set_devices([AUTO, ("cpu", "cpu")], s.device)
         self._list_devices()
-        c.set_choices(c.precision, self.precisions(), s.precision)
+        c.set_choices(c.precision, precision_choices(), s.precision)
         self.tabs.setCurrentIndex(min(s.current_tab, self.tabs.count() - 1))
         self._sync_mode_actions(c.mode)
 
@@ -298,7 +277,7 @@ class MainWindow(QMainWindow):
         from app.workers import start_job
 
         wanted = self.settings.device
-        self._devices_job = start_job(lambda ctx: self.devices(), name="devices", parent=self)
+        self._devices_job = start_job(lambda ctx: device_choices(), name="devices", parent=self)
 
         def done(devices: list[tuple[str, str]]) -> None:
             c = self.compare.controls
@@ -307,43 +286,24 @@ class MainWindow(QMainWindow):
 
         self._devices_job.succeeded.connect(done)
 
-    @staticmethod
-    def devices() -> list[tuple[str, str]]:
-        """(label, spec) of "auto" and every usable device: the CPU with its instruction set,
-        CUDA, MPS and Vulkan GPUs (any vendor, through ncnn) with name and memory. Listed once
-        per process, one caller at a time (probing Vulkan drivers from two threads at once is
-        not safe)."""
-        from drrn_core.engine.device import list_devices
-
-        with _DEVICES_LOCK:
-            if not _DEVICES:
-                _DEVICES.append(("auto (fastest here)", "auto"))
-                for info in list_devices():
-                    slow = " - software, slow" if info.software else ""
-                    _DEVICES.append((f"{info.spec}: {info.name}{slow}", info.spec))
-            return list(_DEVICES)
-
-    @staticmethod
-    def precisions() -> list[str]:
-        from drrn_core.engine.device import PRECISIONS
-
-        return ["auto", *PRECISIONS]
-
     # -- models ----------------------------------------------------------------------------
     def refresh_models(self, select: str | None = None) -> None:
-        """Re-read bundled and user models into the model selector."""
-        from drrn_core import weights
+        """Re-read bundled and user models: every model list follows (``modelsChanged``); the
+        Compare tab selects ``select`` (else keeps its choice, else the saved model, else the
+        default)."""
+        self._select_model = select
+        self.models.refresh()
 
-        try:
-            entries = weights.list_models()
-            default = weights.default_model_name()
-        except Exception as exc:  # noqa: BLE001 - a broken model folder must not stop the app
-            log.exception("listing models failed")
-            self.show_message(f"Could not list models: {describe_error(exc)}", 0)
-            entries, default = [], None
-        choices = [(f"{e.name} ({e.source})" if getattr(e, "source", "") else e.name, e.name)
-                   for e in entries]
-        current = select or self.settings.model or default
+    def _on_models_changed(self) -> None:
+        """The Compare tab's model list (the other tabs refresh their own)."""
+        if self.models.problem:
+            self.show_message(self.models.problem, 0)
+        choices = [(f"{c.name} ({c.source})" if c.source else c.name, c.name)
+                   for c in self.models.choices(with_bicubic=False)]
+        combo = self.compare.controls.model
+        kept = combo.currentData() if combo.count() else None  # the user's current choice
+        current = self._select_model or kept or self.settings.model or self.models.default
+        self._select_model = None
         self.compare.controls.set_models(choices, current)
 
     def import_weights(self) -> None:
@@ -354,7 +314,6 @@ class MainWindow(QMainWindow):
             self.import_weights_from(path)
 
     def import_weights_from(self, path: str | Path) -> bool:
-        from app import pipeline
         from drrn_core import weights
 
         try:
@@ -362,30 +321,20 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - any refusal is one message
             self.show_error("Could not import weights", describe_error(exc))
             return False
-        pipeline.forget_models()
         self.refresh_models(select=entry.name)
-        for tab in self.extra_tabs.values():
-            if hasattr(tab, "refresh_models"):
-                tab.refresh_models()
         self.show_message(f"Imported model {entry.name}.", 8000)
         self.compare.schedule_run()
         return True
 
     def on_model_ready(self, weights_path: str) -> None:
         """The training tab produced weights: refresh every model list and select them."""
-        from app import pipeline
-        from drrn_core import weights
-
-        pipeline.forget_models()
-        name = next((e.name for e in weights.list_models()
-                     if str(getattr(e, "path", "")) == str(weights_path)), Path(weights_path).stem)
         controls = self.compare.controls
         controls.model.blockSignals(True)  # selecting it must not start a run
-        self.refresh_models(select=name)
+        self.models.refresh()
+        name = self.models.name_of(weights_path)
+        self._select_model = name
+        self._on_models_changed()
         controls.model.blockSignals(False)
-        for tab in self.extra_tabs.values():
-            if hasattr(tab, "refresh_models"):
-                tab.refresh_models()
         if self.compare.source is not None:
             self.compare.grid.panes["drrn"].set_image(
                 None, note=f"Model {name} selected:\nUpdate (F5) to compute")
@@ -400,13 +349,10 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
-    def _load(self, path: str | Path):
-        """Read an image (16-bit colour PNGs at 16 bits); a note, if any, goes to the status."""
-        from app.imageio16 import load_image
-
-        loaded, note = load_image(path, max_pixels=MAX_INPUT_PIXELS)
-        self._load_note = note
-        return loaded
+    @property
+    def loaded(self):
+        """drrn_core.imaging.io.LoadedImage of the opened image, if any (see app.document)."""
+        return self.document.loaded
 
     def open_path(self, path: str | Path, mode: str | None = None, scale: int | None = None,
                   note: str = "") -> bool:
@@ -415,25 +361,25 @@ class MainWindow(QMainWindow):
         path = Path(path)
         if path.is_dir():
             return self.open_folder(path)
-        try:
-            loaded = self._load(path)
-        except Exception as exc:  # noqa: BLE001 - unreadable input is a message, not a crash
-            self.show_error("Could not open the image", describe_error(exc))
+        opened = self.document.open_file(path, note)
+        if opened is None:
             return False
-        self.source_path = path.resolve()
-        self.loaded = loaded
-        note = "; ".join(n for n in (note, self._load_note) if n)
         self.settings.last_dir = str(path.parent)
         self.settings.add_recent(path)
         self._rebuild_recent()
-        self.setWindowTitle(f"DRRN Studio — {path.name}")
+        self._show(opened, mode, scale)
+        return True
+
+    def _show(self, opened: Opened, mode: str | None = None, scale: int | None = None) -> None:
+        """Show an opened document in the Compare tab (in ``mode`` at ``scale`` when given)."""
+        self.setWindowTitle(f"DRRN Studio — {opened.title}")
         self.tabs.setCurrentWidget(self.compare)
         if mode is not None:
             self.compare.set_mode(mode)
         if scale is not None:
             self.compare.controls.scale.setValue(scale)
-        self.compare.set_source(loaded.image, path.name, loaded, note=note)
-        return True
+        self.compare.set_source(opened.image, opened.name, opened.loaded, lr=opened.lr,
+                                note=opened.note, path=opened.path, lr_path=opened.lr_path)
 
     def open_in_evaluation(self, path: str, scale: int) -> None:
         """From the benchmark tab: evaluate one image at one scale."""
@@ -453,27 +399,10 @@ class MainWindow(QMainWindow):
 
     def open_pair(self, lr_path: str | Path, hr_path: str | Path) -> bool:
         """Evaluate a given LR image against its HR original (scale = HR / LR size)."""
-        try:
-            lr = self._load(lr_path)
-            hr = self._load(hr_path)
-        except Exception as exc:  # noqa: BLE001
-            self.show_error("Could not open the pair", describe_error(exc))
-            return False
-        lh, lw = lr.image.shape[:2]
-        hh, hw = hr.image.shape[:2]
-        s = round(hh / lh)
-        if s < 2 or hh // s != lh or hw // s != lw:
-            self.show_error("Not an LR + HR pair",
-                            f"The HR image ({hw}×{hh}) is not the LR image ({lw}×{lh}) times "
-                            "an integer scale of 2 or more.")
-            return False
-        self.source_path = Path(hr_path).resolve()
-        self.loaded = hr
-        self.setWindowTitle(f"DRRN Studio — {Path(lr_path).name} + {Path(hr_path).name}")
-        self.tabs.setCurrentWidget(self.compare)
-        self.compare.set_source(hr.image, f"{Path(lr_path).name} vs {Path(hr_path).name}", hr,
-                                lr=lr.image)
-        return True
+        opened = self.document.open_pair(lr_path, hr_path)
+        if opened is not None:
+            self._show(opened)
+        return opened is not None
 
     def open_folder(self, folder: Path) -> bool:
         """A folder: offer to open its first image or hand it to the Benchmark / Batch tab."""
@@ -511,16 +440,11 @@ class MainWindow(QMainWindow):
 
     def open_dropped(self, paths: list[Path]) -> bool:
         """Open the first image (or folder) among dropped paths; say what was ignored."""
-        folders = [p for p in paths if p.is_dir()]
-        images = [p for p in paths if is_image_path(p)]
-        ignored = len(paths) - len(folders) - len(images)
-        notes = [f"{ignored} dropped item(s) are not images and were ignored"] if ignored else []
-        if len(images) > 1:
-            notes.append(f"{len(images) - 1} more dropped image(s) not opened")
-        if images:
-            return self.open_path(images[0], note="; ".join(notes))
-        if folders:
-            return self.open_folder(folders[0])
+        dropped = self.document.sort_dropped(paths)
+        if dropped.image is not None:
+            return self.open_path(dropped.image, note=dropped.note)
+        if dropped.folder is not None:
+            return self.open_folder(dropped.folder)
         self.show_error("Nothing to open", "None of the dropped items is an image or a folder.")
         return False
 
@@ -531,53 +455,30 @@ class MainWindow(QMainWindow):
             event.accept()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        mime = event.mimeData()
-        paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
+        content = self.document.mime_content(event.mimeData())
         event.setDropAction(Qt.DropAction.CopyAction)  # never a move: the source stays put
         event.accept()
-        if paths:
-            self.open_dropped(paths)
-        elif mime.hasImage():
-            self.open_qimage(QImage(mime.imageData()), "dropped image")
+        if isinstance(content, list):
+            self.open_dropped(content)
+        elif isinstance(content, QImage):
+            self.open_qimage(content, "dropped image")
 
     def paste(self) -> bool:
         """Open the clipboard's image (or the image file whose path/URL it holds)."""
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is not None and mime.hasUrls():
-            paths = [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()]
-            if paths:
-                return self.open_dropped(paths)
-        if mime is not None and mime.hasImage():
+        content = self.document.mime_content(QGuiApplication.clipboard().mimeData())
+        if isinstance(content, list):
+            return self.open_dropped(content)
+        if isinstance(content, QImage):
             return self.open_qimage(QImage(QGuiApplication.clipboard().image()), "clipboard")
-        if mime is not None and mime.hasText() and Path(mime.text().strip()).exists():
-            return self.open_dropped([Path(mime.text().strip())])
         self.show_message("The clipboard holds no image.", 5000)
         return False
 
     def open_qimage(self, image: QImage, name: str) -> bool:
-        """Open an in-memory image (clipboard / drop) through our loader, as PNG bytes."""
-        from drrn_core.imaging import io
-
-        if image.isNull():
-            self.show_message(f"The {name} holds no readable image.", 5000)
-            return False
-        data = QByteArray()
-        buf = QBuffer(data)
-        buf.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buf, "PNG")
-        buf.close()
-        try:
-            loaded = io.load_image_bytes(bytes(data.data()), max_pixels=MAX_INPUT_PIXELS,
-                                         name=name)
-        except Exception as exc:  # noqa: BLE001
-            self.show_error("Could not open the pasted image", describe_error(exc))
-            return False
-        self.source_path = None
-        self.loaded = loaded
-        self.setWindowTitle(f"DRRN Studio — {name}")
-        self.tabs.setCurrentWidget(self.compare)
-        self.compare.set_source(loaded.image, name, loaded)
-        return True
+        """Open an in-memory image (clipboard / drop)."""
+        opened = self.document.open_qimage(image, name)
+        if opened is not None:
+            self._show(opened)
+        return opened is not None
 
     # -- getting results out ---------------------------------------------------------------
     def save_dialog(self) -> None:
@@ -587,10 +488,9 @@ class MainWindow(QMainWindow):
 
         if self.compare.result() is None:
             return
-        stem = self.source_path.stem if self.source_path else "result"
         key, _ = self.compare.result()
-        scale = self.compare.controls.scale_value()
-        start = Path(self.settings.last_dir) / f"{stem}_{key}_x{scale:g}.png"
+        start = Path(self.settings.last_dir) / self.document.suggested_name(
+            key, self.compare.controls.scale_value())
         path, flt = QFileDialog.getSaveFileName(
             self, "Save result", str(start), ";;".join(SAVE_FILTERS),
             options=QFileDialog.Option.DontConfirmOverwrite)
@@ -599,7 +499,7 @@ class MainWindow(QMainWindow):
         path = Path(path)
         if not path.suffix:
             path = path.with_suffix(SAVE_FILTERS.get(flt, ".png"))
-        if self._is_input(path):
+        if self.document.is_input(path):
             choice = self.ask_replace_input(path)
             if choice == "cancel":
                 return
@@ -609,7 +509,7 @@ class MainWindow(QMainWindow):
             return
         quality = self.settings.jpeg_quality
         if path.suffix.lower() in LOSSY:
-            note = depth_note(self.loaded, path.suffix)
+            note = self.document.depth_note(path.suffix)
             quality, ok = QInputDialog.getInt(
                 self, "Quality", (f"Note: {note}\n\n" if note else "")
                 + f"{path.suffix[1:].upper()} quality (1-100):", quality, 1, 100)
@@ -617,10 +517,6 @@ class MainWindow(QMainWindow):
                 return
             self.settings.jpeg_quality = quality
         self.save_result(path, quality, confirm_overwrite_input=False)
-
-    def _is_input(self, path: Path) -> bool:
-        return (self.source_path is not None and path.exists()
-                and path.resolve() == self.source_path)
 
     def ask_replace_input(self, path: Path) -> str:
         """The one question before touching the opened image: "new" (save beside it, the
@@ -654,20 +550,16 @@ class MainWindow(QMainWindow):
             self.show_message("There is no result to save yet.", 5000)
             return False
         path = Path(path)
-        if confirm_overwrite_input and self._is_input(path):
+        if confirm_overwrite_input and self.document.is_input(path):
             choice = self.ask_replace_input(path)
             if choice == "cancel":
                 return False
             if choice == "new":
                 path = io.unique_output_path(path, avoid=(path,))
-        try:
-            io.save_image(path, result[1], like=self.loaded,
-                          quality=quality or self.settings.jpeg_quality)
-        except Exception as exc:  # noqa: BLE001
-            self.show_error("Could not save", describe_error(exc))
+        if not self.document.save(path, result[1], quality or self.settings.jpeg_quality):
             return False
         self.settings.last_dir = str(path.parent)
-        note = depth_note(self.loaded, path.suffix)
+        note = self.document.depth_note(path.suffix)
         self.show_message(f"Saved {path}." + (f" Note: {note}" if note else ""),
                           0 if note else 8000)
         return True
@@ -712,35 +604,6 @@ class MainWindow(QMainWindow):
                 tab.cancel()
         shutdown_jobs(3000)
         super().closeEvent(event)
-
-
-class StatusBar(QStatusBar):
-    """A status bar whose message is elided before the permanent widgets (the pixel read-out):
-    Qt draws a long message straight through them. The full text is the tooltip."""
-
-    def _message_rect(self) -> QRect:
-        right = min([c.x() - 8 for c in self.findChildren(
-            QWidget, options=Qt.FindChildOption.FindDirectChildrenOnly)
-            if c.isVisible() and c.x() > self.width() // 3] + [self.width() - 8])
-        return QRect(6, 0, max(right - 6, 10), self.height())
-
-    def elided_message(self) -> str:
-        """The message as drawn: elided to the room left of the pixel read-out."""
-        return self.fontMetrics().elidedText(self.currentMessage(), Qt.TextElideMode.ElideRight,
-                                             self._message_rect().width())
-
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
-        text = self.currentMessage()
-        if not text:
-            super().paintEvent(event)
-            return
-        painter = QPainter(self)
-        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
-        painter.drawText(self._message_rect(),
-                         Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter,
-                         self.elided_message())
-        painter.end()
-        self.setToolTip(text)
 
 
 def settings_at(path: str | Path) -> AppSettings:

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from drrn_core.imaging import imresize, modcrop, rgb_to_ycbcr, ycbcr_to_rgb
 from drrn_core.imaging.resize import output_size
 from drrn_core.metrics import protocol
 
@@ -53,6 +52,8 @@ class Request:
     device: str = "auto"
     precision: str = "auto"
     lr: np.ndarray | None = None
+    path: Path | None = None  # the file ``image`` was read from (evaluate reads it as bench does)
+    lr_path: Path | None = None  # the file ``lr`` was read from
     whole: bool = False  # the user asked for DRRN on the whole image, however long it takes
     view: tuple[int, int, int, int] | None = None  # visible output region (x0, y0, x1, y1)
     preview_only: bool = False  # only refresh the DRRN preview of ``view`` (pan/zoom)
@@ -152,11 +153,15 @@ def _weights_file(model: str) -> tuple[Path, tuple]:
     return path, (str(path.resolve()), st.st_mtime_ns, st.st_size)
 
 
-def upscaler_for(model: str, device: str = "auto", precision: str = "auto"):
+def upscaler_for(model: str, device: str = "auto", precision: str = "auto",
+                 exact: bool = False):
     """An engine Upscaler for a model name or weights path (``"bicubic"``: no model).
 
-    Cached by the weights file's identity, device and precision, so a replaced or different
-    file of the same name is reloaded. Call on a worker thread (loading takes time).
+    Cached by the weights file's identity, device, precision and ``exact``, so a replaced or
+    different file of the same name is reloaded. Call on a worker thread (loading takes time).
+    ``exact``: the engine exactly as ``drrn bench`` builds it (its own tile size), so the
+    evaluate view reproduces the benchmark's numbers bit for bit; else small CPU tiles so Cancel
+    is honoured within ~1 s (exact margins: the same result up to float rounding).
     """
     from drrn_core.engine import Upscaler
 
@@ -166,12 +171,12 @@ def upscaler_for(model: str, device: str = "auto", precision: str = "auto"):
     from drrn_core.engine.device import resolve_target
 
     path, identity = _weights_file(model)
-    key = (identity, device, precision)
+    key = (identity, device, precision, exact)
     with _CACHE.lock:
         if key in _CACHE.items:
             return _CACHE.items[key]
-    # Small CPU tiles (exact margins: same result) so Cancel is honoured within ~1 s.
-    tile = CPU_TILE if resolve_target(device, precision).device.type == "cpu" else None
+    cpu = resolve_target(device, precision).device.type == "cpu"
+    tile = CPU_TILE if cpu and not exact else None
     up = Upscaler(weights.load_weights(path), device=device, precision=precision, tile=tile,
                   notice=_CACHE.notice)
     with _CACHE.lock:
@@ -217,7 +222,13 @@ def as_float(image: np.ndarray) -> np.ndarray:
 def check_request(req: Request) -> str | None:
     """Why ``req`` cannot run (one line for the user), or None. Cheap: call on the GUI thread."""
     h, w = (req.lr if req.lr is not None else req.image).shape[:2]
-    if req.mode == "evaluate" and req.lr is None:
+    if req.mode == "evaluate" and req.lr is not None:
+        try:
+            protocol.pair_scale(req.lr.shape, req.image.shape)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    if req.mode == "evaluate":
         s = max(2, int(round(req.scale)))
         ch, cw = h - h % s, w - w % s
         if min(ch, cw) < 2 * s + 1:
@@ -359,63 +370,29 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object
     progress(1.0)
 
 
-def _chroma(image: np.ndarray) -> np.ndarray | None:
-    """CbCr (float, HxWx2) of an RGB image, None for greyscale."""
-    arr = np.asarray(image)
-    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] < 3):
-        return None
-    rgb = arr[..., :3]
-    rgb = rgb.astype(np.float64) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
-    return rgb_to_ycbcr(rgb)[..., 1:]
-
-
-def _colour(y: np.ndarray, cbcr: np.ndarray | None) -> np.ndarray:
-    """Display image from protocol Y (+ bicubic chroma): its luma is exactly the scored Y."""
-    y = np.clip(y, 0.0, 1.0)
-    if cbcr is None:
-        return y
-    return np.clip(ycbcr_to_rgb(np.dstack([y, cbcr])), 0.0, 1.0)
-
-
-def _protocol_images(req: Request) -> tuple[protocol.ProtocolImages, np.ndarray | None,
-                                              np.ndarray | None]:
-    """Protocol images plus LR and ILR chroma for display (None for greyscale)."""
-    if req.lr is None:
-        images = protocol.prepare(req.image, int(req.scale))
-        s = images.scale
-        cbcr = _chroma(modcrop(np.asarray(req.image), s))
-        if cbcr is None:
-            return images, None, None
-        lr_c = imresize(cbcr, 1.0 / s)
-        return images, lr_c, imresize(lr_c, float(s))
-    lr_y = protocol.gt_luma(req.lr)
-    hr = np.asarray(req.image)
-    s = protocol.check_scale(round(hr.shape[0] / lr_y.shape[0]))
-    gt_y = modcrop(protocol.gt_luma(hr), s)
-    if gt_y.shape != (lr_y.shape[0] * s, lr_y.shape[1] * s):
-        raise ValueError(
-            f"The LR image ({lr_y.shape[1]}x{lr_y.shape[0]}) is not the HR image "
-            f"({hr.shape[1]}x{hr.shape[0]}) divided by an integer scale."
-        )
-    images = protocol.ProtocolImages(gt_y=gt_y, lr_y=lr_y, ilr_y=imresize(lr_y, float(s)),
-                                     scale=s)
-    lr_c = _chroma(req.lr)
-    return images, lr_c, None if lr_c is None else imresize(lr_c, float(s))
+EXACT = "fp32"
+"""The evaluate view's precision, whatever the Precision box says: exact fp32, as ``drrn bench``
+measures (bf16 moves PSNR by up to 0.005 dB), so its scores are the benchmark's scores."""
 
 
 def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object]:
-    """Protocol evaluation: Input (LR), Ground truth, Bicubic (+scores), DRRN (+scores), IFC."""
-    images, lr_c, ilr_c = _protocol_images(req)
+    """Protocol evaluation: Input (LR), Ground truth, Bicubic (+scores), DRRN (+scores), IFC.
+
+    Every image comes from ``protocol.prepare_view``, reading ``req.path`` / ``req.lr_path``
+    (when given) as ``drrn bench`` reads them; DRRN runs in exact fp32 on the chosen device, with
+    an engine set up as ``drrn bench`` sets it up, so the scores are its scores."""
+    view = protocol.prepare_view(
+        req.path if req.path is not None else req.image,
+        None if (req.lr is not None or req.lr_path is not None) else int(req.scale),
+        lr=req.lr_path if req.lr_path is not None else req.lr)
+    images = view.images
     s = images.scale
     h, w = images.gt_y.shape
     gt_q = protocol.quantize(images.gt_y).astype(np.float32)
-    gt_rgb = modcrop(np.asarray(req.image), s)
-    if gt_rgb.ndim == 3 and gt_rgb.shape[2] == 4:
-        gt_rgb = gt_rgb[..., :3]
-    yield Stage("input", _colour(images.lr_y, lr_c), (w, h))
-    yield Stage("gt", gt_rgb, (w, h))
+    yield Stage("input", view.colour(images.lr_y), (w, h))
+    yield Stage("gt", view.gt, (w, h))
     outputs = {BICUBIC: images.ilr_y}
-    yield Stage(BICUBIC, _colour(images.ilr_y, ilr_c), (w, h))
+    yield Stage(BICUBIC, view.colour(images.ilr_y), (w, h))
     yield ErrorMap(BICUBIC, np.abs(protocol.quantize(images.ilr_y) - gt_q))
     yield Scores(BICUBIC, protocol.score(images.gt_y, images.ilr_y, s, with_ifc=False))
     progress(0.05)
@@ -423,16 +400,16 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[objec
     if run_drrn:
         from app import estimate
 
-        up = upscaler_for(req.model, req.device, req.precision)
+        up = upscaler_for(req.model, req.device, EXACT, exact=True)
         seconds = estimate.restore_seconds(up, (h, w))
         run_drrn = req.whole or seconds <= AUTO_LIMIT_S
         yield Estimate(seconds, run_drrn, up.run_info.text)
     if run_drrn:
         out_y = up.restore_y(images.ilr_y, progress=_span(progress, 0.05, 0.8), cancel=cancel)
         yield from (Note(t) for t in _CACHE.take_notices())
-        yield Ran(up.description)
+        yield Ran(f"{up.description} (exact, as drrn bench)")
         outputs["drrn"] = out_y
-        yield Stage("drrn", _colour(out_y, ilr_c), (w, h))
+        yield Stage("drrn", view.colour(out_y), (w, h))
         yield ErrorMap("drrn", np.abs(protocol.quantize(out_y) - gt_q))
         yield Scores("drrn", protocol.score(images.gt_y, out_y, s, with_ifc=False))
     for i, (key, out) in enumerate(outputs.items()):

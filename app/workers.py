@@ -28,6 +28,12 @@ This is the one place the app starts threads; every tab uses it the same way. Th
 * All signals are delivered in the thread that created the job (the GUI thread).
 * Running jobs are kept alive by a module registry; :func:`shutdown_jobs` cancels and joins them
   (the main window calls it on close).
+* A failed job's traceback goes to the log (``drrn-studio.jobs``, so the log file of
+  app.logging_setup) with the job's name; the exception carries it as ``__drrn_traceback__``.
+
+Why a QThread per job and not superqt's thread workers: those are QRunnables on the global
+QThreadPool, whose size is the number of cores, so on a 2-core machine a long training run plus a
+Compare run would leave a third job (a benchmark, the device list) queued with no progress.
 
 :class:`Generation` is the stale-result guard: bump it when inputs change, and drop any result
 whose generation is no longer current.
@@ -35,6 +41,7 @@ whose generation is no longer current.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -54,6 +61,7 @@ __all__ = [
     "JobCancelled",
     "JobContext",
     "describe_error",
+    "user_error_types",
     "format_eta",
     "running_jobs",
     "shutdown_jobs",
@@ -61,6 +69,7 @@ __all__ = [
 ]
 
 _PROGRESS_INTERVAL_S = 0.05
+log = logging.getLogger("drrn-studio.jobs")
 
 
 class JobCancelled(Exception):
@@ -178,9 +187,10 @@ class _JobThread(QThread):
     outcome = Signal(str, object)  # "ok" | "error" | "cancelled", payload
 
     def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict, token: CancelToken,
-                 resume: threading.Event) -> None:
+                 resume: threading.Event, name: str = "job") -> None:
         super().__init__()
         self._fn, self._args, self._kwargs = fn, args, kwargs
+        self._name = name
         self._token = token
         self._resume = resume
 
@@ -196,6 +206,8 @@ class _JobThread(QThread):
                 self.outcome.emit("cancelled", None)
             else:
                 exc.__drrn_traceback__ = traceback.format_exc()  # type: ignore[attr-defined]
+                log.error("job %r failed: %s\n%s", self._name, describe_error(exc),
+                          exc.__drrn_traceback__)  # type: ignore[attr-defined]
                 self.outcome.emit("error", exc)
             return
         ctx.flush()
@@ -243,7 +255,7 @@ class Job(QObject):
         self.token = CancelToken()
         self._resume = threading.Event()
         self._resume.set()
-        self._thread = _JobThread(fn, args, kwargs, self.token, self._resume)
+        self._thread = _JobThread(fn, args, kwargs, self.token, self._resume, self.name)
         self._thread.progressed.connect(self._on_progress)
         self._thread.yielded.connect(self._on_yielded)
         self._thread.outcome.connect(self._on_outcome)
@@ -327,13 +339,22 @@ def shutdown_jobs(timeout_ms: int = 3000) -> bool:
     return ok
 
 
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Exceptions whose ``str()`` is one line written for the user: drrn_core's UserError
+    hierarchy and the engine's and training's own one-line errors (classified by type)."""
+    from drrn_core.engine.device import DeviceError
+    from drrn_core.engine.upscale import OutOfMemory
+    from drrn_core.training.checkpoint import CheckpointError
+    from drrn_core.training.loop import TrainingError
+
+    return (UserError, DeviceError, OutOfMemory, CheckpointError, TrainingError)
+
+
 def describe_error(exc: BaseException) -> str:
     """A one-line message for the user (the class name is added for unexpected errors)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, MemoryError) and not text:
         return "Out of memory: try a smaller image or scale, or the CPU device."
-    known = isinstance(exc, UserError) or type(exc).__name__ in {"ModelError", "OutOfMemory",
-                                                                 "DeviceError"}
-    if known and text:
+    if isinstance(exc, user_error_types()) and text:
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,11 +1,19 @@
 """The models a tab can offer: the protocol's bicubic baseline plus the registry's bundled and user
-models (drrn_core.weights). Upscalers come from app.pipeline.upscaler_for (cached, tiled)."""
+models (drrn_core.weights), and :class:`ModelRegistry`, the window's one model list whose
+``modelsChanged`` every tab follows. Upscalers come from app.pipeline.upscaler_for (cached,
+tiled)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
 
 from drrn_core.metrics.protocol import BICUBIC
+
+log = logging.getLogger("drrn-studio.models")
 
 
 @dataclass(frozen=True)
@@ -36,3 +44,46 @@ def default_model() -> str:
     from drrn_core import weights
 
     return weights.default_model_name() or BICUBIC
+
+
+class ModelRegistry(QObject):
+    """The app's one model list (drrn_core.weights' bundled and user models). Every model list
+    in the window follows ``modelsChanged``, emitted once per :meth:`refresh` (after importing
+    weights, after a training run exported some, ...); cached upscalers are dropped then, since a
+    file of the same name may have been replaced."""
+
+    modelsChanged = Signal()  # noqa: N815 (Qt signal naming)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.entries: list = []
+        self.default: str | None = None
+        self.problem = ""
+
+    def refresh(self) -> None:
+        """Re-read the models and tell every list. A broken model folder leaves the list empty
+        and ``problem`` set to one line; it never raises."""
+        from app import pipeline
+        from app.workers import describe_error
+        from drrn_core import weights
+
+        try:
+            self.entries = list(weights.list_models())
+            self.default = weights.default_model_name()
+            self.problem = ""
+        except Exception as exc:  # noqa: BLE001 - a broken model folder must not stop the app
+            log.exception("listing models failed")
+            self.entries, self.default = [], None
+            self.problem = f"Could not list models: {describe_error(exc)}"
+        pipeline.forget_models()
+        self.modelsChanged.emit()
+
+    def choices(self, *, with_bicubic: bool = True) -> list[ModelChoice]:
+        """Bicubic first (unless not wanted), then the models as last read."""
+        first = [ModelChoice("Bicubic", BICUBIC, "protocol baseline")] if with_bicubic else []
+        return first + [ModelChoice(e.name, e.name, getattr(e, "source", "")) for e in self.entries]
+
+    def name_of(self, path: str | Path) -> str:
+        """The listed name of a weights file (its stem when it is not listed)."""
+        return next((e.name for e in self.entries
+                     if str(getattr(e, "path", "")) == str(path)), Path(path).stem)

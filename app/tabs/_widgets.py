@@ -179,14 +179,11 @@ def dropped_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:
 
 
 def user_message(exc: BaseException) -> str:
-    """One line for the user. drrn_core raises ValueError, CheckpointError and CLIError with
-    messages written for users, shown as they are; anything else goes through
-    app.workers.describe_error, which names unexpected exception types."""
+    """One line for the user: a ValueError's message as it is (drrn_core writes them for users),
+    else :func:`app.workers.describe_error` (user errors by type; unexpected ones named)."""
     from app.workers import describe_error
-    from drrn_core.errors import UserError
 
-    text = str(exc).strip()
-    if text and (isinstance(exc, ValueError | UserError)
-                 or type(exc).__name__ == "CheckpointError"):
-        return text.splitlines()[0]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if text and isinstance(exc, ValueError):
+        return text
     return describe_error(exc)

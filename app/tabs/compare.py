@@ -12,6 +12,7 @@ unasked.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -30,13 +31,14 @@ from PySide6.QtWidgets import (
 
 from app import estimate, pipeline
 from app.tabs._widgets import user_message
-from app.views.controls import ControlPanel
+from app.views.control_panel import ControlPanel
 from app.views.error_map import ErrorPane, ErrorScale
 from app.views.image_pane import ImagePane
 from app.views.pane_grid import PaneGrid, ViewSync
 from app.views.split_view import SplitPane
 from app.workers import Generation, Job, format_eta, start_job
 from drrn_core.benchmark import format_score
+from drrn_core.metrics import protocol
 
 DEBOUNCE_MS = 250
 PREVIEW_DEBOUNCE_MS = 400
@@ -66,6 +68,8 @@ class Source:
     meta: object | None = None
     lr: np.ndarray | None = None
     note: str = ""
+    path: Path | None = None  # the file ``image`` came from (None: pasted or dropped pixels)
+    lr_path: Path | None = None
 
 
 class CompareTab(QWidget):
@@ -155,18 +159,21 @@ class CompareTab(QWidget):
 
     # -- inputs ----------------------------------------------------------------------------
     def set_source(self, image: np.ndarray, name: str, meta: object | None = None,
-                   lr: np.ndarray | None = None, note: str = "") -> None:
+                   lr: np.ndarray | None = None, note: str = "", path: Path | None = None,
+                   lr_path: Path | None = None) -> None:
         """Work on a new image (or an LR + HR pair: ``image`` is the HR, evaluation mode).
 
         ``note`` (e.g. "2 dropped files ignored") stays in the status line after each run.
+        ``path`` / ``lr_path``: the files the images were read from; the evaluate view reads
+        them again as ``drrn bench`` does (no EXIF rotation, its 8-bit reduction).
         """
-        self.source = Source(image, name, meta, lr, note)
+        self.source = Source(image, name, meta, lr, note, path, lr_path)
         h, w = (lr if lr is not None else image).shape[:2]
         self.controls.set_input_size(w, h)
         if lr is not None:
-            scale = max(2, round(image.shape[0] / lr.shape[0]))
             self.controls.set_mode("evaluate")
-            self.controls.scale.setValue(scale)
+            with contextlib.suppress(ValueError):  # not a pair: the run says why
+                self.controls.scale.setValue(protocol.pair_scale(lr.shape, image.shape))
         self._fit_pending = True
         self._last_size = None
         self.run()
@@ -211,6 +218,8 @@ class CompareTab(QWidget):
             device=c.device_spec(),
             precision=c.precision.currentText() or "auto",
             lr=self.source.lr if evaluate else None,
+            path=self.source.path,
+            lr_path=self.source.lr_path if evaluate else None,
         )
 
     def run(self, whole: bool = False, preview_only: bool = False) -> int | None:

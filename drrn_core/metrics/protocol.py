@@ -15,6 +15,8 @@ Steps, for an integer scale s in {2, 3, 4, ...}:
 API:
     ``Restorer`` = ``Callable[[ilr_y], out_y]``: float64 [0, 1] HxW -> restored Y, same shape.
     ``prepare(gt, scale) -> ProtocolImages(gt_y, lr_y, ilr_y)``;
+    ``prepare_view(gt, scale, lr=None) -> ViewImages`` (the same images plus the colour a viewer
+    shows; also for a given LR + HR pair, whose scale ``pair_scale`` checks);
     ``score(gt_y, out_y, scale, with_ifc=True) -> ImageScore(psnr, ssim, ifc | None)``;
     ``evaluate_image(gt_or_path, scale, restorer=None | "bicubic" | Restorer) -> ImageScore``;
 
@@ -27,12 +29,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from drrn_core.imaging import imresize, modcrop, rgb_to_y_u8, shave
+from drrn_core.imaging import imresize, modcrop, rgb_to_y_u8, rgb_to_ycbcr, shave, ycbcr_to_rgb
 
 # The protocol's file reading lives with IO; re-exported here for the callers that read ground
 # truth through the protocol (prepare() takes a path too).
@@ -113,6 +115,88 @@ def prepare(gt_image: np.ndarray | str | os.PathLike, scale: int) -> ProtocolIma
     if ilr_y.shape != gt_y.shape:  # cannot happen for modcropped sizes; guards the resize maths
         raise ValueError(f"ILR shape {ilr_y.shape} differs from GT {gt_y.shape}")
     return ProtocolImages(gt_y=gt_y, lr_y=lr_y, ilr_y=ilr_y, scale=s)
+
+
+def pair_scale(lr_hw: Sequence[int], hr_hw: Sequence[int]) -> int:
+    """The integer scale s >= 2 of a given LR + HR pair: the HR (height, width) is the LR's times
+    s after cropping the HR to multiples of s; ValueError (one line for the user) otherwise."""
+    (lh, lw), (hh, hw) = lr_hw[:2], hr_hw[:2]
+    s = round(hh / lh) if lh > 0 else 0
+    if s < 2 or hh // s != lh or hw // s != lw:
+        raise ValueError(f"The HR image ({hw}×{hh}) is not the LR image ({lw}×{lh}) times an "
+                         "integer scale of 2 or more.")
+    return s
+
+
+@dataclass(frozen=True)
+class ViewImages:
+    """What an evaluation view shows and scores, all from one reading of the files.
+
+    ``images``: the protocol images (steps 1-3) that are scored. ``gt``: the ground truth as
+    read for scoring, modcropped, alpha dropped, 8 bits (uint8 HxW or HxWx3), so its luma is
+    exactly ``images.gt_y``. ``lr_cbcr`` / ``ilr_cbcr``: chroma (float64 HxWx2 in [0, 1]) at LR
+    and GT size to colour a Y image for display (None for greyscale).
+    """
+
+    images: ProtocolImages
+    gt: np.ndarray
+    lr_cbcr: np.ndarray | None
+    ilr_cbcr: np.ndarray | None
+
+    def colour(self, y: np.ndarray) -> np.ndarray:
+        """Display image (float in [0, 1]) of a Y image at LR or GT size: Y clipped to [0, 1]
+        plus the matching chroma, so the displayed luma is the Y that is scored."""
+        y = np.clip(y, 0.0, 1.0)
+        cbcr = self.lr_cbcr if y.shape == self.images.lr_y.shape else self.ilr_cbcr
+        if cbcr is None:
+            return y
+        return np.clip(ycbcr_to_rgb(np.dstack([y, cbcr])), 0.0, 1.0)
+
+
+def _colour_u8(arr: np.ndarray) -> np.ndarray:
+    """An image as :func:`gt_luma` sees it before the luma: 8 bits, alpha dropped, HxW grey."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):
+        arr = arr[..., :-1]
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    return _to_u8(arr)
+
+
+def _cbcr(u8: np.ndarray) -> np.ndarray | None:
+    """Chroma of an 8-bit image (float64 HxWx2 in [0, 1]); None for greyscale."""
+    return None if u8.ndim == 2 else rgb_to_ycbcr(u8.astype(np.float64) / 255.0)[..., 1:]
+
+
+def prepare_view(gt_image: np.ndarray | str | os.PathLike, scale: int | None = None,
+                 lr: np.ndarray | str | os.PathLike | None = None) -> ViewImages:
+    """Steps 1-3 plus display colour for an evaluation view. Files are read by :func:`read_gt`,
+    as ``drrn bench`` reads them (EXIF orientation ignored).
+
+    Without ``lr``: the protocol's LR/ILR of ``gt_image`` at ``scale`` (:func:`prepare`); LR
+    chroma is bicubic 1/s of the GT's, ILR chroma bicubic s of that. With ``lr`` (a given LR +
+    HR pair): the scale comes from the sizes (:func:`pair_scale`; ``scale``, when given, must
+    agree), the LR is taken as it is and its ILR is bicubic s of it.
+    """
+    arr = read_gt(gt_image) if isinstance(gt_image, str | os.PathLike) else np.asarray(gt_image)
+    gt8 = _colour_u8(arr)
+    if lr is None:
+        images = prepare(gt8, check_scale(scale))
+        s = images.scale
+        gt_c = _cbcr(modcrop(gt8, s))
+        lr_c = None if gt_c is None else imresize(gt_c, 1.0 / s)
+        return ViewImages(images, modcrop(gt8, s), lr_c,
+                          None if lr_c is None else imresize(lr_c, float(s)))
+    lr8 = _colour_u8(read_gt(lr) if isinstance(lr, str | os.PathLike) else lr)
+    s = pair_scale(lr8.shape, gt8.shape)
+    if scale is not None and check_scale(scale) != s:
+        raise ValueError(f"the pair's scale is {s}, not {scale}")
+    lr_y = gt_luma(lr8)
+    images = ProtocolImages(gt_y=modcrop(gt_luma(gt8), s), lr_y=lr_y,
+                            ilr_y=imresize(lr_y, float(s)), scale=s)
+    lr_c = _cbcr(lr8)
+    return ViewImages(images, modcrop(gt8, s), lr_c,
+                      None if lr_c is None else imresize(lr_c, float(s)))
 
 
 def quantize(y: np.ndarray) -> np.ndarray:

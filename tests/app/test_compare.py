@@ -30,17 +30,24 @@ def gt_png(tmp_path, astronaut_rgb):
 def test_evaluation_readouts_are_the_protocols_numbers(window, gt_png, wait_idle):
     window.compare.set_mode("evaluate")
     window.compare.controls.scale.setValue(2)
+    # exact fp32 whatever the Precision box says, with the engine set up as `drrn bench` does
+    window.compare.controls.precision.setCurrentText("bf16")
+    assert not window.compare.controls.precision.isEnabled()
     assert window.open_path(gt_png)
     wait_idle(window)
     gt = np.asarray(Image.open(gt_png))
     bicubic = protocol.evaluate_image(gt, 2, "bicubic")
-    restorer = Upscaler(weights.resolve_model(TINY)).restore_y
+    restorer = Upscaler(weights.resolve_model(TINY), precision="fp32").restore_y
     drrn = protocol.evaluate_image(gt, 2, restorer)
+    # the DRRN image shown is that same fp32 result, coloured by the protocol's view images
+    view = protocol.prepare_view(gt, 2)
+    shown = window.compare.results["drrn"][0]
+    assert np.array_equal(shown, view.colour(restorer(view.images.ilr_y)))
+    assert np.array_equal(window.compare.results["gt"][0], view.gt)
     got = window.compare.scores
     assert got["bicubic"] == bicubic  # exactly what `drrn bench` computes
-    assert got["drrn"].psnr == pytest.approx(drrn.psnr, abs=1e-9)
-    assert got["drrn"].ssim == pytest.approx(drrn.ssim, abs=1e-12)
-    assert got["drrn"].ifc == pytest.approx(drrn.ifc, rel=1e-9)
+    assert got["drrn"] == drrn
+    assert "fp32" in window.compare.provenance and "as drrn bench" in window.compare.provenance
     readouts = window.compare.controls.readouts
     assert readouts.text("bicubic", 0) == f"{bicubic.psnr:.2f}"
     assert readouts.text("bicubic", 1) == f"{bicubic.ssim:.4f}"
@@ -245,3 +252,25 @@ def test_evaluation_scores_copy_as_csv_markdown_latex_with_provenance(window, gt
     tex = window.compare.scores_text("LaTeX")
     assert "\\begin{tabular}" in tex and f"Bicubic & {scores['bicubic'].psnr:.2f}" in tex
     assert f"% model sha256: {sha}" in tex
+
+
+def test_evaluate_reads_the_ground_truth_as_bench_does(window, tmp_path, astronaut_rgb,
+                                                        wait_idle):
+    """A JPEG with an EXIF rotation: upscale mode shows it rotated (as a photo viewer does),
+    the evaluate view scores it unrotated, as `drrn bench` (and MATLAB's imread) read it."""
+    from drrn_core.metrics.protocol import read_gt
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(np.ascontiguousarray(astronaut_rgb[80:181, 150:247])).save(
+        path, exif=exif.tobytes(), quality=95)
+    window.compare.set_mode("evaluate")
+    window.compare.controls.scale.setValue(2)
+    assert window.open_path(path)
+    wait_idle(window)
+    assert window.compare.source.image.shape[:2] == (97, 101)  # the opened photo, rotated
+    assert window.compare.results["gt"][0].shape == (100, 96, 3)
+    assert window.compare.scores["bicubic"] == protocol.evaluate_image(read_gt(path), 2)
+    assert window.compare.scores["drrn"] == protocol.evaluate_image(
+        path, 2, Upscaler(weights.resolve_model(TINY), precision="fp32").restore_y)

@@ -68,9 +68,10 @@ def test_open_evaluate_at_x3_read_the_scores_and_save(xserver, tmp_path, astrona
     assert report["readouts"]["bicubic"] == [f"{bicubic.psnr:.2f}", f"{bicubic.ssim:.4f}",
                                              f"{bicubic.ifc:.3f}"]
     model = report["model"]
-    restorer = Upscaler(weights.resolve_model(model)).restore_y
+    restorer = Upscaler(weights.resolve_model(model), precision="fp32").restore_y  # as bench
     drrn = protocol.evaluate_image(gt, 3, restorer)
-    assert report["readouts"]["drrn"][0] == f"{drrn.psnr:.2f}"
+    assert report["readouts"]["drrn"] == [f"{drrn.psnr:.2f}", f"{drrn.ssim:.4f}",
+                                          f"{drrn.ifc:.3f}"]
     with Image.open(out) as saved:
         assert saved.size == (96, 96)  # the DRRN result at ground-truth size (96 = 32 x 3)
     assert str(out) in report["status"]

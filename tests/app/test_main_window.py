@@ -15,7 +15,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication
 
-from app.main_window import MainWindow, qimage_from_array
+from app.document import qimage_from_array
+from app.main_window import MainWindow
 from drrn_core.imaging import io
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,7 +91,7 @@ def test_unreadable_and_huge_files_are_messages(window, astro_png, tmp_path, mon
     assert not window.open_path(tmp_path / "missing.jpg")
     assert "not found" in status(window)
     with monkeypatch.context() as m:
-        m.setattr("app.main_window.MAX_INPUT_PIXELS", 1000)
+        m.setattr("app.document.MAX_INPUT_PIXELS", 1000)
         assert not window.open_path(astro_png)
     assert "limit" in status(window)
     assert window.open_path(astro_png)  # the window is still usable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.devices import device_choices
 from app.main_window import MainWindow, settings_at
 from app.settings import MAX_RECENT
 
@@ -48,7 +49,7 @@ def test_window_restores_its_state(qtbot, tmp_path):
     c = win.compare.controls
     c.set_mode("evaluate")
     c.scale.setValue(3)
-    c.set_devices(win.devices(), "cpu")
+    c.set_devices(device_choices(), "cpu")
     win.tabs.setCurrentIndex(1)
     win.close()
     saved = settings_at(path).geometry

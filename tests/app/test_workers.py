@@ -148,3 +148,55 @@ def test_the_last_throttled_progress_is_delivered(qtbot):
     with qtbot.waitSignal(job.finished, timeout=5000):
         pass
     assert seen == [0.1, 0.75]
+
+
+def test_a_failed_jobs_traceback_goes_to_the_log_file(qtbot, tmp_path):
+    import logging
+
+    from app.logging_setup import setup_logging
+
+    path, problem = setup_logging(tmp_path / "logs")
+    assert problem is None
+
+    def deep_inside(ctx):
+        raise RuntimeError("the worker broke")
+
+    job = start_job(deep_inside, name="exploding")
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        pass
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = path.read_text(encoding="utf-8")
+    assert "job 'exploding' failed: RuntimeError: the worker broke" in text
+    assert "Traceback (most recent call last)" in text and "in deep_inside" in text
+    assert job.error.__drrn_traceback__ in text
+
+    cancelled = start_job(lambda ctx: (ctx.check(), time.sleep(0.2), ctx.check()), name="calm")
+    cancelled.cancel()
+    with qtbot.waitSignal(cancelled.finished, timeout=5000):
+        pass
+    assert "'calm'" not in path.read_text(encoding="utf-8")  # a cancel is not a failure
+
+
+def test_errors_are_classified_by_type_not_by_name():
+    from app.tabs._widgets import user_message
+    from drrn_core.engine.device import DeviceError
+    from drrn_core.engine.upscale import OutOfMemory as EngineOutOfMemory
+    from drrn_core.errors import UserError
+    from drrn_core.training.checkpoint import CheckpointError
+
+    class OutOfMemory(Exception):  # same name as the engine's, not the engine's
+        pass
+
+    class CheckpointErrorLookalike(RuntimeError):
+        pass
+
+    CheckpointErrorLookalike.__name__ = "CheckpointError"
+    assert describe_error(EngineOutOfMemory("tiles do not fit")) == "tiles do not fit"
+    assert describe_error(OutOfMemory("tiles do not fit")) == "OutOfMemory: tiles do not fit"
+    assert describe_error(DeviceError("no CUDA here")) == "no CUDA here"
+    assert describe_error(UserError("bad file")) == "bad file"
+    assert user_message(CheckpointError("cannot write")) == "cannot write"
+    assert user_message(CheckpointErrorLookalike("x")) == "CheckpointError: x"
+    assert user_message(ValueError("scale must be 2-8\ndetails")) == "scale must be 2-8"
+    assert user_message(KeyError("k")) == "KeyError: 'k'"

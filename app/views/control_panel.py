@@ -35,6 +35,12 @@ from drrn_core.benchmark import format_score
 ROWS = {"bicubic": 0, "drrn": 1}
 
 
+PRECISION_TIP = ("Number format: fp32 is exact; auto picks the fastest that is accurate enough "
+                 "on this device")
+EVALUATE_PRECISION_TIP = ("Evaluating always runs DRRN in exact fp32, as drrn bench does, so the "
+                          "scores are the benchmark's scores")
+
+
 class Readouts(QTableWidget):
     """PSNR / SSIM / IFC of Bicubic and DRRN (protocol numbers, Y, border = scale)."""
 
@@ -224,13 +230,13 @@ class ControlPanel(QWidget):
             self.model: "The DRRN model; “Bicubic only” shows the interpolation alone",
             self.import_button: "Add a DRRN .safetensors model to your models",
             self.device: "Where DRRN runs: auto picks the fastest available",
-            self.precision: "Number format: fp32 is exact; auto picks the fastest that is "
-                            "accurate enough on this device",
             self.cancel_button: "Stop the running computation (Esc)",
             self.progress: "Progress of the current computation",
         }
         for widget, tip in tips.items():
             widget.setToolTip(tip)
+        self.precision.setToolTip(EVALUATE_PRECISION_TIP if self.mode == "evaluate"
+                                  else PRECISION_TIP)
         for b, s in zip(self.preset_buttons, (2, 3, 4), strict=True):
             b.setToolTip(f"Scale ×{s}")
 
@@ -256,6 +262,8 @@ class ControlPanel(QWidget):
         if evaluate:
             self.use_size.setChecked(False)
         self.readout_box.setVisible(evaluate)
+        self.precision.setEnabled(not evaluate)
+        self.precision.setToolTip(EVALUATE_PRECISION_TIP if evaluate else PRECISION_TIP)
         self.modeChanged.emit(self.mode)
         self.changed.emit()
 
