@@ -165,6 +165,20 @@ class MainWindow(QMainWindow):
                   "Save the DRRN (or bicubic) result")
         self._act("copy", "&Copy result", self.copy_result, "Ctrl+Shift+C",
                   "Copy the result image to the clipboard")
+        from app import export_dialogs as xd
+
+        self._act("export_before_after", "&Before/after image…",
+                  lambda: xd.before_after_dialog(self), "Ctrl+Shift+B",
+                  "Bicubic and DRRN side by side, labelled, as PNG (with the model's provenance)")
+        self._act("export_split", "Before/after &split image…",
+                  lambda: xd.before_after_dialog(self, "split"), None,
+                  "Left half bicubic, right half DRRN, labelled, as PNG")
+        self._act("export_panes", "Evaluation &panes and error maps…",
+                  lambda: xd.evaluation_dialog(self), "Ctrl+Shift+E",
+                  "Every pane at full size, the error maps with their colour scale and a sheet "
+                  "of all, as PNGs")
+        self._act("export_crops", "Aligned &crops of the view…", lambda: xd.crops_dialog(self),
+                  "Ctrl+Shift+R", "The region the panes show now, cropped from every pane")
         self._act("import", "&Import weights…", self.import_weights, None,
                   "Add a DRRN .safetensors model to your model folder")
         self._act("quit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -197,6 +211,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         for key in ("save", "copy"):
             file_menu.addAction(a[key])
+        export_menu = file_menu.addMenu("E&xport")
+        for key in ("export_before_after", "export_split", "export_panes", "export_crops"):
+            export_menu.addAction(a[key])
         file_menu.addSeparator()
         file_menu.addAction(a["import"])
         file_menu.addSeparator()

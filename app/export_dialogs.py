@@ -1,0 +1,185 @@
+"""File → Export: the Qt side of app.exports (what to take from the Compare tab, file dialogs,
+messages). A before/after image, the evaluation's panes and error maps, and aligned crops of the
+viewed region, each a PNG with its provenance in text chunks, written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from app import exports
+
+
+class ExportError(ValueError):
+    """Nothing (or not enough) to export; ``str()`` is one line for the user."""
+
+
+def _lut() -> np.ndarray:
+    import pyqtgraph as pg
+
+    from app.views.error_map import COLORMAP
+
+    return pg.colormap.get(COLORMAP).getLookupTable(nPts=256, alpha=False).astype(np.uint8)
+
+
+def _provenance(compare, what: str, **extra: str) -> exports.Provenance:
+    from dataclasses import replace
+
+    prov = compare.score_provenance()
+    return replace(prov, extra={"export": what, **extra})
+
+
+def _stem(compare) -> str:
+    name = compare.source.name if compare.source is not None else "image"
+    stem = Path(name.split(" vs ")[0]).stem or "image"
+    return f"{stem}_x{compare.controls.scale_value():g}"
+
+
+def _drrn_label(compare) -> str:
+    model = compare.controls.model_name()
+    return f"DRRN ({model})" if model else "DRRN"
+
+
+def export_before_after(compare, path: str | Path, layout: str = "side") -> Path:
+    """Bicubic vs DRRN of the whole image, labelled, as PNG at ``path``."""
+    missing = [k for k in ("bicubic", "drrn") if k not in compare.results]
+    if missing:
+        why = ("DRRN has only previewed the visible region: run it on the whole image first"
+               if compare.preview else "there is no DRRN result yet")
+        raise ExportError(f"Nothing to export: {why}.")
+    before, after = compare.results["bicubic"][0], compare.results["drrn"][0]
+    image = exports.before_after(before, after, ("Bicubic", _drrn_label(compare)), layout)
+    prov = _provenance(compare, f"before/after ({layout}): bicubic left, DRRN right")
+    return exports.write_png(path, image, exports.png_text(prov, "Bicubic vs DRRN"))
+
+
+def _error_images(compare, lut: np.ndarray) -> dict[str, np.ndarray]:
+    top = float(compare.error_scale.bar.levels()[1])
+    out = {}
+    for pane in compare.error_panes:
+        if pane.error is not None:
+            out[pane.key] = exports.colourise(pane.error, top, lut)
+    return out
+
+
+def export_evaluation(compare, folder: str | Path) -> list[Path]:
+    """Every pane of the evaluation at output size (the input stretched nearest, as shown), the
+    error maps with their colour scale, and one labelled sheet of all: PNGs in ``folder``."""
+    from app.tabs.compare import TITLES
+
+    if compare.mode != "evaluate" or "gt" not in compare.results:
+        raise ExportError("Nothing to export: evaluate an image against its ground truth first.")
+    folder = Path(folder)
+    stem, lut = _stem(compare), _lut()
+    top = float(compare.error_scale.bar.levels()[1])
+    prov = _provenance(compare, "evaluation panes", error_scale=f"0-{top:g} (Y, 0-255 units)")
+    images: dict[str, np.ndarray] = {}
+    for key in ("input", "bicubic", "drrn", "gt"):
+        if key in compare.results:
+            image, drawn = compare.results[key]
+            images[key] = exports.stretch(exports.as_rgb8(image), drawn)
+    errors = _error_images(compare, lut)
+    written = []
+    for key, image in images.items():
+        written.append(exports.write_png(folder / f"{stem}_{key}.png", image,
+                                         exports.png_text(prov, TITLES[key])))
+    for key, image in errors.items():
+        written.append(exports.write_png(
+            folder / f"{stem}_{key}.png", exports.with_colour_scale(image, top, lut),
+            exports.png_text(prov, TITLES[key])))
+    rows = [[k for k in ("input", "bicubic", "drrn") if k in images],
+            ["gt"] + [k for k in ("err_bicubic", "err_drrn") if k in errors]]
+    pictures = {**images, **errors}
+    last = rows[1][-1]
+    if last in errors:  # the sheet's colour scale: right of the last error map
+        pictures[last] = exports.with_colour_scale(errors[last], top, lut)
+    sheet = exports.stack_rows(
+        [exports.labelled_row([pictures[k] for k in row], [TITLES[k] for k in row])
+         for row in rows if row])
+    written.append(exports.write_png(folder / f"{stem}_panes.png", sheet,
+                                     exports.png_text(prov, "evaluation panes")))
+    return written
+
+
+def export_crops(compare, folder: str | Path) -> list[Path]:
+    """The region every pane shows now (the same output pixels in each), cropped from every
+    visible pane at output resolution, one PNG each plus a labelled row of all."""
+    from app.tabs.compare import TITLES
+
+    view = compare.visible_region()
+    size = compare._last_size
+    if view is None or size is None or not compare.results:
+        raise ExportError("Nothing to export: open an image and let it compute first.")
+    x0, y0, x1, y1 = view
+    box = (max(x0, 0), max(y0, 0), min(x1, size[0]), min(y1, size[1]))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        raise ExportError("Nothing to export: the view shows no part of the image.")
+    folder = Path(folder)
+    stem, lut = _stem(compare), _lut()
+    region = f"x {box[0]}-{box[2]}, y {box[1]}-{box[3]} of {size[0]}×{size[1]} output pixels"
+    prov = _provenance(compare, "aligned crops", region=region)
+    errors = _error_images(compare, lut) if compare.mode == "evaluate" else {}
+    crops: dict[str, np.ndarray] = {}
+    for pane in compare.grid.visible_panes():
+        if pane.key in errors:
+            crops[pane.key] = exports.crop_region(errors[pane.key], size, box)
+        elif pane.key in compare.results:
+            image, drawn = compare.results[pane.key]
+            crops[pane.key] = exports.crop_region(exports.as_rgb8(image), drawn, box)
+    written = [exports.write_png(folder / f"{stem}_crop_{key}.png", crop,
+                                 exports.png_text(prov, f"{TITLES[key]}: {region}"))
+               for key, crop in crops.items()]
+    sheet = exports.labelled_row(list(crops.values()), [TITLES[k] for k in crops])
+    written.append(exports.write_png(folder / f"{stem}_crops.png", sheet,
+                                     exports.png_text(prov, f"aligned crops: {region}")))
+    return written
+
+
+# -- dialogs (File → Export) ------------------------------------------------------------------
+def before_after_dialog(window, layout: str = "side") -> Path | None:
+    from PySide6.QtWidgets import QFileDialog
+
+    compare = window.compare
+    start = Path(window.settings.last_dir) / f"{_stem(compare)}_before-after.png"
+    path, _ = QFileDialog.getSaveFileName(window, "Export before/after", str(start),
+                                          "PNG image (*.png)")
+    if not path:
+        return None
+    path = Path(path).with_suffix(".png")
+    return _report(window, lambda: [export_before_after(compare, path, layout)])
+
+
+def evaluation_dialog(window) -> list[Path] | None:
+    return _folder_dialog(window, "Export the evaluation's panes and error maps to",
+                          export_evaluation)
+
+
+def crops_dialog(window) -> list[Path] | None:
+    return _folder_dialog(window, "Export aligned crops of the view to", export_crops)
+
+
+def _folder_dialog(window, title: str, export) -> list[Path] | None:
+    from PySide6.QtWidgets import QFileDialog
+
+    folder = QFileDialog.getExistingDirectory(window, title, window.settings.last_dir)
+    if not folder:
+        return None
+    return _report(window, lambda: export(window.compare, folder))
+
+
+def _report(window, work):
+    from app.workers import describe_error
+
+    try:
+        written = work()
+    except ExportError as exc:
+        window.show_message(str(exc), 8000)
+        return None
+    except Exception as exc:  # noqa: BLE001 - a failed write is one message, nothing partial
+        window.show_error("Could not export", describe_error(exc))
+        return None
+    window.settings.last_dir = str(Path(written[0]).parent)
+    where = written[0] if len(written) == 1 else f"{len(written)} files in {written[0].parent}"
+    window.show_message(f"Exported {where} (with the model hash, backend and precision).", 8000)
+    return written
