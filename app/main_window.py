@@ -157,7 +157,7 @@ class MainWindow(QMainWindow):
         c = self.compare
         self._act("open", "&Open…", self.open_dialog, QKeySequence.StandardKey.Open,
                   "Open an image (upscale it, or use it as ground truth)")
-        self._act("open_pair", "Open LR + HR &pair…", self.open_pair_dialog, "Ctrl+Shift+O",
+        self._act("open_pair", "Open LR + &HR pair…", self.open_pair_dialog, "Ctrl+Shift+O",
                   "Evaluate a given low-resolution image against its high-resolution original")
         self._act("paste", "&Paste image", self.paste, QKeySequence.StandardKey.Paste,
                   "Open the image on the clipboard")
@@ -193,7 +193,7 @@ class MainWindow(QMainWindow):
         self._act("mode_evaluate", "&Evaluate against ground truth",
                   lambda: self.set_mode("evaluate"), "Ctrl+E", checkable=True)
         self._act("cancel", "Cancel", c.cancel, "Esc", "Stop the running computation")
-        self._act("update", "&Update", lambda: c.run(), "F5",
+        self._act("update", "Up&date", lambda: c.run(), "F5",
                   "Compute again with the current settings (preview first when slow)")
         self._act("whole", "Upscale &whole image", c.run_whole, "Ctrl+Shift+U",
                   "DRRN on the whole image, however long it takes")
@@ -233,14 +233,15 @@ class MainWindow(QMainWindow):
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()
         items = self.settings.recent_files
-        for path in items:
-            act = self.recent_menu.addAction(Path(path).name)
+        for i, path in enumerate(items):  # Alt+F, R, then 1-9, 0
+            act = self.recent_menu.addAction(
+                f"&{(i + 1) % 10} {Path(path).name.replace('&', '&&')}")
             act.setToolTip(path)
             act.setStatusTip(path)
             act.triggered.connect(lambda _=False, p=path: self.open_path(p))
         if items:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", self._clear_recent)
+            self.recent_menu.addAction("&Clear list", self._clear_recent)
         self.recent_menu.setEnabled(bool(items))
 
     def _clear_recent(self) -> None:
