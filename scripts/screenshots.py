@@ -1,6 +1,6 @@
 """Screenshots of the real app for docs/screenshots/: both Compare modes, the split view, the
-preview of a large photo, the Training and Benchmark tabs in a 1366x768 window, and the app at
-150 % scaling (QT_SCALE_FACTOR=1.5, a second process).
+preview of a large photo, the Training and Benchmark tabs in a 1366x768 window, the model card
+(About), and the app at 150 % scaling (QT_SCALE_FACTOR=1.5, a second process).
 
     xvfb-run -s "-screen 0 1366x768x24" python scripts/screenshots.py [--model NAME] [--out DIR]
 
@@ -168,6 +168,19 @@ def main(argv: list[str] | None = None) -> int:
                 app.processEvents()
                 time.sleep(0.02)
         shoot(app, window, args.out / "06-benchmark-1366x768.png")
+
+        from app.dialogs.about import AboutDialog
+
+        about = AboutDialog(window)
+        about.resize(760, 640)
+        about.show()
+        about.tabs.setCurrentIndex(1)  # the first model's card
+        for _ in range(20):
+            app.processEvents()
+            time.sleep(0.01)
+        save_small(about.grab().toImage(), args.out / "08-model-card.png")
+        print(args.out / "08-model-card.png")
+        about.close()
         window.close()
     if not args.scaled_only:
         import subprocess
