@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QPen
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QHBoxLayout,
@@ -70,6 +70,29 @@ def pixel_value(image: np.ndarray, size: tuple[int, int], x: float, y: float) ->
     return f"{int(v)}" if np.ndim(v) == 0 else "(" + ",".join(str(int(c)) for c in v) + ")"
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when narrower than its text (the full text is the
+    tooltip), instead of being cut off mid-word; it never widens its pane."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(20, super().minimumSizeHint().height())
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
+    def elided(self) -> str:
+        """The text as drawn."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                             max(self.contentsRect().width(), 0))
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        painter.drawText(self.contentsRect(), int(self.alignment()), self.elided())
+        painter.end()
+
+
 class ImagePane(QWidget):
     """A titled, zoomable view of one image.
 
@@ -87,7 +110,9 @@ class ImagePane(QWidget):
         self._image: np.ndarray | None = None
         self._size: tuple[int, int] | None = None  # (width, height) in output pixels
 
-        self.title_label = QLabel(title)
+        self.title_label = ElidedLabel(title)
+        self.title_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.title_label.setToolTip(title)
         self.title_label.setObjectName("paneTitle")
         self.title_label.setTextFormat(Qt.TextFormat.PlainText)
         self.header = QHBoxLayout()

@@ -130,3 +130,19 @@ def test_bundled_model_card_in_user_wording():
     for word in INTERNAL:
         assert word not in card, (word, card)
     assert "| Property | Value |" in card and "dB" in card
+
+
+def test_long_pane_titles_end_in_an_ellipsis(qtbot):
+    from app.views.image_pane import ImagePane
+
+    pane = ImagePane("input", "Input")
+    qtbot.addWidget(pane)
+    long = "Input 240×240 (nearest) → 480×480 and a good deal more text than fits"
+    pane.set_title(long)
+    pane.resize(200, 200)
+    pane.show()
+    qtbot.waitExposed(pane)
+    label = pane.title_label
+    assert label.width() <= 200 and label.elided().endswith("…")
+    assert label.text() == long and label.toolTip() == long
+    assert pane.minimumSizeHint().width() <= 200  # the title does not widen the pane
