@@ -41,6 +41,13 @@ def _drrn_label(compare) -> str:
     return f"DRRN ({model})" if model else "DRRN"
 
 
+def _free(path: Path) -> Path:
+    """``path``, or ``name-2.png`` ... when it exists: a folder export never replaces a file."""
+    from drrn_core.imaging.io import unique_output_path
+
+    return unique_output_path(path)
+
+
 def export_before_after(compare, path: str | Path, layout: str = "side") -> Path:
     """Bicubic vs DRRN of the whole image, labelled, as PNG at ``path``."""
     missing = [k for k in ("bicubic", "drrn") if k not in compare.results]
@@ -65,7 +72,8 @@ def _error_images(compare, lut: np.ndarray) -> dict[str, np.ndarray]:
 
 def export_evaluation(compare, folder: str | Path) -> list[Path]:
     """Every pane of the evaluation at output size (the input stretched nearest, as shown), the
-    error maps with their colour scale, and one labelled sheet of all: PNGs in ``folder``."""
+    error maps with their colour scale, and one labelled sheet of all: PNGs in ``folder``
+    (existing files are never replaced: name-2.png ...)."""
     from app.tabs.compare import TITLES
 
     if compare.mode != "evaluate" or "gt" not in compare.results:
@@ -82,11 +90,11 @@ def export_evaluation(compare, folder: str | Path) -> list[Path]:
     errors = _error_images(compare, lut)
     written = []
     for key, image in images.items():
-        written.append(exports.write_png(folder / f"{stem}_{key}.png", image,
+        written.append(exports.write_png(_free(folder / f"{stem}_{key}.png"), image,
                                          exports.png_text(prov, TITLES[key])))
     for key, image in errors.items():
         written.append(exports.write_png(
-            folder / f"{stem}_{key}.png", exports.with_colour_scale(image, top, lut),
+            _free(folder / f"{stem}_{key}.png"), exports.with_colour_scale(image, top, lut),
             exports.png_text(prov, TITLES[key])))
     rows = [[k for k in ("input", "bicubic", "drrn") if k in images],
             ["gt"] + [k for k in ("err_bicubic", "err_drrn") if k in errors]]
@@ -97,14 +105,15 @@ def export_evaluation(compare, folder: str | Path) -> list[Path]:
     sheet = exports.stack_rows(
         [exports.labelled_row([pictures[k] for k in row], [TITLES[k] for k in row])
          for row in rows if row])
-    written.append(exports.write_png(folder / f"{stem}_panes.png", sheet,
+    written.append(exports.write_png(_free(folder / f"{stem}_panes.png"), sheet,
                                      exports.png_text(prov, "evaluation panes")))
     return written
 
 
 def export_crops(compare, folder: str | Path) -> list[Path]:
     """The region every pane shows now (the same output pixels in each), cropped from every
-    visible pane at output resolution, one PNG each plus a labelled row of all."""
+    visible pane at output resolution, one PNG each plus a labelled row of all. In a preview
+    the region is narrowed to the part DRRN computed. Existing files are never replaced."""
     from app.tabs.compare import TITLES
 
     view = compare.visible_region()
@@ -113,6 +122,10 @@ def export_crops(compare, folder: str | Path) -> list[Path]:
         raise ExportError("Nothing to export: open an image and let it compute first.")
     x0, y0, x1, y1 = view
     box = (max(x0, 0), max(y0, 0), min(x1, size[0]), min(y1, size[1]))
+    patches = [p.patch for p in compare.grid.visible_panes()
+               if p.key not in compare.results and p.patch is not None]
+    for _pixels, (px0, py0, px1, py1) in patches[:1]:  # a preview: the part DRRN computed
+        box = (max(box[0], px0), max(box[1], py0), min(box[2], px1), min(box[3], py1))
     if box[2] <= box[0] or box[3] <= box[1]:
         raise ExportError("Nothing to export: the view shows no part of the image.")
     folder = Path(folder)
@@ -127,11 +140,15 @@ def export_crops(compare, folder: str | Path) -> list[Path]:
         elif pane.key in compare.results:
             image, drawn = compare.results[pane.key]
             crops[pane.key] = exports.crop_region(exports.as_rgb8(image), drawn, box)
-    written = [exports.write_png(folder / f"{stem}_crop_{key}.png", crop,
+        elif pane.patch is not None:
+            pixels, (px0, py0, _px1, _py1) = pane.patch
+            crops[pane.key] = exports.as_rgb8(
+                pixels[box[1] - py0:box[3] - py0, box[0] - px0:box[2] - px0])
+    written = [exports.write_png(_free(folder / f"{stem}_crop_{key}.png"), crop,
                                  exports.png_text(prov, f"{TITLES[key]}: {region}"))
                for key, crop in crops.items()]
     sheet = exports.labelled_row(list(crops.values()), [TITLES[k] for k in crops])
-    written.append(exports.write_png(folder / f"{stem}_crops.png", sheet,
+    written.append(exports.write_png(_free(folder / f"{stem}_crops.png"), sheet,
                                      exports.png_text(prov, f"aligned crops: {region}")))
     return written
 

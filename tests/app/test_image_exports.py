@@ -159,3 +159,43 @@ def test_nothing_to_export_is_one_message(window, tmp_path):
     with pytest.raises(xd.ExportError, match="Nothing to export"):
         xd.export_evaluation(window.compare, tmp_path)
     assert list(tmp_path.glob("*.png")) == []
+
+
+def test_exports_never_replace_files(evaluated, tmp_path):
+    window, _ = evaluated
+    first = xd.export_evaluation(window.compare, tmp_path)
+    before = {p: p.read_bytes() for p in first}
+    (tmp_path / "astro_x2_gt.png").write_bytes(b"mine")
+    second = xd.export_evaluation(window.compare, tmp_path)
+    assert not set(first) & set(second)
+    assert (tmp_path / "astro_x2_gt.png").read_bytes() == b"mine"
+    assert (tmp_path / "astro_x2_gt-2.png").is_file()
+    assert all(p.read_bytes() == data for p, data in before.items() if p.name != "astro_x2_gt.png")
+
+
+def test_crops_of_a_preview_take_the_computed_part(window, tmp_path, astronaut_rgb, monkeypatch,
+                                                   wait_idle):
+    from app import pipeline
+
+    monkeypatch.setattr(pipeline, "AUTO_LIMIT_S", 0.0)
+    monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", 1e-9)  # a patch smaller than the view
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.ascontiguousarray(astronaut_rgb[60:156, 140:260])).save(photo)
+    assert window.open_path(photo)
+    wait_idle(window)
+    compare = window.compare
+    assert compare.preview and "drrn" not in compare.results
+    patch, (px0, py0, px1, py1) = compare.grid.panes["drrn"].patch
+    with pytest.raises(xd.ExportError, match="whole image"):
+        xd.export_before_after(compare, tmp_path / "ba.png")
+    out = tmp_path / "crops"
+    out.mkdir()
+    written = xd.export_crops(compare, out)
+    drrn = read(out / "photo_x2_crop_drrn.png")[0]
+    inp = read(out / "photo_x2_crop_input.png")[0]
+    assert drrn.shape == inp.shape and drrn.shape[:2] == patch.shape[:2]
+    np.testing.assert_array_equal(drrn, u8(patch))
+    size = compare._last_size
+    big_input = exports.stretch(u8(compare.results["input"][0]), size)
+    np.testing.assert_array_equal(inp, big_input[py0:py1, px0:px1])
+    assert len(written) == 4  # input, bicubic and DRRN crops, and the sheet
