@@ -131,7 +131,8 @@ class MainWindow(QMainWindow):
         from app.tabs.benchmark import BenchmarkTab
         from app.tabs.training import TrainingTab
 
-        bench, batch, training = BenchmarkTab(), BatchTab(), TrainingTab()
+        bench, batch = BenchmarkTab(), BatchTab()
+        training = TrainingTab(settings=self.settings)  # its fields are remembered there
         for key, label, tab in (("benchmark", "Benchmark", bench), ("batch", "Batch", batch),
                                 ("training", "Training", training)):
             self.extra_tabs[key] = tab

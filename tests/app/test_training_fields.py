@@ -47,6 +47,7 @@ def test_training_fields_in_the_app_window(qtbot, tmp_path):
     qtbot.addWidget(win)
     wanted = _fill(win.extra_tabs["training"], tmp_path)
     win.close()
+    assert settings_at(tmp_path / "window.ini").training_fields == wanted  # the window's store
     again = MainWindow(settings=settings_at(tmp_path / "window.ini"))
     qtbot.addWidget(again)
     assert again.extra_tabs["training"].fields() == wanted
