@@ -164,6 +164,9 @@ def before_after_dialog(window, layout: str = "side") -> Path | None:
     if not path:
         return None
     path = Path(path).with_suffix(".png")
+    source = getattr(window, "source_path", None)
+    if source is not None and path.exists() and path.resolve() == Path(source).resolve():
+        path = _free(path)  # an export never replaces the opened image
     return _report(window, lambda: [export_before_after(compare, path, layout)])
 
 

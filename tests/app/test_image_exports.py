@@ -199,3 +199,16 @@ def test_crops_of_a_preview_take_the_computed_part(window, tmp_path, astronaut_r
     big_input = exports.stretch(u8(compare.results["input"][0]), size)
     np.testing.assert_array_equal(inp, big_input[py0:py1, px0:px1])
     assert len(written) == 4  # input, bicubic and DRRN crops, and the sheet
+
+
+def test_before_after_never_replaces_the_opened_image(evaluated, monkeypatch):
+    window, _ = evaluated
+    source = window.source_path
+    original = source.read_bytes()
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(source), "PNG image (*.png)")))
+    written = xd.before_after_dialog(window)
+    assert source.read_bytes() == original
+    assert written == [source.with_name(f"{source.stem}-2.png")] and written[0].is_file()
