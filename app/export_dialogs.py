@@ -50,6 +50,11 @@ def _free(path: Path) -> Path:
 
 def export_before_after(compare, path: str | Path, layout: str = "side") -> Path:
     """Bicubic vs DRRN of the whole image, labelled, as PNG at ``path``."""
+    return exports.write_all(plan_before_after(compare, path, layout))[0]
+
+
+def plan_before_after(compare, path: str | Path, layout: str = "side") -> list[exports.Output]:
+    """What :func:`export_before_after` writes, composed from the tab's results (GUI thread)."""
     missing = [k for k in ("bicubic", "drrn") if k not in compare.results]
     if missing:
         why = ("DRRN has only previewed the visible region: run it on the whole image first"
@@ -58,7 +63,7 @@ def export_before_after(compare, path: str | Path, layout: str = "side") -> Path
     before, after = compare.results["bicubic"][0], compare.results["drrn"][0]
     image = exports.before_after(before, after, ("Bicubic", _drrn_label(compare)), layout)
     prov = _provenance(compare, f"before/after ({layout}): bicubic left, DRRN right")
-    return exports.write_png(path, image, exports.png_text(prov, "Bicubic vs DRRN"))
+    return [exports.Output(Path(path), image, exports.png_text(prov, "Bicubic vs DRRN"))]
 
 
 def _error_images(compare, lut: np.ndarray) -> dict[str, np.ndarray]:
@@ -71,6 +76,11 @@ def _error_images(compare, lut: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def export_evaluation(compare, folder: str | Path) -> list[Path]:
+    """:func:`plan_evaluation`'s files, written."""
+    return exports.write_all(plan_evaluation(compare, folder))
+
+
+def plan_evaluation(compare, folder: str | Path) -> list[exports.Output]:
     """Every pane of the evaluation at output size (the input stretched nearest, as shown), the
     error maps with their colour scale, and one labelled sheet of all: PNGs in ``folder``
     (existing files are never replaced: name-2.png ...)."""
@@ -90,10 +100,10 @@ def export_evaluation(compare, folder: str | Path) -> list[Path]:
     errors = _error_images(compare, lut)
     written = []
     for key, image in images.items():
-        written.append(exports.write_png(_free(folder / f"{stem}_{key}.png"), image,
-                                         exports.png_text(prov, TITLES[key])))
+        written.append(exports.Output(_free(folder / f"{stem}_{key}.png"), image,
+                                      exports.png_text(prov, TITLES[key])))
     for key, image in errors.items():
-        written.append(exports.write_png(
+        written.append(exports.Output(
             _free(folder / f"{stem}_{key}.png"), exports.with_colour_scale(image, top, lut),
             exports.png_text(prov, TITLES[key])))
     rows = [[k for k in ("input", "bicubic", "drrn") if k in images],
@@ -105,12 +115,17 @@ def export_evaluation(compare, folder: str | Path) -> list[Path]:
     sheet = exports.stack_rows(
         [exports.labelled_row([pictures[k] for k in row], [TITLES[k] for k in row])
          for row in rows if row])
-    written.append(exports.write_png(_free(folder / f"{stem}_panes.png"), sheet,
-                                     exports.png_text(prov, "evaluation panes")))
+    written.append(exports.Output(_free(folder / f"{stem}_panes.png"), sheet,
+                                  exports.png_text(prov, "evaluation panes")))
     return written
 
 
 def export_crops(compare, folder: str | Path) -> list[Path]:
+    """:func:`plan_crops`'s files, written."""
+    return exports.write_all(plan_crops(compare, folder))
+
+
+def plan_crops(compare, folder: str | Path) -> list[exports.Output]:
     """The region every pane shows now (the same output pixels in each), cropped from every
     visible pane at output resolution, one PNG each plus a labelled row of all. In a preview
     the region is narrowed to the part DRRN computed. Existing files are never replaced."""
@@ -144,17 +159,18 @@ def export_crops(compare, folder: str | Path) -> list[Path]:
             pixels, (px0, py0, _px1, _py1) = pane.patch
             crops[pane.key] = exports.as_rgb8(
                 pixels[box[1] - py0:box[3] - py0, box[0] - px0:box[2] - px0])
-    written = [exports.write_png(_free(folder / f"{stem}_crop_{key}.png"), crop,
-                                 exports.png_text(prov, f"{TITLES[key]}: {region}"))
+    written = [exports.Output(_free(folder / f"{stem}_crop_{key}.png"), crop,
+                              exports.png_text(prov, f"{TITLES[key]}: {region}"))
                for key, crop in crops.items()]
     sheet = exports.labelled_row(list(crops.values()), [TITLES[k] for k in crops])
-    written.append(exports.write_png(_free(folder / f"{stem}_crops.png"), sheet,
-                                     exports.png_text(prov, f"aligned crops: {region}")))
+    written.append(exports.Output(_free(folder / f"{stem}_crops.png"), sheet,
+                                  exports.png_text(prov, f"aligned crops: {region}")))
     return written
 
 
 # -- dialogs (File → Export) ------------------------------------------------------------------
-def before_after_dialog(window, layout: str = "side") -> Path | None:
+def before_after_dialog(window, layout: str = "side"):
+    """Ask for a file name and export there (never over the opened image); the writing Job."""
     from PySide6.QtWidgets import QFileDialog
 
     compare = window.compare
@@ -167,39 +183,47 @@ def before_after_dialog(window, layout: str = "side") -> Path | None:
     source = getattr(window, "source_path", None)
     if source is not None and path.exists() and path.resolve() == Path(source).resolve():
         path = _free(path)  # an export never replaces the opened image
-    return _report(window, lambda: [export_before_after(compare, path, layout)])
+    return _export(window, lambda: plan_before_after(compare, path, layout))
 
 
-def evaluation_dialog(window) -> list[Path] | None:
+def evaluation_dialog(window):
     return _folder_dialog(window, "Export the evaluation's panes and error maps to",
-                          export_evaluation)
+                          plan_evaluation)
 
 
-def crops_dialog(window) -> list[Path] | None:
-    return _folder_dialog(window, "Export aligned crops of the view to", export_crops)
+def crops_dialog(window):
+    return _folder_dialog(window, "Export aligned crops of the view to", plan_crops)
 
 
-def _folder_dialog(window, title: str, export) -> list[Path] | None:
+def _folder_dialog(window, title: str, plan):
     from PySide6.QtWidgets import QFileDialog
 
     folder = QFileDialog.getExistingDirectory(window, title, window.settings.last_dir)
     if not folder:
         return None
-    return _report(window, lambda: export(window.compare, folder))
+    return _export(window, lambda: plan(window.compare, folder))
 
 
-def _report(window, work):
-    from app.workers import describe_error
+def _export(window, plan):
+    """Compose the outputs here (quick), encode and write them on a worker (a large PNG takes
+    seconds): the window stays responsive. Returns the Job, or None when there is nothing to
+    export (said in the status bar)."""
+    from app.workers import describe_error, start_job
 
     try:
-        written = work()
+        outputs = plan()
     except ExportError as exc:
         window.show_message(str(exc), 8000)
         return None
-    except Exception as exc:  # noqa: BLE001 - a failed write is one message, nothing partial
-        window.show_error("Could not export", describe_error(exc))
-        return None
+    window.show_message(f"Exporting {len(outputs)} file(s)…", 0)
+    job = start_job(lambda _ctx: exports.write_all(outputs), name="export", parent=window)
+    job.succeeded.connect(lambda written: _exported(window, written))
+    job.failed.connect(lambda exc: window.show_error("Could not export", describe_error(exc)))
+    window.export_job = job  # referenced until the next export
+    return job
+
+
+def _exported(window, written: list[Path]) -> None:
     window.settings.last_dir = str(Path(written[0]).parent)
     where = written[0] if len(written) == 1 else f"{len(written)} files in {written[0].parent}"
     window.show_message(f"Exported {where} (with the model hash, backend and precision).", 8000)
-    return written

@@ -335,3 +335,17 @@ def write_png(path: str | Path, image: np.ndarray, text: dict[str, str]) -> Path
     with atomic_path(path) as tmp:
         Image.fromarray(as_rgb8(image)).save(tmp, format="PNG", pnginfo=info)
     return path
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file an export writes: uint8 RGB ``image`` as PNG at ``path`` with ``text`` chunks."""
+
+    path: Path
+    image: np.ndarray
+    text: dict
+
+
+def write_all(outputs: Sequence[Output]) -> list[Path]:
+    """Write every output (PNG encoding is the slow part: a worker thread may call this)."""
+    return [write_png(o.path, o.image, o.text) for o in outputs]

@@ -79,7 +79,7 @@ def evaluated(window, astro_png, run_compare, model_store):
     return window, digest.hexdigest()
 
 
-def test_export_before_after_through_the_menu(evaluated, tmp_path, monkeypatch):
+def test_export_before_after_through_the_menu(evaluated, tmp_path, monkeypatch, qtbot):
     window, digest = evaluated
     compare = window.compare
     target = tmp_path / "out" / "ba.png"
@@ -88,7 +88,8 @@ def test_export_before_after_through_the_menu(evaluated, tmp_path, monkeypatch):
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         staticmethod(lambda *a, **k: (str(target), "PNG image (*.png)")))
-    window.actions["export_before_after"].trigger()
+    window.actions["export_before_after"].trigger()  # composed here, written on a worker
+    qtbot.waitUntil(lambda: "Exported" in window.statusBar().currentMessage(), timeout=30000)
     assert target.is_file(), window.statusBar().currentMessage()
     pixels, text = read(target)
     bic, drrn = u8(compare.results["bicubic"][0]), u8(compare.results["drrn"][0])
@@ -201,7 +202,7 @@ def test_crops_of_a_preview_take_the_computed_part(window, tmp_path, astronaut_r
     assert len(written) == 4  # input, bicubic and DRRN crops, and the sheet
 
 
-def test_before_after_never_replaces_the_opened_image(evaluated, monkeypatch):
+def test_before_after_never_replaces_the_opened_image(evaluated, monkeypatch, qtbot):
     window, _ = evaluated
     source = window.source_path
     original = source.read_bytes()
@@ -209,6 +210,26 @@ def test_before_after_never_replaces_the_opened_image(evaluated, monkeypatch):
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         staticmethod(lambda *a, **k: (str(source), "PNG image (*.png)")))
-    written = xd.before_after_dialog(window)
+    job = xd.before_after_dialog(window)
+    qtbot.waitUntil(lambda: job.result is not None or job.error is not None, timeout=30000)
     assert source.read_bytes() == original
-    assert written == [source.with_name(f"{source.stem}-2.png")] and written[0].is_file()
+    assert job.result == [source.with_name(f"{source.stem}-2.png")] and job.result[0].is_file()
+
+
+def test_nothing_to_export_from_the_menu_is_a_status_line(window):
+    assert xd._export(window, lambda: xd.plan_evaluation(window.compare, "/nonexistent")) is None
+    assert window.statusBar().currentMessage().startswith("Nothing to export")
+
+
+def test_a_failed_write_is_one_message_and_leaves_nothing(evaluated, tmp_path, qtbot):
+    window, _ = evaluated
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    outputs = xd.plan_evaluation(window.compare, folder)
+    folder.rmdir()  # removed between choosing it and writing
+    job = xd._export(window, lambda: outputs)
+    qtbot.waitUntil(lambda: job.error is not None or job.result is not None, timeout=30000)
+    qtbot.waitUntil(lambda: "Could not export" in window.statusBar().currentMessage())
+    message = window.statusBar().currentMessage()
+    assert "\n" not in message and "Traceback" not in message
+    assert not folder.exists() and list(tmp_path.glob("**/*.part")) == []
