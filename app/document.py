@@ -36,10 +36,10 @@ LOSSY = (".jpg", ".jpeg", ".webp")
 
 def image_suffixes() -> list[str]:
     """Suffixes offered in the Open dialog: what Qt and our loader (Pillow) can read."""
-    from drrn_core.metrics.protocol import IMAGE_SUFFIXES
+    from drrn_core.imaging.io import IMAGE_SUFFIXES, PHOTO_SUFFIXES
 
     qt = {"." + bytes(f).decode().lower() for f in QImageReader.supportedImageFormats()}
-    return sorted(set(IMAGE_SUFFIXES) | qt)
+    return sorted(set(IMAGE_SUFFIXES) | set(PHOTO_SUFFIXES) | qt)
 
 
 def is_image_path(path: Path) -> bool:

@@ -1,7 +1,10 @@
-"""Scores out of the app for papers and notebooks: the evaluation view's table as CSV, Markdown or
-LaTeX, and benchmark summaries (mean and standard deviation per dataset, scale and model), each
-with its provenance (image, scale, model file and its SHA-256, backend, device and precision), so
-a number can always be traced to what produced it. Pure functions, no Qt."""
+"""Scores and images out of the app for papers and notebooks: the evaluation view's table as CSV,
+Markdown or LaTeX, benchmark summaries (mean and standard deviation per dataset, scale and
+model), a labelled before/after image (bicubic vs DRRN, side by side or split), the evaluation's
+panes and error maps (with their colour scale) and aligned crops of the viewed region. Each
+carries its provenance (image, scale, model file and its SHA-256, backend, device and
+precision), in PNG text chunks for images, so a number or a picture can always be traced to
+what produced it. Pure functions (numpy, Pillow), no Qt; files are written atomically."""
 
 from __future__ import annotations
 
@@ -10,8 +13,11 @@ import hashlib
 import io
 import math
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 METHODS = {"bicubic": "Bicubic", "drrn": "DRRN"}
 
@@ -121,3 +127,225 @@ def summary_rows(rows: list) -> list[list]:
                 values.append(repr(fn(xs)) if ok else "")
             out.append([dataset, model, scale, f"{label} (n={n})", *values])
     return out
+
+
+# -- images ---------------------------------------------------------------------------------
+LABEL_HEIGHT = 24
+"""Pixels of the label strip above each image of a sheet (labels never cover pixels)."""
+GAP = 4
+"""Pixels between the images of a sheet."""
+SHEET_BACKGROUND = 255
+LABEL_COLOUR = (20, 20, 20)
+
+
+def as_rgb8(image: np.ndarray) -> np.ndarray:
+    """Float [0, 1] or uint8 HW / HWx1-4 -> uint8 HxWx3 (alpha dropped, grey repeated)."""
+    if image.dtype != np.uint8:
+        image = np.clip(np.asarray(image, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(
+            np.uint8)
+    if image.ndim == 3 and image.shape[2] in (2, 4):
+        image = image[..., :-1]
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    return np.ascontiguousarray(image)
+
+
+def stretch(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` resized nearest-neighbour to ``size`` = (w, h), as the panes draw the input."""
+    h, w = image.shape[:2]
+    if (w, h) == tuple(size):
+        return image
+    rows = np.minimum((np.arange(size[1]) * h) // size[1], h - 1)
+    cols = np.minimum((np.arange(size[0]) * w) // size[0], w - 1)
+    return image[rows][:, cols]
+
+
+def _font(size: int = 14):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _draw_label(canvas, xy: tuple[int, int], text: str, box: bool = False) -> None:
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(canvas)
+    font = _font()
+    if box:  # on top of pixels (the split view): white text on a dark box
+        x0, y0, x1, y1 = draw.textbbox(xy, text, font=font)
+        draw.rectangle((x0 - 4, y0 - 3, x1 + 4, y1 + 3), fill=(0, 0, 0))
+        draw.text(xy, text, fill=(255, 255, 255), font=font)
+    else:
+        draw.text(xy, text, fill=LABEL_COLOUR, font=font)
+
+
+def labelled_row(images: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndarray:
+    """Images of one height side by side, GAP apart, each under a LABEL_HEIGHT label strip:
+    image i occupies rows LABEL_HEIGHT.. and columns i * (w + GAP).. of the result (uint8 RGB)."""
+    from PIL import Image
+
+    rgb = [as_rgb8(im) for im in images]
+    h = max(im.shape[0] for im in rgb)
+    width = sum(im.shape[1] for im in rgb) + GAP * (len(rgb) - 1)
+    out = np.full((LABEL_HEIGHT + h, width, 3), SHEET_BACKGROUND, np.uint8)
+    x = 0
+    for im in rgb:
+        out[LABEL_HEIGHT:LABEL_HEIGHT + im.shape[0], x:x + im.shape[1]] = im
+        x += im.shape[1] + GAP
+    x = 0
+    for im, label in zip(rgb, labels, strict=True):  # each label clipped to its image's width
+        strip = Image.fromarray(out[:LABEL_HEIGHT, x:x + im.shape[1]].copy())
+        _draw_label(strip, (4, 4), plain(label))
+        out[:LABEL_HEIGHT, x:x + im.shape[1]] = np.asarray(strip)
+        x += im.shape[1] + GAP
+    return out
+
+
+def plain(label: str) -> str:
+    """A label in characters every font has (the minus sign becomes a hyphen)."""
+    return label.replace("\u2212", "-").replace("\u00d7", "x")
+
+
+def stack_rows(rows: Sequence[np.ndarray]) -> np.ndarray:
+    """uint8 RGB images one above the other, GAP apart, left-aligned on the sheet background."""
+    width = max(r.shape[1] for r in rows)
+    height = sum(r.shape[0] for r in rows) + GAP * (len(rows) - 1)
+    out = np.full((height, width, 3), SHEET_BACKGROUND, np.uint8)
+    y = 0
+    for r in rows:
+        out[y:y + r.shape[0], :r.shape[1]] = r
+        y += r.shape[0] + GAP
+    return out
+
+
+def before_after(before: np.ndarray, after: np.ndarray, labels: tuple[str, str],
+                 layout: str = "side") -> np.ndarray:
+    """A labelled before/after image of two results of the same size (uint8 RGB).
+
+    ``side``: :func:`labelled_row` of the two. ``split``: one image, the left half (columns
+    < w // 2) from ``before``, the rest from ``after``, a 1-px white line at column w // 2 and
+    each label in a dark box in its half's top corner.
+    """
+    from PIL import Image
+
+    a, b = as_rgb8(before), as_rgb8(after)
+    if a.shape != b.shape:
+        raise ValueError(f"before/after: sizes differ ({a.shape[1]}×{a.shape[0]} and "
+                         f"{b.shape[1]}×{b.shape[0]})")
+    if layout == "side":
+        return labelled_row([a, b], labels)
+    if layout != "split":
+        raise ValueError(f"unknown layout {layout!r}")
+    mid = a.shape[1] // 2
+    out = b.copy()
+    out[:, :mid] = a[:, :mid]
+    out[:, mid] = 255
+    canvas = Image.fromarray(out)
+    labels = (plain(labels[0]), plain(labels[1]))
+    _draw_label(canvas, (8, 6), labels[0], box=True)
+    from PIL import ImageDraw
+
+    right = ImageDraw.Draw(canvas).textbbox((0, 0), labels[1], font=_font())[2]
+    _draw_label(canvas, (max(mid + 8, out.shape[1] - right - 8), 6), labels[1], box=True)
+    return np.asarray(canvas)
+
+
+def colourise(error: np.ndarray, top: float, lut: np.ndarray) -> np.ndarray:
+    """An error map (HxW, 0-255 units) through ``lut`` (Nx3 uint8, low to high) over [0, top]:
+    values >= top get the last colour. uint8 HxWx3."""
+    n = len(lut)
+    idx = np.clip(np.asarray(error, dtype=np.float32) / max(float(top), 1e-9) * (n - 1) + 0.5,
+                  0, n - 1).astype(np.intp)
+    return np.ascontiguousarray(np.asarray(lut, dtype=np.uint8)[idx])
+
+
+SCALE_WIDTH = 70
+"""Pixels of the colour scale added right of an exported error map."""
+
+
+def with_colour_scale(coloured: np.ndarray, top: float, lut: np.ndarray,
+                      label: str = "|error| (Y, 0-255)") -> np.ndarray:
+    """``coloured`` (uint8 HxWx3) with a vertical colour scale (0 at the bottom, ``top`` at the
+    top, up to five tick values) in SCALE_WIDTH extra columns on the right."""
+    from PIL import Image
+
+    h, w = coloured.shape[:2]
+    out = np.full((h, w + SCALE_WIDTH, 3), SHEET_BACKGROUND, np.uint8)
+    out[:, :w] = coloured
+    ramp = np.asarray(lut, dtype=np.uint8)[
+        np.linspace(len(lut) - 1, 0, h).round().astype(np.intp)]
+    out[:, w + 6:w + 20] = ramp[:, None, :]
+    canvas = Image.fromarray(out)
+    font_h = 12
+    ticks = max(2, min(5, h // 24))
+    for i in range(ticks):
+        y = round((h - 1) * (1 - i / (ticks - 1)))
+        value = top * i / (ticks - 1)
+        _draw_label(canvas, (w + 24, min(max(y - font_h // 2, 0), h - font_h - 2)),
+                    f"{value:g}" if value == int(value) else f"{value:.1f}")
+    if h >= 120:
+        from PIL import ImageDraw
+
+        draw = ImageDraw.Draw(canvas)
+        draw.text((w + 24, h // 2 - 30), "\n".join(label.split(" ", 1)), fill=LABEL_COLOUR,
+                  font=_font(11))
+    return np.asarray(canvas)
+
+
+def crop_region(image: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int]
+                ) -> np.ndarray:
+    """The part of ``image`` (drawn over ``size`` = (w, h) output pixels, as in a pane) under
+    output box (x0, y0, x1, y1), at output resolution (nearest): every pane's crop of the same
+    box has the same size and shows the same place."""
+    x0, y0, x1, y1 = box
+    h, w = image.shape[:2]
+    rows = np.minimum((np.arange(y0, y1) * h) // size[1], h - 1)
+    cols = np.minimum((np.arange(x0, x1) * w) // size[0], w - 1)
+    return np.ascontiguousarray(image[rows][:, cols])
+
+
+def png_text(prov: Provenance, what: str) -> dict[str, str]:
+    """PNG tEXt entries: Software, Title, Source (the run), Comment (every provenance line)."""
+    from app import __version__
+
+    entries = {"Software": f"DRRN Studio {__version__}", "Title": what,
+               "Comment": "\n".join(prov.lines())}
+    if prov.run:
+        entries["Source"] = prov.run
+    if prov.model_sha256:
+        entries["drrn:model_sha256"] = prov.model_sha256
+    return entries
+
+
+def write_png(path: str | Path, image: np.ndarray, text: dict[str, str]) -> Path:
+    """Write uint8 RGB ``image`` as PNG with ``text`` chunks, atomically (temp file + rename)."""
+    from PIL import Image, PngImagePlugin
+
+    from drrn_core.atomic import atomic_path
+
+    path = Path(path)
+    info = PngImagePlugin.PngInfo()
+    for key, value in text.items():
+        info.add_itxt(key, value)
+    with atomic_path(path) as tmp:
+        Image.fromarray(as_rgb8(image)).save(tmp, format="PNG", pnginfo=info)
+    return path
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file an export writes: uint8 RGB ``image`` as PNG at ``path`` with ``text`` chunks."""
+
+    path: Path
+    image: np.ndarray
+    text: dict
+
+
+def write_all(outputs: Sequence[Output]) -> list[Path]:
+    """Write every output (PNG encoding is the slow part: a worker thread may call this)."""
+    return [write_png(o.path, o.image, o.text) for o in outputs]

@@ -109,7 +109,8 @@ class MainWindow(QMainWindow):
         from app.tabs.benchmark import BenchmarkTab
         from app.tabs.training import TrainingTab
 
-        bench, batch, training = BenchmarkTab(), BatchTab(), TrainingTab()
+        bench, batch = BenchmarkTab(), BatchTab()
+        training = TrainingTab(settings=self.settings)  # its fields are remembered there
         for key, label, tab in (("benchmark", "Benchmark", bench), ("batch", "Batch", batch),
                                 ("training", "Training", training)):
             self.extra_tabs[key] = tab
@@ -135,7 +136,7 @@ class MainWindow(QMainWindow):
         c = self.compare
         self._act("open", "&Open…", self.open_dialog, QKeySequence.StandardKey.Open,
                   "Open an image (upscale it, or use it as ground truth)")
-        self._act("open_pair", "Open LR + HR &pair…", self.open_pair_dialog, "Ctrl+Shift+O",
+        self._act("open_pair", "Open LR + &HR pair…", self.open_pair_dialog, "Ctrl+Shift+O",
                   "Evaluate a given low-resolution image against its high-resolution original")
         self._act("paste", "&Paste image", self.paste, QKeySequence.StandardKey.Paste,
                   "Open the image on the clipboard")
@@ -143,6 +144,20 @@ class MainWindow(QMainWindow):
                   "Save the DRRN (or bicubic) result")
         self._act("copy", "&Copy result", self.copy_result, "Ctrl+Shift+C",
                   "Copy the result image to the clipboard")
+        from app import export_dialogs as xd
+
+        self._act("export_before_after", "&Before/after image…",
+                  lambda: xd.before_after_dialog(self), "Ctrl+Shift+B",
+                  "Bicubic and DRRN side by side, labelled, as PNG (with the model's provenance)")
+        self._act("export_split", "Before/after &split image…",
+                  lambda: xd.before_after_dialog(self, "split"), None,
+                  "Left half bicubic, right half DRRN, labelled, as PNG")
+        self._act("export_panes", "Evaluation &panes and error maps…",
+                  lambda: xd.evaluation_dialog(self), "Ctrl+Shift+E",
+                  "Every pane at full size, the error maps with their colour scale and a sheet "
+                  "of all, as PNGs")
+        self._act("export_crops", "Aligned &crops of the view…", lambda: xd.crops_dialog(self),
+                  "Ctrl+Shift+R", "The region the panes show now, cropped from every pane")
         self._act("import", "&Import weights…", self.import_weights, None,
                   "Add a DRRN .safetensors model to your model folder")
         self._act("quit", "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -157,7 +172,7 @@ class MainWindow(QMainWindow):
         self._act("mode_evaluate", "&Evaluate against ground truth",
                   lambda: self.set_mode("evaluate"), "Ctrl+E", checkable=True)
         self._act("cancel", "Cancel", c.cancel, "Esc", "Stop the running computation")
-        self._act("update", "&Update", lambda: c.run(), "F5",
+        self._act("update", "Up&date", lambda: c.run(), "F5",
                   "Compute again with the current settings (preview first when slow)")
         self._act("whole", "Upscale &whole image", c.run_whole, "Ctrl+Shift+U",
                   "DRRN on the whole image, however long it takes")
@@ -175,6 +190,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         for key in ("save", "copy"):
             file_menu.addAction(a[key])
+        export_menu = file_menu.addMenu("E&xport")
+        for key in ("export_before_after", "export_split", "export_panes", "export_crops"):
+            export_menu.addAction(a[key])
         file_menu.addSeparator()
         file_menu.addAction(a["import"])
         file_menu.addSeparator()
@@ -194,14 +212,15 @@ class MainWindow(QMainWindow):
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()
         items = self.settings.recent_files
-        for path in items:
-            act = self.recent_menu.addAction(Path(path).name)
+        for i, path in enumerate(items):  # Alt+F, R, then 1-9, 0
+            act = self.recent_menu.addAction(
+                f"&{(i + 1) % 10} {Path(path).name.replace('&', '&&')}")
             act.setToolTip(path)
             act.setStatusTip(path)
             act.triggered.connect(lambda _=False, p=path: self.open_path(p))
         if items:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", self._clear_recent)
+            self.recent_menu.addAction("&Clear list", self._clear_recent)
         self.recent_menu.setEnabled(bool(items))
 
     def _clear_recent(self) -> None:

@@ -17,6 +17,9 @@ APPLICATION = "DRRN Studio"
 MAX_RECENT = 10
 
 MODES = ("upscale", "evaluate")
+TRAINING_TEXT = ("data", "run", "val", "recipe", "recipe_file")
+TRAINING_INTS = ("B", "U", "channels", "patch", "batch", "val_every", "budget_kind", "budget")
+TRAINING_BOOLS = ("batchnorm",)
 
 
 class AppSettings:
@@ -145,3 +148,24 @@ class AppSettings:
     @current_tab.setter
     def current_tab(self, value: int) -> None:
         self.store.setValue("window/tab", int(value))
+
+    # -- training tab ----------------------------------------------------------------------
+    @property
+    def training_fields(self) -> dict:
+        """The Training tab's fields as last left: folders and recipe (str), architecture,
+        patch, batch, validation period and budget (int), BatchNorm (bool); only the keys
+        stored and readable (the tab checks ranges and choices)."""
+        out: dict = {}
+        for keys, kind in ((TRAINING_TEXT, str), (TRAINING_INTS, int), (TRAINING_BOOLS, bool)):
+            for key in keys:
+                if self.store.contains(f"training/{key}"):
+                    value = self._get(f"training/{key}", None, kind)
+                    if value is not None:
+                        out[key] = value
+        return out
+
+    @training_fields.setter
+    def training_fields(self, values: dict) -> None:
+        for key, value in values.items():
+            if key in TRAINING_TEXT + TRAINING_INTS + TRAINING_BOOLS:
+                self.store.setValue(f"training/{key}", value)

@@ -1,6 +1,7 @@
 """Screenshots of the real app for docs/screenshots/: both Compare modes, the split view, the
-preview of a large photo, the Training and Benchmark tabs in a 1366x768 window, and the app at
-150 % scaling (QT_SCALE_FACTOR=1.5, a second process).
+preview of a large photo, the Training and Benchmark tabs in a 1366x768 window, the model card
+(About), File > Export's before/after image and evaluation sheet, and the app at 150 % scaling
+(QT_SCALE_FACTOR=1.5, a second process).
 
     xvfb-run -s "-screen 0 1366x768x24" python scripts/screenshots.py [--model NAME] [--out DIR]
 
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
     from PIL import Image
+    from PySide6.QtGui import QImage
     from skimage import data
 
     from app.__main__ import make_application
@@ -118,12 +120,22 @@ def main(argv: list[str] | None = None) -> int:
             wait_idle(app, window)
         window.compare.fit()
         shoot(app, window, args.out / "01-upscale.png")
+        from app import export_dialogs
+
+        before_after = export_dialogs.export_before_after(window.compare, tmp / "ba.png")
+        save_small(QImage(str(before_after)), args.out / "09-before-after.png")
+        print(args.out / "09-before-after.png")
 
         window.compare.set_mode("evaluate")
         window.compare.run()
         wait_idle(app, window)
         window.compare.fit()
         shoot(app, window, args.out / "02-evaluate.png")
+        (tmp / "export").mkdir()
+        sheet = [p for p in export_dialogs.export_evaluation(window.compare, tmp / "export")
+                 if p.name.endswith("_panes.png")][0]
+        save_small(QImage(str(sheet)), args.out / "10-evaluation-export.png")
+        print(args.out / "10-evaluation-export.png")
 
         window.compare.toggle_split()
         wait_idle(app, window)
@@ -168,6 +180,19 @@ def main(argv: list[str] | None = None) -> int:
                 app.processEvents()
                 time.sleep(0.02)
         shoot(app, window, args.out / "06-benchmark-1366x768.png")
+
+        from app.dialogs.about import AboutDialog
+
+        about = AboutDialog(window)
+        about.resize(760, 640)
+        about.show()
+        about.tabs.setCurrentIndex(1)  # the first model's card
+        for _ in range(20):
+            app.processEvents()
+            time.sleep(0.01)
+        save_small(about.grab().toImage(), args.out / "08-model-card.png")
+        print(args.out / "08-model-card.png")
+        about.close()
         window.close()
     if not args.scaled_only:
         import subprocess

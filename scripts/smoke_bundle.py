@@ -258,6 +258,35 @@ def check_upscale(b: Bundle) -> str:
     return upscale_and_compare(b, b.root, b.work / "upscale")
 
 
+def check_photo_formats(b: Bundle) -> str:
+    """Frozen `drrn upscale` reads HEIC (pillow-heif's libheif) and AVIF (Pillow's libavif):
+    the plugins and their libraries are in the bundle."""
+    import numpy as np
+    from PIL import Image
+
+    try:  # to write the HEIC sample here
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        raise Skip("pillow-heif is not installed here (needed to write the sample)") from None
+    register_heif_opener()
+    folder = b.work / "photo-formats"
+    folder.mkdir(parents=True, exist_ok=True)
+    src = read_pixels(sample_png(folder))
+    done = []
+    for suffix, fmt, quality in ((".heic", "HEIF", -1), (".avif", "AVIF", 100)):
+        path = folder / f"photo{suffix}"
+        Image.fromarray(np.ascontiguousarray(src[..., :3])).save(path, format=fmt,
+                                                                 quality=quality)
+        out = folder / f"photo{suffix}.png"
+        expect_ok(b.run([b.exe("drrn"), "upscale", path, "-s", "2", "--model", "bicubic", "-o",
+                         out]), f"drrn upscale {path.name}")
+        with Image.open(out) as im:
+            if im.size != (2 * src.shape[1], 2 * src.shape[0]):
+                raise CheckFailed(f"{out.name} is {im.size}, not twice {path.name}")
+        done.append(path.name)
+    return f"{', '.join(done)} upscaled x2"
+
+
 def check_compile(b: Bundle) -> str:
     """`drrn upscale --compile` frozen: refused with one notice (torch.compile cannot work in
     the bundle), and the eager result is still the source tree's."""
@@ -456,6 +485,7 @@ CHECKS: dict[str, Callable[[Bundle], str]] = {
     "cli-version": check_cli_version,
     "gui-version": check_gui_version,
     "upscale": check_upscale,
+    "photo-formats": check_photo_formats,
     "compile": check_compile,
     "no-display": check_no_display,
     "metrics": check_metrics,

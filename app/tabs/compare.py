@@ -392,6 +392,7 @@ class CompareTab(QWidget):
             pane = self.grid.panes[item.key]
             pane.set_image(None, note="")
             pane.set_patch(item.image, item.box, item.size)
+            pane.set_backdrop(self.grid.panes["input"].image, item.size)
             pane.set_note("")
             x0, y0, x1, y1 = item.box
             pane.set_title(f"{TITLES[item.key]}: visible region ({x1 - x0}×{y1 - y0}) only")
@@ -562,6 +563,7 @@ class CompareTab(QWidget):
     # -- views -----------------------------------------------------------------------------
     def _on_mode(self, mode: str) -> None:
         self.grid.arrange(LAYOUTS[mode])
+        self.grid.place_beside(self.error_scale.widget, "err_drrn")
         self._fit_pending = True
         self._refresh_split()
 

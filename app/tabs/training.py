@@ -134,8 +134,11 @@ class TrainingTab(QWidget):
 
     modelReady = Signal(str)  # noqa: N815 (Qt signal naming) - path of the imported weights
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, settings=None) -> None:
         super().__init__(parent)
+        from app.settings import AppSettings
+
+        self.settings = settings if settings is not None else AppSettings()
         self._budget_s: float | None = None
         self._clock_start: float | None = None
         self._paused_s, self._paused_at = 0.0, None
@@ -146,7 +149,9 @@ class TrainingTab(QWidget):
         self._psnr: dict[int, tuple[list[int], list[float]]] = {}
         self._build_ui()
         self._on_recipe_choice()
+        self.restore_fields()
         self._update_buttons()
+        self._remember_fields()
 
     # UI construction
     def _build_ui(self) -> None:
@@ -206,6 +211,7 @@ class TrainingTab(QWidget):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(2000)
         self.log.setPlaceholderText("Checkpoints and notices appear here.")
+        self.log.setToolTip("The run's checkpoints, validation results and notices")
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         for w in (self.loss_plot, self.psnr_plot, self.log):
             splitter.addWidget(w)
@@ -514,6 +520,62 @@ class TrainingTab(QWidget):
         self._redraw.stop()
         self.loss_curve.setData(*self._loss)
         self._update_buttons()
+
+    def fields(self) -> dict:
+        """The fields as AppSettings.training_fields stores them."""
+        return {
+            "data": self.data_field.edit.text(), "run": self.run_field.edit.text(),
+            "val": self.val_field.edit.text(), "recipe": self.recipe_combo.currentText(),
+            "recipe_file": self.recipe_file.edit.text(), "B": self.b_spin.value(),
+            "U": self.u_spin.value(), "channels": self.c_spin.value(),
+            "batchnorm": self.bn_check.isChecked(), "patch": self.patch_spin.value(),
+            "batch": self.batch_spin.value(), "val_every": self.val_every_spin.value(),
+            "budget_kind": self.budget_combo.currentIndex(), "budget": self.budget_spin.value(),
+        }
+
+    def save_fields(self) -> None:
+        """Remember the fields (called on every change: they survive a crash too)."""
+        self.settings.training_fields = self.fields()
+
+    def restore_fields(self) -> None:
+        """The fields as last left; the recipe first (choosing it fills in its own values),
+        then everything stored over it. Out-of-range numbers are clamped by the spin boxes."""
+        saved = self.settings.training_fields
+        if not saved:
+            return
+        self._restoring = True
+        try:
+            if saved.get("recipe") in (*RECIPES, RECIPE_FILE):
+                self.recipe_file.set_path(saved.get("recipe_file") or None)
+                self.recipe_combo.setCurrentText(saved["recipe"])
+                self._on_recipe_choice()
+            for key, field in (("data", self.data_field), ("run", self.run_field),
+                               ("val", self.val_field)):
+                if key in saved:
+                    field.set_path(saved[key] or None)
+            for key, spin in (("B", self.b_spin), ("U", self.u_spin), ("channels", self.c_spin),
+                              ("patch", self.patch_spin), ("batch", self.batch_spin),
+                              ("val_every", self.val_every_spin), ("budget", self.budget_spin)):
+                if key in saved:
+                    spin.setValue(saved[key])
+            if "batchnorm" in saved:
+                self.bn_check.setChecked(saved["batchnorm"])
+            if 0 <= saved.get("budget_kind", -1) < self.budget_combo.count():
+                self.budget_combo.setCurrentIndex(saved["budget_kind"])
+        finally:
+            self._restoring = False
+
+    def _remember_fields(self) -> None:
+        self._restoring = False
+        save = lambda *_: None if self._restoring else self.save_fields()  # noqa: E731
+        for field in (self.data_field, self.run_field, self.val_field, self.recipe_file):
+            field.changed.connect(save)
+        for spin in (self.b_spin, self.u_spin, self.c_spin, self.patch_spin, self.batch_spin,
+                     self.val_every_spin, self.budget_spin):
+            spin.valueChanged.connect(save)
+        self.bn_check.toggled.connect(save)
+        self.recipe_combo.currentIndexChanged.connect(save)
+        self.budget_combo.currentIndexChanged.connect(save)
 
     def _forget_weights(self) -> None:
         self._weights = None

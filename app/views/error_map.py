@@ -49,15 +49,26 @@ class ErrorPane(ImagePane):
 
 
 class ErrorScale:
-    """One colour bar (placed in ``host``) shared by several error panes."""
+    """One colour bar shared by several error panes, in its own narrow widget (``widget``) that
+    the grid places beside ``host``: the host's image area stays as large as every other
+    pane's."""
 
     def __init__(self, host: ErrorPane, panes: list[ErrorPane]) -> None:
+        self.host = host
         self.bar = pg.ColorBarItem(
             values=(0, 32), colorMap=pg.colormap.get(COLORMAP), interactive=False, width=14,
             label="|error| (Y, 0-255)", rounding=1,
         )
         self.bar.setImageItem([p.item for p in panes])
-        host.graphics.ci.addItem(self.bar, 0, 1)
+        self.widget = pg.GraphicsLayoutWidget()
+        self.widget.setBackground(None)
+        self.widget.ci.addItem(self.bar, 0, 0)
+        # Level with the panes' image areas: below their title row.
+        top = host.title_label.sizeHint().height() + 4
+        self.widget.ci.setContentsMargins(0, top, 0, 4)
+        self.widget.setFixedWidth(72)
+        self.widget.setToolTip("Colour scale of the error maps: |result − ground truth| on Y, "
+                               "in 0-255 units (top = 99.5th percentile)")
 
     def autoscale(self, errors: list[np.ndarray]) -> float:
         """Set the scale to the 99.5th percentile of the given maps (at least 1); return it."""

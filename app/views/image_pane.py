@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QPen
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QPainter, QPalette, QPen
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QHBoxLayout,
@@ -25,6 +25,7 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 BACKGROUND = "#1e1e1e"
 CHECKER = 8  # px of a transparency checkerboard square (image pixels)
 CHECKER_GREYS = (204, 153)
+BACKDROP_OPACITY = 0.35  # of the input shown around a preview patch
 
 
 def to_display_u8(image: np.ndarray, keep_alpha: bool = False) -> np.ndarray:
@@ -69,6 +70,29 @@ def pixel_value(image: np.ndarray, size: tuple[int, int], x: float, y: float) ->
     return f"{int(v)}" if np.ndim(v) == 0 else "(" + ",".join(str(int(c)) for c in v) + ")"
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when narrower than its text (the full text is the
+    tooltip), instead of being cut off mid-word; it never widens its pane."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
+        return QSize(20, super().minimumSizeHint().height())
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
+    def elided(self) -> str:
+        """The text as drawn."""
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                             max(self.contentsRect().width(), 0))
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        painter.drawText(self.contentsRect(), int(self.alignment()), self.elided())
+        painter.end()
+
+
 class ImagePane(QWidget):
     """A titled, zoomable view of one image.
 
@@ -86,7 +110,9 @@ class ImagePane(QWidget):
         self._image: np.ndarray | None = None
         self._size: tuple[int, int] | None = None  # (width, height) in output pixels
 
-        self.title_label = QLabel(title)
+        self.title_label = ElidedLabel(title)
+        self.title_label.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.title_label.setToolTip(title)
         self.title_label.setObjectName("paneTitle")
         self.title_label.setTextFormat(Qt.TextFormat.PlainText)
         self.header = QHBoxLayout()
@@ -105,6 +131,13 @@ class ImagePane(QWidget):
         self.graphics.ci.addItem(self.view, 0, 0)
         self.item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.item)
+        # Behind a preview patch: the input (nearest), dimmed, so that the pane shows the same
+        # region as the Input pane and the computed part stands out in its frame.
+        self.backdrop_item = pg.ImageItem(axisOrder="row-major")
+        self.backdrop_item.setOpacity(BACKDROP_OPACITY)
+        self.backdrop_item.setZValue(-1)
+        self.backdrop_item.hide()
+        self.view.addItem(self.backdrop_item)
         # A part of the result (the DRRN preview of the visible region), framed.
         self.patch_item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.patch_item)
@@ -151,6 +184,7 @@ class ImagePane(QWidget):
         ``None`` clears the pane and shows ``note`` (e.g. "Computing…") instead.
         """
         self.set_patch(None)
+        self.set_backdrop(None)
         if image is None:
             self._image = None
             self.item.clear()
@@ -187,6 +221,20 @@ class ImagePane(QWidget):
         self.patch_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.patch_frame.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.patch_frame.show()
+
+    def set_backdrop(self, image: np.ndarray | None, size: tuple[int, int] | None = None) -> None:
+        """Show ``image`` (uint8, e.g. the input) dimmed over ``size`` output pixels behind the
+        patch; None removes it."""
+        if image is None or size is None:
+            self.backdrop_item.clear()
+            self.backdrop_item.hide()
+            return
+        self.backdrop_item.setImage(composite_checker(image), autoLevels=False, levels=(0, 255))
+        self.backdrop_item.setRect(QRectF(0, 0, size[0], size[1]))
+        self.backdrop_item.show()
+
+    def has_backdrop(self) -> bool:
+        return self.backdrop_item.isVisible() and self.backdrop_item.image is not None
 
     @property
     def patch(self) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:

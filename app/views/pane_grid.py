@@ -122,5 +122,25 @@ class PaneGrid(QWidget):
         for i in range(self.grid.columnCount()):
             self.grid.setColumnStretch(i, 1 if i < cols else 0)
 
+    def place_beside(self, widget: QWidget, key: str | None) -> None:
+        """Put ``widget`` (e.g. a colour bar) in an extra column right of pane ``key``'s row, so
+        that no pane's image area shrinks; None (or a hidden pane) removes it."""
+        self.grid.removeWidget(widget)
+        pane = self.panes.get(key) if key else None
+        index = self.grid.indexOf(pane) if pane is not None else -1
+        if index < 0 or pane.isHidden():
+            widget.hide()
+            return
+        row, _col, _rs, _cs = self.grid.getItemPosition(index)
+        cols = 0
+        for i in range(self.grid.count()):
+            if self.grid.itemAt(i).widget() in self.panes.values():
+                _r, c, _rs, cs = self.grid.getItemPosition(i)
+                cols = max(cols, c + cs)
+        widget.setParent(self)
+        self.grid.addWidget(widget, row, cols)
+        self.grid.setColumnStretch(cols, 0)
+        widget.show()
+
     def visible_panes(self) -> list[ImagePane]:
         return [p for p in self.panes.values() if p.isVisible()]

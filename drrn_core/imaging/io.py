@@ -28,11 +28,20 @@ from drrn_core.errors import UserError
 
 DEFAULT_MAX_PIXELS = limits.MAX_INPUT_PIXELS
 """Largest image accepted by default (below Pillow's own decompression-bomb limit)."""
-DECODERS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF", "PPM")
-"""The only Pillow decoders ever used on input (PPM covers PGM/PBM/PNM; JPEG includes MPO).
+DECODERS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF", "PPM", "HEIF", "AVIF")
+"""The only Pillow decoders ever used on input (PPM covers PGM/PBM/PNM; JPEG includes MPO; HEIF
+is HEIC/HEIF photos through pillow-heif's libheif, AVIF is Pillow's own libavif decoder).
 Anything else (EPS, PDF, PSD, ICO, ...) is refused without trying it: no external program runs."""
-READABLE = ("PNG", "JPEG", "WebP", "TIFF", "BMP", "GIF", "PPM/PGM")
+READABLE = ("PNG", "JPEG", "WebP", "TIFF", "BMP", "GIF", "PPM/PGM", "HEIC/HEIF", "AVIF")
 """DECODERS as users name them, for messages and docs."""
+PHOTO_SUFFIXES = (".heic", ".heif", ".hif", ".avif")
+"""Suffixes of the HEIF and AVIF decoders (open dialogs, desktop file), beside IMAGE_SUFFIXES."""
+try:  # registers the "HEIF" decoder with Pillow (an install without it reads HEIC as unknown)
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover - pillow-heif is a dependency
+    pass
 # Our own limit (max_pixels) is checked on every open; Pillow's warning between its two limits
 # would only add a multi-line warning to a run the user allowed with --max-pixels.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -164,8 +173,9 @@ def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_
     except UnidentifiedImageError:
         kind = _sniff(source)
         if kind:
-            raise ImageReadError(f"{label}: a {kind} file of a kind this program cannot decode "
-                                 "(damaged, or an unsupported variant)") from None
+            article = "an" if kind[0] in "AEIOU" else "a"
+            raise ImageReadError(f"{label}: {article} {kind} file of a kind this program cannot "
+                                 "decode (damaged, or an unsupported variant)") from None
         raise ImageReadError(f"{label}: not an image, or not one of the formats read here "
                              f"({', '.join(READABLE)})") from None
     except Image.DecompressionBombError:
@@ -200,6 +210,10 @@ def _sniff(source: str | os.PathLike | IO[bytes]) -> str | None:
         return None
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"avif", b"avis"):
+        return "AVIF"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim"):
+        return "HEIF"
     return next((name for magic, name in _MAGIC if head.startswith(magic)), None)
 
 

@@ -37,7 +37,7 @@ def test_open_file_upscales_with_bicubic_and_drrn(window, astro_png, wait_idle):
         assert window.compare.grid.panes[key].has_image()
     assert window.actions["save"].isEnabled() and window.actions["copy"].isEnabled()
     assert window.settings.recent_files[0] == str(astro_png.resolve())
-    assert [a.text() for a in window.recent_menu.actions()][0] == "astro.png"
+    assert [a.text() for a in window.recent_menu.actions()][0] == "&1 astro.png"
     assert "astro.png" in window.windowTitle()
 
 
