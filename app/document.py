@@ -21,10 +21,10 @@ from PySide6.QtGui import QImage, QImageReader
 
 from app.imageio16 import depth_note
 from app.workers import describe_error
+from drrn_core import limits
 
 log = logging.getLogger("drrn-studio.document")
 
-MAX_INPUT_PIXELS = 50_000_000
 SAVE_FILTERS = {
     "PNG image (*.png)": ".png",
     "JPEG image (*.jpg *.jpeg)": ".jpg",
@@ -116,7 +116,7 @@ class Document(QObject):
     def _load(self, path: str | Path) -> tuple[object, str]:
         from app.imageio16 import load_image
 
-        return load_image(path, max_pixels=MAX_INPUT_PIXELS)
+        return load_image(path, max_pixels=limits.MAX_INPUT_PIXELS)
 
     def _open(self, opened: Opened) -> Opened:
         self.current = opened
@@ -169,7 +169,7 @@ class Document(QObject):
         image.save(buf, "PNG")
         buf.close()
         try:
-            loaded = io.load_image_bytes(bytes(data.data()), max_pixels=MAX_INPUT_PIXELS,
+            loaded = io.load_image_bytes(bytes(data.data()), max_pixels=limits.MAX_INPUT_PIXELS,
                                          name=name)
         except Exception as exc:  # noqa: BLE001
             self.failed.emit("Could not open the pasted image", describe_error(exc))

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from drrn_core import limits
 from drrn_core.imaging.resize import output_size
 from drrn_core.metrics import protocol
 
 BICUBIC = "bicubic"
 MIN_SCALE, MAX_SCALE = 1.1, 8.0
-MAX_OUTPUT_PIXELS = 64_000_000
 CPU_TILE = 128
 AUTO_LIMIT_S = 10.0
 """A DRRN run estimated to take longer than this (seconds) does not start unasked."""
@@ -203,10 +203,10 @@ def target_size(image: np.ndarray, scale: float, size: tuple[int, int] | None) -
         out_w, out_h = size
     else:
         out_h, out_w = output_size((h, w), scale)
-    if out_w * out_h > MAX_OUTPUT_PIXELS:
+    if out_w * out_h > limits.COMPARE_MAX_OUTPUT_PIXELS:
         raise ValueError(
             f"The result would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP); the limit is "
-            f"{MAX_OUTPUT_PIXELS / 1e6:.0f} MP. Choose a smaller scale or size."
+            f"{limits.COMPARE_MAX_OUTPUT_PIXELS / 1e6:.0f} MP. Choose a smaller scale or size."
         )
     return out_w, out_h
 

@@ -60,6 +60,10 @@ decompression-bomb limit (~179 MP). `--max-pixels` changes it in the CLI."""
 MAX_OUTPUT_PIXELS = 80_000_000
 """Largest result written by `drrn upscale` and the Batch tab (whole-image buffers peak at about
 1.7 GB there, benchmarks/README.md)."""
+COMPARE_MAX_OUTPUT_PIXELS = 64_000_000
+"""Largest result of the app's Compare tab: it keeps the input, bicubic and DRRN panes (and the
+ground truth and error maps in evaluate mode) in memory at full size, so it stays below the file
+limit."""
 
 MIN_TILE = 32
 """Smallest tile side (px) a user may ask for (`--tile`); must equal engine.tiling.MIN_TILE

@@ -91,7 +91,7 @@ def test_unreadable_and_huge_files_are_messages(window, astro_png, tmp_path, mon
     assert not window.open_path(tmp_path / "missing.jpg")
     assert "not found" in status(window)
     with monkeypatch.context() as m:
-        m.setattr("app.document.MAX_INPUT_PIXELS", 1000)
+        m.setattr("drrn_core.limits.MAX_INPUT_PIXELS", 1000)
         assert not window.open_path(astro_png)
     assert "limit" in status(window)
     assert window.open_path(astro_png)  # the window is still usable
