@@ -8,6 +8,7 @@ Pillow reads 16-bit colour PNGs at 8 bits), and refuses images over ``max_pixels
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
@@ -34,14 +35,19 @@ is HEIC/HEIF photos through pillow-heif's libheif, AVIF is Pillow's own libavif 
 Anything else (EPS, PDF, PSD, ICO, ...) is refused without trying it: no external program runs."""
 READABLE = ("PNG", "JPEG", "WebP", "TIFF", "BMP", "GIF", "PPM/PGM", "HEIC/HEIF", "AVIF")
 """DECODERS as users name them, for messages and docs."""
-PHOTO_SUFFIXES = (".heic", ".heif", ".hif", ".avif")
-"""Suffixes of the HEIF and AVIF decoders (open dialogs, desktop file), beside IMAGE_SUFFIXES."""
-try:  # registers the "HEIF" decoder with Pillow (an install without it reads HEIC as unknown)
+try:  # registers the "HEIF" decoder with Pillow
     from pillow_heif import register_heif_opener
 
     register_heif_opener()
-except ImportError:  # pragma: no cover - pillow-heif is a dependency
-    pass
+    HEIF_AVAILABLE = True
+except ImportError:  # the packaged app leaves it out (see _NO_HEIF)
+    HEIF_AVAILABLE = False
+PHOTO_SUFFIXES = ((".heic", ".heif", ".hif") if HEIF_AVAILABLE else ()) + (".avif",)
+"""Suffixes of the HEIF (when pillow-heif is installed) and AVIF decoders, offered by the app's
+Open dialog beside IMAGE_SUFFIXES."""
+_NO_HEIF = ("HEIC/HEIF needs the pillow-heif package, which this installation lacks (the "
+            "packaged app leaves it out: its HEVC library, x265, is GPL); convert the photo to "
+            "PNG or JPEG, or use a pip installation of DRRN Studio")
 # Our own limit (max_pixels) is checked on every open; Pillow's warning between its two limits
 # would only add a multi-line warning to a run the user allowed with --max-pixels.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -163,7 +169,7 @@ def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_
     try:
         if is_path and Path(source).stat().st_size == 0:
             raise ImageReadError(f"{label}: the file is empty (0 bytes)")
-        with Image.open(source, formats=DECODERS) as im:
+        with Image.open(source, formats=_registered_decoders()) as im:
             check_pixels(label, im.width, im.height, max_pixels)
             yield im
     except ImageReadError:
@@ -172,6 +178,8 @@ def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_
         raise ImageReadError(f"{label}: permission denied") from None
     except UnidentifiedImageError:
         kind = _sniff(source)
+        if kind == "HEIF" and not HEIF_AVAILABLE:
+            raise ImageReadError(f"{label}: {_NO_HEIF}") from None
         if kind:
             article = "an" if kind[0] in "AEIOU" else "a"
             raise ImageReadError(f"{label}: {article} {kind} file of a kind this program cannot "
@@ -191,6 +199,14 @@ def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_
         why = e.strerror if isinstance(e, OSError) and e.errno and e.strerror else \
             f"the file is truncated or damaged: {_first_line(e)}"
         raise ImageReadError(f"{label}: cannot read ({why})") from None
+
+
+@functools.cache
+def _registered_decoders() -> tuple[str, ...]:
+    """DECODERS this Pillow has (HEIF only with pillow-heif, AVIF only in a Pillow built with
+    libavif): Image.open raises KeyError for a format name it does not know."""
+    Image.init()
+    return tuple(f for f in DECODERS if f in Image.OPEN)
 
 
 _MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "TIFF"),

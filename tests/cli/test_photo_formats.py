@@ -63,3 +63,30 @@ def test_damaged_heic_is_one_line(drrn, tmp_path, small_rgb):
         load_image(bad)
     assert "\n" not in str(info.value) and "bad.heic" in str(info.value)
     assert_one_error_line(drrn("upscale", bad, "-s", "2", "--model", "bicubic"), "bad.heic")
+
+
+def test_heic_without_pillow_heif_is_one_line_naming_it(tmp_path, small_rgb):
+    """The packaged app leaves pillow-heif out (GPL x265): a HEIC photo then gets one line that
+    says what is missing, not "not an image"."""
+    import subprocess
+    import sys
+
+    path = encode(tmp_path / "photo.heic", small_rgb)
+    png = tmp_path / "photo.png"
+    Image.fromarray(small_rgb).save(png)
+
+    def upscale(src: Path, out: Path) -> subprocess.CompletedProcess:
+        code = ("import sys; sys.modules['pillow_heif'] = None\n"  # as if it were not installed
+                "from drrn_core.cli import main\n"
+                f"sys.exit(main(['upscale', {str(src)!r}, '-s', '2', '--model', 'bicubic',"
+                f" '-o', {str(out)!r}]))")
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=120, cwd=Path(__file__).resolve().parents[2])
+
+    assert upscale(png, tmp_path / "png-out.png").returncode == 0  # other formats still open
+    proc = upscale(path, tmp_path / "out.png")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("drrn: error: ") and "pillow-heif" in lines[0]
+    assert "photo.heic" in lines[0]
+    assert not (tmp_path / "out.png").exists()
