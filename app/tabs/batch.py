@@ -257,6 +257,7 @@ class BatchTab(QWidget):
             self.quality_spin: "JPEG/WebP quality (WebP 100 = lossless)",
             self.run_button: "Start: the whole batch is estimated first",
             self.cancel_button: "Stop after the current tile; finished files stay",
+            self.failures: "Files of the last run that could not be upscaled, and why",
         }
         for widget, tip in tips.items():
             widget.setToolTip(tip)

@@ -22,9 +22,6 @@ INTERACTIVE = (QAbstractButton, QComboBox, QAbstractSpinBox, QLineEdit, QAbstrac
                QAbstractItemView, QPlainTextEdit, QTextEdit)
 # Owned by another helper this session (app/tabs/batch.py): its results table gets its tooltip
 # there. Listed by tab and class so that any other control without one still fails.
-EXEMPT = {("Batch", "QTableWidget")}
-
-
 def _part_of_another_control(widget: QWidget) -> bool:
     """Scroll bars, a combo box's popup list, a line edit's clear button, a table's headers and
     corner button: parts of a control that carries the tooltip itself."""
@@ -57,7 +54,7 @@ def test_every_enabled_control_has_a_tooltip(window):
         found = controls(tab)
         assert len(found) >= 5, f"{name}: found only {len(found)} controls"
         for w in found:
-            if w.isEnabled() and not w.toolTip().strip() and (name, type(w).__name__) not in EXEMPT:
+            if w.isEnabled() and not w.toolTip().strip():
                 missing.append(f"{name}: {_describe(w)}")
     assert not missing, "controls without a tooltip:\n" + "\n".join(missing)
 
