@@ -1,0 +1,328 @@
+"""``auto`` decided by measurement: the fastest eligible path for this network on this machine.
+
+The first time an Upscaler is built with device ``auto``/``cpu``/``cuda[:N]`` and backend and
+precision both ``auto``, every candidate path runs one small tile (``TILE`` px, padded size) of
+the network: a warm-up round over all candidates, then a timed round, then one more round for
+the candidates within ``CLOSE`` of the fastest; each keeps its fastest time (other programs only
+ever slow a run down; interleaving the rounds spreads their load over all candidates). A
+candidate is eligible only when its output on that tile is within its precision's accuracy rule
+(``MAX_RMS``) of exact fp32 PyTorch; a candidate that fails (ncnn missing, conversion or driver
+error, wrong numbers) is skipped with one notice. The winner, every candidate's rate and the
+calibration's own cost are cached per machine (CPU name and flags, threads, torch and ncnn
+versions, GPUs) and network shape in the estimate cache (``engine.estimate``, one file), so
+later runs only read it; the winner's rate is also the small point of its time-estimate
+calibration.
+
+Candidates (best known first; a challenger must be ``MARGIN`` faster to displace the first):
+CPU: PyTorch bf16 (only with bf16 units: AMX / AVX-512 BF16), PyTorch fp32-fast (NNPACK; plain
+fp32 without NNPACK), ncnn fp32; device ``auto`` adds a hardware Vulkan GPU (ncnn fp16; software
+drivers such as lavapipe never). CUDA: PyTorch bf16 (where supported) and fp16, plus ncnn fp16
+on a hardware Vulkan GPU with device ``auto``. Not candidates, measured on Set5 (benchmarks/
+README.md): ncnn int8 and ncnn bf16 storage (PSNR loss over 0.05 dB or no speed-up), ncnn fp16
+storage on x86 (no effect). ``$DRRN_AUTO=rule`` skips the measurement and uses
+``device.resolve_target``'s fixed rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from drrn_core.engine import device as dev
+from drrn_core.engine.device import Target
+
+TILE = 96
+"""Padded side (px) of the timed tile: large enough to rank paths as large tiles do (at 64 px
+PyTorch bf16 ran 1.8x slower per pixel than fp32-fast on the AMX Xeon, at 96 px 2.2x faster)."""
+MARGIN = 0.05
+"""A candidate must be this much faster (fraction) than the first-listed eligible one to win."""
+MAX_RMS = {"fp32": 1e-4, "fp32-fast": 1e-4, "bf16": 1.5e-3, "fp16": 1.5e-3}
+"""Accuracy rule: largest RMS difference (output in [0, 1] units) from exact fp32 PyTorch on the
+calibration tile. fp32 paths differ by ~1e-7 (Winograd rounding). For bf16/fp16: an independent
+error of RMS e lowers a PSNR of 37 dB (Set5 x2) by 10 log10(1 + e^2 / 10^(-3.7)), 0.05 dB at
+e = 1.5e-3. Measured with DRRN_B1U9: PyTorch bf16 1.1e-3 on this tile, and it moved Set5 PSNR by
+at most 0.005 dB (x2-x4)."""
+SKIP_FACTOR = 3.0
+"""A candidate whose warm-up took this many times the best warm-up is not timed again."""
+CLOSE = 1.3
+"""Candidates within this factor of the fastest after the timed round run a third time."""
+
+Notice = Callable[[str], None]
+_clock = time.perf_counter  # tests replace it with a fake clock
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate's calibration: where it runs, seconds per padded pixel (None when it failed)
+    on the TILE px tile, RMS difference from exact fp32 (None when not run), and why it was not
+    eligible ("" when it was)."""
+
+    backend: str
+    device: str
+    precision: str
+    s_per_px: float | None
+    rms: float | None
+    problem: str = ""
+
+    @property
+    def label(self) -> str:
+        """E.g. ``"cpu torch bf16"``, ``"vulkan:0 ncnn fp16"``."""
+        return f"{self.device} {self.backend} {self.precision}"
+
+    @property
+    def target(self) -> Target:
+        return Target(torch.device(self.device), self.backend, self.precision)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The measured auto choice: ``pick`` indexes ``trials``; ``seconds``: what the calibration
+    cost; ``when``: Unix time it was measured; ``cached``: read from the cache, not measured now."""
+
+    trials: tuple[Trial, ...]
+    pick: int
+    seconds: float
+    when: float
+    cached: bool = False
+
+    @property
+    def target(self) -> Target:
+        return self.trials[self.pick].target
+
+    @property
+    def trial(self) -> Trial:
+        return self.trials[self.pick]
+
+
+def enabled() -> bool:
+    """False when ``$DRRN_AUTO=rule`` asks for the fixed rule (no measurement)."""
+    return os.environ.get("DRRN_AUTO", "").strip().lower() != "rule"
+
+
+def measured_request(device: str | torch.device, precision: str, backend: str) -> bool:
+    """True when these choices leave the path to the measurement (several candidates)."""
+    if str(precision).strip().lower() != "auto" or str(backend).strip().lower() != "auto":
+        return False
+    text = str(device).strip().lower()
+    return text == "auto" or text == "cpu" or text.startswith("cuda")
+
+
+def candidates(device: str | torch.device = "auto") -> list[Target]:
+    """The paths auto chooses among for ``device`` (auto, cpu or cuda[:N]), best known first."""
+    text = str(device).strip().lower()
+    dev_ = dev.resolve_device(device)
+    out: list[Target] = []
+    if dev_.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            out.append(Target(dev_, "torch", "bf16"))
+        out.append(Target(dev_, "torch", "fp16"))
+    elif dev_.type == "cpu":
+        if dev.cpu_has_bf16_units():
+            out.append(Target(dev_, "torch", "bf16"))
+        out.append(Target(dev_, "torch", "fp32-fast" if dev.nnpack_available() else "fp32"))
+        if dev.ncnn_usable():
+            out.append(Target(dev_, "ncnn", "fp32"))
+    else:
+        return [dev.resolve_target(device)]
+    if text == "auto":
+        gpu = dev._hardware_vulkan()
+        if gpu is not None:
+            vk = Target(torch.device("vulkan", gpu), "ncnn", "fp16")
+            out.insert(0 if dev_.type == "cpu" else len(out), vk)
+    return out
+
+
+def machine_key() -> str:
+    """What a measurement depends on: CPU name and flags, threads, torch/ncnn versions, GPUs."""
+    flags = hashlib.sha256(" ".join(sorted(dev.cpu_flags())).encode()).hexdigest()[:12]
+    ncnn_version = "none"
+    with contextlib.suppress(Exception):
+        if dev.ncnn_usable():
+            import ncnn
+
+            ncnn_version = str(getattr(ncnn, "__version__", "?"))
+    gpus = []
+    with contextlib.suppress(Exception):
+        if torch.cuda.is_available():
+            gpus += [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    with contextlib.suppress(Exception):
+        from drrn_core.engine.ncnn_backend import probe_vulkan
+
+        gpus += [g.name for g in probe_vulkan()[0] if not g.software]
+    return (f"{dev.cpu_name()}|flags={flags}|{torch.get_num_threads()} threads|"
+            f"torch {torch.__version__}|ncnn {ncnn_version}|gpus={','.join(gpus)}")
+
+
+def shape_key(model) -> str:
+    """What the speed of a network depends on: depth, width, BatchNorm (not weight values)."""
+    c = model.config
+    return f"B{c.B}U{c.U}c{c.channels}bn{int(c.batchnorm)}bias{int(c.bias)}"
+
+
+def choice_key(model, device: str | torch.device = "auto") -> str:
+    """Cache key of the auto choice for ``model``'s shape on ``device`` on this machine."""
+    return f"auto|{machine_key()}|{str(device).strip().lower()}|{shape_key(model)}"
+
+
+def cached_choice(model, device: str | torch.device = "auto") -> Choice | None:
+    """The cached choice for ``model`` on ``device`` (no measurement), or None."""
+    from drrn_core.engine import estimate
+
+    entry = estimate._load().get(choice_key(model, device))
+    if not isinstance(entry, dict):
+        return None
+    try:
+        trials = tuple(Trial(**t) for t in entry["trials"])
+        pick = int(entry["pick"])
+        trials[pick].target  # noqa: B018 - validates the stored device spec
+        return Choice(trials, pick, float(entry["seconds"]), float(entry["when"]), cached=True)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError):
+        return None
+
+
+def choose(model, device: str | torch.device = "auto", notice: Notice | None = None,
+           force: bool = False) -> Choice:
+    """The fastest eligible path for ``model`` on ``device``: cached, else measured now (a few
+    seconds) and cached. DeviceError when no candidate works at all."""
+    if not force:
+        hit = cached_choice(model, device)
+        if hit is not None:
+            return hit
+    say = notice or (lambda message: None)
+    t0 = time.perf_counter()
+    trials = measure(model, candidates(device), say)
+    seconds = time.perf_counter() - t0
+    ok = [i for i, t in enumerate(trials) if not t.problem]
+    if not ok:
+        raise dev.DeviceError("No way to run the model worked here: "
+                              + "; ".join(f"{t.label}: {t.problem}" for t in trials))
+    best = min(ok, key=lambda i: trials[i].s_per_px)
+    first = ok[0]
+    pick = first if trials[first].s_per_px <= trials[best].s_per_px * (1 + MARGIN) else best
+    choice = Choice(tuple(trials), pick, seconds, time.time())
+    from drrn_core.engine import estimate
+
+    estimate._store(choice_key(model, device), {
+        "trials": [asdict(t) for t in trials], "pick": pick, "seconds": seconds,
+        "when": choice.when})
+    return choice
+
+
+def _probe_input(side: int) -> np.ndarray:
+    """A fixed ILR-like tile: smooth shading, edges and mild noise, slightly outside [0, 1]."""
+    yy, xx = np.mgrid[:side, :side].astype(np.float32)
+    rng = np.random.default_rng(0)
+    img = 0.5 + 0.35 * np.sin(yy / 5.0) * np.cos(xx / 7.0) + 0.15 * ((xx + yy) % 24 < 12)
+    return (img - 0.1 + 0.05 * rng.standard_normal((side, side))).astype(np.float32)
+
+
+def _build(model, target: Target):
+    """A backend for ``target`` (the Upscaler's own classes); raises on any failure."""
+    if target.backend == "ncnn":
+        from drrn_core.engine.ncnn_backend import NcnnBackend
+
+        vulkan = (target.device.index or 0) if target.device.type == "vulkan" else None
+        return NcnnBackend(model, vulkan, target.precision, torch.get_num_threads())
+    from drrn_core.engine.runner import Backend
+
+    return Backend(model, target.device, target.precision)
+
+
+def _reason(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+
+
+def measure(model, targets: list[Target], notice: Notice | None = None,
+            side: int = TILE) -> list[Trial]:
+    """Time and check every target on one ``side`` px tile (see the module doc); one Trial each,
+    in order. Failing targets get a problem and one notice; nothing raises."""
+    say = notice or (lambda message: None)
+    x = _probe_input(side)
+    from drrn_core.engine.runner import Backend
+
+    exact = Backend(model, torch.device("cpu"), "fp32").run(x)
+    problems: dict[int, str] = {}
+    backends: dict[int, object] = {}
+    first: dict[int, float] = {}
+    rms: dict[int, float] = {}
+    for i, t in enumerate(targets):  # round 1: build, warm up, check the numbers
+        try:
+            b = _build(model, t)
+            t0 = _clock()
+            out = b.run(x)
+            first[i] = _clock() - t0
+            rms[i] = float(np.sqrt(np.mean((np.asarray(out, np.float64) - exact) ** 2)))
+            if not math.isfinite(rms[i]) or rms[i] > MAX_RMS.get(t.precision, 1e-4):
+                problems[i] = (f"output differs from exact fp32 by RMS {rms[i]:.2g} (allowed "
+                               f"{MAX_RMS.get(t.precision, 1e-4):.0g})")
+            else:
+                backends[i] = b
+        except Exception as e:  # noqa: BLE001 - any failure only rules this candidate out
+            problems[i] = _reason(e)
+        if i in problems:
+            say(f"auto: {_label(t)} skipped ({problems[i]}).")
+    times = dict(first)
+    for factor in (SKIP_FACTOR, CLOSE):  # round 2: timed; round 3: only the close contenders
+        live = [i for i in backends if i not in problems]
+        fastest = min((times[i] for i in live), default=math.inf)
+        rivals = [i for i in live if times[i] <= factor * fastest]
+        if factor == CLOSE and len(rivals) < 2:
+            break
+        for i in rivals:
+            try:
+                t0 = _clock()
+                backends[i].run(x)
+                times[i] = min(times[i], _clock() - t0)
+            except Exception as e:  # noqa: BLE001
+                problems[i] = _reason(e)
+                say(f"auto: {_label(targets[i])} skipped ({problems[i]}).")
+    px = side * side
+    return [Trial(t.backend, _spec(t.device), t.precision,
+                  None if i in problems or i not in times else max(times[i] / px, 1e-15),
+                  rms.get(i), problems.get(i, "")) for i, t in enumerate(targets)]
+
+
+def _spec(d: torch.device) -> str:
+    return d.type if d.type in ("cpu", "mps") else f"{d.type}:{d.index or 0}"
+
+
+def _label(t: Target) -> str:
+    return f"{_spec(t.device)} {t.backend} {t.precision}"
+
+
+def resolve(model, device: str | torch.device = "auto", precision: str = "auto",
+            backend: str = "auto", notice: Notice | None = None) -> Target:
+    """The Upscaler's target: the measured choice when the request leaves it to auto (and
+    ``$DRRN_AUTO`` is not ``rule``), else ``device.resolve_target``'s rule."""
+    if model is None or not enabled() or not measured_request(device, precision, backend):
+        return dev.resolve_target(device, precision, backend)
+    dev.resolve_device(device)  # a bad or missing device: its own one-line error first
+    say = notice or (lambda message: None)
+    hit = cached_choice(model, device)
+    if hit is None:
+        say("Measuring which way of running this model is fastest here (once, a few seconds).")
+        hit = choose(model, device, say, force=True)
+    return hit.target
+
+
+def known_point(up) -> tuple[int, float] | None:
+    """(padded pixels, seconds per pixel) measured for ``up``'s path by the auto calibration,
+    for the time estimate; None when there is none (another path, compile, no cache entry)."""
+    if up._backend is None or up.compile:
+        return None
+    info = up.run_info
+    for device in dict.fromkeys(("auto", "cpu", info.device)):
+        hit = cached_choice(up.net, device)
+        for t in hit.trials if hit else ():
+            if (t.backend, t.device, t.precision, t.problem) == (
+                    info.backend, info.device, info.precision, "") and t.s_per_px:
+                return TILE * TILE, t.s_per_px
+    return None
