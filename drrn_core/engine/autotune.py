@@ -319,7 +319,7 @@ def known_point(up) -> tuple[int, float] | None:
     if up._backend is None or up.compile:
         return None
     info = up.run_info
-    for device in dict.fromkeys(("auto", "cpu", info.device)):
+    for device in dict.fromkeys(("auto", "cpu", info.device, info.device.split(":")[0])):
         hit = cached_choice(up.net, device)
         for t in hit.trials if hit else ():
             if (t.backend, t.device, t.precision, t.problem) == (

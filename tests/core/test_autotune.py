@@ -11,6 +11,7 @@ import torch
 
 from drrn_core.engine import Upscaler, autotune, estimate
 from drrn_core.engine import device as dev
+from drrn_core.engine import ncnn_backend as nb
 from drrn_core.model import DRRN, DRRNConfig
 
 pytest.importorskip("ncnn", reason="ncnn is not installed (pip install ncnn)")
@@ -194,3 +195,30 @@ def test_real_short_calibration_feeds_the_estimate(tmp_path):
     points = data[estimate.network_key(up)]["points"]
     assert points[0] == [autotune.TILE ** 2, pytest.approx(choice.trial.s_per_px)]
     assert points[-1][0] > autotune.TILE ** 2
+
+
+def test_cuda_candidates_are_torch_half_precisions_plus_a_vulkan_gpu(monkeypatch):
+    cuda = torch.device("cuda", 0)
+    monkeypatch.setattr(dev, "resolve_device", lambda spec, vulkan=False: cuda)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    monkeypatch.setattr(dev, "_hardware_vulkan", lambda: 1)
+    assert [(t.backend, t.precision) for t in autotune.candidates("cuda")] == [
+        ("torch", "bf16"), ("torch", "fp16")]
+    got = autotune.candidates("auto")
+    assert [(str(t.device), t.backend, t.precision) for t in got] == [
+        ("cuda:0", "torch", "bf16"), ("cuda:0", "torch", "fp16"), ("vulkan:1", "ncnn", "fp16")]
+
+
+@pytest.mark.skipif(nb.vulkan_count() == 0,
+                    reason="no Vulkan device (CI installs mesa-vulkan-drivers: lavapipe)")
+def test_a_vulkan_gpu_candidate_is_measured_checked_and_can_win(monkeypatch):
+    """lavapipe stands in for a hardware GPU here (auto never lists a software driver)."""
+    monkeypatch.setattr(dev, "_hardware_vulkan", lambda: 0)
+    labels = _labels()
+    assert labels[0] == "vulkan:0 ncnn fp16"
+    _fake_timings(monkeypatch, {label: 0.001 if label.startswith("vulkan") else 0.02
+                                for label in labels})
+    up = Upscaler(_tiny())
+    assert (up.device.type, up.backend, up.precision) == ("vulkan", "ncnn", "fp16")
+    trial = autotune.cached_choice(up.net, "auto").trial
+    assert trial.rms is not None and 0 < trial.rms <= autotune.MAX_RMS["fp16"]
