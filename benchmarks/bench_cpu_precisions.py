@@ -3,6 +3,7 @@
 Variants (DRRN_B1U9, the bundled weights, 2 threads):
   torch-fp32   exact fp32 PyTorch through the engine: the PSNR reference
   eager        plain fp32 PyTorch eager, ``model(x)`` under no_grad: the speed reference
+  torch-bf16, torch-fp32-fast  the engine's PyTorch paths (for speed comparison)
   ncnn-fp32    the engine's ncnn CPU path (Winograd, fp32)
   ncnn-fp16    ncnn with use_fp16_storage / use_fp16_packed / use_fp16_arithmetic on the CPU
   ncnn-bf16    ncnn with use_bf16_storage / use_bf16_packed on the CPU
@@ -52,7 +53,8 @@ from drrn_core.metrics.protocol import (  # noqa: E402
     read_gt,
 )
 
-VARIANTS = ("torch-fp32", "eager", "ncnn-fp32", "ncnn-fp16", "ncnn-bf16", "ncnn-int8")
+VARIANTS = ("torch-fp32", "eager", "torch-bf16", "torch-fp32-fast", "ncnn-fp32", "ncnn-fp16",
+            "ncnn-bf16", "ncnn-int8")
 
 
 def conv_input_maxima(model, folder: Path, count: int) -> list[float]:
@@ -155,6 +157,9 @@ def main() -> int:
     ap.add_argument("--model", default="DRRN_B1U9")
     ap.add_argument("--scales", default="2,3,4")
     ap.add_argument("--variants", default=",".join(v for v in VARIANTS if v != "eager"))
+    ap.add_argument("--protocol-variants", default=None,
+                    help="variants scored on the protocol (default: all of --variants)")
+    ap.add_argument("--skip-protocol", action="store_true", help="time only")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--tile", type=int, default=192)
     ap.add_argument("--json", type=Path, required=True)
@@ -170,6 +175,8 @@ def main() -> int:
     for v in variants:
         if v.startswith("ncnn-"):
             ups[v] = ncnn_upscaler(loaded, v, work, maxima)
+        elif v.startswith("torch-"):
+            ups[v] = Upscaler(loaded, device="cpu", precision=v.removeprefix("torch-"))
     doc = {"dataset": args.folder.name, "model": args.model, "cpu": f"{cpu_name()} ({cpu_isa()})",
            "threads": torch.get_num_threads(), "load_start": os.getloadavg()[0],
            "scales": scales, "variants": {}}
@@ -201,12 +208,15 @@ def main() -> int:
 
     # protocol: every Set5 image and scale, each variant against exact fp32 PyTorch
     paths = list_images(args.folder)
-    per: dict[str, dict] = {v: {} for v in ups}
-    for r in iter_benchmark(paths, scales, {v: u.restore_y for v, u in ups.items()},
-                            with_ifc=False):
+    wanted = args.variants if args.protocol_variants is None else args.protocol_variants
+    scored = [] if args.skip_protocol else ["torch-fp32", *(v for v in wanted.split(",")
+                              if v in ups and v != "torch-fp32")]
+    per: dict[str, dict] = {v: {} for v in scored}
+    for r in iter_benchmark(paths if scored else [], scales,
+                            {v: ups[v].restore_y for v in scored}, with_ifc=False):
         per[r.model][(r.scale, r.image)] = r.score
-    ref = per["torch-fp32"]
-    for v in ups:
+    ref = per.get("torch-fp32", {})
+    for v in scored:
         entry = doc["variants"].setdefault(v, {})
         entry["scales"] = {}
         for s in scales:

@@ -222,7 +222,8 @@ class ControlPanel(QWidget):
             self.height_box: "Result height in pixels (the width follows)",
             self.model: "The DRRN model; “Bicubic only” shows the interpolation alone",
             self.import_button: "Add a DRRN .safetensors model to your models",
-            self.device: "Where DRRN runs: auto picks the fastest available",
+            self.device: "Where DRRN runs: auto picks the fastest path on this machine, measured "
+                         "once per model size (a few seconds on first use)",
             self.precision: "Number format: fp32 is exact; auto picks the fastest that is "
                             "accurate enough on this device",
             self.cancel_button: "Stop the running computation (Esc)",
