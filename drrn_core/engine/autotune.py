@@ -2,7 +2,7 @@
 
 The first time an Upscaler is built with device ``auto``/``cpu``/``cuda[:N]`` and backend and
 precision both ``auto``, every candidate path runs one small tile (``TILE`` px, padded size) of
-the network: a warm-up round over all candidates, then a timed round, then one more round for
+the network: a warm-up round over all candidates, then two timed rounds, then one more round for
 the candidates within ``CLOSE`` of the fastest; each keeps its fastest time (other programs only
 ever slow a run down; interleaving the rounds spreads their load over all candidates). A
 candidate is eligible only when its output on that tile is within its precision's accuracy rule
@@ -52,8 +52,8 @@ e = 1.5e-3. Measured with DRRN_B1U9: PyTorch bf16 1.1e-3 on this tile, and it mo
 at most 0.005 dB (x2-x4)."""
 SKIP_FACTOR = 3.0
 """A candidate whose warm-up took this many times the best warm-up is not timed again."""
-CLOSE = 1.3
-"""Candidates within this factor of the fastest after the timed round run a third time."""
+CLOSE = 1.5
+"""Candidates within this factor of the fastest after the timed rounds run once more."""
 
 Notice = Callable[[str], None]
 _clock = time.perf_counter  # tests replace it with a fake clock
@@ -262,7 +262,7 @@ def measure(model, targets: list[Target], notice: Notice | None = None,
             rms[i] = float(np.sqrt(np.mean((np.asarray(out, np.float64) - exact) ** 2)))
             if not math.isfinite(rms[i]) or rms[i] > MAX_RMS.get(t.precision, 1e-4):
                 problems[i] = (f"output differs from exact fp32 by RMS {rms[i]:.2g} (allowed "
-                               f"{MAX_RMS.get(t.precision, 1e-4):.0g})")
+                               f"{MAX_RMS.get(t.precision, 1e-4):.2g})")
             else:
                 backends[i] = b
         except Exception as e:  # noqa: BLE001 - any failure only rules this candidate out
@@ -270,7 +270,7 @@ def measure(model, targets: list[Target], notice: Notice | None = None,
         if i in problems:
             say(f"auto: {_label(t)} skipped ({problems[i]}).")
     times = dict(first)
-    for factor in (SKIP_FACTOR, CLOSE):  # round 2: timed; round 3: only the close contenders
+    for factor in (SKIP_FACTOR, SKIP_FACTOR, CLOSE):  # 2 timed rounds, a 3rd for close rivals
         live = [i for i in backends if i not in problems]
         fastest = min((times[i] for i in live), default=math.inf)
         rivals = [i for i in live if times[i] <= factor * fastest]
