@@ -4,17 +4,15 @@ The network's cost is exact: ``macs_per_pixel`` multiply-adds for every pixel of
 tile (margins included, x8 with the self-ensemble). What a machine does is measured once,
 through the very backend the Upscaler uses: seconds per pixel of a 64 px tile and of the
 engine's own padded tile size (at most 512 px; 16 and 32 px on a software Vulkan driver), each
-the faster of two runs after a warm-up run (when auto's calibration, ``engine.autotune``,
-already timed this path on its 96 px tile, that rate is the small point and only the large tile
-runs). Small tiles run at a lower rate than large ones (measured: PyTorch bf16 on a Xeon with
-AMX ~4x lower at 48 px than at 294 px), so a tile's cost is interpolated between the two in
-log(pixels); tiles as large as the engine's run at the large-tile rate. On a CPU this takes
-about three large-tile runs: ~1-2 s for bf16 with AMX, a few seconds for plain fp32. The colour
-pipeline (YCbCr, bicubic of the planes) is timed once per machine on a small image and scaled by
-output pixels. Every finished ``restore_y`` then moves the cached rates halfway (in log) towards
-what it observed, so estimates follow the machine (other programs' load, real tile sizes).
-Results are cached in ``<cache>/calibration.json`` (engine.ncnn_backend.cache_dir()); a later
-estimate is arithmetic.
+the faster of two runs after a warm-up run. Small tiles run at a lower rate than large ones
+(measured: PyTorch bf16 on a Xeon with AMX ~4x lower at 48 px than at 294 px), so a tile's cost
+is interpolated between the two in log(pixels); tiles as large as the engine's run at the
+large-tile rate. On a CPU this takes about three large-tile runs: ~1-2 s for bf16 with AMX, a
+few seconds for plain fp32. The colour pipeline (YCbCr, bicubic of the planes) is timed once per
+machine on a small image and scaled by output pixels. Every finished ``restore_y`` then moves
+the cached rates halfway (in log) towards what it observed, so estimates follow the machine
+(other programs' load, real tile sizes). Results are cached in ``<cache>/calibration.json``
+(engine.ncnn_backend.cache_dir()); a later estimate is arithmetic.
 """
 
 from __future__ import annotations
@@ -150,7 +148,8 @@ def _measure_pipeline() -> float:
 
 
 def _measure_network(up: Upscaler) -> list[tuple[int, float]]:
-    """[(pixels, seconds per pixel)] of ``up``'s backend on a small and a large tile."""
+    """[(pixels, seconds per pixel)] of ``up``'s backend on a small and a large tile (the small
+    one is auto's 96 px measurement when engine.autotune timed this path)."""
     from drrn_core.engine.autotune import known_point
     from drrn_core.engine.ncnn_backend import NcnnError
 
