@@ -9,9 +9,9 @@ candidate is eligible only when its output on that tile is within its precision'
 (``MAX_RMS``) of exact fp32 PyTorch; a candidate that fails (ncnn missing, conversion or driver
 error, wrong numbers) is skipped with one notice. The winner, every candidate's rate and the
 calibration's own cost are cached per machine (CPU name and flags, threads, torch and ncnn
-versions, GPUs) and network shape in the estimate cache (``engine.estimate``, one file), so
-later runs only read it; the winner's rate is also the small point of its time-estimate
-calibration.
+versions, GPUs) and model (network shape and weights hash) in the estimate cache
+(``engine.estimate``, one file), so later runs only read it; the winner's rate is also the small
+point of its time-estimate calibration.
 
 Candidates (best known first; a challenger must be ``MARGIN`` faster to displace the first):
 CPU: PyTorch bf16 (only with bf16 units: AMX / AVX-512 BF16), PyTorch fp32-fast (NNPACK; plain
@@ -168,8 +168,14 @@ def shape_key(model) -> str:
 
 
 def choice_key(model, device: str | torch.device = "auto") -> str:
-    """Cache key of the auto choice for ``model``'s shape on ``device`` on this machine."""
-    return f"auto|{machine_key()}|{str(device).strip().lower()}|{shape_key(model)}"
+    """Cache key of the auto choice for ``model`` on ``device`` on this machine: its shape and
+    its weights (the speed depends on the shape only, but whether a half precision passes the
+    accuracy rule depends on the weights: default-initialised random B1U9 weights amplify bf16
+    rounding to RMS 0.019, trained ones give 1.1e-3)."""
+    from drrn_core.engine.ncnn_backend import weights_hash
+
+    return (f"auto|{machine_key()}|{str(device).strip().lower()}|{shape_key(model)}|"
+            f"w{weights_hash(model)}")
 
 
 def cached_choice(model, device: str | torch.device = "auto") -> Choice | None:

@@ -122,13 +122,16 @@ def test_cache_hit_skips_measuring(monkeypatch, tmp_path):
     assert not first.cached and len(built) == len(labels)
     built.clear()
     notes: list[str] = []
-    up = Upscaler(_tiny(seed=5), notice=notes.append)  # other weights, same shape: a cache hit
+    up = Upscaler(_tiny(), notice=notes.append)  # the same model again: a cache hit
     assert built == [] and not any("Measuring" in n for n in notes)
     assert (up.backend, up.precision) == (first.target.backend, first.target.precision)
     Upscaler(_tiny(channels=16))  # another network shape is measured again
     assert len(built) == len(labels)
+    built.clear()
+    Upscaler(_tiny(seed=5))  # same shape, other weights: accuracy may differ, measured again
+    assert len(built) == len(labels)
     data = json.loads((tmp_path / "cache" / estimate.CACHE_NAME).read_text())
-    assert sum(k.startswith("auto|") for k in data) == 2
+    assert sum(k.startswith("auto|") for k in data) == 3
     built.clear()
     monkeypatch.setattr(torch, "__version__", "0.0-other")  # another torch: measured again
     autotune.choose(model, "auto")
