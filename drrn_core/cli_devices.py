@@ -16,7 +16,7 @@ def add_devices_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
         description="List the usable devices: the CPU with its instruction sets, CUDA GPUs and "
         "Vulkan GPUs (any vendor, through ncnn) with name and memory, and what --device auto "
         "picks. auto is measured: the first run of a model times every candidate path on a "
-        "small tile (a few seconds, cached per machine and network shape) and takes the fastest "
+        "small tile (a few seconds, cached per machine and model) and takes the fastest "
         "whose output matches exact fp32; --calibrate measures now and shows every candidate's "
         "rate. Pass a device's first column to --device.",
     )

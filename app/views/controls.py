@@ -223,7 +223,7 @@ class ControlPanel(QWidget):
             self.model: "The DRRN model; “Bicubic only” shows the interpolation alone",
             self.import_button: "Add a DRRN .safetensors model to your models",
             self.device: "Where DRRN runs: auto picks the fastest path on this machine, measured "
-                         "once per model size (a few seconds on first use)",
+                         "once per model (a few seconds on first use)",
             self.precision: "Number format: fp32 is exact; auto picks the fastest that is "
                             "accurate enough on this device",
             self.cancel_button: "Stop the running computation (Esc)",
