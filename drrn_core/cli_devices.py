@@ -38,7 +38,7 @@ def run_devices(args: argparse.Namespace) -> int:
     from drrn_core.engine.ncnn_backend import probe_vulkan
 
     devices = list_devices()
-    name, macs, choice = _auto_choice(args)
+    name, macs, margin, choice = _auto_choice(args)
     try:
         auto = choice.target if choice else resolve_target("auto", "auto", "auto")
     except DeviceError as exc:
@@ -49,10 +49,14 @@ def run_devices(args: argparse.Namespace) -> int:
                "auto": {"device": str(auto.device), "backend": auto.backend,
                         "precision": auto.precision, "how": how}}
         if choice:
-            doc["auto"].update(model=name, tile_px=autotune.TILE, calibration_s=choice.seconds,
-                               measured_at=choice.when, candidates=[
-                                   {**asdict(t), "picked": i == choice.pick}
-                                   for i, t in enumerate(choice.trials)])
+            doc["auto"].update(
+                model=name, tiles_px=[autotune.SMALL, autotune.TILE],
+                calibration_s=choice.seconds, measured_at=choice.when, candidates=[
+                    {**asdict(t), "picked": i == choice.pick,
+                     "engine_tile_px": autotune.padded_side(t, margin),
+                     "predicted_s_per_px": _finite(t.cost_per_px(
+                         autotune.padded_side(t, margin)))}
+                    for i, t in enumerate(choice.trials)])
         print(json.dumps(doc, indent=1))
         return EXIT_OK
     width = max(len(d.spec) for d in devices)
@@ -67,7 +71,8 @@ def run_devices(args: argparse.Namespace) -> int:
                 "not measured yet: 'drrn devices --calibrate' measures")
         print(f"auto: {auto_text} (rule; {hint})")
         return EXIT_OK
-    print(f"auto candidates for {name} ({autotune.TILE} px tile, fastest of its runs; measured "
+    print(f"auto candidates for {name} (timed on {autotune.SMALL} and {autotune.TILE} px tiles, "
+          f"ranked at the engine's tile; measured "
           f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(choice.when))}, calibration took "
           f"{choice.seconds:.1f} s):")
     label_w = max(len(t.label) for t in choice.trials)
@@ -75,16 +80,19 @@ def run_devices(args: argparse.Namespace) -> int:
         if t.problem:
             rate = f"skipped: {t.problem}"
         else:
-            rate = (f"{t.s_per_px * 1e6:8.2f} us/px ({macs / t.s_per_px / 1e9:6.1f} GMAC/s), "
-                    f"RMS vs exact fp32 {t.rms:.1e}")
+            side = autotune.padded_side(t, margin)
+            pred = t.cost_per_px(side)
+            rate = (f"{pred * 1e6:8.2f} us/px at {side} px ({macs / pred / 1e9:6.1f} GMAC/s; "
+                    f"{t.s_per_px * 1e6:.1f} us/px at {autotune.TILE} px, "
+                    f"{t.overhead_s:.3f} s per call), RMS vs exact fp32 {t.rms:.1e}")
         print(f"  {'*' if i == choice.pick else ' '} {t.label:<{label_w}}  {rate}")
     print(f"auto: {auto_text} (measured)")
     return EXIT_OK
 
 
 def _auto_choice(args: argparse.Namespace):
-    """(model name, its MACs per pixel, the measured auto choice or None): measured now with
-    --calibrate."""
+    """(model name, its MACs per pixel, its tile margin, the measured auto choice or None):
+    measured now with --calibrate."""
     from drrn_core import weights
     from drrn_core.engine import autotune
     from drrn_core.engine.device import DeviceError
@@ -92,26 +100,31 @@ def _auto_choice(args: argparse.Namespace):
     if not autotune.enabled():
         if args.calibrate:
             raise CLIError("--calibrate measures auto, but $DRRN_AUTO=rule turns that off.")
-        return None, 0, None
+        return None, 0, 0, None
     spec = args.model or weights.default_model_name()
     if spec is None:
         if args.calibrate:
             raise CLIError("No model to calibrate with: give --model NAME|PATH.")
-        return None, 0, None
+        return None, 0, 0, None
     try:
         loaded = weights.resolve_model(spec)
     except weights.WeightsError as exc:
         if args.calibrate or args.model:
             raise CLIError(exc) from None
-        return None, 0, None
+        return None, 0, 0, None
     name, macs = loaded.descriptor.name, loaded.model.config.macs_per_pixel
+    margin = autotune.margin_px(loaded.model)
     if not args.calibrate:
-        return name, macs, autotune.cached_choice(loaded.model, "auto")
+        return name, macs, margin, autotune.cached_choice(loaded.model, "auto")
     import sys
 
     try:
         choice = autotune.choose(loaded.model, "auto", lambda m: print(m, file=sys.stderr),
                                  force=True)
-        return name, macs, choice
+        return name, macs, margin, choice
     except DeviceError as exc:
         raise CLIError(exc) from None
+
+
+def _finite(x: float) -> float | None:
+    return x if x != float("inf") else None

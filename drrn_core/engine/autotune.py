@@ -1,23 +1,25 @@
-"""``auto`` decided by measurement: the fastest eligible path for this network on this machine.
+"""``auto`` decided by measurement: the fastest eligible path for this model on this machine.
 
 The first time an Upscaler is built with device ``auto``/``cpu``/``cuda[:N]`` and backend and
-precision both ``auto``, every candidate path runs one small tile (``TILE`` px, padded size) of
-the network: a warm-up round over all candidates, then two timed rounds, then one more round for
-the candidates within ``CLOSE`` of the fastest; each keeps its fastest time (other programs only
-ever slow a run down; interleaving the rounds spreads their load over all candidates). A
-candidate is eligible only when its output on that tile is within its precision's accuracy rule
-(``MAX_RMS``) of exact fp32 PyTorch; a candidate that fails (ncnn missing, conversion or driver
-error, wrong numbers) is skipped with one notice. The winner, every candidate's rate and the
-calibration's own cost are cached per machine (CPU name and flags, threads, torch and ncnn
-versions, GPUs) and model (network shape and weights hash) in the estimate cache
-(``engine.estimate``, one file), so later runs only read it; the winner's rate is also the small
-point of its time-estimate calibration.
+precision both ``auto``, every candidate path runs the network on small tiles: a warm-up round on
+a ``SMALL`` px tile (padded size) whose output is also checked, then two timed rounds on a
+``SMALL`` and a ``TILE`` px tile; each keeps its fastest time per size (other programs only ever
+slow a run down; interleaving spreads their load over all candidates). From the two times a
+path's cost per tile is modelled as a cost per call plus a cost per pixel, and the paths are
+ranked at the padded tile the engine will actually run (``padded_side``: the Upscaler's tile or
+its automatic CPU tile, plus margins). A candidate is eligible only when its output is within
+its precision's accuracy rule (``MAX_RMS``) of exact fp32 PyTorch; a candidate that fails (ncnn
+missing, conversion or driver error, wrong numbers) is skipped with one notice. Every candidate's
+measurement and the calibration's own cost are cached per machine (CPU name and flags, threads,
+torch and ncnn versions, GPUs) and model (network shape and weights hash) in the estimate cache
+(``engine.estimate``, one file), so later runs only read it; the chosen path's rate on the
+``TILE`` tile is also the small point of its time-estimate calibration.
 
-Candidates (best known first; a challenger must be ``MARGIN`` faster to displace the first):
-CPU: PyTorch bf16 (only with bf16 units: AMX / AVX-512 BF16), PyTorch fp32-fast (NNPACK; plain
-fp32 without NNPACK), ncnn fp32; device ``auto`` adds a hardware Vulkan GPU (ncnn fp16; software
-drivers such as lavapipe never). CUDA: PyTorch bf16 (where supported) and fp16, plus ncnn fp16
-on a hardware Vulkan GPU with device ``auto``. Not candidates, measured on Set5 (benchmarks/
+Candidates (best known first; a challenger must be ``MARGIN`` faster to displace the first): CPU:
+PyTorch bf16 (only with bf16 units: AMX / AVX-512 BF16), PyTorch fp32-fast (NNPACK; plain fp32
+without NNPACK), ncnn fp32; device ``auto`` adds a hardware Vulkan GPU (ncnn fp16; software
+drivers such as lavapipe never). CUDA: PyTorch bf16 (where supported) and fp16, plus ncnn fp16 on
+a hardware Vulkan GPU with device ``auto``. Not candidates, measured on Set5 (benchmarks/
 README.md): ncnn int8 and ncnn bf16 storage (PSNR loss over 0.05 dB or no speed-up), ncnn fp16
 storage on x86 (no effect). ``$DRRN_AUTO=rule`` skips the measurement and uses
 ``device.resolve_target``'s fixed rule.
@@ -39,9 +41,14 @@ import torch
 from drrn_core.engine import device as dev
 from drrn_core.engine.device import Target
 
-TILE = 96
-"""Padded side (px) of the timed tile: large enough to rank paths as large tiles do (at 64 px
-PyTorch bf16 ran 1.8x slower per pixel than fp32-fast on the AMX Xeon, at 96 px 2.2x faster)."""
+SMALL, TILE = 64, 128
+"""Padded sides (px) of the two timed tiles. A path's time per tile is modelled as a fixed cost
+per call plus a cost per pixel, fitted to the two, and paths are ranked at the padded tile the
+engine will run: per pixel, PyTorch bf16 on the AMX Xeon was 4.7x slower at 96 px than at 296 px
+(a ~0.6 s cost per call) while NNPACK fp32 hardly changed, so ranking on one small tile picked
+the wrong path."""
+GPU_TILE = 512
+"""Core tile side (px) assumed for ranking GPU paths (their tiles come from memory budgets)."""
 MARGIN = 0.05
 """A candidate must be this much faster (fraction) than the first-listed eligible one to win."""
 MAX_RMS = {"fp32": 1e-4, "fp32-fast": 1e-4, "bf16": 1.5e-3, "fp16": 1.5e-3}
@@ -51,9 +58,8 @@ error of RMS e lowers a PSNR of 37 dB (Set5 x2) by 10 log10(1 + e^2 / 10^(-3.7))
 e = 1.5e-3. Measured with DRRN_B1U9: PyTorch bf16 1.1e-3 on this tile, and it moved Set5 PSNR by
 at most 0.005 dB (x2-x4)."""
 SKIP_FACTOR = 3.0
-"""A candidate whose warm-up took this many times the best warm-up is not timed again."""
-CLOSE = 1.5
-"""Candidates within this factor of the fastest after the timed rounds run once more."""
+"""A candidate predicted this many times slower than the best after the first timed round is
+not timed a second time."""
 
 Notice = Callable[[str], None]
 _clock = time.perf_counter  # tests replace it with a fake clock
@@ -61,9 +67,10 @@ _clock = time.perf_counter  # tests replace it with a fake clock
 
 @dataclass(frozen=True)
 class Trial:
-    """One candidate's calibration: where it runs, seconds per padded pixel (None when it failed)
-    on the TILE px tile, RMS difference from exact fp32 (None when not run), and why it was not
-    eligible ("" when it was)."""
+    """One candidate's calibration: where it runs, seconds per padded pixel on the TILE px tile
+    (None when it failed), RMS difference from exact fp32 (None when not run), why it was not
+    eligible ("" when it was), and the fitted time model: ``overhead_s`` per call plus
+    ``rate`` seconds per padded pixel."""
 
     backend: str
     device: str
@@ -71,6 +78,16 @@ class Trial:
     s_per_px: float | None
     rms: float | None
     problem: str = ""
+    overhead_s: float = 0.0
+    rate: float | None = None
+
+    def cost_per_px(self, side: int) -> float:
+        """Predicted seconds per padded pixel on a ``side`` px padded tile (inf if it failed)."""
+        if self.s_per_px is None or self.problem:
+            return math.inf
+        if self.rate is None:
+            return self.s_per_px
+        return self.overhead_s / (side * side) + self.rate
 
     @property
     def label(self) -> str:
@@ -84,8 +101,9 @@ class Trial:
 
 @dataclass(frozen=True)
 class Choice:
-    """The measured auto choice: ``pick`` indexes ``trials``; ``seconds``: what the calibration
-    cost; ``when``: Unix time it was measured; ``cached``: read from the cache, not measured now."""
+    """The measured auto choice: ``pick`` indexes ``trials`` (the pick for the engine's own
+    tiles; ``rank`` picks for another tile size); ``seconds``: what the calibration cost;
+    ``when``: Unix time it was measured; ``cached``: read from the cache, not measured now."""
 
     trials: tuple[Trial, ...]
     pick: int
@@ -210,9 +228,7 @@ def choose(model, device: str | torch.device = "auto", notice: Notice | None = N
     if not ok:
         raise dev.DeviceError("No way to run the model worked here: "
                               + "; ".join(f"{t.label}: {t.problem}" for t in trials))
-    best = min(ok, key=lambda i: trials[i].s_per_px)
-    first = ok[0]
-    pick = first if trials[first].s_per_px <= trials[best].s_per_px * (1 + MARGIN) else best
+    pick = rank(trials, margin_px(model))
     choice = Choice(tuple(trials), pick, seconds, time.time())
     from drrn_core.engine import estimate
 
@@ -220,6 +236,38 @@ def choose(model, device: str | torch.device = "auto", notice: Notice | None = N
         "trials": [asdict(t) for t in trials], "pick": pick, "seconds": seconds,
         "when": choice.when})
     return choice
+
+
+def margin_px(model) -> int:
+    """The network's receptive radius: the margin every tile carries on each side (px)."""
+    from drrn_core.descriptor import ModelDescriptor
+
+    return int(ModelDescriptor.for_config(model.config).receptive_radius)
+
+
+def padded_side(trial: Trial, margin: int, tile: int | None = None) -> int:
+    """The padded tile side (px) the engine runs ``trial``'s path with: ``tile`` (the
+    Upscaler's) or its automatic CPU cap (PyTorch 256, ncnn 192) or GPU_TILE, plus margins."""
+    if tile is None:
+        if trial.device != "cpu":
+            tile = GPU_TILE
+        elif trial.backend == "ncnn":
+            from drrn_core.engine.upscale import NCNN_CPU_MAX_TILE as tile
+        else:
+            from drrn_core.engine.tiling import CPU_MAX_TILE as tile
+    return int(tile) + 2 * margin
+
+
+def rank(trials, margin: int, tile: int | None = None) -> int:
+    """Index of the trial to run: the lowest predicted cost per pixel at its padded tile
+    (``padded_side``), the first eligible one unless another is MARGIN faster."""
+    ok = [i for i, t in enumerate(trials) if not t.problem and t.s_per_px]
+    if not ok:
+        raise dev.DeviceError("No way to run the model worked here: "
+                              + "; ".join(f"{t.label}: {t.problem}" for t in trials))
+    cost = {i: trials[i].cost_per_px(padded_side(trials[i], margin, tile)) for i in ok}
+    best = min(ok, key=cost.__getitem__)
+    return ok[0] if cost[ok[0]] <= cost[best] * (1 + MARGIN) else best
 
 
 def _probe_input(side: int) -> np.ndarray:
@@ -246,15 +294,14 @@ def _reason(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
 
 
-def measure(model, targets: list[Target], notice: Notice | None = None,
-            side: int = TILE) -> list[Trial]:
-    """Time and check every target on one ``side`` px tile (see the module doc); one Trial each,
-    in order. Failing targets get a problem and one notice; nothing raises."""
+def measure(model, targets: list[Target], notice: Notice | None = None) -> list[Trial]:
+    """Time and check every target on a SMALL and a TILE px tile (see the module doc); one Trial
+    each, in order. Failing targets get a problem and one notice; nothing raises."""
     say = notice or (lambda message: None)
-    x = _probe_input(side)
+    xs = {side: _probe_input(side) for side in (SMALL, TILE)}
     from drrn_core.engine.runner import Backend
 
-    exact = Backend(model, torch.device("cpu"), "fp32").run(x)
+    exact = Backend(model, torch.device("cpu"), "fp32").run(xs[SMALL])
     problems: dict[int, str] = {}
     backends: dict[int, object] = {}
     first: dict[int, float] = {}
@@ -263,7 +310,7 @@ def measure(model, targets: list[Target], notice: Notice | None = None,
         try:
             b = _build(model, t)
             t0 = _clock()
-            out = b.run(x)
+            out = b.run(xs[SMALL])
             first[i] = _clock() - t0
             rms[i] = float(np.sqrt(np.mean((np.asarray(out, np.float64) - exact) ** 2)))
             if not math.isfinite(rms[i]) or rms[i] > MAX_RMS.get(t.precision, 1e-4):
@@ -275,25 +322,51 @@ def measure(model, targets: list[Target], notice: Notice | None = None,
             problems[i] = _reason(e)
         if i in problems:
             say(f"auto: {_label(t)} skipped ({problems[i]}).")
-    times = dict(first)
-    for factor in (SKIP_FACTOR, SKIP_FACTOR, CLOSE):  # 2 timed rounds, a 3rd for close rivals
+    times: dict[int, dict[int, float]] = {i: {SMALL: first[i]} for i in backends}
+    margin = margin_px(model)
+    for round_ in range(2):  # two timed rounds at both sizes; clear losers skip the second
         live = [i for i in backends if i not in problems]
-        fastest = min((times[i] for i in live), default=math.inf)
-        rivals = [i for i in live if times[i] <= factor * fastest]
-        if factor == CLOSE and len(rivals) < 2:
-            break
-        for i in rivals:
-            try:
-                t0 = _clock()
-                backends[i].run(x)
-                times[i] = min(times[i], _clock() - t0)
-            except Exception as e:  # noqa: BLE001
-                problems[i] = _reason(e)
-                say(f"auto: {_label(targets[i])} skipped ({problems[i]}).")
-    px = side * side
-    return [Trial(t.backend, _spec(t.device), t.precision,
-                  None if i in problems or i not in times else max(times[i] / px, 1e-15),
-                  rms.get(i), problems.get(i, "")) for i, t in enumerate(targets)]
+        if round_:
+            cost = {i: _trial(targets[i], times[i], None, "").cost_per_px(
+                padded_side(_trial(targets[i], times[i], None, ""), margin)) for i in live}
+            best = min(cost.values(), default=math.inf)
+            live = [i for i in live if cost[i] <= SKIP_FACTOR * best]
+        for i in live:
+            for side in (TILE, SMALL):
+                try:
+                    t0 = _clock()
+                    backends[i].run(xs[side])
+                    dt = _clock() - t0
+                except Exception as e:  # noqa: BLE001
+                    problems[i] = _reason(e)
+                    say(f"auto: {_label(targets[i])} skipped ({problems[i]}).")
+                    break
+                times[i][side] = min(times[i].get(side, math.inf), dt)
+    return [_trial(t, times.get(i, {}) if i not in problems else {}, rms.get(i),
+                   problems.get(i, "")) for i, t in enumerate(targets)]
+
+
+def _trial(t: Target, got: dict[int, float], rms: float | None, problem: str) -> Trial:
+    """The Trial for ``t`` from its fastest times per tile side."""
+    side = TILE if TILE in got else SMALL
+    big = got.get(side)
+    overhead, rate = _fit(got)
+    return Trial(t.backend, _spec(t.device), t.precision,
+                 None if big is None else max(big / side**2, 1e-15), rms, problem, overhead, rate)
+
+
+def _fit(times: dict[int, float]) -> tuple[float, float | None]:
+    """(seconds per call, seconds per pixel) through the SMALL and TILE timings (clamped to
+    non-negative values); (0, None) without both."""
+    if SMALL not in times or TILE not in times:
+        return 0.0, None
+    p1, p2 = SMALL * SMALL, TILE * TILE
+    t1, t2 = times[SMALL], times[TILE]
+    rate = (t2 - t1) / (p2 - p1)
+    overhead = t1 - rate * p1
+    if rate <= 0 or overhead < 0:  # noise: fall back to the large tile's plain rate
+        return 0.0, max(t2 / p2, 1e-15)
+    return overhead, max(rate, 1e-15)
 
 
 def _spec(d: torch.device) -> str:
@@ -305,9 +378,11 @@ def _label(t: Target) -> str:
 
 
 def resolve(model, device: str | torch.device = "auto", precision: str = "auto",
-            backend: str = "auto", notice: Notice | None = None) -> Target:
+            backend: str = "auto", notice: Notice | None = None,
+            tile: int | None = None) -> Target:
     """The Upscaler's target: the measured choice when the request leaves it to auto (and
-    ``$DRRN_AUTO`` is not ``rule``), else ``device.resolve_target``'s rule."""
+    ``$DRRN_AUTO`` is not ``rule``), ranked for ``tile`` (the Upscaler's core tile side; None:
+    the engine's automatic tiles), else ``device.resolve_target``'s rule."""
     if model is None or not enabled() or not measured_request(device, precision, backend):
         return dev.resolve_target(device, precision, backend)
     dev.resolve_device(device)  # a bad or missing device: its own one-line error first
@@ -316,7 +391,7 @@ def resolve(model, device: str | torch.device = "auto", precision: str = "auto",
     if hit is None:
         say("Measuring which way of running this model is fastest here (once, a few seconds).")
         hit = choose(model, device, say, force=True)
-    return hit.target
+    return hit.trials[rank(hit.trials, margin_px(model), tile)].target
 
 
 def known_point(up) -> tuple[int, float] | None:

@@ -109,7 +109,7 @@ class Upscaler:
         if self.net is not None:
             from drrn_core.engine.autotune import resolve  # auto: measured once per machine
 
-            self._set_target(resolve(self.net, device, precision, backend, self.notice))
+            self._set_target(resolve(self.net, device, precision, backend, self.notice, tile))
 
     def _set_target(self, target: Target) -> None:
         """Build the backend for ``target``; an ncnn failure becomes a notice and PyTorch."""

@@ -47,9 +47,11 @@ class _Clock:
         return self.t
 
 
-def _fake_timings(monkeypatch, costs: dict[str, float], skew: dict[str, float] | None = None):
+def _fake_timings(monkeypatch, costs: dict[str, float | tuple[float, float]],
+                  skew: dict[str, float] | None = None):
     """Real backends (real outputs), fake time: a run of candidate ``label`` costs costs[label]
-    seconds; ``skew[label]`` is added to its output. Returns the list of built labels."""
+    seconds, or (seconds per call, seconds per pixel); ``skew[label]`` is added to its output.
+    Returns the list of built labels."""
     clock, built, real_build = _Clock(), [], autotune._build
 
     class Timed:
@@ -58,7 +60,8 @@ def _fake_timings(monkeypatch, costs: dict[str, float], skew: dict[str, float] |
 
         def run(self, x):
             out = self.inner.run(x)
-            clock.t += costs[self.label]
+            cost = costs[self.label]
+            clock.t += cost if isinstance(cost, float) else cost[0] + cost[1] * x.size
             return out + (skew or {}).get(self.label, 0.0)
 
     def build(model, target):
@@ -93,7 +96,7 @@ def test_auto_picks_the_faster_candidate(monkeypatch, winner):
     labels = _labels()
     assert len(labels) >= 2
     fast = labels[winner]
-    costs = {label: 0.010 if label == fast else 0.030 for label in labels}
+    costs = {label: 0.010 if label == fast else 0.025 for label in labels}
     built = _fake_timings(monkeypatch, costs)
     notes: list[str] = []
     up = Upscaler(_tiny(), notice=notes.append)
@@ -104,6 +107,27 @@ def test_auto_picks_the_faster_candidate(monkeypatch, winner):
     assert choice is not None and choice.trial.label == fast
     px = autotune.TILE ** 2
     assert choice.trials[0].s_per_px == pytest.approx(costs[labels[0]] / px)
+
+
+def test_paths_are_ranked_at_the_tile_the_engine_runs(monkeypatch):
+    """A path with a large cost per call but a low cost per pixel (like PyTorch bf16 on AMX) is
+    slower on the small calibration tiles yet faster on the engine's own large tiles."""
+    labels = _labels()
+    a, b = labels[0], labels[-1]
+    costs = {label: (0.0, 1e-4) for label in labels}
+    costs[a] = (0.5, 1e-6)  # 0.5 s per call, then cheap pixels
+    costs[b] = (0.0, 2e-5)
+    _fake_timings(monkeypatch, costs)
+    choice = autotune.choose(_tiny(), "auto")
+    ta = next(t for t in choice.trials if t.label == a)
+    assert ta.overhead_s == pytest.approx(0.5) and ta.rate == pytest.approx(1e-6)
+    assert ta.s_per_px > next(t for t in choice.trials if t.label == b).s_per_px  # at 128 px
+    margin = autotune.margin_px(_tiny())
+    assert choice.trial.label == a  # at the engine's automatic tiles (192/256 px + margins)
+    assert choice.trials[autotune.rank(choice.trials, margin, tile=64)].label == b
+    assert autotune.padded_side(ta, margin, 64) == 64 + 2 * margin
+    up = Upscaler(_tiny(), tile=64)  # the Upscaler ranks for its own tile size
+    assert autotune._label(autotune.Target(up.device, up.backend, up.precision)) == b
 
 
 def test_a_candidate_must_be_clearly_faster_than_the_first(monkeypatch):
