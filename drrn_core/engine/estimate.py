@@ -149,7 +149,7 @@ def _measure_pipeline() -> float:
 
 def _measure_network(up: Upscaler) -> list[tuple[int, float]]:
     """[(pixels, seconds per pixel)] of ``up``'s backend on a small and a large tile (the small
-    one is auto's 96 px measurement when engine.autotune timed this path)."""
+    one is auto's 128 px measurement when engine.autotune timed this path)."""
     from drrn_core.engine.autotune import known_point
     from drrn_core.engine.ncnn_backend import NcnnError
 
