@@ -380,11 +380,17 @@ def _label(t: Target) -> str:
 def resolve(model, device: str | torch.device = "auto", precision: str = "auto",
             backend: str = "auto", notice: Notice | None = None,
             tile: int | None = None) -> Target:
-    """The Upscaler's target: the measured choice when the request leaves it to auto (and
-    ``$DRRN_AUTO`` is not ``rule``), ranked for ``tile`` (the Upscaler's core tile side; None:
-    the engine's automatic tiles), else ``device.resolve_target``'s rule."""
-    if model is None or not enabled() or not measured_request(device, precision, backend):
+    """The Upscaler's target: the measured choice when the request leaves it to auto, ``model``
+    is a loaded weights file (``weights.LoadedModel``) and ``$DRRN_AUTO`` is not ``rule``,
+    ranked for ``tile`` (the Upscaler's core tile side; None: the engine's automatic tiles);
+    else ``device.resolve_target``'s rule. A bare network (``nn.Module``) gets the rule: its
+    weights may change between calls (training's validation builds an Upscaler per evaluation)
+    and every new weights hash would be measured again."""
+    net = getattr(model, "model", None)
+    if not isinstance(net, torch.nn.Module) or not enabled() \
+            or not measured_request(device, precision, backend):
         return dev.resolve_target(device, precision, backend)
+    model = net
     dev.resolve_device(device)  # a bad or missing device: its own one-line error first
     say = notice or (lambda message: None)
     hit = cached_choice(model, device)

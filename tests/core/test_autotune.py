@@ -4,15 +4,18 @@ measuring, failing or inexact candidates are skipped with a notice; one real cal
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from drrn_core.descriptor import ModelDescriptor
 from drrn_core.engine import Upscaler, autotune, estimate
 from drrn_core.engine import device as dev
 from drrn_core.engine import ncnn_backend as nb
 from drrn_core.model import DRRN, DRRNConfig
+from drrn_core.weights import LoadedModel
 
 pytest.importorskip("ncnn", reason="ncnn is not installed (pip install ncnn)")
 CPU = torch.device("cpu")
@@ -35,6 +38,13 @@ def _tiny(channels: int = 8, seed: int = 0) -> DRRN:
         for p in model.parameters():
             p.mul_(0.4)
     return model
+
+
+def _loaded(channels: int = 8, seed: int = 0) -> LoadedModel:
+    """The tiny DRRN as a loaded weights file: what the CLI and the app give the Upscaler (a
+    bare network gets the rule, see test_rule_when_not_left_to_auto)."""
+    model = _tiny(channels, seed)
+    return LoadedModel(model, ModelDescriptor.for_config(model.config), {}, Path("tiny.st"))
 
 
 class _Clock:
@@ -99,7 +109,7 @@ def test_auto_picks_the_faster_candidate(monkeypatch, winner):
     costs = {label: 0.010 if label == fast else 0.025 for label in labels}
     built = _fake_timings(monkeypatch, costs)
     notes: list[str] = []
-    up = Upscaler(_tiny(), notice=notes.append)
+    up = Upscaler(_loaded(), notice=notes.append)
     assert sorted(built) == sorted(labels)  # every candidate was measured once
     assert autotune._label(autotune.Target(up.device, up.backend, up.precision)) == fast
     assert any("Measuring" in n for n in notes)
@@ -126,7 +136,7 @@ def test_paths_are_ranked_at_the_tile_the_engine_runs(monkeypatch):
     assert choice.trial.label == a  # at the engine's automatic tiles (192/256 px + margins)
     assert choice.trials[autotune.rank(choice.trials, margin, tile=64)].label == b
     assert autotune.padded_side(ta, margin, 64) == 64 + 2 * margin
-    up = Upscaler(_tiny(), tile=64)  # the Upscaler ranks for its own tile size
+    up = Upscaler(_loaded(), tile=64)  # the Upscaler ranks for its own tile size
     assert autotune._label(autotune.Target(up.device, up.backend, up.precision)) == b
 
 
@@ -146,13 +156,13 @@ def test_cache_hit_skips_measuring(monkeypatch, tmp_path):
     assert not first.cached and len(built) == len(labels)
     built.clear()
     notes: list[str] = []
-    up = Upscaler(_tiny(), notice=notes.append)  # the same model again: a cache hit
+    up = Upscaler(_loaded(), notice=notes.append)  # the same model again: a cache hit
     assert built == [] and not any("Measuring" in n for n in notes)
     assert (up.backend, up.precision) == (first.target.backend, first.target.precision)
-    Upscaler(_tiny(channels=16))  # another network shape is measured again
+    Upscaler(_loaded(channels=16))  # another network shape is measured again
     assert len(built) == len(labels)
     built.clear()
-    Upscaler(_tiny(seed=5))  # same shape, other weights: accuracy may differ, measured again
+    Upscaler(_loaded(seed=5))  # same shape, other weights: accuracy may differ, measured again
     assert len(built) == len(labels)
     data = json.loads((tmp_path / "cache" / estimate.CACHE_NAME).read_text())
     assert sum(k.startswith("auto|") for k in data) == 3
@@ -169,7 +179,7 @@ def test_failing_candidate_is_skipped_with_a_notice(monkeypatch):
     assert ncnn in labels
     _fake_timings(monkeypatch, {label: 0.001 if label == ncnn else 0.02 for label in labels})
     notes: list[str] = []
-    up = Upscaler(_tiny(), notice=notes.append)
+    up = Upscaler(_loaded(), notice=notes.append)
     assert up.backend == "torch"
     assert [n for n in notes if "skipped" in n] == [
         f"auto: {ncnn} skipped (conversion to ncnn failed (forced by "
@@ -196,10 +206,12 @@ def test_rule_when_not_left_to_auto(monkeypatch):
         raise AssertionError("measured")
 
     monkeypatch.setattr(autotune, "measure", boom)
-    assert Upscaler(_tiny(), device="cpu", precision="fp32").backend == "torch"
-    assert Upscaler(_tiny(), device="cpu", backend="ncnn").backend == "ncnn"
+    assert Upscaler(_loaded(), device="cpu", precision="fp32").backend == "torch"
+    assert Upscaler(_loaded(), device="cpu", backend="ncnn").backend == "ncnn"
+    up = Upscaler(_tiny())  # a bare network (training's validation): the rule, not measured
+    assert dev.Target(up.device, up.backend, up.precision) == dev.resolve_target("auto")
     monkeypatch.setenv("DRRN_AUTO", "rule")
-    up = Upscaler(_tiny())
+    up = Upscaler(_loaded())
     assert dev.Target(up.device, up.backend, up.precision) == dev.resolve_target("auto")
 
 
@@ -207,7 +219,7 @@ def test_real_short_calibration_feeds_the_estimate(tmp_path):
     """No fake timings: every candidate runs on the tiny model, is exact enough, gets a rate;
     the chosen path's rate becomes the small point of its time-estimate calibration."""
     notes: list[str] = []
-    up = Upscaler(_tiny(), notice=notes.append)
+    up = Upscaler(_loaded(), notice=notes.append)
     choice = autotune.cached_choice(up.net, "auto")
     assert choice is not None and len(choice.trials) == len(autotune.candidates("auto"))
     for t in choice.trials:
@@ -245,7 +257,7 @@ def test_a_vulkan_gpu_candidate_is_measured_checked_and_can_win(monkeypatch):
     assert labels[0] == "vulkan:0 ncnn fp16"
     _fake_timings(monkeypatch, {label: 0.001 if label.startswith("vulkan") else 0.02
                                 for label in labels})
-    up = Upscaler(_tiny())
+    up = Upscaler(_loaded())
     assert (up.device.type, up.backend, up.precision) == ("vulkan", "ncnn", "fp16")
     trial = autotune.cached_choice(up.net, "auto").trial
     assert trial.rms is not None and 0 < trial.rms <= autotune.MAX_RMS["fp16"]
