@@ -4,7 +4,7 @@ For each method, in a fresh cache folder (so the calibration runs, and is timed)
 for each case is taken before the run, then the case is run and timed. Cases: ``set5`` a 256x256
 RGB image x2 (Set5's baby at its x2 LR size), ``1mp`` a 1152x864 RGB photo (1.0 MP) x2. The
 image is scikit-image's astronaut resized (content does not change the time). DRRN_B1U9: the
-bundled weights when installed (auto's accuracy check depends on the weights), else random.
+bundled weights when installed, else random (a bare network: ``auto`` is the rule here).
 
   nice python benchmarks/bench_estimate.py [--methods auto,ncnn,torch-fp32] [--cases set5,1mp]
 """

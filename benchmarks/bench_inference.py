@@ -1,5 +1,5 @@
 """Inference benchmark: DRRN_B1U9 (the bundled weights when installed, else random weights: the
-speed does not depend on them, but auto's accuracy check does, see _b1u9) on the CPU.
+speed does not depend on them) on the CPU.
 
 Cases, each timed in its own subprocess so that peak RSS values do not mix:
   y288      a 288x288 Y image (the paper's timing case): ILR in, restored Y out
@@ -66,9 +66,8 @@ def _upscaler(model: DRRN, method: str) -> Upscaler:
 
 
 def _b1u9() -> DRRN:
-    """The bundled DRRN_B1U9 when installed, else seeded random weights. ``auto`` is measured and
-    checks each precision's output against exact fp32 (engine.autotune): random B1U9 weights
-    amplify bf16 rounding to RMS 0.019 (trained: 1.1e-3), which would rule bf16 out."""
+    """The bundled DRRN_B1U9 when installed, else seeded random weights (a bare network: the
+    engine's ``auto`` is the rule here, engine.autotune measures loaded weights files only)."""
     from drrn_core import weights
 
     try:
