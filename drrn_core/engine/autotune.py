@@ -44,7 +44,7 @@ from drrn_core.engine.device import Target
 SMALL, TILE = 64, 128
 """Padded sides (px) of the two timed tiles. A path's time per tile is modelled as a fixed cost
 per call plus a cost per pixel, fitted to the two, and paths are ranked at the padded tile the
-engine will run: per pixel, PyTorch bf16 on the AMX Xeon was 4.7x slower at 96 px than at 296 px
+engine will run: per pixel, PyTorch bf16 on the AMX Xeon was ~5x slower at 96 px than at 296 px
 (a ~0.6 s cost per call) while NNPACK fp32 hardly changed, so ranking on one small tile picked
 the wrong path."""
 GPU_TILE = 512
@@ -55,8 +55,8 @@ MAX_RMS = {"fp32": 1e-4, "fp32-fast": 1e-4, "bf16": 1.5e-3, "fp16": 1.5e-3}
 """Accuracy rule: largest RMS difference (output in [0, 1] units) from exact fp32 PyTorch on the
 calibration tile. fp32 paths differ by ~1e-7 (Winograd rounding). For bf16/fp16: an independent
 error of RMS e lowers a PSNR of 37 dB (Set5 x2) by 10 log10(1 + e^2 / 10^(-3.7)), 0.05 dB at
-e = 1.5e-3. Measured with DRRN_B1U9: PyTorch bf16 1.1e-3 on this tile, and it moved Set5 PSNR by
-at most 0.005 dB (x2-x4)."""
+e = 1.5e-3. Measured with DRRN_B1U9: PyTorch bf16 1.0e-3 on the check tile, and it moved Set5
+PSNR by at most 0.005 dB (x2-x4)."""
 SKIP_FACTOR = 3.0
 """A candidate predicted this many times slower than the best after the first timed round is
 not timed a second time."""
