@@ -3,8 +3,8 @@
 For each method, in a fresh cache folder (so the calibration runs, and is timed), the estimate
 for each case is taken before the run, then the case is run and timed. Cases: ``set5`` a 256x256
 RGB image x2 (Set5's baby at its x2 LR size), ``1mp`` a 1152x864 RGB photo (1.0 MP) x2. The
-image is scikit-image's astronaut resized (content does not change the time). DRRN_B1U9 with
-random weights.
+image is scikit-image's astronaut resized (content does not change the time). DRRN_B1U9: the
+bundled weights when installed, else random (a bare network: ``auto`` is the rule here).
 
   nice python benchmarks/bench_estimate.py [--methods auto,ncnn,torch-fp32] [--cases set5,1mp]
 """
@@ -45,8 +45,13 @@ def main() -> int:
 
     print(f"{cpu_name()} ({cpu_isa()}), {torch.get_num_threads()} threads, load average "
           f"{os.getloadavg()[0]:.1f}", flush=True)
-    torch.manual_seed(0)
-    model = DRRN(DRRNConfig.parse("B1U9")).eval()
+    from drrn_core import weights
+
+    try:
+        model = weights.resolve_model("DRRN_B1U9").model.float().eval()
+    except weights.WeightsError:
+        torch.manual_seed(0)
+        model = DRRN(DRRNConfig.parse("B1U9")).eval()
     astronaut = data.astronaut().astype(np.float32) / 255
     results = []
     for method in args.methods.split(","):

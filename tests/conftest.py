@@ -12,6 +12,9 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Converted ncnn models and speed calibrations go to a throw-away folder, not the user's cache.
 os.environ.setdefault("DRRN_CACHE_DIR", tempfile.mkdtemp(prefix="drrn-test-cache-"))
+# `auto` follows the fixed rule in tests (a measured choice could differ between runs); the
+# measured choice has its own tests (tests/core/test_autotune.py).
+os.environ.setdefault("DRRN_AUTO", "rule")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DRRN_SHARED", ROOT.parent / "shared"))

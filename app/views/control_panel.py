@@ -231,7 +231,8 @@ class ControlPanel(QWidget):
             self.height_box: "Result height in pixels (the width follows)",
             self.model: "The DRRN model; “Bicubic only” shows the interpolation alone",
             self.import_button: "Add a DRRN .safetensors model to your models",
-            self.device: "Where DRRN runs: auto picks the fastest available",
+            self.device: "Where DRRN runs: auto picks the fastest path on this machine, measured "
+                         "once per model (a few seconds on first use)",
             self.cancel_button: "Stop the running computation (Esc)",
             self.progress: "Progress of the current computation",
         }

@@ -148,16 +148,19 @@ def _measure_pipeline() -> float:
 
 
 def _measure_network(up: Upscaler) -> list[tuple[int, float]]:
-    """[(pixels, seconds per pixel)] of ``up``'s backend on a small and a large tile."""
+    """[(pixels, seconds per pixel)] of ``up``'s backend on a small and a large tile (the small
+    one is auto's 128 px measurement when engine.autotune timed this path)."""
+    from drrn_core.engine.autotune import known_point
     from drrn_core.engine.ncnn_backend import NcnnError
 
     cap = (up.tile_size((4096, 4096)) or 4096) + 2 * up.margin
     small, large = (16, 32) if _software(up) else (64, min(cap, LARGE_CAP))
+    known = None if _software(up) else known_point(up)  # auto's measurement of this path
     rng = np.random.default_rng(0)
     times = []
-    sides = (min(small, cap), large)
+    sides = (min(small, cap), large) if known is None or known[0] >= large * large else (large,)
     try:
-        for side, runs in zip(sides, (2, 2), strict=True):
+        for side, runs in zip(sides, (2, 2), strict=False):
             x = rng.random((side, side)).astype(np.float32)
             t0 = time.perf_counter()
             up._backend.run(x)  # warm-up: allocations, kernels for this shape
@@ -174,7 +177,10 @@ def _measure_network(up: Upscaler) -> list[tuple[int, float]]:
     except NcnnError as e:  # the Upscaler would fall back: calibrate what it falls back to
         up._ncnn_failed(e)
         return _measure_network(up)
-    points = sorted({s * s: t / (s * s) for s, t in zip(sides, times, strict=True)}.items())
+    measured = {s * s: t / (s * s) for s, t in zip(sides, times, strict=True)}
+    if known is not None and len(sides) == 1:
+        measured.setdefault(known[0], known[1])
+    points = sorted(measured.items())
     return [(p, max(r, 1e-15)) for p, r in points]
 
 

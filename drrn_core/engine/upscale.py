@@ -75,7 +75,9 @@ class Upscaler:
 
     model: a ``weights.LoadedModel`` or a bare ``DRRN``. device: auto/cpu/cuda[:N]/mps/vulkan[:N].
     precision: auto/fp32/fp32-fast/bf16/fp16 (see ``engine.device``). backend: auto/torch/ncnn
-    (``engine.device.resolve_target``; an ncnn failure falls back to PyTorch with a notice).
+    (a LoadedModel with auto precision and backend on device auto/cpu/cuda: the fastest path
+    measured on this machine, ``engine.autotune``, once per model, cached; else
+    ``engine.device.resolve_target``; an ncnn failure falls back to PyTorch with a notice).
     tile: core tile side in px
     (None: from ``memory_mb``, the whole image when it fits). ensemble: average the 8 flips and
     rotations (8x slower). compile: torch.compile the network (each new tile shape compiles once,
@@ -105,7 +107,9 @@ class Upscaler:
         self.device, self.precision, self.backend = torch.device("cpu"), "fp32", "bicubic"
         self._backend: Backend | NcnnBackend | None = None
         if self.net is not None:
-            self._set_target(resolve_target(device, precision, backend))
+            from drrn_core.engine.autotune import resolve  # auto: measured once per machine
+
+            self._set_target(resolve(model, device, precision, backend, self.notice, tile))
 
     def _set_target(self, target: Target) -> None:
         """Build the backend for ``target``; an ncnn failure becomes a notice and PyTorch."""

@@ -27,6 +27,33 @@ def test_devices_lists_cpu_vulkan_and_auto(drrn):
     assert doc["devices"][0]["spec"] == "cpu" and doc["auto"]["backend"] in ("torch", "ncnn")
 
 
+def test_devices_calibrate_shows_candidates_and_the_measured_pick(drrn, tiny_model, tmp_path,
+                                                                   monkeypatch):
+    from drrn_core.engine import autotune
+
+    monkeypatch.setenv("DRRN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("DRRN_AUTO", raising=False)
+    before = drrn("devices", "--model", tiny_model)
+    assert before.code == 0 and "(rule; not measured yet" in before.out.splitlines()[-1]
+    result = drrn("devices", "--calibrate", "--model", tiny_model)
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("auto candidates for"))
+    rows = lines[head + 1:-1]
+    assert len(rows) == len(autotune.candidates("auto"))
+    picked = [r for r in rows if r.lstrip().startswith("*")]
+    assert len(picked) == 1 and "us/px" in picked[0] and "GMAC/s" in picked[0]
+    assert lines[-1].startswith("auto: ") and lines[-1].endswith("(measured)")
+    doc = json.loads(drrn("devices", "--json", "--model", tiny_model).out)  # from the cache
+    auto = doc["auto"]
+    assert auto["how"] == "measured" and sum(c["picked"] for c in auto["candidates"]) == 1
+    pick = next(c for c in auto["candidates"] if c["picked"])
+    assert (pick["backend"], pick["precision"]) == (auto["backend"], auto["precision"])
+    assert pick["s_per_px"] > 0 and pick["problem"] == ""
+    monkeypatch.setenv("DRRN_AUTO", "rule")
+    assert_one_error_line(drrn("devices", "--calibrate", "--model", tiny_model), "DRRN_AUTO")
+
+
 def test_bad_vulkan_index_is_one_line(drrn, png, tiny_model):
     result = drrn("upscale", png, "-s", "2", "--device", "vulkan:7", "--model", tiny_model)
     assert_one_error_line(result, "Vulkan")
