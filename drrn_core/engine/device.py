@@ -20,12 +20,14 @@ from dataclasses import dataclass
 
 import torch
 
+from drrn_core.errors import UserError
+
 PRECISIONS = ("fp32", "fp32-fast", "bf16", "fp16")
 _ALIASES = {"float32": "fp32", "winograd": "fp32-fast", "bfloat16": "bf16", "float16": "fp16",
             "half": "fp16"}
 
 
-class DeviceError(ValueError):
+class DeviceError(UserError, ValueError):
     """An unavailable device or precision; ``str()`` is one user-facing line."""
 
 

@@ -23,11 +23,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from drrn_core.atomic import atomic_path
+from drrn_core.errors import UserError
 
 LAST, PREV = "last.safetensors", "prev.safetensors"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A checkpoint could not be written or read; the message is one user-facing line."""
 
 

@@ -30,6 +30,7 @@ from torch import nn
 
 from drrn_core.atomic import atomic_path
 from drrn_core.descriptor import ModelDescriptor
+from drrn_core.errors import UserError
 from drrn_core.model import DRRN, DRRNConfig
 from drrn_core.training import checkpoint as ckpt
 from drrn_core.training.data import PatchSampler, TrainingData
@@ -102,7 +103,7 @@ class Finished:
 TrainEvent = Progress | Validation | Checkpoint | Notice | Finished
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training cannot go on (e.g. the loss became NaN); ``str()`` is one user-facing line."""
 
 
