@@ -160,6 +160,12 @@ class JobContext:
             self._pending = None
             self._thread.progressed.emit(fraction, self._eta.eta(fraction), message)
 
+    def emit(self, item: object) -> None:
+        """Deliver ``item`` on the job's ``yielded`` signal now, from inside a long call (e.g.
+        tiles of an engine run); items stay in order with a generator's own items. The caller
+        throttles: every item is a queued signal the GUI thread handles."""
+        self._thread.yielded.emit(item)
+
     def cancelled(self) -> bool:
         """True once cancel was requested (pass this as an engine ``cancel=`` callback)."""
         return self._token.is_cancelled()
