@@ -471,31 +471,44 @@ class _Planes:
     (BT.601, ``rgb_to_ycbcr``) then alpha for colour images, grey (then alpha) otherwise, in
     ``dtype``. Indexing rows (``planes[a:b]``) converts only those rows, so the whole-image YCbCr
     copy never exists; ``imresize`` accepts it in place of an array. ``select`` keeps some
-    channels (one channel gives an HW view, as a grey image)."""
+    channels (one channel gives an HW view, as a grey image); views share the last converted
+    rows, so the Y and the Cb/Cr of one band convert their rows once."""
 
-    def __init__(self, img: np.ndarray, dtype: type, channels: list[int] | None = None) -> None:
+    def __init__(self, img: np.ndarray, dtype: type, channels: list[int] | None = None,
+                 cache: dict | None = None) -> None:
         self.img, self.dtype = img, np.dtype(dtype)
         n = 1 if img.ndim == 2 else img.shape[2]
         self.channels = list(range(n)) if channels is None else channels
         tail = () if len(self.channels) == 1 else (len(self.channels),)
         self.shape = img.shape[:2] + tail
         self.ndim = len(self.shape)
+        self._cache = {"lo": 0, "hi": 0, "data": None} if cache is None else cache
 
     def select(self, channels: list[int]) -> _Planes:
-        return _Planes(self.img, self.dtype, [self.channels[c] for c in channels])
+        return _Planes(self.img, self.dtype, [self.channels[c] for c in channels], self._cache)
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
+        """All planes of input rows lo..hi-1 (H x W x C, ``dtype``), cached."""
+        c = self._cache
+        if not (c["lo"] <= lo and hi <= c["hi"] and c["data"] is not None):
+            part = self.img[lo:hi]
+            if part.ndim == 2:
+                data = part.astype(self.dtype)[..., None]
+            else:
+                data = np.empty(part.shape, self.dtype)
+                colour = part.shape[2] >= 3
+                if colour:
+                    data[..., :3] = rgb_to_ycbcr(part[..., :3])
+                data[..., 3 if colour else 0:] = part[..., 3 if colour else 0:]
+            c.update(lo=lo, hi=hi, data=data)
+        return c["data"][lo - c["lo"]:hi - c["lo"]]
 
     def __getitem__(self, rows: slice) -> np.ndarray:
-        part = self.img[rows]
-        if part.ndim == 2:
-            return part.astype(self.dtype, copy=False)
-        if part.shape[2] >= 3 and any(c < 3 for c in self.channels):
-            ycc = rgb_to_ycbcr(part[..., :3])
-            planes = [ycc[..., c] if c < 3 else part[..., c] for c in self.channels]
-        else:
-            planes = [part[..., c] for c in self.channels]
-        if len(planes) == 1:
-            return planes[0].astype(self.dtype)
-        return np.stack(planes, axis=-1).astype(self.dtype, copy=False)
+        lo, hi, _ = rows.indices(self.img.shape[0])
+        data = self._rows(lo, hi)
+        if len(self.channels) == 1:
+            return np.ascontiguousarray(data[..., self.channels[0]])
+        return np.ascontiguousarray(data[..., self.channels])
 
 
 def _quantise_top(out_dtype: type | np.dtype | None) -> int | None:
