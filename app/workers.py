@@ -18,6 +18,8 @@ This is the one place the app starts threads; every tab uses it the same way. Th
 * ``fn(ctx, *args, **kwargs)`` receives a :class:`JobContext` first. ``ctx.progress(fraction,
   message="")`` reports progress (throttled to ~20 Hz, thread-safe) and ``ctx.cancelled`` is a
   ``() -> bool`` callable, so both can be handed straight to ``drrn_core.engine`` callbacks.
+* ``ctx.emit(item)`` delivers an item on ``yielded`` from inside a long call (e.g. an engine
+  run's finished tiles); the caller throttles.
 * If ``fn`` returns a generator/iterator (e.g. ``drrn_core.training.loop.iter_training``), the
   job drains it: each item is emitted on ``yielded`` (in the GUI thread). Between items the job
   honours :meth:`Job.pause` / :meth:`Job.resume` (it stops pulling) and :meth:`Job.cancel`
