@@ -16,11 +16,15 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's drrn_core
 
 
 def trial(up, y: np.ndarray, tile_s: float, rng: random.Random) -> tuple[float, int]:

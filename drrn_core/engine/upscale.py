@@ -54,6 +54,10 @@ CANCEL_S = 0.5
 """Longest stretch (s) between two cancel checks that automatic tile sizes aim for, so cancel
 lands within ~1 s: ncnn and compiled graphs check between tiles, eager PyTorch between the
 network's recursive units too (measured per machine by engine.estimate)."""
+CANCEL_MIN_TILE = 64
+"""Smallest core tile (px) the cancel sizing shrinks to: at 64 px the receptive-field margins
+already make a tile ~2.6x the work of its core (B1U9, 20 px margins), and on a loaded machine a
+snapshot calibration can ask for much less; there cancel takes a little longer instead."""
 _CHUNK_PX = 1 << 20  # rows per band without a model: ~1 Mpx (bounded temporaries)
 
 
@@ -215,8 +219,8 @@ class Upscaler:
             return None  # fits the budget whole: no margins to recompute
         if self.device.type == "cpu":
             side = min(side, NCNN_CPU_MAX_TILE if self.backend == "ncnn" else CPU_MAX_TILE)
-        while side > MIN_TILE and seconds((side + 2 * self.margin) ** 2) > 1.0:
-            side = max(MIN_TILE, side - 8)
+        while side > CANCEL_MIN_TILE and seconds((side + 2 * self.margin) ** 2) > 1.0:
+            side = max(CANCEL_MIN_TILE, side - 8)
         return side
 
     def _tile_seconds(self) -> Callable[[int], float]:

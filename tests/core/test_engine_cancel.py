@@ -9,7 +9,6 @@ import torch
 
 from drrn_core.engine import Cancelled, Upscaler, estimate
 from drrn_core.engine import upscale as engine
-from drrn_core.engine.tiling import MIN_TILE
 from drrn_core.model import DRRN, DRRNConfig
 
 
@@ -104,7 +103,7 @@ def test_small_image_that_would_run_whole_is_tiled_when_slow():
     up = Upscaler(_net(U=9, channels=16), device="cpu", precision="fp32")
     assert up.tile_size((200, 200)) is None
     _calibrate(up, 1e-3)
-    assert up.tile_size((200, 200)) == MIN_TILE  # even the smallest tile is over the stretch
+    assert up.tile_size((200, 200)) == engine.CANCEL_MIN_TILE  # the floor: margins dominate
 
 
 def test_ncnn_tiles_fit_the_cancel_stretch_and_cancel_between_tiles():
