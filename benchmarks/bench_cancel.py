@@ -98,8 +98,11 @@ def main() -> None:
             seconds, n = trial(up, y, tile_s, rng)
             lat.append(seconds)
             after.append(n)
-        print(f"| {up.backend} | {up.precision} | {tile} | {tile_s:.2f} | "
-              f"{statistics.median(lat):.2f} / {max(lat):.2f} s | {after} |", flush=True)
+        landed = [t for t in lat if t == t]  # NaN: the run ended before the flag was seen
+        late = f" ({len(lat) - len(landed)} ended first)" if len(landed) < len(lat) else ""
+        text = (f"{statistics.median(landed):.2f} / {max(landed):.2f} s" if landed else "-")
+        print(f"| {up.backend} | {up.precision} | {tile} | {tile_s:.2f} | {text}{late} | "
+              f"{after} |", flush=True)
 
 
 if __name__ == "__main__":
