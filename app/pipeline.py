@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -35,8 +36,12 @@ PREVIEW_BUDGET_S = 6.0
 """Estimated seconds a preview of the visible region may take (the region shrinks to fit)."""
 MIN_PREVIEW_SIDE = 48
 
+PARTIAL_INTERVAL_S = 0.5
+"""Shortest time (s) between two Partial events of a whole-image run (the GUI redraws the pane)."""
+
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
+Emit = Callable[[object], None]
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,41 @@ class Patch:
     box: tuple[int, int, int, int]
     size: tuple[int, int]
     preview: bool = True
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A whole-image run in progress: ``image`` (uint8, output size; black where no tile is done
+    yet) holds every tile finished so far; ``done`` is their share of the output's pixels."""
+
+    key: str
+    image: np.ndarray
+    size: tuple[int, int]
+    done: float
+
+
+class _TilePainter:
+    """The engine's per-tile callback for a whole-image run: paints each finished tile into a
+    uint8 canvas (worker thread) and emits a :class:`Partial` snapshot at most every
+    ``PARTIAL_INTERVAL_S`` seconds, so the GUI only redraws, a few times a second."""
+
+    def __init__(self, key: str, size: tuple[int, int], channels: int, emit: Emit,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        w, h = size
+        self.key, self.size, self.emit, self.clock = key, size, emit, clock
+        self.canvas = np.zeros((h, w) if channels == 1 else (h, w, channels), np.uint8)
+        self.painted, self.last = 0, clock()
+
+    def __call__(self, rect: tuple[int, int, int, int], pixels: np.ndarray) -> None:
+        y0, y1, x0, x1 = rect
+        px = pixels if pixels.ndim == self.canvas.ndim else pixels[..., 0]
+        self.canvas[y0:y1, x0:x1] = np.clip(px * 255.0 + 0.5, 0, 255)
+        self.painted += (y1 - y0) * (x1 - x0)
+        now = self.clock()
+        if now - self.last >= PARTIAL_INTERVAL_S:
+            self.last = now
+            done = self.painted / (self.size[0] * self.size[1])
+            self.emit(Partial(self.key, self.canvas.copy(), self.size, done))
 
 
 @dataclass(frozen=True)
@@ -321,9 +361,12 @@ def upscale_region(up, image: np.ndarray, scale: float, box: tuple[int, int, int
     return out[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
 
 
-def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object]:
+def upscale(req: Request, progress: Progress, cancel: Cancel,
+            emit: Emit | None = None) -> Iterator[object]:
     """Input (nearest at output size), Bicubic, then DRRN (when a model is chosen): on the whole
-    image when that is quick or asked for, else on the visible region (see module doc)."""
+    image when that is quick or asked for, else on the visible region (see module doc).
+    ``emit``: delivers :class:`Partial` events while a whole-image DRRN run is going (the
+    worker's ``JobContext.emit``); without it only the finished result is yielded."""
     from app import estimate
 
     size = target_size(req.image, req.scale, req.size)
@@ -352,7 +395,10 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object
     yield Estimate(seconds, whole, up.run_info.text)
     if whole:
         yield from bicubic(0.0, 0.1)
-        out = up.upscale(image, progress=_span(progress, 0.1, 1.0), cancel=cancel, **kw)
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        painter = None if emit is None else _TilePainter("drrn", size, channels, emit)
+        out = up.upscale(image, progress=_span(progress, 0.1, 1.0), cancel=cancel,
+                         on_tile=painter, **kw)
         yield from (Note(t) for t in _CACHE.take_notices())
         yield Ran(up.description)
         yield Stage("drrn", out, size)
@@ -420,8 +466,9 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[objec
     progress(1.0)
 
 
-def run(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object]:
-    """The pipeline for ``req.mode``."""
+def run(req: Request, progress: Progress, cancel: Cancel,
+        emit: Emit | None = None) -> Iterator[object]:
+    """The pipeline for ``req.mode`` (``emit``: see :func:`upscale`)."""
     if req.mode == "evaluate":
         return evaluate(req, progress, cancel)
-    return upscale(req, progress, cancel)
+    return upscale(req, progress, cancel, emit)

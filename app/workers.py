@@ -18,6 +18,8 @@ This is the one place the app starts threads; every tab uses it the same way. Th
 * ``fn(ctx, *args, **kwargs)`` receives a :class:`JobContext` first. ``ctx.progress(fraction,
   message="")`` reports progress (throttled to ~20 Hz, thread-safe) and ``ctx.cancelled`` is a
   ``() -> bool`` callable, so both can be handed straight to ``drrn_core.engine`` callbacks.
+* ``ctx.emit(item)`` delivers an item on ``yielded`` from inside a long call (e.g. an engine
+  run's finished tiles); the caller throttles.
 * If ``fn`` returns a generator/iterator (e.g. ``drrn_core.training.loop.iter_training``), the
   job drains it: each item is emitted on ``yielded`` (in the GUI thread). Between items the job
   honours :meth:`Job.pause` / :meth:`Job.resume` (it stops pulling) and :meth:`Job.cancel`
@@ -168,6 +170,12 @@ class JobContext:
             fraction, message = self._pending
             self._pending = None
             self._thread.progressed.emit(fraction, self._eta.eta(fraction), message)
+
+    def emit(self, item: object) -> None:
+        """Deliver ``item`` on the job's ``yielded`` signal now, from inside a long call (e.g.
+        tiles of an engine run); items stay in order with a generator's own items. The caller
+        throttles: every item is a queued signal the GUI thread handles."""
+        self._thread.yielded.emit(item)
 
     def cancelled(self) -> bool:
         """True once cancel was requested (pass this as an engine ``cancel=`` callback)."""

@@ -7,6 +7,7 @@ is the bicubic-upscaled low-resolution image (ILR), the output ``f_rec(x_B) + x`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -97,10 +98,13 @@ class RecursiveBlock(nn.Module):
         self.act1 = nn.ModuleList(PreAct(c, cfg.batchnorm) for _ in range(cfg.U))
         self.act2 = nn.ModuleList(PreAct(c, cfg.batchnorm) for _ in range(cfg.U))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, check: Callable[[], None] | None = None) -> torch.Tensor:
+        """``check()`` (optional) runs after every unit: it may raise to abandon the pass."""
         h0 = self.conv_in(self.act_in(x))
         h = h0
         for u in range(len(self.act1)):
+            if check is not None:
+                check()
             k = u if len(self.conv1) > 1 else 0
             t = self.conv2[k](self.act2[u](self.conv1[k](self.act1[u](h))))
             h = t + (h if self.chain else h0)
@@ -133,10 +137,14 @@ class DRRN(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, check: Callable[[], None] | None = None) -> torch.Tensor:
+        """``check()`` (optional) runs between recursive units and before the reconstruction:
+        a caller's cancel flag raises there, so a long tile stops within one unit's time."""
         h = x
         for block in self.blocks:
-            h = block(h)
+            h = block(h, check)
+        if check is not None:
+            check()
         return self.conv_rec(self.act_rec(h)) + x
 
 

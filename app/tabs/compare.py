@@ -253,7 +253,7 @@ class CompareTab(QWidget):
             self._reset_panes(req)
 
         def work(ctx):
-            return pipeline.run(req, ctx.progress, ctx.cancelled)
+            return pipeline.run(req, ctx.progress, ctx.cancelled, ctx.emit)
 
         job = start_job(work, name="compare")
         job.yielded.connect(lambda item, gen=gen: self._on_item(gen, item))
@@ -387,6 +387,8 @@ class CompareTab(QWidget):
             self.provenance = item.text
         elif isinstance(item, pipeline.Estimate):
             self._show_estimate(item)
+        elif isinstance(item, pipeline.Partial):
+            self._show_partial(item)
         elif isinstance(item, pipeline.Patch):
             self.preview = True
             pane = self.grid.panes[item.key]
@@ -401,9 +403,17 @@ class CompareTab(QWidget):
             pane.set_error(item.error)
             self.error_scale.autoscale([p.error for p in self.error_panes if p.error is not None])
 
+    def _show_partial(self, item: pipeline.Partial) -> None:
+        """Tiles of a whole-image run so far (a ready uint8 snapshot: the GUI only redraws)."""
+        pane = self.grid.panes[item.key]
+        pane.set_image(item.image, item.size)
+        pane.set_title(pane.title, f"{100 * item.done:.0f} % of the tiles done")
+
     def _show_stage(self, stage: pipeline.Stage) -> None:
         self.results[stage.key] = (stage.image, stage.size)
         pane = self.grid.panes[stage.key]
+        if stage.key == "drrn" and pane.title_text() != pane.title:
+            pane.set_title(pane.title)  # the final image: no "% of the tiles done" any more
         pane.set_image(stage.image, stage.size)
         if stage.key == "input":
             h, w = stage.image.shape[:2]

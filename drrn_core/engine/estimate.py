@@ -115,6 +115,18 @@ def is_calibrated(up: Upscaler) -> bool:
     return pipeline_key() in data and (up._backend is None or network_key(up) in data)
 
 
+def cached_calibration(up: Upscaler) -> Calibration | None:
+    """``up``'s cached calibration, or None when there is none yet (never measures: tile sizing
+    asks this while a calibration may be running)."""
+    if up._backend is None:
+        return None
+    entry = _load().get(network_key(up))
+    if not entry:
+        return None
+    points = tuple((int(p), float(r)) for p, r in entry["points"])
+    return Calibration(points, 0.0, up.descriptor.config.macs_per_pixel / points[-1][1])
+
+
 def calibrate(up: Upscaler, force: bool = False) -> Calibration:
     """The cached calibration for ``up``'s current path, measured first when missing."""
     data = _load()

@@ -25,17 +25,23 @@ def _act(pre: PreAct, h: torch.Tensor) -> torch.Tensor:
     return F.relu_(pre[0](h))
 
 
-def fast_forward(model: DRRN, x: torch.Tensor) -> torch.Tensor:
-    """``model(x)`` with NNPACK Winograd convolutions and in-place adds (eval mode, CPU fp32)."""
+def fast_forward(model: DRRN, x: torch.Tensor,
+                 check: Callable[[], None] | None = None) -> torch.Tensor:
+    """``model(x)`` with NNPACK Winograd convolutions and in-place adds (eval mode, CPU fp32);
+    ``check()`` runs between units, as in ``DRRN.forward``."""
     h = x
     for block in model.blocks:
         h0 = _nnpack_conv(_act(block.act_in, h), block.conv_in)
         h = h0
         for u in range(len(block.act1)):
+            if check is not None:
+                check()
             k = u if len(block.conv1) > 1 else 0
             t = _nnpack_conv(_act(block.act1[u], h), block.conv1[k])
             t = _nnpack_conv(_act(block.act2[u], t), block.conv2[k])
             h = t.add_(h if block.chain else h0)
+    if check is not None:
+        check()
     return _nnpack_conv(_act(model.act_rec, h), model.conv_rec).add_(x)
 
 
@@ -73,8 +79,10 @@ class Backend:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self._dtype)
 
-    def run(self, y: np.ndarray) -> np.ndarray:
-        """float HxW Y (ILR) -> float32 HxW network output, unclipped."""
+    def run(self, y: np.ndarray, check: Callable[[], None] | None = None) -> np.ndarray:
+        """float HxW Y (ILR) -> float32 HxW network output, unclipped. ``check()`` runs between
+        the network's recursive units in eager mode (it may raise to abandon the tile); a
+        compiled graph runs through without stopping."""
         x = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))[None, None].to(self.device)
         if self._compiled is not None:
             try:
@@ -90,8 +98,8 @@ class Backend:
                 self._notice(f"torch.compile failed ({reason}); continuing without it.")
         with torch.inference_mode(), self._autocast():
             if self.precision == "fp32-fast":
-                out = fast_forward(self.model, x)
+                out = fast_forward(self.model, x, check)
             else:
                 out = self.model(x.contiguous(memory_format=torch.channels_last)
-                                 if self._channels_last else x)
+                                 if self._channels_last else x, check)
         return out[0, 0].float().cpu().numpy()

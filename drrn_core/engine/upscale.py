@@ -7,6 +7,7 @@ Outputs keep the layout; float32 in gives float32 out (else float64); clipped to
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,11 +30,15 @@ from drrn_core.engine.tiling import (
     tile_for_budget,
 )
 from drrn_core.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
+from drrn_core.imaging.io import quantise
 from drrn_core.imaging.resize import imresize, output_size
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
 Notice = Callable[[str], None]
+Rect = tuple[int, int, int, int]
+"""(y0, y1, x0, x1): output rows y0..y1-1, columns x0..x1-1."""
+TileCallback = Callable[[Rect, np.ndarray], None]
 
 DEFAULT_BUDGET_MB = {"cpu": 768, "mps": 1024, "cuda": 4096, "vulkan": 2048}
 """Memory (MiB) for one tile's feature maps; CUDA also stays under half of the free memory,
@@ -45,7 +50,15 @@ keep a 2000x1500 photo x2 near the 1 GB peak RSS target."""
 SOFTWARE_VULKAN_TILE = 64
 """Core tile side (px) on a software Vulkan driver (lavapipe): tiles there take seconds each, so
 small ones keep progress moving and cancel prompt."""
-_CHUNK_PX = 1 << 20  # colour conversion works on ~1 Mpx row bands (bounded float64 temporaries)
+CANCEL_S = 0.5
+"""Longest stretch (s) between two cancel checks that automatic tile sizes aim for, so cancel
+lands within ~1 s: ncnn and compiled graphs check between tiles, eager PyTorch between the
+network's recursive units too (measured per machine by engine.estimate)."""
+CANCEL_MIN_TILE = 64
+"""Smallest core tile (px) the cancel sizing shrinks to: at 64 px the receptive-field margins
+already make a tile ~2.6x the work of its core (B1U9, 20 px margins), and on a loaded machine a
+snapshot calibration can ask for much less; there cancel takes a little longer instead."""
+_CHUNK_PX = 1 << 20  # rows per band without a model: ~1 Mpx (bounded temporaries)
 
 
 class Cancelled(Exception):
@@ -190,7 +203,12 @@ class Upscaler:
         return estimate.is_calibrated(self)
 
     def tile_size(self, shape: tuple[int, int]) -> int | None:
-        """Core tile side (px) for an (H, W) Y image; None when it runs as one piece."""
+        """Core tile side (px) for an (H, W) Y image; None when it runs as one piece.
+
+        Automatic tiles also keep cancel prompt: once this path is calibrated (engine.estimate),
+        a tile is at most ``CANCEL_S`` seconds between two cancel checks, i.e. per recursive
+        unit for eager PyTorch (checked between units) and per tile for ncnn and compiled
+        graphs (checked between tiles)."""
         if self.tile is not None:
             return None if max(shape) <= self.tile else self.tile
         c = self.descriptor.config.channels
@@ -200,11 +218,27 @@ class Upscaler:
         half = self.precision in ("bf16", "fp16") and self.device.type != "cpu"
         side = tile_for_budget(self._budget_bytes(), c, self.margin, 2 if half else 4)
         padded = side + 2 * self.margin
-        if shape[0] * shape[1] <= padded * padded:
+        seconds = self._tile_seconds()
+        if shape[0] * shape[1] <= padded * padded and seconds(shape[0] * shape[1]) <= 1.0:
             return None  # fits the budget whole: no margins to recompute
         if self.device.type == "cpu":
-            return min(side, NCNN_CPU_MAX_TILE if self.backend == "ncnn" else CPU_MAX_TILE)
+            side = min(side, NCNN_CPU_MAX_TILE if self.backend == "ncnn" else CPU_MAX_TILE)
+        while side > CANCEL_MIN_TILE and seconds((side + 2 * self.margin) ** 2) > 1.0:
+            side = max(CANCEL_MIN_TILE, side - 8)
         return side
+
+    def _tile_seconds(self) -> Callable[[int], float]:
+        """padded pixels -> that tile's seconds as a fraction of the longest allowed stretch
+        between cancel checks (0 when this path is not calibrated yet)."""
+        from drrn_core.engine import estimate
+
+        cal = estimate.cached_calibration(self)
+        if cal is None:
+            return lambda pixels: 0.0
+        eager = isinstance(self._backend, Backend) and not self._backend.compiled
+        cfg = self.descriptor.config
+        stretches = max(1, cfg.B * cfg.U) if eager else 1
+        return lambda pixels: cal.tile_seconds(pixels) / (CANCEL_S * stretches)
 
     def _budget_bytes(self) -> float:
         mb = self.memory_mb or DEFAULT_BUDGET_MB.get(self.device.type, 768)
@@ -234,53 +268,90 @@ class Upscaler:
         if y.ndim != 2:
             raise ValueError(f"restore_y expects a 2-D Y image, got shape {y.shape}")
         out = np.empty(y.shape, np.float32 if y.dtype == np.float32 else np.float64)
+
+        def sink(rect: Rect, res: np.ndarray) -> None:
+            out[rect[0]:rect[1], rect[2]:rect[3]] = res
+
+        self._restore_tiles(y.shape, lambda a, b, core: y[a:b], sink, progress, cancel)
+        return out
+
+    def _restore_tiles(self, shape: tuple[int, int],
+                       rows: Callable[[int, int, tuple[int, int]], np.ndarray],
+                       sink: Callable[[Rect, np.ndarray], None], progress: Progress | None,
+                       cancel: Cancel | None) -> None:
+        """Restore an (H, W) ILR Y image one row of tiles at a time.
+
+        ``rows(a, b, (y0, y1))`` gives ILR rows a..b-1, the padded window of the row of tiles
+        whose cores cover rows y0..y1-1 (called once per row of tiles, so the whole ILR need
+        never exist); ``sink((y0, y1, x0, x1), y)`` receives every
+        finished core region once, clipped to [0, 1], in the dtype of ``rows``' arrays (float32
+        stays float32, else float64). Without a model the "tiles" are bands of ~1 Mpx rows.
+        """
         _report(progress, 0.0)
+        h, w = shape
         if self._backend is None:
-            np.clip(y, 0.0, 1.0, out=out)
-            _report(progress, 1.0)
-            return out
-        queue = deque(plan_tiles(y.shape, self.tile_size(y.shape), self.margin))
+            step = max(1, _CHUNK_PX // max(1, w))
+            for a in range(0, h, step):
+                _check(cancel)
+                b = min(h, a + step)
+                band = rows(a, b, (a, b))
+                sink((a, b, 0, w), np.clip(band, 0.0, 1.0, out=_float_copy(band)))
+                _report(progress, b / h)
+            return
+        planned = self.tile_size(shape)
+        plan = plan_tiles(shape, planned, self.margin)
         backend, timings = self._backend, []  # (padded px, s) per tile: corrects the estimates
-        done, total = 0, y.size
-        while queue:
-            _check(cancel)
-            t = queue.popleft()
-            try:
-                t0 = time.perf_counter()
-                res = self._run_tile(y[t.py0:t.py1, t.px0:t.px1], cancel)
-                timings.append(((t.py1 - t.py0) * (t.px1 - t.px0), time.perf_counter() - t0))
-            except NcnnError as e:  # a driver failure mid-run: PyTorch continues from this tile
-                self._ncnn_failed(e)
-                queue.appendleft(t)
-                continue
-            except (torch.OutOfMemoryError, RuntimeError, MemoryError) as e:
-                if _is_oom(e):
-                    self._recover_from_oom(t, queue, y.shape)
-                elif self.precision == "fp32-fast" and "nnpack" in str(e).lower():
-                    self._use_exact_fp32()
+        done, total = 0, h * w
+        for y0 in sorted({t.y0 for t in plan}):
+            row = [t for t in plan if t.y0 == y0]
+            py0, py1 = row[0].py0, row[0].py1
+            band = rows(py0, py1, (y0, row[0].y1))
+            side = self.tile if self.tile is not None else (planned or max(shape))  # OOM: smaller
+            queue = deque(r for t in row for r in retile(t, side, shape, self.margin))
+            while queue:
+                _check(cancel)
+                t = queue.popleft()
+                try:
+                    t0 = time.perf_counter()
+                    res = self._run_tile(band[t.py0 - py0:t.py1 - py0, t.px0:t.px1], cancel)
+                    timings.append(((t.py1 - t.py0) * (t.px1 - t.px0), time.perf_counter() - t0))
+                except NcnnError as e:  # a driver failure mid-run: PyTorch continues from here
+                    self._ncnn_failed(e)
                     queue.appendleft(t)
-                else:
-                    raise
-                continue
-            out[t.y0:t.y1, t.x0:t.x1] = res[t.inner]
-            done += t.area
-            _report(progress, done / total)
-        np.clip(out, 0.0, 1.0, out=out)
+                    continue
+                except (torch.OutOfMemoryError, RuntimeError, MemoryError) as e:
+                    if _is_oom(e):
+                        self._recover_from_oom(t, queue, shape)
+                    elif self.precision == "fp32-fast" and "nnpack" in str(e).lower():
+                        self._use_exact_fp32()
+                        queue.appendleft(t)
+                    else:
+                        raise
+                    continue
+                core = np.empty((t.y1 - t.y0, t.x1 - t.x0), band.dtype if
+                                band.dtype == np.float32 else np.float64)
+                core[...] = res[t.inner]
+                np.clip(core, 0.0, 1.0, out=core)
+                sink((t.y0, t.y1, t.x0, t.x1), core)
+                done += t.area
+                _report(progress, done / total)
         if self._backend is backend:  # no fallback mid-run: the times belong to this path
             from drrn_core.engine import estimate
 
             estimate.observe(self, timings)
-        return out
 
     def _run_tile(self, x: np.ndarray, cancel: Cancel | None) -> np.ndarray:
+        check = None if cancel is None else (lambda: _check(cancel))
+        run = (functools.partial(self._backend.run, check=check)
+               if isinstance(self._backend, Backend) else self._backend.run)
         if not self.ensemble:
-            return self._backend.run(x)
+            return run(x)
         acc = np.zeros(x.shape, np.float32)
         for k in range(8):
             _check(cancel)
             flip = k >= 4
             xt = np.rot90(x[:, ::-1] if flip else x, k % 4)
-            r = np.rot90(self._backend.run(xt), -(k % 4))
+            r = np.rot90(run(xt), -(k % 4))
             acc += r[:, ::-1] if flip else r
         return acc / 8.0
 
@@ -338,45 +409,130 @@ class Upscaler:
 
     def upscale(self, image: np.ndarray, scale: float | None = None,
                 size: tuple[int | None, int | None] | None = None,
-                progress: Progress | None = None, cancel: Cancel | None = None) -> np.ndarray:
-        """Upscale a float image in [0, 1] by ``scale`` or to ``size`` = (height, width)."""
+                progress: Progress | None = None, cancel: Cancel | None = None,
+                out_dtype: type | np.dtype | None = None,
+                on_tile: TileCallback | None = None) -> np.ndarray:
+        """Upscale a float image in [0, 1] by ``scale`` or to ``size`` = (height, width).
+
+        Works one row of tiles at a time: the input's YCbCr planes are converted and bicubic
+        resized only for the rows a band needs (``imresize(rows=...)``), each finished tile is
+        converted back to RGB and written into the result, so no whole-image float buffer exists
+        besides the input and the result. ``out_dtype``: None gives float (float32 for float32
+        input, else float64); ``np.uint8`` / ``np.uint16`` give the result quantised as
+        ``io.quantise`` does (what saving the float result would write), a quarter / half the
+        memory. ``on_tile((y0, y1, x0, x1), pixels)``: called on this thread as each output
+        region is final, with exactly ``result[y0:y1, x0:x1]`` (a copy); the regions cover the
+        output once (tiles with a model, row bands for bicubic).
+        """
         img = np.asarray(image)
         if not np.issubdtype(img.dtype, np.floating):
             raise ValueError(f"expected a float image in [0, 1], got {img.dtype}")
         if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] > 4):
             raise ValueError(f"expected HW or HWxC with C <= 4, got shape {img.shape}")
         out_hw = self.output_shape(img.shape[:2], scale, size)
-        resize = (lambda a: imresize(a, scale=float(scale))) if scale is not None else (
-            lambda a: imresize(a, output_shape=out_hw))
         dtype = np.float32 if img.dtype == np.float32 else np.float64
-        sub = None if progress is None else (lambda f: progress(0.1 + 0.85 * f))
+        top = _quantise_top(out_dtype)
+        channels = 1 if img.ndim == 2 else img.shape[2]
+        colour = channels >= 3
+        out = np.empty(out_hw + img.shape[2:], dtype if top is None else out_dtype)
+        planes = _Planes(img, dtype)
+        kw = {"scale": float(scale)} if scale is not None else {"output_shape": out_hw}
+        luma = planes.select([0])
+        extra = planes.select(list(range(1, channels))) if channels > 1 else None
+        chroma: dict = {}
+
+        def y_rows(a: int, b: int, core: tuple[int, int]) -> np.ndarray:
+            if extra is not None:  # Cb/Cr/alpha of the rows this row of tiles writes
+                data = imresize(extra, rows=core, **kw)
+                chroma.update(start=core[0], data=data if data.ndim == 3 else data[..., None])
+            return imresize(luma, rows=(a, b), **kw)
+
+        def sink(rect: Rect, y: np.ndarray) -> None:
+            y0, y1, x0, x1 = rect
+            if extra is None:
+                res = y if img.ndim == 2 else y[..., None]
+            else:
+                c0 = chroma["start"]
+                rest = chroma["data"][y0 - c0:y1 - c0, x0:x1]
+                res = np.empty(y.shape + (channels,), dtype)
+                res[..., 0] = y
+                res[..., 1:] = rest
+                if colour:
+                    res[..., :3] = ycbcr_to_rgb(res[..., :3])
+                np.clip(res, 0.0, 1.0, out=res)
+            if top is None:
+                out[y0:y1, x0:x1] = res
+            else:
+                quantise(res, top, out=out[y0:y1, x0:x1])
+            if on_tile is not None:
+                on_tile(rect, out[y0:y1, x0:x1].copy())
+
+        sub = None if progress is None else (lambda f: progress(0.05 + 0.95 * f))
         _report(progress, 0.0)
-        if img.ndim == 2:
-            y = self.restore_y(resize(img.astype(dtype, copy=False)), sub, cancel)
-            _report(progress, 1.0)
-            return y
-        colour = img.shape[2] >= 3
-        planes = np.empty(img.shape, dtype)
-        if colour:
-            _by_bands(img[..., :3], planes[..., :3], rgb_to_ycbcr)
-        planes[..., 3 if colour else 0:] = img[..., 3 if colour else 0:]
-        _check(cancel)
-        ilr = resize(planes)
-        del planes
-        _check(cancel)
-        ilr[..., 0] = self.restore_y(ilr[..., 0], sub, cancel)
-        if colour:
-            _by_bands(ilr[..., :3], ilr[..., :3], ycbcr_to_rgb)
-        np.clip(ilr, 0.0, 1.0, out=ilr)
+        self._restore_tiles(out_hw, y_rows, sink, sub, cancel)
         _report(progress, 1.0)
-        return ilr
+        return out
 
 
-def _by_bands(src: np.ndarray, dst: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> None:
-    """dst = fn(src), row band by row band, so temporaries stay ~1 Mpx whatever the image size."""
-    rows = max(1, _CHUNK_PX // max(1, src.shape[1]))
-    for r in range(0, src.shape[0], rows):
-        dst[r:r + rows] = fn(src[r:r + rows])
+class _Planes:
+    """The input's planes as the bicubic resize reads them, converted on demand: Y, Cb, Cr
+    (BT.601, ``rgb_to_ycbcr``) then alpha for colour images, grey (then alpha) otherwise, in
+    ``dtype``. Indexing rows (``planes[a:b]``) converts only those rows, so the whole-image YCbCr
+    copy never exists; ``imresize`` accepts it in place of an array. ``select`` keeps some
+    channels (one channel gives an HW view, as a grey image); views share the last converted
+    rows, so the Y and the Cb/Cr of one band convert their rows once."""
+
+    def __init__(self, img: np.ndarray, dtype: type, channels: list[int] | None = None,
+                 cache: dict | None = None) -> None:
+        self.img, self.dtype = img, np.dtype(dtype)
+        n = 1 if img.ndim == 2 else img.shape[2]
+        self.channels = list(range(n)) if channels is None else channels
+        tail = () if len(self.channels) == 1 else (len(self.channels),)
+        self.shape = img.shape[:2] + tail
+        self.ndim = len(self.shape)
+        self._cache = {"lo": 0, "hi": 0, "data": None} if cache is None else cache
+
+    def select(self, channels: list[int]) -> _Planes:
+        return _Planes(self.img, self.dtype, [self.channels[c] for c in channels], self._cache)
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
+        """All planes of input rows lo..hi-1 (H x W x C, ``dtype``), cached."""
+        c = self._cache
+        if not (c["lo"] <= lo and hi <= c["hi"] and c["data"] is not None):
+            part = self.img[lo:hi]
+            if part.ndim == 2:
+                data = part.astype(self.dtype)[..., None]
+            else:
+                data = np.empty(part.shape, self.dtype)
+                colour = part.shape[2] >= 3
+                if colour:
+                    data[..., :3] = rgb_to_ycbcr(part[..., :3])
+                data[..., 3 if colour else 0:] = part[..., 3 if colour else 0:]
+            c.update(lo=lo, hi=hi, data=data)
+        return c["data"][lo - c["lo"]:hi - c["lo"]]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        lo, hi, _ = rows.indices(self.img.shape[0])
+        data = self._rows(lo, hi)
+        if len(self.channels) == 1:
+            return np.ascontiguousarray(data[..., self.channels[0]])
+        return np.ascontiguousarray(data[..., self.channels])
+
+
+def _quantise_top(out_dtype: type | np.dtype | None) -> int | None:
+    """255 / 65535 for uint8 / uint16, None for a float result; ValueError otherwise."""
+    if out_dtype is None:
+        return None
+    kind = np.dtype(out_dtype)
+    if kind == np.uint8:
+        return 255
+    if kind == np.uint16:
+        return 65535
+    raise ValueError(f"out_dtype must be None, uint8 or uint16, got {kind}")
+
+
+def _float_copy(a: np.ndarray) -> np.ndarray:
+    return np.empty(a.shape, np.float32 if a.dtype == np.float32 else np.float64)
 
 
 def _is_oom(e: BaseException) -> bool:

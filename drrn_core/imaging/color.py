@@ -37,5 +37,9 @@ def rgb_to_y_u8(rgb_u8: np.ndarray) -> np.ndarray:
     """uint8 RGB HWC -> uint8 Y, as MATLAB's ``rgb2ycbcr`` of a uint8 image (round half away)."""
     if rgb_u8.dtype != np.uint8 or rgb_u8.ndim != 3 or rgb_u8.shape[2] != 3:
         raise ValueError(f"expected uint8 HxWx3, got {rgb_u8.dtype} {rgb_u8.shape}")
-    y = 16.0 + rgb_u8.astype(np.float64) @ _T[0] / 255.0
-    return np.floor(y + 0.5).clip(0, 255).astype(np.uint8)
+    out = np.empty(rgb_u8.shape[:2], np.uint8)
+    rows = max(1, (1 << 20) // max(1, rgb_u8.shape[1]))  # bands: bounded float64 temporaries
+    for r in range(0, rgb_u8.shape[0], rows):
+        y = 16.0 + rgb_u8[r:r + rows].astype(np.float64) @ _T[0] / 255.0
+        out[r:r + rows] = np.floor(y + 0.5).clip(0, 255)
+    return out

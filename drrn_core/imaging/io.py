@@ -331,6 +331,9 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
                quality: int = 95, format: str | None = None, like: LoadedImage | None = None
                ) -> Path:
     """Write float pixels in [0, 1] atomically (temp file in the same folder, then os.replace).
+    uint8 / uint16 pixels (e.g. ``Upscaler.upscale(..., out_dtype=...)``, quantised by the same
+    :func:`quantise`) are written as they are when they match the file's depth (uint8 for 8-bit,
+    uint16 for 16-bit), else rescaled from [0, their max].
 
     pixels: HW, HWx1, HWx3, or with alpha last (HWx2 / HWx4) when ``alpha`` is None.
     bit_depth 16 is honoured by PNG and TIFF (JPEG/WebP are 8-bit); JPEG drops alpha; WebP at
@@ -349,7 +352,7 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
         icc = like.icc if icc is None else icc
     sixteen = (bit_depth or 8) == 16 and fmt in ("PNG", "TIFF")
     arr = _with_alpha(np.asarray(pixels), alpha, keep_alpha=fmt != "JPEG")
-    q = _quantise(arr, 65535) if sixteen else arr  # 8-bit: quantised band by band in _encode
+    q = quantise(arr, 65535) if sixteen else arr  # 8-bit: quantised band by band in _encode
     if not p.parent.is_dir():
         raise ImageWriteError(f"{p}: the folder {p.parent} does not exist")
     try:
@@ -374,12 +377,24 @@ def _with_alpha(arr: np.ndarray, alpha: np.ndarray | None, keep_alpha: bool) -> 
     return arr
 
 
-def _quantise(arr: np.ndarray, top: int) -> np.ndarray:
+def quantise(arr: np.ndarray, top: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Float [0, 1] pixels -> uint8 (``top`` 255) or uint16 (65535): ``v * top + 0.5`` in
+    float32, clipped, truncated; the one rounding rule of every saved image. Integer ``arr`` of
+    the target type passes unchanged; other integers are read as [0, their max]. Row bands keep
+    the float temporaries ~1 Mpx. ``out``: an array of the target type and shape to fill."""
     dtype = np.uint16 if top > 255 else np.uint8
-    out = np.empty(arr.shape, dtype)
-    rows = max(1, (1 << 20) // max(1, arr[0].size))  # bounded float temporaries
+    if out is None:
+        out = np.empty(arr.shape, dtype)
+    if arr.dtype == dtype:
+        out[...] = arr
+        return out
+    scale = 1.0 if arr.dtype.kind == "f" else 1.0 / np.iinfo(arr.dtype).max
+    rows = max(1, (1 << 20) // max(1, arr[0].size if arr.size else 1))
     for r in range(0, arr.shape[0], rows):
-        band = np.asarray(arr[r:r + rows], dtype=np.float32) * np.float32(top) + np.float32(0.5)
+        band = np.asarray(arr[r:r + rows], dtype=np.float32)
+        if scale != 1.0:
+            band = band * np.float32(scale)
+        band = band * np.float32(top) + np.float32(0.5)
         out[r:r + rows] = np.clip(band, 0, top)
     return out
 
@@ -387,11 +402,13 @@ def _quantise(arr: np.ndarray, top: int) -> np.ndarray:
 def _pillow8(arr: np.ndarray) -> Image.Image:
     """Float [0, 1] pixels (HW, HWx2, HWx3, HWx4) as an 8-bit Pillow image, quantised and pasted
     in row bands: no full-size uint8 copy besides Pillow's own buffer."""
-    first = Image.fromarray(_quantise(arr[:1], 255))
+    if arr.dtype == np.uint8:
+        return Image.fromarray(np.ascontiguousarray(arr))
+    first = Image.fromarray(quantise(arr[:1], 255))
     im = Image.new(first.mode, (arr.shape[1], arr.shape[0]))
     rows = max(1, (1 << 20) // max(1, arr[0].size))
     for r in range(0, arr.shape[0], rows):
-        im.paste(Image.fromarray(_quantise(arr[r:r + rows], 255)), (0, r))
+        im.paste(Image.fromarray(quantise(arr[r:r + rows], 255)), (0, r))
     return im
 
 

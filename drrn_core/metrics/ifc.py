@@ -100,9 +100,12 @@ def _channel(y: np.ndarray, yn: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
 
 def _gsm(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Eigenvalues of the 3x3-block covariance and the per-block multiplier field s."""
-    vecs = sliding_window_view(y, (M, M)).reshape(-1, M * M)
-    centred = vecs - vecs.mean(axis=0)
-    cov = centred.T @ centred / vecs.shape[0]
+    vecs = sliding_window_view(y, (M, M)).reshape(-1, M * M)  # a copy: 9 values per pixel
+    if not vecs.flags.writeable:  # (a view only in degenerate shapes)
+        vecs = vecs.copy()
+    vecs -= vecs.mean(axis=0)  # centred in place: no second copy of that size
+    cov = vecs.T @ vecs / vecs.shape[0]
+    del vecs
     hb, wb = y.shape[0] // M, y.shape[1] // M
     blocks = y.reshape(hb, M, wb, M).transpose(0, 2, 1, 3).reshape(-1, M * M)
     s = np.sum((blocks @ np.linalg.inv(cov).T) * blocks, axis=1) / (M * M)

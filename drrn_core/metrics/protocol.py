@@ -100,7 +100,9 @@ def gt_luma(image: np.ndarray) -> np.ndarray:
         y = rgb_to_y_u8(_to_u8(arr))
     else:
         raise ValueError(f"expected an HxW or HxWxC (C = 1..4) image, got shape {arr.shape}")
-    return y.astype(np.float64) / 255.0
+    out = y.astype(np.float64)
+    out /= 255.0  # in place: one float64 copy of a possibly large image
+    return out
 
 
 def prepare(gt_image: np.ndarray | str | os.PathLike, scale: int) -> ProtocolImages:
@@ -200,8 +202,18 @@ def prepare_view(gt_image: np.ndarray | str | os.PathLike, scale: int | None = N
 
 
 def quantize(y: np.ndarray) -> np.ndarray:
-    """Step 4: float [0, 1] -> uint8 as ``round(255 x)`` (half away from zero) clipped to 0..255."""
-    return np.clip(np.floor(np.asarray(y, dtype=np.float64) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    """Step 4: float [0, 1] -> uint8 as ``round(255 x)`` (half away from zero) clipped to 0..255.
+    Row bands of ~1 Mpx keep the float64 temporaries small whatever the image size."""
+    y = np.asarray(y)
+    out = np.empty(y.shape, np.uint8)
+    if y.ndim == 0 or y.size == 0:
+        out[...] = np.clip(np.floor(np.asarray(y, dtype=np.float64) * 255.0 + 0.5), 0, 255)
+        return out
+    rows = max(1, (1 << 20) // max(1, y[0].size))
+    for r in range(0, y.shape[0], rows):
+        band = np.asarray(y[r:r + rows], dtype=np.float64) * 255.0 + 0.5
+        out[r:r + rows] = np.clip(np.floor(band, out=band), 0, 255, out=band)
+    return out
 
 
 def score(gt_y: np.ndarray, out_y: np.ndarray, scale: int, with_ifc: bool = True) -> ImageScore:
@@ -211,8 +223,8 @@ def score(gt_y: np.ndarray, out_y: np.ndarray, scale: int, with_ifc: bool = True
     gt_y, out_y = np.asarray(gt_y), np.asarray(out_y)
     if gt_y.shape != out_y.shape or gt_y.ndim != 2:
         raise ValueError(f"expected two HxW images of one shape, got {gt_y.shape}, {out_y.shape}")
-    ref = shave(quantize(gt_y), s).astype(np.float64)
-    dist = shave(quantize(out_y), s).astype(np.float64)
+    ref = shave(quantize(gt_y), s)  # uint8: the metrics convert them in bands
+    dist = shave(quantize(out_y), s)
     return ImageScore(
         psnr=psnr_metric(ref, dist),
         ssim=ssim_metric(ref, dist),
