@@ -165,7 +165,7 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
             image = upscaler.upscale(
                 loaded.image, **_size_kw(settings),
                 progress=lambda f, rel=rel, w=weights[i], s=spent: ctx.progress(s + f * w, rel),
-                cancel=ctx.cancelled)
+                cancel=ctx.cancelled, out_dtype=io.stored_dtype(target, loaded.bit_depth))
             target.parent.mkdir(parents=True, exist_ok=True)
             io.save_image(target, image, like=loaded, quality=settings.quality)
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch

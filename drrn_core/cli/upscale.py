@@ -214,7 +214,9 @@ def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler) -> Path
         def progress(fraction: float) -> None:
             bar.update(round(100 * fraction) - bar.n)
 
-        result = upscaler.upscale(image.image, args.scale, _size(args), progress=progress)
+        result = upscaler.upscale(image.image, args.scale, _size(args), progress=progress,
+                                  out_dtype=io.stored_dtype(target, image.bit_depth,
+                                                            _format(args)))
     # only the metadata is needed from here: let the input's pixels go before encoding
     like = replace(image, pixels=np.empty((0, 0), np.float32), alpha=None)
     del image

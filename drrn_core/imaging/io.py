@@ -342,15 +342,12 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
     format: PNG, JPEG, WEBP or TIFF (default: from the suffix). Returns the path written.
     """
     p = Path(path)
-    fmt = (format or FORMATS.get(p.suffix.lower(), "")).upper()
-    if fmt not in set(FORMATS.values()):
-        raise ImageWriteError(f"{p}: unknown image format {p.suffix or '(no suffix)'!r}; "
-                              "use .png, .jpg, .webp or .tif")
+    fmt = _format_of(p, format)
     if like is not None:
         bit_depth = like.bit_depth if bit_depth is None else bit_depth
         exif = like.exif if exif is None else exif
         icc = like.icc if icc is None else icc
-    sixteen = (bit_depth or 8) == 16 and fmt in ("PNG", "TIFF")
+    sixteen = stored_dtype(p, bit_depth, fmt) == np.uint16
     arr = _with_alpha(np.asarray(pixels), alpha, keep_alpha=fmt != "JPEG")
     q = quantise(arr, 65535) if sixteen else arr  # 8-bit: quantised band by band in _encode
     if not p.parent.is_dir():
@@ -361,6 +358,23 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
     except (OSError, ValueError) as e:
         raise ImageWriteError(f"{p}: cannot write ({_first_line(e)})") from None
     return p
+
+
+def _format_of(p: Path, format: str | None) -> str:
+    fmt = (format or FORMATS.get(p.suffix.lower(), "")).upper()
+    if fmt not in set(FORMATS.values()):
+        raise ImageWriteError(f"{p}: unknown image format {p.suffix or '(no suffix)'!r}; "
+                              "use .png, .jpg, .webp or .tif")
+    return fmt
+
+
+def stored_dtype(path: str | os.PathLike, bit_depth: int | None = None,
+                 format: str | None = None) -> type[np.unsignedinteger]:
+    """The sample type :func:`save_image` stores at ``path``: uint16 for a 16-bit image as PNG or
+    TIFF, else uint8 (so ``Upscaler.upscale(..., out_dtype=...)`` can hand over the final
+    samples instead of a float image four times their size)."""
+    sixteen = (bit_depth or 8) == 16 and _format_of(Path(path), format) in ("PNG", "TIFF")
+    return np.uint16 if sixteen else np.uint8
 
 
 def _with_alpha(arr: np.ndarray, alpha: np.ndarray | None, keep_alpha: bool) -> np.ndarray:
