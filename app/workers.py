@@ -63,7 +63,6 @@ __all__ = [
     "JobCancelled",
     "JobContext",
     "describe_error",
-    "user_error_types",
     "format_eta",
     "running_jobs",
     "shutdown_jobs",
@@ -347,22 +346,11 @@ def shutdown_jobs(timeout_ms: int = 3000) -> bool:
     return ok
 
 
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Exceptions whose ``str()`` is one line written for the user: drrn_core's UserError
-    hierarchy and the engine's and training's own one-line errors (classified by type)."""
-    from drrn_core.engine.device import DeviceError
-    from drrn_core.engine.upscale import OutOfMemory
-    from drrn_core.training.checkpoint import CheckpointError
-    from drrn_core.training.loop import TrainingError
-
-    return (UserError, DeviceError, OutOfMemory, CheckpointError, TrainingError)
-
-
 def describe_error(exc: BaseException) -> str:
     """A one-line message for the user (the class name is added for unexpected errors)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, MemoryError) and not text:
         return "Out of memory: try a smaller image or scale, or the CPU device."
-    if isinstance(exc, user_error_types()) and text:
+    if isinstance(exc, UserError) and text:
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -29,6 +29,7 @@ from drrn_core.engine.tiling import (
     retile,
     tile_for_budget,
 )
+from drrn_core.errors import UserError
 from drrn_core.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
 from drrn_core.imaging.io import quantise
 from drrn_core.imaging.resize import imresize, output_size
@@ -65,7 +66,7 @@ class Cancelled(Exception):
     """Raised when ``cancel()`` returned True; nothing partial is returned."""
 
 
-class OutOfMemory(MemoryError):
+class OutOfMemory(UserError, MemoryError):
     """Even the smallest tiles did not fit (on the CPU, after any GPU fallback); one-line str()."""
 
 
