@@ -51,6 +51,14 @@ def app_env(model_store, tmp_path, monkeypatch):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
 
 
+@pytest.fixture
+def photo_png(tmp_path, astronaut_rgb) -> Path:
+    """A 120x96 crop saved as PNG: big enough for a region smaller than the whole image."""
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.ascontiguousarray(astronaut_rgb[60:156, 140:260])).save(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def astro_crop(astronaut_rgb) -> np.ndarray:
     """A 48x48 uint8 RGB crop of the astronaut's face (fast enough for every test)."""

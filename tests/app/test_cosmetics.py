@@ -6,16 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from app import pipeline
-
-
-@pytest.fixture
-def photo_png(tmp_path, astronaut_rgb):
-    path = tmp_path / "photo.png"
-    Image.fromarray(np.ascontiguousarray(astronaut_rgb[60:156, 140:260])).save(path)
-    return path
 
 
 def test_preview_panes_show_the_input_region_around_the_patch(window, photo_png, monkeypatch,

@@ -16,13 +16,6 @@ from drrn_core.engine import Upscaler
 TINY = "tiny"
 
 
-@pytest.fixture
-def photo_png(tmp_path, astronaut_rgb):
-    """A 120x96 crop: big enough for a region smaller than the whole image."""
-    path = tmp_path / "photo.png"
-    Image.fromarray(np.ascontiguousarray(astronaut_rgb[60:156, 140:260])).save(path)
-    return path
-
 
 @pytest.fixture
 def slow(monkeypatch):

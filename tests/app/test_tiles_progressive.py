@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from PIL import Image
 
 from app import pipeline
 from app.tabs.compare import CompareTab
-
-
-@pytest.fixture
-def photo_png(tmp_path, astronaut_rgb):
-    path = tmp_path / "photo.png"
-    Image.fromarray(np.ascontiguousarray(astronaut_rgb[60:156, 140:260])).save(path)
-    return path
 
 
 def test_the_drrn_pane_shows_finished_tiles_before_the_run_ends(window, photo_png, wait_idle,
