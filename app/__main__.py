@@ -161,7 +161,48 @@ def self_test() -> int:
     label = model if model != pipeline.BICUBIC else "bicubic only (no model installed)"
     print(f"drrn-studio self-test: OK ({label}, x2, {expected[1]}x{expected[0]}, "
           f"{time.monotonic() - t0:.1f} s)")
-    return 0
+    problem = vulkan_check(model if model != pipeline.BICUBIC else None, image)
+    return fail(problem) if problem else 0
+
+
+VULKAN_CHECK_SIDE = 24
+"""Side (px) of the input of the self-test's Vulkan inference: small, because a software Vulkan
+driver (lavapipe) takes tens of seconds for a 96 px B1U9 tile."""
+VULKAN_CHECK_TOLERANCE = 0.02
+"""Largest |Vulkan - CPU fp32| allowed in the self-test (values in [0, 1]; ncnn's fp16 storage
+on a GPU differs by ~1e-3, a broken driver by far more)."""
+
+
+def vulkan_check(model: str | None, image) -> str | None:
+    """Print the devices found; where a Vulkan device exists and a model is installed, run one
+    small inference there and compare it with the CPU's exact fp32. A problem line, or None."""
+    from drrn_core import weights
+    from drrn_core.engine import Upscaler
+    from drrn_core.engine.device import list_devices
+
+    devices = list_devices()
+    print("drrn-studio self-test: devices: " + "; ".join(d.label for d in devices))
+    vulkan = [d for d in devices if d.kind == "vulkan"]
+    if not vulkan or model is None:
+        why = "no Vulkan device" if not vulkan else "no model installed"
+        print(f"drrn-studio self-test: Vulkan inference not run ({why})")
+        return None
+    crop = image[:VULKAN_CHECK_SIDE, :VULKAN_CHECK_SIDE]
+    loaded = weights.find_model(model).path
+    t0 = time.monotonic()
+    try:
+        got = Upscaler(weights.load_weights(loaded), device=vulkan[0].spec,
+                       backend="ncnn").upscale(crop, 2)
+    except Exception as exc:  # noqa: BLE001 - any driver failure is the finding
+        return f"Vulkan inference on {vulkan[0].label} failed: {type(exc).__name__}: {exc}"
+    ref = Upscaler(weights.load_weights(loaded), device="cpu", precision="fp32").upscale(crop, 2)
+    diff = float(abs(got.astype("float64") - ref).max())
+    if diff > VULKAN_CHECK_TOLERANCE:
+        return f"Vulkan inference on {vulkan[0].label} differs from the CPU by {diff:.4f}"
+    print(f"drrn-studio self-test: Vulkan OK ({vulkan[0].label}, {VULKAN_CHECK_SIDE}x"
+          f"{VULKAN_CHECK_SIDE} x2, max |Vulkan - CPU fp32| {diff:.1e}, "
+          f"{time.monotonic() - t0:.1f} s)")
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

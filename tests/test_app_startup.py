@@ -95,3 +95,41 @@ def test_several_paths_from_a_file_manager_open_the_first():
     args = parse_args(["/pics/a.png", "/pics/b.ppm", "/pics/folder"])
     assert args.path == "/pics/a.png" and args.paths[1:] == ["/pics/b.ppm", "/pics/folder"]
     assert parse_args([]).path is None
+
+
+def test_self_test_runs_one_vulkan_inference_where_a_device_exists(capsys):
+    """The self-test names the devices and checks a Vulkan inference against the CPU's fp32
+    (lavapipe here; CI installs mesa-vulkan-drivers)."""
+    from app.__main__ import sample_image, vulkan_check
+    from drrn_core import weights
+    from drrn_core.engine.device import list_devices
+
+    if not any(d.kind == "vulkan" for d in list_devices()):
+        pytest.skip("no Vulkan device here (mesa-vulkan-drivers gives lavapipe)")
+    model = weights.default_model_name()
+    if model is None:
+        pytest.skip("no bundled model")
+    assert vulkan_check(model, sample_image()) is None
+    out = capsys.readouterr().out
+    assert "devices: cpu" in out and "vulkan:0" in out and "Vulkan OK" in out
+
+
+def test_self_test_reports_a_failing_vulkan_driver(monkeypatch, capsys):
+    from app import __main__ as entry
+    from drrn_core.engine import device
+
+    fake = device.DeviceInfo("vulkan:0", "vulkan", "Broken GPU", "discrete GPU", 1024,
+                             ("ncnn",), ("fp32",))
+    monkeypatch.setattr(device, "list_devices", lambda: [fake])
+
+    class Failing:
+        def __init__(self, *a, **k) -> None:
+            raise RuntimeError("vkCreateDevice failed")
+
+    monkeypatch.setattr("drrn_core.engine.Upscaler", Failing)
+    monkeypatch.setattr("drrn_core.weights.find_model", lambda name: type("E", (), {"path": name}))
+    monkeypatch.setattr("drrn_core.weights.load_weights", lambda path: None)
+    problem = entry.vulkan_check("some-model", entry.sample_image())
+    assert problem is not None and "Broken GPU" in problem and "vkCreateDevice" in problem
+    assert entry.vulkan_check(None, entry.sample_image()) is None  # no model: reported, no run
+    assert "not run (no model installed)" in capsys.readouterr().out
