@@ -36,6 +36,12 @@ def one_line(message: object) -> str:
     return " ".join(str(message).split())
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def describe_read_error(exc: BaseException, path: Path | None = None) -> str:
     """One line for a READ_ERRORS exception (about ``path``, which is named once when given)."""
     if isinstance(exc, UserError):

@@ -33,7 +33,7 @@ from torch import nn
 
 from drrn_core.atomic import atomic_path
 from drrn_core.descriptor import ModelDescriptor
-from drrn_core.errors import UserError
+from drrn_core.errors import UserError, first_line
 from drrn_core.model import DRRN, DRRNConfig
 
 FORMAT = "drrn-studio/1"
@@ -247,7 +247,7 @@ def read_header(path: str | os.PathLike) -> tuple[DRRNConfig, ModelDescriptor, d
         fields = json.loads(header.get("descriptor", "{}"))
         metadata = json.loads(header.get("metadata", "{}"))
     except (ValueError, RecursionError) as e:
-        raise WeightsError(f"{p}: damaged metadata in the header ({_one_line(e)})") from None
+        raise WeightsError(f"{p}: damaged metadata in the header ({first_line(e)})") from None
     if not isinstance(fields, dict) or not isinstance(metadata, dict):
         raise WeightsError(f"{p}: damaged metadata in the header (descriptor/metadata)")
     sidecar = p.with_suffix(".json")
@@ -258,7 +258,8 @@ def read_header(path: str | os.PathLike) -> tuple[DRRNConfig, ModelDescriptor, d
                                    f"{MAX_HEADER_BYTES >> 20} MiB")
             extra = json.loads(sidecar.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError) as e:
-            raise WeightsError(f"{sidecar}: unreadable sidecar metadata ({_one_line(e)})") from None
+            raise WeightsError(
+                f"{sidecar}: unreadable sidecar metadata ({first_line(e)})") from None
         if not isinstance(extra, dict):
             raise WeightsError(f"{sidecar}: sidecar metadata must be a JSON object")
         metadata.update(extra)
@@ -269,7 +270,7 @@ def read_header(path: str | os.PathLike) -> tuple[DRRNConfig, ModelDescriptor, d
         descriptor = ModelDescriptor(config=config, **fields)
         descriptor.summary()  # formats scales: fails here, not later in a list
     except (TypeError, ValueError) as e:
-        raise WeightsError(f"{p}: damaged descriptor in the header ({_one_line(e)})") from None
+        raise WeightsError(f"{p}: damaged descriptor in the header ({first_line(e)})") from None
     return config, descriptor, metadata
 
 
@@ -280,7 +281,7 @@ def load_weights(path: str | os.PathLike) -> LoadedModel:
     try:
         state = load_file(str(p))
     except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsError(f"{p}: damaged weights ({_one_line(e)})") from None
+        raise WeightsError(f"{p}: damaged weights ({first_line(e)})") from None
     model = DRRN(config)
     for k, v in state.items():
         if v.is_floating_point() and not torch.isfinite(v).all():
@@ -298,11 +299,6 @@ def _check_file(p: Path) -> Path:
     if not p.is_file():
         raise WeightsError(f"{p}: not a file")
     return p
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 # --- registry -------------------------------------------------------------------------------

@@ -324,9 +324,8 @@ class TrainingTab(QWidget):
 
     def spec(self, *, resume: bool = False):
         """The TrainSpec the current fields describe; ValueError (one line) if incomplete."""
-        from platformdirs import user_cache_dir
-
         from drrn_core.model import DRRNConfig
+        from drrn_core.training.data import default_cache_dir
         from drrn_core.training.loop import TrainSpec
 
         data, run = self.data_field.path(), self.run_field.path()
@@ -349,7 +348,7 @@ class TrainingTab(QWidget):
         return TrainSpec(
             run_dir=run, data_dir=data, recipe=recipe, model=model, resume=resume,
             time_budget_s=amount * 60.0 if kind == 0 else None, max_iters=max_iters,
-            val_dir=val, cache_dir=Path(user_cache_dir("drrn-studio")) / "datasets",
+            val_dir=val, cache_dir=default_cache_dir(),
             log_every=1)  # an event per step: pause and cancel take effect after one step
 
     def start(self) -> None:

@@ -45,9 +45,8 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 
 def _spec(args: argparse.Namespace) -> TrainSpec:
-    from platformdirs import user_cache_dir
-
     from drrn_core.model import DRRNConfig
+    from drrn_core.training.data import default_cache_dir
     from drrn_core.training.loop import TrainSpec
     from drrn_core.training.recipe import load_recipe
 
@@ -69,7 +68,7 @@ def _spec(args: argparse.Namespace) -> TrainSpec:
         run_dir=run_dir, data_dir=data, recipe=recipe.with_overrides(model=model),
         resume=args.resume is not None, time_budget_s=args.time_budget, max_iters=args.iters,
         device=args.device, precision=args.precision, val_dir=args.val,
-        cache_dir=args.cache_dir or Path(user_cache_dir("drrn-studio")) / "datasets",
+        cache_dir=args.cache_dir or default_cache_dir(),
         checkpoint_every_iters=args.checkpoint_every, threads=args.threads,
         init_from=args.init_from)
 

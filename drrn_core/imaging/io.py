@@ -25,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from drrn_core import limits
 from drrn_core.atomic import atomic_path
-from drrn_core.errors import UserError
+from drrn_core.errors import UserError, first_line
 
 DEFAULT_MAX_PIXELS = limits.MAX_INPUT_PIXELS
 """Largest image accepted by default (below Pillow's own decompression-bomb limit)."""
@@ -193,11 +193,11 @@ def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_
         if "too large" in str(e).lower():  # PNG zTXt/iTXt/iCCP chunks inflating past the limit
             raise ImageReadError(f"{label}: refused, a compressed metadata chunk inflates past "
                                  "the safety limit (a decompression bomb?)") from None
-        raise ImageReadError(f"{label}: the file is truncated or damaged ({_first_line(e)})") \
+        raise ImageReadError(f"{label}: the file is truncated or damaged ({first_line(e)})") \
             from None
     except (OSError, SyntaxError, EOFError, struct.error, zlib.error) as e:
         why = e.strerror if isinstance(e, OSError) and e.errno and e.strerror else \
-            f"the file is truncated or damaged: {_first_line(e)}"
+            f"the file is truncated or damaged: {first_line(e)}"
         raise ImageReadError(f"{label}: cannot read ({why})") from None
 
 
@@ -251,7 +251,7 @@ def _decode(im: Image.Image, label: str, max_pixels: int, source) -> LoadedImage
     except ImageReadError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
-        raise ImageReadError(f"{label}: the file is truncated or damaged ({_first_line(e)})") \
+        raise ImageReadError(f"{label}: the file is truncated or damaged ({first_line(e)})") \
             from None
     exif = im.info.get("exif") or None
     icc = im.info.get("icc_profile") or None
@@ -321,11 +321,6 @@ def check_finite(label: str, pixels: np.ndarray) -> None:
                              "image); replace them before using this file")
 
 
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
 def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | None = None,
                bit_depth: int | None = None, exif: bytes | None = None, icc: bytes | None = None,
                quality: int = 95, format: str | None = None, like: LoadedImage | None = None
@@ -356,7 +351,7 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
         with atomic_path(p) as tmp:
             _encode(str(tmp), q, fmt, sixteen, exif, icc, quality)
     except (OSError, ValueError) as e:
-        raise ImageWriteError(f"{p}: cannot write ({_first_line(e)})") from None
+        raise ImageWriteError(f"{p}: cannot write ({first_line(e)})") from None
     return p
 
 

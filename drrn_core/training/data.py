@@ -29,6 +29,13 @@ from drrn_core.metrics.protocol import gt_luma, quantize
 _CACHE_VERSION = 1
 
 
+def default_cache_dir() -> Path:
+    """Where training data's patch caches go unless a run names a folder: the user cache."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("drrn-studio")) / "datasets"
+
+
 def read_y_u8(path: Path) -> np.ndarray:
     """An image file as uint8 Y, read exactly as the evaluation protocol reads ground truth."""
     return quantize(gt_luma(read_gt(path)))
