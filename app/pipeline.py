@@ -27,8 +27,8 @@ from drrn_core import limits
 from drrn_core.imaging.resize import output_size
 from drrn_core.metrics import protocol
 
-BICUBIC = "bicubic"
-MIN_SCALE, MAX_SCALE = 1.1, 8.0
+BICUBIC = protocol.BICUBIC  # the model name that means "no network"
+MIN_SCALE, MAX_SCALE = limits.COMPARE_SCALE.low, limits.COMPARE_SCALE.high
 CPU_TILE = 128
 AUTO_LIMIT_S = 10.0
 """A DRRN run estimated to take longer than this (seconds) does not start unasked."""
