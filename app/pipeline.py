@@ -14,22 +14,21 @@ says what the whole image would take; the whole image runs only when the request
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from app.upscalers import take_notices, upscaler_for
 from drrn_core import limits
 from drrn_core.imaging.resize import output_size
 from drrn_core.metrics import protocol
 
 BICUBIC = protocol.BICUBIC  # the model name that means "no network"
 MIN_SCALE, MAX_SCALE = limits.COMPARE_SCALE.low, limits.COMPARE_SCALE.high
-CPU_TILE = 128
 AUTO_LIMIT_S = 10.0
 """A DRRN run estimated to take longer than this (seconds) does not start unasked."""
 PREVIEW_BUDGET_S = 6.0
@@ -159,77 +158,6 @@ class Note:
     """A one-line notice from the engine (e.g. an out-of-memory fallback to smaller tiles)."""
 
     text: str
-
-
-@dataclass
-class _Cache:
-    """Upscalers by (model, device, precision): loading weights once per choice."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    items: dict[tuple, object] = field(default_factory=dict)
-    notices: list[str] = field(default_factory=list)
-
-    def notice(self, text: str) -> None:
-        with self.lock:
-            self.notices.append(text)
-
-    def take_notices(self) -> list[str]:
-        with self.lock:
-            out, self.notices = self.notices, []
-        return out
-
-
-_CACHE = _Cache()
-
-
-def _weights_file(model: str) -> tuple[Path, tuple]:
-    """The weights file of a model name (or path) and its identity (path, mtime, size)."""
-    from drrn_core import weights
-
-    path = Path(model)
-    if not (path.suffix and path.is_file()):
-        path = weights.find_model(model).path
-    st = path.stat()
-    return path, (str(path.resolve()), st.st_mtime_ns, st.st_size)
-
-
-def upscaler_for(model: str, device: str = "auto", precision: str = "auto",
-                 exact: bool = False):
-    """An engine Upscaler for a model name or weights path (``"bicubic"``: no model).
-
-    Cached by the weights file's identity, device, precision and ``exact``, so a replaced or
-    different file of the same name is reloaded. Call on a worker thread (loading takes time).
-    ``exact``: the engine exactly as ``drrn bench`` builds it (its own tile size), so the
-    evaluate view reproduces the benchmark's numbers bit for bit; else small CPU tiles so Cancel
-    is honoured within ~1 s (exact margins: the same result up to float rounding).
-    """
-    from drrn_core.engine import Upscaler
-
-    if model == BICUBIC:
-        return Upscaler(None)
-    from drrn_core import weights
-    from drrn_core.engine.device import resolve_target
-
-    path, identity = _weights_file(model)
-    key = (identity, device, precision, exact)
-    with _CACHE.lock:
-        if key in _CACHE.items:
-            return _CACHE.items[key]
-    cpu = resolve_target(device, precision).device.type == "cpu"
-    tile = CPU_TILE if cpu and not exact else None
-    up = Upscaler(weights.load_weights(path), device=device, precision=precision, tile=tile,
-                  notice=_CACHE.notice)
-    with _CACHE.lock:
-        if len(_CACHE.items) >= 3:
-            _CACHE.items.pop(next(iter(_CACHE.items)))
-        _CACHE.items[key] = up
-    return up
-
-
-def forget_models() -> None:
-    """Drop cached upscalers (after importing weights or a training run replaced a file)."""
-    with _CACHE.lock:
-        _CACHE.items.clear()
 
 
 def _span(progress: Progress, lo: float, hi: float) -> Progress:
@@ -399,7 +327,7 @@ def upscale(req: Request, progress: Progress, cancel: Cancel,
         painter = None if emit is None else _TilePainter("drrn", size, channels, emit)
         out = up.upscale(image, progress=_span(progress, 0.1, 1.0), cancel=cancel,
                          on_tile=painter, **kw)
-        yield from (Note(t) for t in _CACHE.take_notices())
+        yield from (Note(t) for t in take_notices())
         yield Ran(up.description)
         yield Stage("drrn", out, size)
     else:  # bicubic and DRRN of the visible region only (the whole bicubic is heavy too)
@@ -410,7 +338,7 @@ def upscale(req: Request, progress: Progress, cancel: Cancel,
         yield Patch(BICUBIC, cheap, box, size)
         progress(0.1)
         patch = upscale_region(up, image, scale, box, cancel)
-        yield from (Note(t) for t in _CACHE.take_notices())
+        yield from (Note(t) for t in take_notices())
         yield Ran(up.description)
         yield Patch("drrn", patch, box, size)
     progress(1.0)
@@ -452,7 +380,7 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[objec
         yield Estimate(seconds, run_drrn, up.run_info.text)
     if run_drrn:
         out_y = up.restore_y(images.ilr_y, progress=_span(progress, 0.05, 0.8), cancel=cancel)
-        yield from (Note(t) for t in _CACHE.take_notices())
+        yield from (Note(t) for t in take_notices())
         yield Ran(f"{up.description} (exact, as drrn bench)")
         outputs["drrn"] = out_y
         yield Stage("drrn", view.colour(out_y), (w, h))

@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.pipeline import upscaler_for
 from app.tabs._models import BICUBIC, ModelChoice, default_model, model_choices
 from app.tabs._widgets import MessageLine, PathField, user_message
+from app.upscalers import upscaler_for
 from app.workers import Job, JobContext, format_eta, start_job
 from drrn_core import batch, limits
 

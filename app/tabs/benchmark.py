@@ -30,10 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.pipeline import upscaler_for
 from app.tabs._bench_table import BenchProxyModel, BenchRow, BenchTableModel
 from app.tabs._models import BICUBIC, ModelChoice, model_choices
 from app.tabs._widgets import FolderList, MessageLine, scroll_panel, user_message
+from app.upscalers import upscaler_for
 from app.workers import Job, JobContext, format_eta, start_job
 from drrn_core import benchmark
 from drrn_core.benchmark import BenchResult, Failed, Scored

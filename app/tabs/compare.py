@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import estimate, pipeline
+from app import estimate, pipeline, upscalers
 from app.tabs._widgets import user_message
 from app.views.control_panel import ControlPanel
 from app.views.error_map import ErrorPane, ErrorScale
@@ -515,7 +515,7 @@ class CompareTab(QWidget):
         path = None
         if model != pipeline.BICUBIC:
             try:
-                path, _ = pipeline._weights_file(model)
+                path, _ = upscalers.weights_file(model)
             except Exception:  # noqa: BLE001 - a model removed meanwhile: no hash
                 path = None
         return Provenance(

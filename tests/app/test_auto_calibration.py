@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from app import pipeline
+from app import upscalers
 from drrn_core import weights
 from drrn_core.engine import autotune
 
@@ -17,7 +17,7 @@ def test_auto_calibration_runs_off_the_gui_thread(window, astro_png, wait_idle, 
     monkeypatch.delenv("DRRN_AUTO", raising=False)  # measured auto (the suite uses the rule)
     monkeypatch.setenv("DRRN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("DRRN_NO_VULKAN_AUTO", "1")
-    pipeline.forget_models()  # an Upscaler cached by an earlier test would skip the choice
+    upscalers.forget_models()  # an Upscaler cached by an earlier test would skip the choice
     on_gui: list[bool] = []
     real = autotune.measure
 
@@ -32,6 +32,6 @@ def test_auto_calibration_runs_off_the_gui_thread(window, astro_png, wait_idle, 
     assert "drrn" in window.compare.results
     choice = autotune.cached_choice(weights.resolve_model(TINY).model, "auto")
     assert choice is not None
-    up = pipeline.upscaler_for(TINY)
+    up = upscalers.upscaler_for(TINY)
     assert (up.backend, up.precision) == (choice.target.backend, choice.target.precision)
-    pipeline.forget_models()
+    upscalers.forget_models()

@@ -155,8 +155,8 @@ def test_cancel_stops_between_files(qtbot, tab, tmp_path):
 def test_the_batch_is_estimated_before_it_runs(qtbot, photos, tmp_path, model_store,
                                               monkeypatch):
     """Issue 12: every place uses the calibrated estimate; progress is weighted by it."""
-    from app.pipeline import upscaler_for
     from app.tabs.batch import BatchEvent
+    from app.upscalers import upscaler_for
 
     monkeypatch.setenv("DRRN_USER_DIR", str(model_store))
     tab = BatchTab()

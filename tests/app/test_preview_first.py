@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import estimate, pipeline
+from app import estimate, pipeline, upscalers
 from drrn_core import weights
 from drrn_core.engine import Upscaler
 
@@ -90,7 +90,7 @@ def test_the_estimate_is_the_engines_and_the_result_says_what_ran(astronaut_rgb)
     names the backend, device and precision it came from (for the status bar and exports)."""
     image = np.ascontiguousarray(astronaut_rgb[90:150, 150:220])
     req = pipeline.Request(image=image, scale=3.0, model=TINY)
-    up = pipeline.upscaler_for(TINY)
+    up = upscalers.upscaler_for(TINY)
     expected = up.estimate_seconds(image.shape[:2], scale=3.0)  # before the run: each finished
     events = list(pipeline.run(req, lambda f: None, lambda: False))  # run refines the rates
     (est,) = [e for e in events if isinstance(e, pipeline.Estimate)]
@@ -173,13 +173,13 @@ def test_device_box_lists_the_engines_devices_and_the_status_names_the_backend(
                     timeout=30_000)
     window.open_path(photo_png)
     wait_idle(window)
-    up = pipeline.upscaler_for(TINY)
+    up = upscalers.upscaler_for(TINY)
     assert window.compare.provenance == up.description
     assert up.run_info.text in window.statusBar().currentMessage()
 
 
 def test_the_preview_fits_its_time_budget_margins_included():
-    up = pipeline.upscaler_for(TINY)
+    up = upscalers.upscaler_for(TINY)
     hw, size = (1500, 2000), (4000, 3000)
     whole = up.estimate_seconds(hw, scale=2.0)
     budget = whole / 50

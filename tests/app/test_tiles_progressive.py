@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from app import pipeline
+from app import pipeline, upscalers
 from app.tabs.compare import CompareTab
 
 
 def test_the_drrn_pane_shows_finished_tiles_before_the_run_ends(window, photo_png, wait_idle,
                                                                  monkeypatch):
-    monkeypatch.setattr(pipeline, "CPU_TILE", 48)  # 20 tiles on this small photo
+    monkeypatch.setattr(upscalers, "CPU_TILE", 48)  # 20 tiles on this small photo
     monkeypatch.setattr(pipeline, "PARTIAL_INTERVAL_S", 0.0)  # every tile (a tiny model is fast)
     monkeypatch.setattr(pipeline, "AUTO_LIMIT_S", 1e9)  # the whole image, on a loaded machine too
-    pipeline.forget_models()
+    upscalers.forget_models()
     seen: list[tuple[float, bool, np.ndarray, str]] = []
     original = CompareTab._show_partial
 
