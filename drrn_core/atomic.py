@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -81,18 +83,38 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     Stale temporary files of ``path`` from killed runs are removed first."""
     target = Path(path)
     remove_stale_parts(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.{os.getpid()}.",
-                               suffix=PART_SUFFIX)
-    os.close(fd)
+    tmp: str | None = None
     try:
+        # Ctrl-C / SIGTERM raise in the CLI: held while the file is created and named, so none
+        # can land between the two and leave a file this block does not know about.
+        with signals_held():
+            fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=PART_SUFFIX,
+                                       prefix=f".{target.name}.{os.getpid()}.")
+            os.close(fd)
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # after the body: some writers (safetensors) recreate it
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM (delivered when the block ends) in the main thread, so a handler
+    that raises cannot interrupt a few steps that must happen together; elsewhere a no-op."""
+    if not hasattr(signal, "pthread_sigmask") or (
+            threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -12,17 +12,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from drrn_core.atomic import atomic_path
+from drrn_core.atomic import atomic_path, signals_held
 from drrn_core.errors import UserError
 
 LAST, PREV = "last.safetensors", "prev.safetensors"
@@ -72,7 +69,7 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
     header = {"info": json.dumps(info), "optimizer": json.dumps(opt_meta)}
     run_dir = Path(run_dir)
     try:
-        with _signals_held(), atomic_path(run_dir / LAST) as tmp:
+        with signals_held(), atomic_path(run_dir / LAST) as tmp:
             save_file(tensors, str(tmp), metadata=header)
             if (run_dir / LAST).exists():  # the current one also becomes prev, as a hard link,
                 with atomic_path(run_dir / PREV) as keep:  # so there is never a moment
@@ -85,19 +82,6 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
         reason = exc.strerror or exc
         raise CheckpointError(f"could not write a checkpoint in {run_dir}: {reason}") from None
     return run_dir / LAST
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _header(path: Path) -> tuple[dict[str, str], dict]:

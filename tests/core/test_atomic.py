@@ -51,3 +51,27 @@ def test_write_text_atomic_writes_utf8_and_refuses_in_one_line(tmp_path) -> None
         else:
             raise AssertionError(f"{bad} was accepted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.md"]
+
+
+def test_a_signal_while_the_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch):
+    """Ctrl-C (or the CLI's SIGTERM) arriving just after the temporary file exists, before the
+    writer knows its name: held until the name is known, then cleaned up like any other stop."""
+    import os
+    import signal
+    import tempfile
+
+    import pytest
+
+    from drrn_core.atomic import atomic_path
+
+    real = tempfile.mkstemp
+
+    def mkstemp_then_signal(*a, **k):
+        made = real(*a, **k)
+        os.kill(os.getpid(), signal.SIGINT)  # lands here unless held
+        return made
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_signal)
+    with pytest.raises(KeyboardInterrupt), atomic_path(tmp_path / "out.png") as tmp:
+        tmp.write_bytes(b"never finished")
+    assert os.listdir(tmp_path) == []
