@@ -104,17 +104,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM (delivered when the block ends) in the main thread, so a handler
-    that raises cannot interrupt a few steps that must happen together; elsewhere a no-op."""
-    if not hasattr(signal, "pthread_sigmask") or (
-            threading.current_thread() is not threading.main_thread()):
+    """Hold SIGINT and SIGTERM during a few steps that must happen together: their handlers run
+    when the block ends (in the main thread; elsewhere a no-op). Python-level, not a signal
+    mask: a mask set in one thread does not stop the kernel handing the signal to another
+    (torch, Qt and OpenMP start threads), which would still run the handler mid-block."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    pending: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in pending:
+            signal.raise_signal(s)  # now the real handler runs (e.g. KeyboardInterrupt)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
