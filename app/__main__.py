@@ -188,14 +188,13 @@ def vulkan_check(model: str | None, image) -> str | None:
         print(f"drrn-studio self-test: Vulkan inference not run ({why})")
         return None
     crop = image[:VULKAN_CHECK_SIDE, :VULKAN_CHECK_SIDE]
-    loaded = weights.find_model(model).path
+    loaded = weights.load_weights(weights.find_model(model).path)
     t0 = time.monotonic()
     try:
-        got = Upscaler(weights.load_weights(loaded), device=vulkan[0].spec,
-                       backend="ncnn").upscale(crop, 2)
+        got = Upscaler(loaded, device=vulkan[0].spec, backend="ncnn").upscale(crop, 2)
     except Exception as exc:  # noqa: BLE001 - any driver failure is the finding
         return f"Vulkan inference on {vulkan[0].label} failed: {type(exc).__name__}: {exc}"
-    ref = Upscaler(weights.load_weights(loaded), device="cpu", precision="fp32").upscale(crop, 2)
+    ref = Upscaler(loaded, device="cpu", precision="fp32").upscale(crop, 2)
     diff = float(abs(got.astype("float64") - ref).max())
     if diff > VULKAN_CHECK_TOLERANCE:
         return f"Vulkan inference on {vulkan[0].label} differs from the CPU by {diff:.4f}"

@@ -108,11 +108,12 @@ def signals_held() -> Iterator[None]:
     when the block ends (in the main thread; elsewhere a no-op). Python-level, not a signal
     mask: a mask set in one thread does not stop the kernel handing the signal to another
     (torch, Qt and OpenMP start threads), which would still run the handler mid-block."""
-    if threading.current_thread() is not threading.main_thread():
+    held = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or any(
+            signal.getsignal(s) is None for s in held):  # a handler set outside Python: keep it
         yield
         return
     pending: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
     previous = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in held}
     try:
         yield
