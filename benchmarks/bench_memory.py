@@ -8,7 +8,8 @@ gradient plus noise, so PNG neither collapses nor explodes) in a temporary folde
 ``--via engine`` runs the same steps as `drrn upscale` (load_image, Upscaler.upscale, save_image)
 through the library in a fresh process, asking the engine for an 8-bit result
 (``out_dtype=np.uint8``) instead of a float one. ``--bench`` measures `drrn bench --scale 2
---no-ifc` on a flat grey image of each size instead (the protocol path).
+--no-ifc` (``--ifc``: with IFC) on the same generated image of each size instead (the
+protocol path).
 
 20 MP (5400x3700) at x2 is the largest output the default 80 MP limit allows; 24 MP at x2 is a
 96 MP output, over it: that case passes --max-pixels to show how memory grows past it. Default
@@ -115,18 +116,18 @@ def main() -> None:
 
 
 def bench_cases(sizes: list[int], ifc: bool) -> None:
-    """Peak RSS of `drrn bench --scale 2 [--no-ifc]` (bicubic) on a flat grey PNG of each
-    size."""
+    """Peak RSS of `drrn bench --scale 2 [--no-ifc]` (bicubic) on a generated PNG of each size
+    (the same smooth gradient with noise, so every metric has real work to do)."""
     flags = ["--scale", "2"] + ([] if ifc else ["--no-ifc"])
     print("| input | command | peak RSS | time | exit |")
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for mp in sizes:
             w, h = SIZES[mp]
-            src = Path(tmp) / f"flat_{mp}mp.png"
-            Image.new("L", (w, h), 128).save(src)
+            src = Path(tmp) / f"photo_{mp}mp.png"
+            make_input(src, w, h)
             rss, seconds, code = peak_rss(["bench", str(src), *flags])
-            print(f"| {w}x{h} ({mp} MP) flat grey | drrn bench {' '.join(flags)} | {rss:.0f} MB "
+            print(f"| {w}x{h} ({mp} MP) | drrn bench {' '.join(flags)} | {rss:.0f} MB "
                   f"| {seconds:.1f} s | {code} |", flush=True)
             src.unlink()
 

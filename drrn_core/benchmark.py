@@ -153,8 +153,10 @@ def iter_benchmark(
     index = 0
     for path in paths:
         arr = read_gt(path)
-        for s in checked:
+        for i, s in enumerate(checked):
             images = prepare(arr, s)
+            if i == len(checked) - 1:
+                del arr  # only the lumas are scored: the decoded image can go before scoring
             for name, restorer in models.items():
                 if cancel is not None and cancel():
                     return

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from drrn_core.bands import row_bands
+
 _T = np.array(
     [
         [65.481, 128.553, 24.966],
@@ -38,8 +40,7 @@ def rgb_to_y_u8(rgb_u8: np.ndarray) -> np.ndarray:
     if rgb_u8.dtype != np.uint8 or rgb_u8.ndim != 3 or rgb_u8.shape[2] != 3:
         raise ValueError(f"expected uint8 HxWx3, got {rgb_u8.dtype} {rgb_u8.shape}")
     out = np.empty(rgb_u8.shape[:2], np.uint8)
-    rows = max(1, (1 << 20) // max(1, rgb_u8.shape[1]))  # bands: bounded float64 temporaries
-    for r in range(0, rgb_u8.shape[0], rows):
-        y = 16.0 + rgb_u8[r:r + rows].astype(np.float64) @ _T[0] / 255.0
-        out[r:r + rows] = np.floor(y + 0.5).clip(0, 255)
+    for rows in row_bands(rgb_u8.shape[0], rgb_u8.shape[1]):  # bounded float64 temporaries
+        y = 16.0 + rgb_u8[rows].astype(np.float64) @ _T[0] / 255.0
+        out[rows] = np.floor(y + 0.5).clip(0, 255)
     return out

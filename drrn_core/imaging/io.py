@@ -25,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from drrn_core import limits
 from drrn_core.atomic import atomic_path
+from drrn_core.bands import row_bands
 from drrn_core.errors import UserError, first_line
 
 DEFAULT_MAX_PIXELS = limits.MAX_INPUT_PIXELS
@@ -398,13 +399,12 @@ def quantise(arr: np.ndarray, top: int, out: np.ndarray | None = None) -> np.nda
         out[...] = arr
         return out
     scale = 1.0 if arr.dtype.kind == "f" else 1.0 / np.iinfo(arr.dtype).max
-    rows = max(1, (1 << 20) // max(1, arr[0].size if arr.size else 1))
-    for r in range(0, arr.shape[0], rows):
-        band = np.asarray(arr[r:r + rows], dtype=np.float32)
+    for rows in row_bands(arr.shape[0], arr[0].size if arr.size else 1):
+        band = np.asarray(arr[rows], dtype=np.float32)
         if scale != 1.0:
             band = band * np.float32(scale)
         band = band * np.float32(top) + np.float32(0.5)
-        out[r:r + rows] = np.clip(band, 0, top)
+        out[rows] = np.clip(band, 0, top)
     return out
 
 
@@ -415,9 +415,8 @@ def _pillow8(arr: np.ndarray) -> Image.Image:
         return Image.fromarray(np.ascontiguousarray(arr))
     first = Image.fromarray(quantise(arr[:1], 255))
     im = Image.new(first.mode, (arr.shape[1], arr.shape[0]))
-    rows = max(1, (1 << 20) // max(1, arr[0].size))
-    for r in range(0, arr.shape[0], rows):
-        im.paste(Image.fromarray(quantise(arr[r:r + rows], 255)), (0, r))
+    for rows in row_bands(arr.shape[0], arr[0].size):
+        im.paste(Image.fromarray(quantise(arr[rows], 255)), (0, rows.start))
     return im
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drrn_core.bands import row_bands
 from drrn_core.imaging import imresize, modcrop, rgb_to_y_u8, rgb_to_ycbcr, shave, ycbcr_to_rgb
 
 # The protocol's file reading lives with IO; re-exported here for the callers that read ground
@@ -209,10 +210,9 @@ def quantize(y: np.ndarray) -> np.ndarray:
     if y.ndim == 0 or y.size == 0:
         out[...] = np.clip(np.floor(np.asarray(y, dtype=np.float64) * 255.0 + 0.5), 0, 255)
         return out
-    rows = max(1, (1 << 20) // max(1, y[0].size))
-    for r in range(0, y.shape[0], rows):
-        band = np.asarray(y[r:r + rows], dtype=np.float64) * 255.0 + 0.5
-        out[r:r + rows] = np.clip(np.floor(band, out=band), 0, 255, out=band)
+    for rows in row_bands(y.shape[0], y[0].size):
+        band = np.asarray(y[rows], dtype=np.float64) * 255.0 + 0.5
+        out[rows] = np.clip(np.floor(band, out=band), 0, 255, out=band)
     return out
 
 

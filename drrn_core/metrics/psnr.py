@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from drrn_core.bands import row_bands
+
 PEAK = 255.0
 
 
@@ -77,9 +79,8 @@ def _integer_mse(ref: np.ndarray, dist: np.ndarray) -> float:
     full-size temporaries. Bitwise the float64 ``np.mean`` of the same values whenever that sum
     is exact (every squared difference and partial sum an integer below 2**53, as for 8-bit
     images of any size up to 138 gigapixels)."""
-    rows = max(1, (1 << 20) // max(1, ref.shape[1]))
     total = 0
-    for r in range(0, ref.shape[0], rows):
-        d = ref[r:r + rows].astype(np.int64) - dist[r:r + rows].astype(np.int64)
+    for rows in row_bands(ref.shape[0], ref.shape[1]):
+        d = ref[rows].astype(np.int64) - dist[rows].astype(np.int64)
         total += int(np.einsum("ij,ij->", d, d))
     return total / ref.size
