@@ -9,8 +9,9 @@ from pathlib import Path
 
 from drrn_core.metrics.protocol import BICUBIC
 
-CPU_TILE = 128
-"""Core tile (px) of the app's CPU runs: small, so DRRN tiles reach the pane often."""
+CPU_TILE: int | None = None
+"""Core tile (px) of the app's CPU runs; None: the engine's automatic size, the fastest tile that
+still lets cancel land within ~1 s (engine.upscale.CANCEL_S), so tiles reach the pane often."""
 
 
 @dataclass
@@ -52,8 +53,8 @@ def upscaler_for(model: str, device: str = "auto", precision: str = "auto",
     Cached by the weights file's identity, device, precision and ``exact``, so a replaced or
     different file of the same name is reloaded. Call on a worker thread (loading takes time).
     ``exact``: the engine exactly as ``drrn bench`` builds it (its own tile size), so the
-    evaluate view reproduces the benchmark's numbers bit for bit; else small CPU tiles so Cancel
-    is honoured within ~1 s (exact margins: the same result up to float rounding).
+    evaluate view reproduces the benchmark's numbers bit for bit; else CPU tiles of ``CPU_TILE``
+    (exact margins: the same result up to float rounding).
     """
     from drrn_core.engine import Upscaler
 
