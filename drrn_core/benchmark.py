@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from drrn_core import limits
 from drrn_core.errors import READ_ERRORS, UserError, describe_read_error
 from drrn_core.imaging import imresize
 from drrn_core.imaging.io import IMAGE_SUFFIXES, list_images, read_gt
@@ -140,11 +141,13 @@ def iter_benchmark(
     models: Mapping[str, Restorer | str | None],
     with_ifc: bool = True,
     cancel: Callable[[], bool] | None = None,
+    max_pixels: int = limits.MAX_BENCH_PIXELS,
 ) -> Iterator[BenchResult]:
     """Score every image x scale x model, yielding each result as soon as it is ready.
 
     ``models`` maps a display name to a restorer (None or "bicubic" = the protocol's bicubic).
-    Each image is read and prepared once per scale. ``cancel()`` returning True (checked before
+    Each image (at most ``max_pixels``) is read and prepared once per scale. ``cancel()``
+    returning True (checked before
     every restoration) ends the run early; results already yielded stand. Errors propagate (use
     :func:`run` for a run where a bad image fails alone).
     """
@@ -152,7 +155,7 @@ def iter_benchmark(
     total = len(paths) * len(checked) * len(models)
     index = 0
     for path in paths:
-        arr = read_gt(path)
+        arr = read_gt(path, max_pixels)
         for i, s in enumerate(checked):
             images = prepare(arr, s)
             if i == len(checked) - 1:
@@ -201,7 +204,8 @@ class Failed:
 
 def run(datasets: Sequence[Dataset], scales: Sequence[int],
         models: Mapping[str, Restorer | str | None], with_ifc: bool = True,
-        cancel: Callable[[], bool] | None = None) -> Iterator[Scored | Failed]:
+        cancel: Callable[[], bool] | None = None,
+        max_pixels: int = limits.MAX_BENCH_PIXELS) -> Iterator[Scored | Failed]:
     """Every image of every dataset through the protocol, image by image: a bad image yields one
     :class:`Failed` and the run goes on. ``cancel()`` (checked before every restoration and
     after every image) ends the run; what was yielded stands. Bad scales raise ValueError first.
@@ -214,7 +218,8 @@ def run(datasets: Sequence[Dataset], scales: Sequence[int],
         for path in dataset.images:
             start = done
             try:
-                for result in iter_benchmark([path], checked, models, with_ifc, cancel):
+                for result in iter_benchmark([path], checked, models, with_ifc, cancel,
+                                             max_pixels):
                     done += 1
                     yield Scored(dataset, Path(path), result, done, total)
             except READ_ERRORS as exc:

@@ -58,8 +58,12 @@ MAX_INPUT_PIXELS = 80_000_000
 """Largest image read (all readers), checked from the header before decoding; below Pillow's own
 decompression-bomb limit (~179 MP). `--max-pixels` changes it in the CLI."""
 MAX_OUTPUT_PIXELS = 80_000_000
-"""Largest result written by `drrn upscale` and the Batch tab (whole-image buffers peak at about
-1.7 GB there, benchmarks/README.md)."""
+"""Largest result written by `drrn upscale` and the Batch tab (the engine works in bands: ~0.8 GB
+peak there with bicubic, benchmarks/README.md)."""
+MAX_BENCH_PIXELS = 24_000_000
+"""Largest ground-truth image `drrn bench` and the Benchmark tab score: the protocol holds its GT,
+LR and ILR luma images whole in float64 (~20 bytes per pixel), so 24 MP keeps a run near 1.2 GB
+(benchmarks/README.md); benchmark sets are far smaller. `drrn bench --max-pixels` raises it."""
 COMPARE_MAX_OUTPUT_PIXELS = 64_000_000
 """Largest result of the app's Compare tab: it keeps the input, bicubic and DRRN panes (and the
 ground truth and error maps in evaluate mode) in memory at full size, so it stays below the file

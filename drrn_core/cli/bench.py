@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from drrn_core import benchmark
+from drrn_core import benchmark, limits
 from drrn_core.atomic import write_text_atomic
 from drrn_core.benchmark import Dataset, DatasetError, Failed, bench_csv, bench_json
 from drrn_core.cli.common import (
@@ -20,6 +20,7 @@ from drrn_core.cli.common import (
     load_model,
     make_upscaler,
     note,
+    positive_int,
     report_failures,
 )
 from drrn_core.metrics.protocol import BICUBIC, Restorer
@@ -68,6 +69,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "ncnn"],
                    help="how DRRN tiles run (default: auto; on the CPU, fp32 means PyTorch "
                         "unless --backend ncnn; vulkan always uses ncnn)")
+    p.add_argument("--max-pixels", type=positive_int, default=limits.MAX_BENCH_PIXELS,
+                   metavar="N", help="refuse ground-truth images larger than N pixels "
+                   f"(default {limits.MAX_BENCH_PIXELS:,}: the protocol holds float64 copies)")
     return p
 
 
@@ -154,7 +158,8 @@ def run_bench(args: argparse.Namespace) -> int:
     scored: dict[str, list] = {d.name: [] for d in datasets}
     failures: list[str] = []
     with tqdm(total=total, desc="bench", unit="run", disable=None, leave=False) as bar:
-        for event in benchmark.run(datasets, args.scale, models, with_ifc=not args.no_ifc):
+        for event in benchmark.run(datasets, args.scale, models, with_ifc=not args.no_ifc,
+                                     max_pixels=args.max_pixels):
             if isinstance(event, Failed):
                 error(event.message)
                 failures.append(str(event.path))

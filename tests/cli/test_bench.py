@@ -192,3 +192,18 @@ def test_two_folders_of_one_name_are_told_apart_as_in_the_app(drrn, tmp_path):
                   "--no-ifc", "--json", out)
     assert result.code == 0, result.err
     assert [d["dataset"] for d in json.loads(out.read_text())] == ["a/Set", "b/Set"]
+
+
+def test_ground_truth_over_the_bench_pixel_limit_fails_alone(drrn, tiny_set):
+    """The protocol holds float64 copies of each GT: `drrn bench` refuses GT images over its
+    own limit (limits.MAX_BENCH_PIXELS by default) with one line, scores the rest, and
+    --max-pixels raises it."""
+    from drrn_core import limits
+
+    assert limits.MAX_BENCH_PIXELS < limits.MAX_INPUT_PIXELS
+    Image.fromarray(data.astronaut()[:100, :120]).save(tiny_set / "img_004.png")  # 12,000 px
+    result = drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--max-pixels", "10000")
+    assert result.code == 1
+    assert "img_004.png: 120x100 (0.0 MP) is over the 0.01 MP limit" in result.err
+    assert "Tiny" in result.out  # the three 84x84 images were scored
+    assert drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--max-pixels", "12000").code == 0
