@@ -190,10 +190,14 @@ def vulkan_check(model: str | None, image) -> str | None:
     crop = image[:VULKAN_CHECK_SIDE, :VULKAN_CHECK_SIDE]
     loaded = weights.load_weights(weights.find_model(model).path)
     t0 = time.monotonic()
+    notices: list[str] = []
     try:
-        got = Upscaler(loaded, device=vulkan[0].spec, backend="ncnn").upscale(crop, 2)
+        up = Upscaler(loaded, device=vulkan[0].spec, backend="ncnn", notice=notices.append)
+        got = up.upscale(crop, 2)
     except Exception as exc:  # noqa: BLE001 - any driver failure is the finding
         return f"Vulkan inference on {vulkan[0].label} failed: {type(exc).__name__}: {exc}"
+    if up.device.type != "vulkan":  # the engine fell back to the CPU: say why
+        return f"Vulkan inference on {vulkan[0].label} did not run: {' '.join(notices)}"
     ref = Upscaler(loaded, device="cpu", precision="fp32").upscale(crop, 2)
     diff = float(abs(got.astype("float64") - ref).max())
     if diff > VULKAN_CHECK_TOLERANCE:

@@ -133,3 +133,29 @@ def test_self_test_reports_a_failing_vulkan_driver(monkeypatch, capsys):
     assert problem is not None and "Broken GPU" in problem and "vkCreateDevice" in problem
     assert entry.vulkan_check(None, entry.sample_image()) is None  # no model: reported, no run
     assert "not run (no model installed)" in capsys.readouterr().out
+
+
+def test_self_test_says_when_the_engine_fell_back_from_vulkan(monkeypatch):
+    """A Vulkan device that the engine could not use (it continued on the CPU): the self-test
+    names the reason instead of comparing two CPU results or blaming the driver's numbers."""
+    from app import __main__ as entry
+    from drrn_core.engine import device
+
+    fake = device.DeviceInfo("vulkan:0", "vulkan", "Quiet GPU", "discrete GPU", 1024,
+                             ("ncnn",), ("fp32",))
+    monkeypatch.setattr(device, "list_devices", lambda: [fake])
+
+    class FellBack:
+        def __init__(self, *a, notice=None, **k) -> None:
+            self.device = type("D", (), {"type": "cpu"})()
+            notice("ncnn failed (could not write the model): continuing with PyTorch on the CPU.")
+
+        def upscale(self, image, scale):
+            return image
+
+    monkeypatch.setattr("drrn_core.engine.Upscaler", FellBack)
+    monkeypatch.setattr("drrn_core.weights.find_model", lambda name: type("E", (), {"path": name}))
+    monkeypatch.setattr("drrn_core.weights.load_weights", lambda path: None)
+    problem = entry.vulkan_check("some-model", entry.sample_image())
+    assert problem is not None and "Quiet GPU (discrete GPU) did not run" in problem
+    assert "could not write the model" in problem

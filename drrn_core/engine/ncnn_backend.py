@@ -21,6 +21,7 @@ import json
 import os
 import struct
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,9 +192,10 @@ def weights_hash(model: DRRN) -> str:
     return h.hexdigest()[:20]
 
 
-def converted_files(model: DRRN) -> tuple[Path, Path]:
-    """(.param, .bin) paths for ``model`` in the cache, written (atomically) when missing."""
-    folder = cache_dir() / "ncnn"
+def converted_files(model: DRRN, folder: Path | None = None) -> tuple[Path, Path]:
+    """(.param, .bin) paths for ``model`` in ``folder`` (default: the cache's ncnn folder),
+    written (atomically) when missing. OSError when the folder cannot be written."""
+    folder = cache_dir() / "ncnn" if folder is None else folder
     stem = f"{model.config.name}-c{model.config.channels}-{weights_hash(model)}"
     param, binf = folder / f"{stem}.param", folder / f"{stem}.bin"
     if param.is_file() and binf.is_file():
@@ -202,14 +204,33 @@ def converted_files(model: DRRN) -> tuple[Path, Path]:
         raise NcnnError("conversion to ncnn failed (forced by $DRRN_NCNN_FAIL_CONVERSION)")
     try:
         text, blob = export_ncnn(model)
-        folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(binf) as tmp:
-            tmp.write_bytes(blob)
-        with atomic_path(param) as tmp:
-            tmp.write_text(text, encoding="ascii")
-    except (OSError, ValueError, RuntimeError) as e:
+    except (ValueError, RuntimeError) as e:
         raise NcnnError(f"could not convert the model to ncnn ({e})") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(binf) as tmp:
+        tmp.write_bytes(blob)
+    with atomic_path(param) as tmp:
+        tmp.write_text(text, encoding="ascii")
     return param, binf
+
+
+@contextlib.contextmanager
+def _converted(model: DRRN):
+    """converted_files in the cache, or, where the cache cannot be written (a read-only home, a
+    file in its place), in a temporary folder removed after use: ncnn copies what it loads."""
+    try:
+        files = converted_files(model)
+    except OSError:
+        files = None
+    if files is not None:
+        yield files
+        return
+    with tempfile.TemporaryDirectory(prefix="drrn-ncnn-") as tmp:
+        try:
+            files = converted_files(model, Path(tmp))
+        except OSError as e:
+            raise NcnnError(f"could not write the model for ncnn ({e})") from None
+        yield files
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,7 +258,6 @@ class NcnnBackend:
             count = vulkan_count()
             if vulkan >= count:
                 raise NcnnError(f"Vulkan device {vulkan} does not exist ({count} found)")
-        param, binf = converted_files(model)
         half = precision == "fp16"
         try:
             net = ncnn.Net()
@@ -251,8 +271,9 @@ class NcnnBackend:
             opt.lightmode = True
             if vulkan is not None:
                 net.set_vulkan_device(vulkan)
-            if net.load_param(str(param)) != 0 or net.load_model(str(binf)) != 0:
-                raise NcnnError(f"ncnn could not load {param.name}")
+            with _converted(model) as (param, binf):
+                if net.load_param(str(param)) != 0 or net.load_model(str(binf)) != 0:
+                    raise NcnnError(f"ncnn could not load {param.name}")
         except NcnnError:
             raise
         except Exception as e:

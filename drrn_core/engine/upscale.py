@@ -118,6 +118,7 @@ class Upscaler:
         else:
             self.net, self.descriptor = model.model, model.descriptor
         self.margin = self.descriptor.receptive_radius if self.descriptor else 0
+        self._asked_precision = precision  # an ncnn fallback keeps an explicit exact fp32
         self.device, self.precision, self.backend = torch.device("cpu"), "fp32", "bicubic"
         self._backend: Backend | NcnnBackend | None = None
         if self.net is not None:
@@ -144,10 +145,12 @@ class Upscaler:
         return self._backend
 
     def _ncnn_failed(self, e: Exception) -> None:
-        """One notice, then PyTorch on the CPU at its fastest precision."""
+        """One notice, then PyTorch on the CPU: exact fp32 when that was asked for, else the
+        CPU's fastest precision."""
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         self.notice(f"ncnn failed ({reason}): continuing with PyTorch on the CPU.")
-        self._set_target(resolve_target("cpu", "auto", "torch"))
+        exact = self._asked_precision == "fp32"
+        self._set_target(resolve_target("cpu", "fp32" if exact else "auto", "torch"))
 
     @property
     def description(self) -> str:

@@ -114,6 +114,35 @@ def test_forced_conversion_failure_falls_back_to_pytorch(monkeypatch):
     np.testing.assert_array_equal(out, expected)
 
 
+def test_fallback_keeps_an_explicit_exact_fp32(monkeypatch):
+    """Asked for exact fp32 (e.g. the self-test's reference, `drrn bench`), a failed ncnn
+    setup continues in exact fp32 PyTorch, not in the CPU's fastest (bf16 on AMX) precision."""
+    monkeypatch.setenv("DRRN_NCNN_FAIL_CONVERSION", "1")
+    model = _tiny()
+    up = Upscaler(model, device="cpu", backend="ncnn", precision="fp32")
+    assert (up.run_info.backend, up.precision) == ("torch", "fp32")
+    y = _ilr()
+    assert np.abs(up.restore_y(y) - np.clip(_torch(model, y), 0, 1)).max() < 1e-5
+
+
+def test_an_unwritable_cache_converts_into_a_temporary_folder(tmp_path, monkeypatch):
+    """A file where the cache folder should be (or a read-only home): ncnn still runs, from a
+    temporary folder that is removed again, and nothing is written to the cache."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file\n")
+    monkeypatch.setenv("DRRN_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(nb.tempfile, "tempdir", None)  # re-read TMPDIR
+    model = _tiny()
+    notes: list[str] = []
+    up = Upscaler(model, device="cpu", backend="ncnn", precision="fp32", notice=notes.append)
+    assert up.run_info.backend == "ncnn" and not notes
+    y = _ilr()
+    assert np.abs(up.restore_y(y) - np.clip(_torch(model, y), 0, 1)).max() < 1e-4
+    assert list((tmp_path / "tmp").iterdir()) == []  # the temporary folder is gone
+
+
 def test_driver_failure_mid_run_falls_back_once(monkeypatch):
     model = _tiny()
     notes: list[str] = []
