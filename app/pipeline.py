@@ -37,6 +37,10 @@ MIN_PREVIEW_SIDE = 48
 
 PARTIAL_INTERVAL_S = 0.5
 """Shortest time (s) between two Partial events of a whole-image run (the GUI redraws the pane)."""
+PARTIAL_PIXELS_PER_S = 5e6
+"""Output pixels per second of run time that Partial events may carry: a large result redraws
+less often (48 MP: every ~10 s), since each snapshot is a copy on the worker and a full redraw on
+the GUI thread; at every 0.5 s a 12 MP x2 run kept the GUI thread busy and took twice its time."""
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
@@ -99,7 +103,8 @@ class Partial:
 class _TilePainter:
     """The engine's per-tile callback for a whole-image run: paints each finished tile into a
     uint8 canvas (worker thread) and emits a :class:`Partial` snapshot at most every
-    ``PARTIAL_INTERVAL_S`` seconds, so the GUI only redraws, a few times a second."""
+    ``PARTIAL_INTERVAL_S`` seconds, and less often for large outputs (``PARTIAL_PIXELS_PER_S``),
+    so the GUI only redraws, and not most of the time."""
 
     def __init__(self, key: str, size: tuple[int, int], channels: int, emit: Emit,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -107,6 +112,7 @@ class _TilePainter:
         self.key, self.size, self.emit, self.clock = key, size, emit, clock
         self.canvas = np.zeros((h, w) if channels == 1 else (h, w, channels), np.uint8)
         self.painted, self.last = 0, clock()
+        self.interval = max(PARTIAL_INTERVAL_S, w * h / PARTIAL_PIXELS_PER_S)
 
     def __call__(self, rect: tuple[int, int, int, int], pixels: np.ndarray) -> None:
         y0, y1, x0, x1 = rect
@@ -114,7 +120,7 @@ class _TilePainter:
         self.canvas[y0:y1, x0:x1] = np.clip(px * 255.0 + 0.5, 0, 255)
         self.painted += (y1 - y0) * (x1 - x0)
         now = self.clock()
-        if now - self.last >= PARTIAL_INTERVAL_S:
+        if now - self.last >= self.interval:
             self.last = now
             done = self.painted / (self.size[0] * self.size[1])
             self.emit(Partial(self.key, self.canvas.copy(), self.size, done))

@@ -194,7 +194,9 @@ class ImagePane(QWidget):
         self._image = to_display_u8(image, keep_alpha=True)
         h, w = self._image.shape[:2]
         self._size = size or (w, h)
-        self.item.setImage(composite_checker(self._image), autoLevels=False, levels=(0, 255))
+        # levels=None: uint8 is drawn as it is (pyqtgraph's zero-copy path); levels=(0, 255)
+        # made it rescale every pixel on the GUI thread, 0.1-0.4 s per 48 MP image
+        self.item.setImage(composite_checker(self._image), autoLevels=False, levels=None)
         self.item.setRect(QRectF(0, 0, self._size[0], self._size[1]))
         self.placeholder.hide()
 
@@ -217,7 +219,7 @@ class ImagePane(QWidget):
             self._size = size
         x0, y0, x1, y1 = box
         self.patch_item.setImage(composite_checker(self._patch), autoLevels=False,
-                                 levels=(0, 255))
+                                 levels=None)
         self.patch_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.patch_frame.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.patch_frame.show()
@@ -229,7 +231,7 @@ class ImagePane(QWidget):
             self.backdrop_item.clear()
             self.backdrop_item.hide()
             return
-        self.backdrop_item.setImage(composite_checker(image), autoLevels=False, levels=(0, 255))
+        self.backdrop_item.setImage(composite_checker(image), autoLevels=False, levels=None)
         self.backdrop_item.setRect(QRectF(0, 0, size[0], size[1]))
         self.backdrop_item.show()
 

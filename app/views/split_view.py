@@ -98,7 +98,7 @@ class SplitPane(ImagePane):
         else:
             self._b_image = b[1]
             self.item_b.setImage(composite_checker(self._b_image), autoLevels=False,
-                                 levels=(0, 255))
+                                 levels=None)
             self.item_b.setRect(QRectF(0, 0, b[2][0], b[2][1]))
         size = self.output_size
         if size is not None and not 0 < self.divider.value() < size[0]:

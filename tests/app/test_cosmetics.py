@@ -138,3 +138,21 @@ def test_long_pane_titles_end_in_an_ellipsis(qtbot):
     assert label.width() <= 200 and label.elided().endswith("…")
     assert label.text() == long and label.toolTip() == long
     assert pane.minimumSizeHint().width() <= 200  # the title does not widen the pane
+
+
+def test_panes_draw_8_bit_images_as_they_are(qtbot):
+    """A pane hands its uint8 pixels to pyqtgraph without levels: drawn value for value, with no
+    per-pixel rescaling on the GUI thread (with levels=(0, 255) pyqtgraph rescaled every pixel
+    of every new image: seconds of GUI time per minute while a large result streamed in)."""
+    from app.views.image_pane import ImagePane
+
+    pane = ImagePane("drrn", "DRRN")
+    qtbot.addWidget(pane)
+    rgb = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    pane.set_image(rgb, (40, 30))
+    assert pane.item.levels is None
+    pane.item.render()
+    q = pane.item.qimage
+    drawn = np.frombuffer(q.constBits(), np.uint8, count=q.sizeInBytes())
+    drawn = drawn.reshape(q.height(), q.bytesPerLine())[:, :40 * 3].reshape(30, 40, 3)
+    assert np.array_equal(drawn, rgb)

@@ -12,6 +12,7 @@ def test_the_drrn_pane_shows_finished_tiles_before_the_run_ends(window, photo_pn
                                                                  monkeypatch):
     monkeypatch.setattr(upscalers, "CPU_TILE", 48)  # 20 tiles on this small photo
     monkeypatch.setattr(pipeline, "PARTIAL_INTERVAL_S", 0.0)  # every tile (a tiny model is fast)
+    monkeypatch.setattr(pipeline, "PARTIAL_PIXELS_PER_S", float("inf"))
     monkeypatch.setattr(pipeline, "AUTO_LIMIT_S", 1e9)  # the whole image, on a loaded machine too
     upscalers.forget_models()
     seen: list[tuple[float, bool, np.ndarray, str]] = []
@@ -41,6 +42,20 @@ def test_the_drrn_pane_shows_finished_tiles_before_the_run_ends(window, photo_pn
     assert [s[0] for s in seen] == sorted(s[0] for s in seen)  # in order, growing
     pane = compare.grid.panes["drrn"]
     assert np.array_equal(pane.image, expected) and "%" not in pane.title_text()
+
+
+def test_large_outputs_are_redrawn_less_often():
+    """A 48 MP result: a snapshot at most every ~10 s of run time (each is a copy on the worker
+    and a full redraw on the GUI thread), a small one every PARTIAL_INTERVAL_S."""
+    clock = iter(np.arange(0.0, 100.0, 1.0))
+    events: list[pipeline.Partial] = []
+    painter = pipeline._TilePainter("drrn", (8000, 6000), 3, events.append,
+                                    clock=lambda: next(clock))
+    for i in range(40):  # 40 tiles, one second each
+        painter((0, 1, i, i + 1), np.zeros((1, 1, 3), np.float32))
+    assert 3 <= len(events) <= 4
+    assert pipeline._TilePainter("drrn", (400, 300), 3, events.append).interval == \
+        pipeline.PARTIAL_INTERVAL_S
 
 
 def test_painter_throttles_and_covers_the_output(monkeypatch):
