@@ -39,8 +39,8 @@ PARTIAL_INTERVAL_S = 0.5
 """Shortest time (s) between two Partial events of a whole-image run (the GUI redraws the pane)."""
 PARTIAL_PIXELS_PER_S = 5e6
 """Output pixels per second of run time that Partial events may carry: a large result redraws
-less often (48 MP: every ~10 s), since each snapshot is a copy on the worker and a full redraw on
-the GUI thread; at every 0.5 s a 12 MP x2 run kept the GUI thread busy and took twice its time."""
+less often (48 MP: every ~10 s), since each snapshot copies the whole canvas on the worker (144 MB
+for 48 MP RGB) and is drawn again on the GUI thread."""
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]

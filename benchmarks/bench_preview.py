@@ -29,13 +29,16 @@ SIZES = {1: (1152, 864), 12: (4000, 3000), 24: (6000, 4000)}
 
 
 def wait(condition: Callable[[], bool], timeout_s: float) -> float:
-    """Run Qt's event loop until ``condition()``; the seconds it took (TimeoutError after
-    ``timeout_s``)."""
-    from PySide6.QtTest import QTest
+    """Process Qt's events every 20 ms until ``condition()``; the seconds it took (TimeoutError
+    after ``timeout_s``). Sleeps with ``time.sleep``, which lets go of the GIL as the app's own
+    event loop does (``QTest.qWait`` keeps it while it sleeps: the workers then wait for the GIL
+    after every torch call and a run takes several times as long)."""
+    from PySide6.QtWidgets import QApplication
 
     t0 = time.monotonic()
     while not condition():
-        QTest.qWait(20)
+        QApplication.processEvents()
+        time.sleep(0.02)
         if time.monotonic() - t0 > timeout_s:
             raise TimeoutError(f"still waiting after {timeout_s:.0f} s")
     return time.monotonic() - t0
