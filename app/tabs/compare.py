@@ -235,7 +235,7 @@ class CompareTab(QWidget):
             return None
         problem = pipeline.check_request(req)
         if problem is not None:
-            self._refuse(problem)
+            self._refuse(problem, req)
             return None
         if self.job is not None:
             self.job.cancel()
@@ -305,9 +305,10 @@ class CompareTab(QWidget):
         if self.preview and self.mode == "upscale":
             self.preview_timer.start()
 
-    def _refuse(self, problem: str) -> None:
-        """Inputs that cannot run: every pane empty (none keeps an older image), scores "–",
-        one plain line in the status bar."""
+    def _refuse(self, problem: str, req: pipeline.Request | None = None) -> None:
+        """Inputs that cannot run: every result pane empty (none keeps an older image), scores
+        "–", one plain line in the status bar; a photo to upscale still shows in the Input pane
+        (at its own size), so a user sees what they opened."""
         if self.job is not None:
             self.job.cancel()
             self.job = None
@@ -322,11 +323,23 @@ class CompareTab(QWidget):
                 pane.set_error(None, note="–")
             else:
                 pane.set_image(None, note="Cannot run: see the status bar")
+        if req is not None and req.mode == "upscale":
+            self._show_unscaled_input(req.image)
         self._refresh_split()
         self.controls.set_busy(False, "Not run")
         self.busyChanged.emit(False)
         self.resultReady.emit()
         self.message.emit(problem, 0)
+
+    def _show_unscaled_input(self, image: np.ndarray) -> None:
+        """The opened photo in the Input pane at its own size (no output size to stretch to)."""
+        h, w = image.shape[:2]
+        pane = self.grid.panes["input"]
+        pane.set_image(image)
+        pane.set_title(f"Input {w}×{h}")
+        if (w, h) != self._last_size:
+            self._last_size = (w, h)
+            QTimer.singleShot(0, self, self.fit)
 
     def cancel(self) -> None:
         """Stop the current run now: the GUI is idle at once, the worker ends at its next check."""

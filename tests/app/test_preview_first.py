@@ -146,6 +146,31 @@ def test_evaluating_a_too_small_image_is_one_plain_message(window, photo_png, tm
     assert {readouts.text(k, c) for k in ("bicubic", "drrn") for c in range(3)} == {"–"}
 
 
+def test_a_result_over_the_limit_still_shows_the_photo(window, photo_png, wait_idle,
+                                                       monkeypatch):
+    from drrn_core import limits
+
+    monkeypatch.setattr(limits, "COMPARE_MAX_OUTPUT_PIXELS", 40_000)  # 240x192 at x2 is over
+    assert window.open_path(photo_png)
+    wait_idle(window)
+    compare = window.compare
+    assert compare.job is None and "bicubic" not in compare.results
+    message = window.statusBar().currentMessage()
+    assert message.startswith("The result would be 240x192 (0 MP); the limit is 0 MP."), message
+    photo = np.asarray(Image.open(photo_png).convert("RGB"))
+    shown = compare.grid.panes["input"].displayed()
+    assert shown is not None and np.array_equal(shown, photo)  # what the user opened
+    assert compare.grid.panes["input"].title_text() == "Input 120×96"
+    assert not compare.grid.panes["bicubic"].has_image()
+    assert not compare.grid.panes["drrn"].has_image()
+    compare.controls.scale.setValue(1.5)  # 180x144 fits: the run goes on as usual
+    compare.debounce.stop()
+    compare.run()
+    wait_idle(window)
+    assert compare.results["bicubic"][1] == (180, 144)
+    assert compare.grid.panes["input"].title_text().startswith("Input 120×96 (nearest) → 180×144")
+
+
 def test_transparency_is_shown_over_a_checkerboard(window, tmp_path, wait_idle):
     rgba = np.zeros((32, 32, 4), np.uint8)
     rgba[..., 0] = 255  # red ...
