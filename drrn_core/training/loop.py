@@ -392,8 +392,9 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
                        f"({lineage['patches_seen']:,} patches seen before)")
     model.to(device)
     _keep_torch_caches_out_of_tmp()
-    if device.type == "cuda":  # NHWC convolutions: faster with tensor cores
-        model.to(memory_format=torch.channels_last)
+    # NHWC on every device: tensor cores on CUDA, and on CPUs never slower than NCHW and much
+    # faster in bf16 (benchmarks/README.md, bench_training.py --layouts)
+    model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe)
     ema = _Ema(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
     iteration, elapsed, best, run_loss = 0, 0.0, {}, 0.0
@@ -465,7 +466,8 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_mult"]
             xb, yb = sampler.batch(iteration, rank, world)
-            x = xb if torch.is_tensor(xb) else torch.from_numpy(xb).to(device)
+            x = (xb if torch.is_tensor(xb) else torch.from_numpy(xb).to(device)).contiguous(
+                memory_format=torch.channels_last)
             y = yb if torch.is_tensor(yb) else torch.from_numpy(yb).to(device)
             with torch.autocast(device.type, dtype=autocast or torch.float32,
                                 enabled=autocast is not None):

@@ -130,12 +130,10 @@ class PackedSampler:
     ``batch(iteration, rank, world)`` -> (x, y) float32 tensors on the device, shape
     (ceil(batch / world), 1, patch, patch): x the ILR in [0, 1] (bicubic may overshoot slightly,
     as in ``make_pair``), y the HR / 255. Same semantics as ``PatchSampler.batch`` with random
-    sampling. ``channels_last`` (default: on CUDA) returns x in channels-last memory format so
-    the convolutions run NHWC. ``warn`` gets one line per image too small for a patch.
+    sampling. ``warn`` gets one line per image too small for a patch.
     """
 
     def __init__(self, packed: str | Path, recipe: Recipe, device: torch.device | str,
-                 channels_last: bool | None = None,
                  warn: Callable[[str], None] | None = None) -> None:
         if recipe.sampling != "random":
             raise ValueError(f"the packed sampler draws random crops; recipe {recipe.name!r} "
@@ -144,7 +142,6 @@ class PackedSampler:
         self.patch, self.batch_size, self.seed = int(recipe.patch), int(recipe.batch), recipe.seed
         self.n_aug = 8 if recipe.augment else 1
         self.scales = tuple(float(s) for s in recipe.scales)
-        self.channels_last = self.device.type == "cuda" if channels_last is None else channels_last
         warn = warn or (lambda _m: None)
         self.names, planes = load_packed(packed)
         p = self.patch
@@ -234,7 +231,4 @@ class PackedSampler:
         # the crop arithmetic runs where the data is: NumPy on the CPU (single-threaded, since
         # small multi-threaded torch ops stall when other jobs load the cores), torch on a GPU
         gather = self._gather_host if self.device.type == "cpu" else self._gather_device
-        x, y = gather(items)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y
+        return gather(items)

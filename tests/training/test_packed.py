@@ -149,14 +149,6 @@ def test_sampling_statistics(packed: Path) -> None:
     assert set(upright.items(3)[:, 3]) == {0}
 
 
-def test_channels_last_changes_layout_not_values(packed: Path) -> None:
-    plain = PackedSampler(packed, recipe(), "cpu")
-    nhwc = PackedSampler(packed, recipe(), "cpu", channels_last=True)
-    x, _ = nhwc.batch(4)
-    assert x.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(x, plain.batch(4)[0])
-
-
 def test_small_images_are_skipped_and_grid_recipes_refused(packed: Path) -> None:
     lines: list[str] = []
     sampler = PackedSampler(packed, recipe(patch=58), "cpu", warn=lines.append)
