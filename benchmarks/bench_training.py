@@ -2,11 +2,12 @@
 against fp32 in the same run (each in its own subprocess), median of several timed iterations.
 
     python benchmarks/bench_training.py [--batch 64] [--patch 31] [--iters 5] [--json OUT]
-    python benchmarks/bench_training.py --layouts [--batch 16] [--patch 41] [--precisions fp32]
+    python benchmarks/bench_training.py --variants nchw,channels_last [--precisions fp32]
     python benchmarks/bench_training.py --harvester [--data ../shared/data/train] [--reps 2]
 
---layouts compares NCHW with channels_last (the layout the training loop uses) for fp32 and for
-bf16 autocast, the two layouts alternated round by round in one process per precision.
+--variants compares ways of running the training step (NCHW, channels_last as the loop does, and
+channels_last with torch.compile as `drrn train --compile` does) for fp32 and for bf16 autocast,
+alternated round by round in one process per precision.
 
 --harvester compares the harvester's priority (nice 19, idle I/O class) with a foreground run:
 the real `drrn train` with the anytime recipe, alternating the two, patches/s read from each
@@ -27,16 +28,20 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-LAYOUTS = ("nchw", "channels_last")
+VARIANTS = ("nchw", "channels_last", "channels_last+compile")
 
 
-def _setup(layout: str, batch: int, patch: int):
-    """A fresh DRRN_B1U9 with the anytime recipe's optimizer and a random batch, in ``layout``."""
+def _setup(variant: str, bf16: bool, batch: int, patch: int) -> Callable[[], None]:
+    """One full training step (forward, MSE, backward, Adam) of a fresh DRRN_B1U9 with the anytime
+    recipe's optimizer on a fixed random batch: the model and batch in NCHW or channels_last,
+    the forward pass and loss through torch.compile for ``+compile`` (as ``drrn train
+    --compile``)."""
     import torch
 
     from drrn_core.model import DRRN, DRRNConfig
@@ -44,27 +49,35 @@ def _setup(layout: str, batch: int, patch: int):
     from drrn_core.training.recipe import load_recipe
 
     torch.manual_seed(0)
-    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    fmt = torch.contiguous_format if variant == "nchw" else torch.channels_last
     model = DRRN(DRRNConfig.parse("B1U9")).to(memory_format=fmt)
+    optimizer = make_optimizer(model, load_recipe("anytime"))
     x = torch.rand(batch, 1, patch, patch)
     y = (x + 0.01).clamp(0, 1)
-    return model, make_optimizer(model, load_recipe("anytime")), x.contiguous(memory_format=fmt), y
+    x = x.contiguous(memory_format=fmt)
 
-
-def _step_times(setup, bf16: bool, iters: int) -> list[float]:
-    """Seconds of ``iters`` full training steps (forward, MSE, backward, Adam) after one untimed."""
-    import torch
-
-    model, optimizer, x, y = setup
-    times = []
-    for i in range(iters + 1):
-        t0 = time.perf_counter()
+    def forward_loss() -> torch.Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model(x)
-        loss = (out.float() - y).pow(2).mean()
+        return (out.float() - y).pow(2).mean()
+
+    run = torch.compile(forward_loss) if variant.endswith("+compile") else forward_loss
+
+    def step() -> None:
+        loss = run()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
+    return step
+
+
+def _step_times(step: Callable[[], None], iters: int) -> list[float]:
+    """Seconds of each of ``iters`` steps after one untimed (which warms up, or compiles)."""
+    times = []
+    for i in range(iters + 1):
+        t0 = time.perf_counter()
+        step()
         if i:
             times.append(time.perf_counter() - t0)
     return times
@@ -78,31 +91,31 @@ def measure(precision: str, batch: int, patch: int, iters: int, threads: int) ->
     from drrn_core.model import DRRNConfig
 
     torch.set_num_threads(threads)
-    t = statistics.median(_step_times(_setup("channels_last", batch, patch),
-                                      precision == "bf16", iters))
+    step = _setup("channels_last", precision == "bf16", batch, patch)
+    t = statistics.median(_step_times(step, iters))
     flop = 3 * 2 * DRRNConfig.parse("B1U9").macs_per_pixel * batch * patch * patch
     return {"precision": precision, "batch": batch, "patch": patch, "iters": iters,
             "threads": threads, "s_per_iter": t, "patches_per_s": batch / t,
             "tflops": flop / t / 1e12, "cpu_bf16_units": cpu_has_bf16_units()}
 
 
-def compare_layouts(precision: str, batch: int, patch: int, iters: int, threads: int,
-                    rounds: int) -> dict:
-    """NCHW against channels_last for one precision, both in this process and alternated round
-    by round so that a change of load hits both alike; patches/s of each round (the median of
-    its timed steps) and the ratio of the medians."""
+def compare_variants(variants: list[str], precision: str, batch: int, patch: int, iters: int,
+                     threads: int, rounds: int) -> dict:
+    """The variants for one precision, all in this process and alternated round by round so that
+    a change of load hits all alike; patches/s of each round (the median of its timed steps)
+    and each variant's median over the first variant's."""
     import torch
 
     torch.set_num_threads(threads)
-    setups = {layout: _setup(layout, batch, patch) for layout in LAYOUTS}
-    rates: dict[str, list[float]] = {layout: [] for layout in LAYOUTS}
+    steps = {v: _setup(v, precision == "bf16", batch, patch) for v in variants}
+    rates: dict[str, list[float]] = {v: [] for v in variants}
     for _ in range(rounds):
-        for layout in LAYOUTS:
-            step = statistics.median(_step_times(setups[layout], precision == "bf16", iters))
-            rates[layout].append(batch / step)
-    nchw, last = (statistics.median(rates[layout]) for layout in LAYOUTS)
+        for v in variants:
+            rates[v].append(batch / statistics.median(_step_times(steps[v], iters)))
+    first = statistics.median(rates[variants[0]])
     return {"precision": precision, "batch": batch, "patch": patch, "iters": iters,
-            "threads": threads, "rounds": rates, "channels_last_over_nchw": last / nchw}
+            "threads": threads, "rounds": rates,
+            "over_first": {v: statistics.median(r) / first for v, r in rates.items()}}
 
 
 def harvester_rate(low_priority: bool, data: Path, iters: int, folder: Path) -> float:
@@ -144,8 +157,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "train")
     ap.add_argument("--train-iters", type=int, default=60)
     ap.add_argument("--reps", type=int, default=2)
-    ap.add_argument("--layouts", action="store_true",
-                    help="compare NCHW with channels_last (the loop's layout) per precision")
+    ap.add_argument("--variants", help="compare these, comma-separated, per precision: "
+                    + ", ".join(VARIANTS) + " (the first is the reference)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--precisions", default="fp32,bf16",
                     help="comma-separated: fp32, bf16 (bf16 is emulated, so very slow, on CPUs "
@@ -153,33 +166,36 @@ def main() -> None:
     a = ap.parse_args()
     if not set(a.precisions.split(",")) <= {"fp32", "bf16"}:
         ap.error(f"--precisions: fp32 and/or bf16, not {a.precisions!r}")
+    if a.variants and not set(a.variants.split(",")) <= set(VARIANTS):
+        ap.error(f"--variants: some of {', '.join(VARIANTS)}, not {a.variants!r}")
     if a.harvester:
         result = compare_harvester(a.data, a.train_iters, a.reps)
         if a.json:
             Path(a.json).write_text(json.dumps(result, indent=1))
         return
     if a.child:
-        result = (compare_layouts(a.child, a.batch, a.patch, a.iters, a.threads, a.rounds)
-                  if a.layouts else measure(a.child, a.batch, a.patch, a.iters, a.threads))
+        result = (compare_variants(a.variants.split(","), a.child, a.batch, a.patch, a.iters,
+                                   a.threads, a.rounds)
+                  if a.variants else measure(a.child, a.batch, a.patch, a.iters, a.threads))
         print(json.dumps(result))
         return
     rows = []
     for precision in a.precisions.split(","):  # each in its own process
         cmd = [sys.executable, __file__, "--child", precision, "--batch", str(a.batch),
                "--patch", str(a.patch), "--iters", str(a.iters), "--threads", str(a.threads),
-               "--rounds", str(a.rounds), *(["--layouts"] if a.layouts else [])]
+               "--rounds", str(a.rounds), *(["--variants", a.variants] if a.variants else [])]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
         r = rows[-1]
-        if a.layouts:
-            runs = "; ".join(f"{k} " + ", ".join(f"{v:.1f}" for v in vs)
-                             for k, vs in r["rounds"].items())
-            print(f"{precision:5s} patches/s per round: {runs}; channels_last / NCHW "
-                  f"{r['channels_last_over_nchw']:.2f}x", flush=True)
+        if a.variants:
+            for v, rates in r["rounds"].items():
+                print(f"{precision:5s} {v:22s} patches/s per round: "
+                      + ", ".join(f"{x:.1f}" for x in rates)
+                      + f"  ({r['over_first'][v]:.2f}x)", flush=True)
         else:
             print(f"{precision:5s} batch {a.batch} patch {a.patch}: {r['s_per_iter']:7.2f} s/iter"
                   f"  {r['patches_per_s']:7.2f} patches/s  {r['tflops']:.3f} TFLOP/s", flush=True)
-    if not a.layouts and len(rows) == 2:
+    if not a.variants and len(rows) == 2:
         print(f"bf16 / fp32 speed: {rows[1]['patches_per_s'] / rows[0]['patches_per_s']:.2f}x "
               f"(CPU bf16 matrix units: {rows[0]['cpu_bf16_units']})")
     if a.json:

@@ -40,6 +40,19 @@ def note(message: object) -> None:
     tqdm.write(f"{PROG}: {one_line(message)}", file=sys.stderr)
 
 
+FROZEN_COMPILE_NOTICE = ("--compile is not available in the packaged drrn (torch.compile needs "
+                         "a Python installation and a C++ compiler); running without it")
+
+
+def compile_allowed(requested: bool) -> bool:
+    """--compile, except in a frozen (PyInstaller) build, where torch.compile fails while it
+    registers its lowerings, before the engine's eager fallback can catch it: say so once."""
+    if requested and getattr(sys, "frozen", False):
+        note(FROZEN_COMPILE_NOTICE)
+        return False
+    return requested
+
+
 def scale_factor(text: str) -> float:
     """argparse type: an upscaling factor in limits.UPSCALE_SCALE (> 1 and <= 16)."""
     try:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drrn_core.cli.common import positive_int, thread_count
+from drrn_core.cli.common import compile_allowed, positive_int, thread_count
 from drrn_core.errors import UserError
 from drrn_core.training.command import parse_duration
 
@@ -41,6 +41,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--threads", type=thread_count, help="CPU threads for torch")
     p.add_argument("--init-from", type=Path, metavar="WEIGHTS_OR_RUN",
                    help="start a new run from a model file or another run's checkpoint")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step: seconds to compile, then faster "
+                        "(needs a C++ compiler on the CPU)")
     return p
 
 
@@ -70,7 +73,7 @@ def _spec(args: argparse.Namespace) -> TrainSpec:
         device=args.device, precision=args.precision, val_dir=args.val,
         cache_dir=args.cache_dir or default_cache_dir(),
         checkpoint_every_iters=args.checkpoint_every, threads=args.threads,
-        init_from=args.init_from)
+        init_from=args.init_from, compile=compile_allowed(args.compile))
 
 
 def _interrupt(_signum: int, _frame) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from drrn_core.atomic import remove_stale_parts
 from drrn_core.cli.common import (
     CLIError,
     check_output_folder,
+    compile_allowed,
     error,
     load_model,
     make_upscaler,
@@ -173,19 +173,6 @@ def choose_model(spec: str | None) -> weights.LoadedModel | None:
                            "Studio, pass --model PATH.safetensors, or --model bicubic to "
                            "upscale with bicubic")
     return None if spec == BICUBIC else load_model(spec)
-
-
-FROZEN_COMPILE_NOTICE = ("--compile is not available in the packaged drrn (torch.compile needs "
-                         "a Python installation and a C++ compiler); running without it")
-
-
-def compile_allowed(requested: bool) -> bool:
-    """--compile, except in a frozen (PyInstaller) build, where torch.compile fails while it
-    registers its lowerings, before the engine's eager fallback can catch it: say so once."""
-    if requested and getattr(sys, "frozen", False):
-        note(FROZEN_COMPILE_NOTICE)
-        return False
-    return requested
 
 
 def check_size(args: argparse.Namespace, upscaler: Upscaler, image: io.LoadedImage) -> None:

@@ -45,6 +45,13 @@ def fast_forward(model: DRRN, x: torch.Tensor,
     return _nnpack_conv(_act(model.act_rec, h), model.conv_rec).add_(x)
 
 
+def compile_failed(error: BaseException) -> str:
+    """The one-line notice for a torch.compile that failed (its first line, at most 160
+    characters), after which the caller continues eagerly."""
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+    return f"torch.compile failed ({reason}); continuing without it."
+
+
 class Backend:
     """A private eval-mode copy of ``model`` on ``device``, run at ``precision`` on 2-D Y tiles.
 
@@ -94,8 +101,7 @@ class Backend:
                 raise
             except Exception as e:  # compiler missing or failing: the eager path still works
                 self._compiled = None
-                reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-                self._notice(f"torch.compile failed ({reason}); continuing without it.")
+                self._notice(compile_failed(e))
         with torch.inference_mode(), self._autocast():
             if self.precision == "fp32-fast":
                 out = fast_forward(self.model, x, check)

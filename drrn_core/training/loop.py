@@ -18,7 +18,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from torch import nn
 
 from drrn_core.atomic import atomic_path
 from drrn_core.descriptor import ModelDescriptor
+from drrn_core.engine.runner import compile_failed
 from drrn_core.errors import UserError
 from drrn_core.model import DRRN, DRRNConfig
 from drrn_core.training import checkpoint as ckpt
@@ -43,7 +44,9 @@ class TrainSpec:
     seconds of training; time the consumer holds an event, e.g. paused, does not count) stop
     early; the recipe's epochs x iters_per_epoch is the full length. ``init_from`` starts a new
     run from the weights of a model file or of another run's checkpoint (the model only);
-    ``packed`` trains from a file of ``drrn_core.training.packed`` with crops made on the device."""
+    ``packed`` trains from a file of ``drrn_core.training.packed`` with crops made on the device;
+    ``compile`` runs the forward pass and loss through torch.compile (seconds to compile; if that
+    fails, one notice and the run goes on eagerly)."""
 
     run_dir: Path
     data_dir: Path
@@ -61,6 +64,7 @@ class TrainSpec:
     threads: int | None = None
     init_from: Path | None = None
     packed: Path | None = None
+    compile: bool = False
 
 
 @dataclass
@@ -428,6 +432,20 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model)
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+    def forward_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=autocast or torch.float32,
+                            enabled=autocast is not None):
+            out = net(x)
+        return loss_fn(recipe, out, y)
+
+    def forward_backward(fn: Callable, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = fn(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        (loss if scaler is None else scaler.scale(loss)).backward()
+        return loss
+
+    compiled = torch.compile(forward_loss) if spec.compile else None
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     val_dir = spec.val_dir or default_val_dir()
     log = _CsvLog(run_dir / "log.csv", iteration if spec.resume else None) if rank == 0 else None
@@ -469,21 +487,24 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
             x = (xb if torch.is_tensor(xb) else torch.from_numpy(xb).to(device)).contiguous(
                 memory_format=torch.channels_last)
             y = yb if torch.is_tensor(yb) else torch.from_numpy(yb).to(device)
-            with torch.autocast(device.type, dtype=autocast or torch.float32,
-                                enabled=autocast is not None):
-                out = net(x)
-            loss = loss_fn(recipe, out, y)
+            try:
+                loss = forward_backward(forward_loss if compiled is None else compiled, x, y)
+            except (torch.OutOfMemoryError, MemoryError):
+                raise
+            except Exception as e:  # torch.compile failed (no C++ compiler...): eagerly from now
+                if compiled is None:
+                    raise
+                compiled = None
+                with clock.handed_out():
+                    yield Notice(compile_failed(e))
+                loss = forward_backward(forward_loss, x, y)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise TrainingError(
                     f"the loss became {value} at iteration {iteration + 1}; training stopped "
                     "and the last checkpoint was kept (try a lower learning rate)")
-            optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
-                scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
-            else:
-                loss.backward()
             clip_gradients(params, recipe, lr)
             if scaler is not None:
                 scaler.step(optimizer)

@@ -80,6 +80,7 @@ def test_harvester_survives_sigkill_and_stops_with_a_checkpoint(tmp_path: Path,
         wait_for(lambda: len(logged(run)) > before)
 
         pid = int((run / "harvest.pid").read_text())
+        assert b"--compile" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")  # default
         os.kill(pid, signal.SIGKILL)
         wait_for(lambda: not Path(f"/proc/{pid}").exists() or
                  Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", 10)

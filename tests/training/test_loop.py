@@ -263,3 +263,51 @@ def test_time_held_by_the_consumer_does_not_count_toward_the_budget(tmp_path, ti
     assert progress[-1].iteration > 1  # counting the pause would have stopped it at 1
     _, info, _ = ckpt.read_checkpoint(tmp_path / "run" / ckpt.LAST)
     assert info["elapsed_s"] < budget + 0.4
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in ckpt.read_checkpoint(run_dir / ckpt.LAST)[0].items()
+            if k.startswith("model.")}
+
+
+def test_a_failing_compile_is_one_notice_and_the_eager_result(tmp_path, tiny_folder, tiny_recipe,
+                                                             monkeypatch) -> None:
+    """No C++ compiler: the first compiled step fails, the run says so once and trains eagerly,
+    step for step what a run without --compile computes."""
+    eager = tmp_path / "eager"
+    run(spec_for(tmp_path, tiny_folder, tiny_recipe, run_dir=eager, max_iters=4))
+
+    def no_compiler(fn, **_kwargs):
+        def compiled(*_args):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore")
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    failed = tmp_path / "failed"
+    events = run(spec_for(tmp_path, tiny_folder, tiny_recipe, run_dir=failed, max_iters=4,
+                          compile=True))
+    assert [e.message for e in events if isinstance(e, Notice) and "compile" in e.message] == [
+        "torch.compile failed (InvalidCxxCompiler: No working C++ compiler found); "
+        "continuing without it."]
+    assert events[-1].iteration == 4
+    a, b = _weights(eager), _weights(failed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_a_compiled_run_learns_what_the_eager_one_learns(tmp_path, tiny_folder,
+                                                         tiny_recipe) -> None:
+    """torch.compile (inductor) of the forward pass and loss, and its backward: the same
+    weights after a few steps, within float rounding."""
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    run(spec_for(tmp_path, tiny_folder, tiny_recipe, run_dir=eager, max_iters=4))
+    events = run(spec_for(tmp_path, tiny_folder, tiny_recipe, run_dir=compiled, max_iters=4,
+                          compile=True))
+    assert not [e for e in events if isinstance(e, Notice) and "compile" in e.message]
+    a, b = _weights(eager), _weights(compiled)
+    torch.manual_seed(tiny_recipe.seed)  # the loop's initial weights
+    start = DRRN(TINY_MODEL).state_dict()
+    start["conv_rec.weight"].zero_()
+    moved = [k for k in a if not torch.allclose(a[k], start[k.removeprefix("model.")])]
+    assert len(moved) == len(a)  # every tensor trained
+    assert all(torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
