@@ -51,3 +51,12 @@ def test_too_few_points_is_one_clear_message(tmp_path: Path) -> None:
     run = _run(tmp_path, a=29.0, b=0.3, before=0, batch=16, iters=[500, 1000])
     with pytest.raises(SystemExit, match="at least 3"):
         projection.main([str(run)])
+
+
+def test_the_recent_rate_is_the_last_rows_median(tmp_path: Path) -> None:
+    """A run whose code got faster: the recent rate follows the last 100 rows, not the history."""
+    run = _run(tmp_path, a=29.0, b=0.3, before=0, batch=16, iters=list(range(10, 1510, 10)))
+    points, rates = projection.read_curve(run, scale=3)
+    r = projection.project(points, rates, target=33.5)
+    assert rates == [30 + i for i in range(150)]
+    assert r.rate_recent == 30 + 99.5 and r.rate_median == 30 + 74.5
