@@ -397,8 +397,8 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
                        f"({lineage['patches_seen']:,} patches seen before)")
     model.to(device)
     _keep_torch_caches_out_of_tmp()
-    # NHWC on every device: tensor cores on CUDA, and on CPUs never slower than NCHW and much
-    # faster in bf16 (benchmarks/README.md, bench_training.py --layouts)
+    # NHWC on every device: tensor cores on CUDA; on CPUs much faster in bf16 and within 2 % of
+    # NCHW or faster in fp32 (benchmarks/README.md, bench_training.py --variants)
     model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe)
     ema = _Ema(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
@@ -433,6 +433,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model)
     autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
 
     def forward_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device.type, dtype=autocast or torch.float32,
@@ -447,7 +448,6 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
         return loss
 
     compiled = torch.compile(forward_loss) if spec.compile else None
-    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     val_dir = spec.val_dir or default_val_dir()
     log = _CsvLog(run_dir / "log.csv", iteration if spec.resume else None) if rank == 0 else None
     total = recipe.total_iters if max_iters is None else min(max_iters, recipe.total_iters)
