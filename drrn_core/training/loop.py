@@ -448,6 +448,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
         return loss
 
     compiled = torch.compile(forward_loss) if spec.compile else None
+    compile_proven = False  # one compiled step has run: later failures are not the compiler's
     val_dir = spec.val_dir or default_val_dir()
     log = _CsvLog(run_dir / "log.csv", iteration if spec.resume else None) if rank == 0 else None
     total = recipe.total_iters if max_iters is None else min(max_iters, recipe.total_iters)
@@ -490,10 +491,11 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
             y = yb if torch.is_tensor(yb) else torch.from_numpy(yb).to(device)
             try:
                 loss = forward_backward(forward_loss if compiled is None else compiled, x, y)
+                compile_proven = compiled is not None
             except (torch.OutOfMemoryError, MemoryError):
                 raise
             except Exception as e:  # torch.compile failed (no C++ compiler...): eagerly from now
-                if compiled is None:
+                if compiled is None or compile_proven:
                     raise
                 compiled = None
                 with clock.handed_out():

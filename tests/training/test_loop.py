@@ -294,6 +294,30 @@ def test_a_failing_compile_is_one_notice_and_the_eager_result(tmp_path, tiny_fol
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_an_error_after_compiled_steps_ran_is_not_blamed_on_the_compiler(
+        tmp_path, tiny_folder, tiny_recipe, monkeypatch) -> None:
+    """Once a compiled step has run, a later failure is the run's own error: raised as it is,
+    not retried eagerly under a "torch.compile failed" notice."""
+    calls = []
+
+    def fails_on_third_step(fn, **_kwargs):
+        def compiled(*args):
+            calls.append(1)
+            if len(calls) == 3:
+                raise RuntimeError("a genuine error in step 3")
+            return fn(*args)
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", fails_on_third_step)
+    events = []
+    with pytest.raises(RuntimeError, match="a genuine error in step 3"):
+        for event in iter_training(spec_for(tmp_path, tiny_folder, tiny_recipe, max_iters=6,
+                                            compile=True)):
+            events.append(event)
+    assert not [e for e in events if isinstance(e, Notice) and "compile" in e.message]
+    assert len(calls) == 3
+
+
 @pytest.mark.slow
 def test_a_compiled_run_learns_what_the_eager_one_learns(tmp_path, tiny_folder,
                                                          tiny_recipe) -> None:
