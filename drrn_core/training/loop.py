@@ -249,7 +249,8 @@ class _Ema:
 
 def _initial_weights(source: Path, config: DRRNConfig) -> tuple[dict, dict]:
     """(state dict, lineage) from a model file or a run's checkpoint (its EMA if it kept one).
-    Lineage records what the weights had already seen, so a model card can count all of it."""
+    Lineage records what the weights had already seen and where, so a model card counts all of
+    it."""
     from drrn_core.weights import load_weights
 
     source = Path(source)
@@ -261,7 +262,8 @@ def _initial_weights(source: Path, config: DRRNConfig) -> tuple[dict, dict]:
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         lineage = {"from": str(source), "iteration": info["iteration"],
                    "patches_seen": info.get("patches_seen_total", info.get("patches_seen", 0)),
-                   "elapsed_s": info.get("elapsed_s_total", info["elapsed_s"])}
+                   "elapsed_s": info.get("elapsed_s_total", info["elapsed_s"]),
+                   "hardware": list(info.get("hardware", []))}
         return state, lineage
     loaded = load_weights(source)
     if loaded.descriptor.config != config:
@@ -271,7 +273,8 @@ def _initial_weights(source: Path, config: DRRNConfig) -> tuple[dict, dict]:
     lineage = {"from": source.name, "iteration": training.get("iteration", 0),
                "patches_seen": training.get("patches_seen_total",
                                             training.get("patches_seen", 0)),
-               "elapsed_s": training.get("elapsed_s_total", training.get("elapsed_s", 0.0))}
+               "elapsed_s": training.get("elapsed_s_total", training.get("elapsed_s", 0.0)),
+               "hardware": list(training.get("hardware", []))}
     return loaded.model.state_dict(), lineage
 
 
@@ -403,7 +406,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     optimizer = make_optimizer(model, recipe)
     ema = _Ema(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
     iteration, elapsed, best, run_loss = 0, 0.0, {}, 0.0
-    hardware: list[str] = []
+    hardware: list[str] = list(lineage.get("hardware", []))  # where the weights trained before
     if spec.resume:
         state = ckpt.load_latest(run_dir, warn=notices.append)
         if state is None:

@@ -96,9 +96,13 @@ def test_log_rows_past_the_checkpoint_are_dropped_on_resume(tmp_path, tiny_folde
     assert iterations_logged(run_dir) == [1, 2, 3, 4, 5, 6, 7]
 
 
-def test_a_new_run_can_start_from_another_runs_weights(tmp_path, tiny_folder, anytime) -> None:
+def test_a_new_run_can_start_from_another_runs_weights(tmp_path, tiny_folder, anytime,
+                                                       monkeypatch) -> None:
+    elsewhere = "cuda bf16 on another machine"
+    monkeypatch.setattr(loop, "_hardware", lambda *_args: elsewhere)  # the old run trained there
     list(iter_training(spec_for(tmp_path, tiny_folder, anytime, run_dir=tmp_path / "old",
                                 max_iters=5)))
+    monkeypatch.undo()
     old = ckpt.read_checkpoint(tmp_path / "old" / ckpt.LAST)[0]
     gen = iter_training(spec_for(tmp_path, tiny_folder, anytime, run_dir=tmp_path / "new",
                                  init_from=tmp_path / "old" / "last_model.safetensors",
@@ -108,6 +112,7 @@ def test_a_new_run_can_start_from_another_runs_weights(tmp_path, tiny_folder, an
     batch = anytime.batch
     assert info["lineage"]["patches_seen"] == 5 * batch
     assert info["patches_seen_total"] == 6 * batch and info["patches_seen"] == batch
+    assert info["hardware"][0] == elsewhere and len(info["hardware"]) == 2  # then this machine
     assert "started from the weights of last_model.safetensors" in events[0].message
     # from a run folder: its EMA weights are taken
     list(iter_training(spec_for(tmp_path, tiny_folder, anytime.with_overrides(lr=1e-12),
@@ -178,6 +183,18 @@ def test_a_run_that_cannot_start_leaves_nothing_behind(tmp_path, anytime,
         list(iter_training(spec_for(tmp_path, empty, anytime)))
     assert run_dir.exists() == folder_exists
     assert not folder_exists or not any(run_dir.iterdir())
+
+
+def test_the_cooldown_branch_decays_to_zero_on_the_canonical_model() -> None:
+    """training/cooldown.toml continues the canonical run's model (--init-from its folder) and
+    its rate falls from half the anytime rate to zero at its own horizon."""
+    folder = Path(__file__).parents[2] / "training"
+    cool, canonical = load_recipe(folder / "cooldown.toml"), load_recipe(folder / "anytime.toml")
+    assert cool.model == canonical.model and cool.lr == canonical.lr / 2
+    rates = [lr_at(cool, i) for i in range(0, cool.total_iters + 1, 100)]
+    assert rates[cool.warmup_iters // 100] == cool.lr and rates[-1] == 0.0
+    after = rates[cool.warmup_iters // 100:]
+    assert after == sorted(after, reverse=True)
 
 
 @pytest.mark.parametrize("line, message", [
