@@ -1,8 +1,12 @@
 """Run under torchrun by test_ddp.py: train a few steps, then record what each rank wrote and a
-checksum of its parameters into OUT/rank<N>.json (outside the run folder)."""
+checksum of its parameters into OUT/rank<N>.json (outside the run folder). With a fourth
+argument N, every rank stops the run after N steps as a cancel or Ctrl-C does (closing the
+training generator), and rank 0 writes checkpoints as a slow disk would (a second late), so
+the other rank is certainly done first."""
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch.distributed as dist
@@ -24,9 +28,14 @@ class RecordedDRRN(DRRN):
         models.append(self)
 
 
+stop_after = int(sys.argv[4]) if len(sys.argv) > 4 else None
+
+
 def record(kind, fn):
     def wrapped(*a, **k):
         writes.append(kind)
+        if stop_after is not None:
+            time.sleep(1.0)
         return fn(*a, **k)
     return wrapped
 
@@ -38,7 +47,13 @@ spec = loop.TrainSpec(run_dir=run_dir, data_dir=data_dir,
                       recipe=load_recipe(Path(__file__).with_name("tiny_recipe.toml")),
                       max_iters=6, device="cpu", threads=1, checkpoint_every_iters=3,
                       cache_dir=out_dir / "cache", log_every=1)
-losses = [e.loss for e in loop.iter_training(spec) if isinstance(e, loop.Progress)]
+losses = []
+training = loop.iter_training(spec)
+for event in training:
+    if isinstance(event, loop.Progress):
+        losses.append(event.loss)
+        if len(losses) == stop_after:
+            training.close()
 rank = dist.get_rank()
 params = {n: p.detach().double().sum().item() for n, p in models[0].named_parameters()}
 out_dir.mkdir(parents=True, exist_ok=True)
