@@ -116,11 +116,13 @@ def _train_with_progress(args: argparse.Namespace) -> int:
         Progress,
         TrainingError,
         Validation,
+        is_writer,
         iter_training,
     )
 
     events = None
     run_dir = args.resume or args.out
+    quiet = not is_writer()  # under torchrun one rank speaks for all: no second progress bar
     try:
         spec = _spec(args)
         events = iter_training(spec)
@@ -129,7 +131,7 @@ def _train_with_progress(args: argparse.Namespace) -> int:
             if isinstance(event, Progress):
                 if bar is None:
                     bar = tqdm(total=event.total, initial=event.iteration - 1, unit="it",
-                               dynamic_ncols=True, disable=None)
+                               dynamic_ncols=True, disable=True if quiet else None)
                 bar.n = event.iteration
                 bar.set_postfix(loss=f"{event.loss:.4g}", lr=f"{event.lr:.2g}",
                                 pps=f"{event.patches_per_s:.0f}")
@@ -143,8 +145,9 @@ def _train_with_progress(args: argparse.Namespace) -> int:
             elif isinstance(event, Finished):
                 if bar is not None:
                     bar.close()
-                print(f"stopped at iteration {event.iteration} ({event.reason}); "
-                      f"weights: {event.weights}")
+                if not quiet:
+                    print(f"stopped at iteration {event.iteration} ({event.reason}); "
+                          f"weights: {event.weights}")
     except (UserError, ValueError, CheckpointError, TrainingError, OSError) as exc:
         print(f"drrn: error: {exc}", file=sys.stderr)
         return 1
@@ -154,6 +157,8 @@ def _train_with_progress(args: argparse.Namespace) -> int:
                 events.close()  # writes a checkpoint when there is anything to keep
         except (CheckpointError, OSError) as exc:
             print(f"drrn: interrupted; {exc}", file=sys.stderr)
+            return 130
+        if quiet:  # rank 0 says what was kept
             return 130
         saved = _saved_iteration(run_dir)
         if saved is None:

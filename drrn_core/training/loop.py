@@ -161,6 +161,12 @@ def loss_fn(recipe: Recipe, out: torch.Tensor, target: torch.Tensor) -> torch.Te
     return diff.pow(2).mean()
 
 
+def is_writer() -> bool:
+    """Whether this process writes, prints and cleans up for the run: True except on the other
+    ranks of a torchrun job (RANK > 0), which train in step and touch nothing."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _distributed() -> tuple[int, int]:
     """(rank, world size); initialises the process group when started by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -335,8 +341,7 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
     try:
         yield from _train(spec, run_dir)
     except BaseException:
-        writer = int(os.environ.get("RANK", "0")) == 0  # other DDP ranks never touch the folder
-        if writer and not spec.resume and not (run_dir / ckpt.LAST).exists():
+        if is_writer() and not spec.resume and not (run_dir / ckpt.LAST).exists():
             _remove_unstarted(run_dir, fresh)
         raise
 

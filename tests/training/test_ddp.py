@@ -54,3 +54,20 @@ def test_an_interrupted_ddp_run_keeps_one_checkpoint_and_exits_cleanly(tmp_path:
     assert r0["steps"] == r1["steps"] == 2 and r0["params"] == r1["params"]
     assert r0["writes"] == ["checkpoint"] and not r1["writes"]
     assert ckpt.read_checkpoint(run_dir / ckpt.LAST)[1]["iteration"] == 2
+
+
+@pytest.mark.slow
+def test_drrn_train_under_torchrun_speaks_once(tmp_path: Path, tiny_folder: Path) -> None:
+    """`torchrun --nproc_per_node=2 -m drrn_core.cli train`: rank 0 alone reports (one final
+    line, not one per rank) and the run is written once."""
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parents[1])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "drrn_core.cli", "train", "--recipe", str(HERE / "tiny_recipe.toml"),
+           "--data", str(tiny_folder), "--out", str(run_dir), "--iters", "3", "--device", "cpu",
+           "--threads", "1", "--cache-dir", str(tmp_path / "cache")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("stopped at iteration 3 (max_iters)") == 1, proc.stdout
+    rows = (run_dir / "log.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[0] for row in rows] == ["3"]  # one writer: the final row, once
