@@ -13,17 +13,23 @@ import pytest
 HERE = Path(__file__).parent
 
 
+def _two_processes(*args: str) -> subprocess.CompletedProcess:
+    """torchrun with two CPU processes running ``args`` (a script or ``-m module ...``)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parents[1])}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           *args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 def _torchrun(tiny_folder: Path, run_dir: Path, out: Path, *extra: str) -> tuple[dict, dict]:
     """ddp_worker.py on two CPU processes; what each rank recorded."""
     # Prepare the patch cache once so the two ranks don't race to write it.
     from drrn_core.training.data import TrainingData
 
     TrainingData(tiny_folder, (2.0, 3.0), 16, cache_dir=out / "cache")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parents[1])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           str(HERE / "ddp_worker.py"), str(tiny_folder), str(run_dir), str(out), *extra]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _two_processes(str(HERE / "ddp_worker.py"), str(tiny_folder), str(run_dir), str(out), *extra)
     return (json.loads((out / "rank0.json").read_text()),
             json.loads((out / "rank1.json").read_text()))
 
@@ -61,13 +67,10 @@ def test_drrn_train_under_torchrun_speaks_once(tmp_path: Path, tiny_folder: Path
     """`torchrun --nproc_per_node=2 -m drrn_core.cli train`: rank 0 alone reports (one final
     line, not one per rank) and the run is written once."""
     run_dir = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parents[1])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "drrn_core.cli", "train", "--recipe", str(HERE / "tiny_recipe.toml"),
-           "--data", str(tiny_folder), "--out", str(run_dir), "--iters", "3", "--device", "cpu",
-           "--threads", "1", "--cache-dir", str(tmp_path / "cache")]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _two_processes(
+        "-m", "drrn_core.cli", "train", "--recipe", str(HERE / "tiny_recipe.toml"),
+        "--data", str(tiny_folder), "--out", str(run_dir), "--iters", "3", "--device", "cpu",
+        "--threads", "1", "--cache-dir", str(tmp_path / "cache"))
     assert proc.stdout.count("stopped at iteration 3 (max_iters)") == 1, proc.stdout
     rows = (run_dir / "log.csv").read_text().splitlines()[1:]
     assert [row.split(",")[0] for row in rows] == ["3"]  # one writer: the final row, once
