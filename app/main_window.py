@@ -76,6 +76,8 @@ class MainWindow(QMainWindow):
         self.extra_tabs: dict[str, QWidget] = {}
         self._add_extra_tabs()
         self.setCentralWidget(self.tabs)
+        self._lasting_message = ""  # the status bar's message while Compare is shown
+        self.tabs.currentChanged.connect(self._on_tab_changed)
 
         self.setStatusBar(StatusBar())
         self.hover_label = QLabel()
@@ -596,7 +598,20 @@ class MainWindow(QMainWindow):
         self.compare.set_mode(mode)
 
     def show_message(self, text: str, timeout_ms: int = 0) -> None:
+        """Show ``text`` in the status bar; a lasting one (``timeout_ms`` 0) comes back whenever
+        the Compare tab does (the other tabs keep their own message lines)."""
+        if timeout_ms == 0:
+            self._lasting_message = text
         self.statusBar().showMessage(text, timeout_ms)
+
+    def _on_tab_changed(self, index: int) -> None:
+        """The status bar and pixel read-out speak for Compare: blank on the other tabs."""
+        on_compare = self.tabs.widget(index) is self.compare
+        self.hover_label.setVisible(on_compare)
+        if on_compare:
+            self.statusBar().showMessage(self._lasting_message)
+        else:
+            self.statusBar().clearMessage()
 
     def show_error(self, title: str, text: str) -> None:
         """One clear message: a dialog (when visible) and the status bar; logged."""

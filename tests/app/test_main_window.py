@@ -346,6 +346,21 @@ def test_long_messages_stop_before_the_pixel_readout(window):
     assert 6 + width <= window.hover_label.x()
 
 
+def test_status_bar_speaks_for_compare_only(window, astro_png, wait_idle):
+    """Another tab shows neither Compare's last message nor its pixel read-out; they return
+    with the Compare tab."""
+    assert window.open_path(astro_png)
+    wait_idle(window)
+    said = status(window)
+    assert said
+    window.tabs.setCurrentWidget(window.extra_tabs["benchmark"])
+    assert status(window) == "" and window.hover_label.isHidden()
+    window.show_message("Imported model x.", 8000)  # a passing message shows on any tab
+    assert status(window) == "Imported model x."
+    window.tabs.setCurrentWidget(window.compare)
+    assert status(window) == said and not window.hover_label.isHidden()
+
+
 def test_model_cards_have_no_empty_header_row():
     """Issue 12 (cosmetic): the model card's key/value table showed an empty header bar."""
     from app.dialogs.about import model_card
