@@ -104,6 +104,15 @@ def run_train(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """Tear down the process group a torchrun job trained in before the process exits, as
+    PyTorch asks of every program that made one (NCCL reports a leak otherwise)."""
+    dist = sys.modules.get("torch.distributed")  # never imported: there is no group
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _train_with_progress(args: argparse.Namespace) -> int:

@@ -74,3 +74,22 @@ def test_drrn_train_under_torchrun_speaks_once(tmp_path: Path, tiny_folder: Path
     assert proc.stdout.count("stopped at iteration 3 (max_iters)") == 1, proc.stdout
     rows = (run_dir / "log.csv").read_text().splitlines()[1:]
     assert [row.split(",")[0] for row in rows] == ["3"]  # one writer: the final row, once
+
+
+def test_drrn_train_leaves_the_process_group(tmp_path: Path, tiny_folder: Path) -> None:
+    """`drrn train` tears down the process group it trained in before it returns (a one-process
+    gloo group here; under torchrun the loop makes it)."""
+    import torch.distributed as dist
+
+    from drrn_core.cli import main
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        code = main(["train", "--recipe", str(HERE / "tiny_recipe.toml"), "--data",
+                     str(tiny_folder), "--out", str(tmp_path / "run"), "--iters", "1",
+                     "--device", "cpu", "--threads", "1", "--cache-dir", str(tmp_path / "c")])
+        assert code == 0 and not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
