@@ -42,8 +42,10 @@ SCALES = (2, 3, 4)
 CSV_SUMMARY = "CSV with mean and std rows, model hash and backend (*.csv)"
 CSV_PLAIN = "CSV per image, as drrn bench --csv (*.csv)"
 _PLOT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
-_SCALE_STYLES = {2: ("o", Qt.PenStyle.SolidLine), 3: ("t", Qt.PenStyle.DashLine),
-                 4: ("s", Qt.PenStyle.DotLine)}
+# Per scale: pyqtgraph symbol, the same shape as a character for the legend, line style.
+_SCALE_STYLES = {2: ("o", "●", Qt.PenStyle.SolidLine), 3: ("t1", "▲", Qt.PenStyle.DashLine),
+                 4: ("s", "■", Qt.PenStyle.DotLine)}
+_OTHER_SCALE_STYLE = ("d", "◆", Qt.PenStyle.DashDotLine)
 
 
 def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scales: list[int],
@@ -554,13 +556,13 @@ class BenchmarkTab(QWidget):
         for (model, scale), group in sorted(groups.items(),
                                             key=lambda g: (models.index(g[0][0]), g[0][1])):
             colour = _PLOT_COLOURS[models.index(model) % len(_PLOT_COLOURS)]
-            symbol, style = _SCALE_STYLES.get(scale, ("d", Qt.PenStyle.DashDotLine))
+            symbol, _glyph, style = _SCALE_STYLES.get(scale, _OTHER_SCALE_STYLE)
             self.plot.plot([position[r.image] for r in group], [r.psnr for r in group],
                            pen=pg.mkPen(colour, width=1.5, style=style), symbol=symbol,
                            symbolBrush=colour, symbolPen=colour, symbolSize=7)
         self.plot_legend.setText("   ".join(
             f'<span style="color:{_PLOT_COLOURS[models.index(m) % len(_PLOT_COLOURS)]}">'
-            f'{"●▲■"[min(max(s - 2, 0), 2)]} {m} ×{s}</span>'
+            f'{_SCALE_STYLES.get(s, _OTHER_SCALE_STYLE)[1]} {m} ×{s}</span>'
             for m, s in sorted(groups, key=lambda g: (models.index(g[0]), g[1]))))
         ticks = [(i, Path(n).stem) for i, n in enumerate(names)] if len(names) <= 20 else None
         self.plot.getAxis("bottom").setTicks([ticks] if ticks else None)

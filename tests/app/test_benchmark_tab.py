@@ -110,7 +110,21 @@ def test_table_numbers_are_the_protocols(qtbot, tab, dataset):
         assert mean.seconds == pytest.approx(np.mean(group))
     assert "Done: 9 results" in tab.status.text()
     assert tab.progress.value() == tab.progress.maximum()
-    assert len(tab.plot.getPlotItem().listDataItems()) == 3  # one curve per model and scale
+    curves = tab.plot.getPlotItem().listDataItems()
+    assert len(curves) == 3  # one curve per model and scale: x2, x3, x4
+    # The legend names each curve by its marker: x3's is a triangle drawn apex up, as "▲".
+    assert "▲ bicubic ×3" in tab.plot_legend.text()
+    assert _apex_up(curves[1].opts["symbol"])
+
+
+def _apex_up(symbol: str) -> bool:
+    """Whether pyqtgraph's marker ``symbol`` is a triangle with its apex at the top of the screen
+    (markers are drawn in screen coordinates: y grows downwards)."""
+    from pyqtgraph.graphicsItems.ScatterPlotItem import Symbols
+
+    path = Symbols[symbol]
+    ys = [path.elementAt(i).y for i in range(path.elementCount())]
+    return ys.count(min(ys)) == 1 and len(set(ys)) == 2
 
 
 def test_a_drrn_model_runs_through_the_protocol(qtbot, dataset, tmp_path):
