@@ -13,7 +13,6 @@ happen (curves flatten, so it is more likely optimistic than pessimistic).
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import statistics
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from harvest_status import checkpoint_info  # noqa: E402  (standard library only, no torch)
+
+from drrn_core.training.runlog import read_history  # noqa: E402  (no torch either)
 
 RECENT_ROWS = 100  # log rows (10 iterations each by default) behind the recent rate
 
@@ -52,16 +53,10 @@ def read_curve(run: Path, scale: int) -> tuple[list[tuple[int, float]], list[flo
         raise SystemExit(f"no readable checkpoint in {run}")
     before = int(info.get("lineage", {}).get("patches_seen", 0))
     batch = info["patches_seen"] // max(info["iteration"], 1)
-    points, rates = [], []
-    with open(run / "log.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            if row.get("patches_per_s"):
-                rates.append(float(row["patches_per_s"]))
-            for cell in (row.get("val_psnr") or "").split():
-                key, _, value = cell.partition(":")
-                if key == f"x{scale}":
-                    points.append((before + int(row["iteration"]) * batch, float(value)))
-    return points, rates
+    history = read_history(run)
+    points = [(before + iteration * batch, value)
+              for iteration, value in history.psnr.get(scale, [])]
+    return points, history.rates
 
 
 def fit(points: list[tuple[int, float]]) -> tuple[float, float]:

@@ -70,16 +70,19 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 @dataclass(frozen=True)
 class Resumed:
-    """Yielded first when resuming: the architecture and iteration found in the run folder."""
+    """Yielded first when resuming: the architecture and iteration found in the run folder, and
+    the run's curves up to that iteration (from its log)."""
 
     config: object  # drrn_core.model.DRRNConfig
     iteration: int
+    history: object  # drrn_core.training.runlog.History
 
 
 def run_training(ctx: JobContext, spec) -> Iterator:
     """Worker body: drrn_core's training events; closing this generator checkpoints the run."""
     from drrn_core.training import checkpoint
     from drrn_core.training.loop import iter_training
+    from drrn_core.training.runlog import read_history
 
     if spec.resume:
         notes: list[str] = []
@@ -87,7 +90,8 @@ def run_training(ctx: JobContext, spec) -> Iterator:
         if state is None:
             raise ValueError(f"Nothing to resume: no checkpoint in {spec.run_dir}")
         spec = _with_model(spec, state[1]["model"])
-        yield Resumed(spec.model, int(state[1]["iteration"]))
+        iteration = int(state[1]["iteration"])
+        yield Resumed(spec.model, iteration, read_history(spec.run_dir, up_to=iteration))
     yield from iter_training(spec)
 
 
@@ -473,6 +477,7 @@ class TrainingTab(QWidget):
             self.status.setText(f"Finished at iteration {event.iteration}.")
         elif isinstance(event, Resumed):
             self._show_config(event.config)
+            self._show_history(event.history)
             self._log(f"Resuming at iteration {event.iteration} with {event.config.name} "
                       f"C={event.config.channels}; the run keeps the recipe saved in its folder "
                       "(patch, batch, schedule), the budget is the one chosen here")
@@ -492,6 +497,14 @@ class TrainingTab(QWidget):
                 max(self._budget_s - elapsed, 0.0)
         return fraction, eta
 
+    def _show_history(self, history) -> None:
+        """Start the curves with what a resumed run logged before (drrn_core's History)."""
+        self._loss = ([i for i, _ in history.loss], [max(v, 1e-12) for _, v in history.loss])
+        self.loss_curve.setData(*self._loss)
+        self._psnr = {scale: ([i for i, _ in points], [v for _, v in points])
+                      for scale, points in history.psnr.items()}
+        self._draw_psnr()
+
     def _add_validation(self, event) -> None:
         text = ", ".join(f"×{s} {v:.2f} dB" for s, v in event.psnr.items())
         self._log(f"Validation at iteration {event.iteration}: {text}"
@@ -500,6 +513,9 @@ class TrainingTab(QWidget):
             xs, ys = self._psnr.setdefault(int(scale), ([], []))
             xs.append(event.iteration)
             ys.append(value)
+        self._draw_psnr()
+
+    def _draw_psnr(self) -> None:
         self.psnr_plot.clear()
         for scale, (xs, ys) in sorted(self._psnr.items()):
             colour = _PSNR_COLOURS.get(scale, "#9467bd")

@@ -12,7 +12,6 @@ mini-batch; only rank 0 writes files or validates.
 from __future__ import annotations
 
 import copy
-import csv
 import gc
 import json
 import math
@@ -37,6 +36,7 @@ from drrn_core.model import DRRN, DRRNConfig
 from drrn_core.training import checkpoint as ckpt
 from drrn_core.training.data import PatchSampler, TrainingData
 from drrn_core.training.recipe import Recipe
+from drrn_core.training.runlog import LOG_NAME, RunLog
 
 
 @dataclass
@@ -213,29 +213,6 @@ def save_model_weights(path: Path, model: nn.Module, recipe: Recipe, info: dict)
     return path
 
 
-class _CsvLog:
-    FIELDS = ["iteration", "epoch", "loss", "lr", "patches_per_s", "elapsed_s", "val_psnr"]
-
-    def __init__(self, path: Path, resumed_at: int | None = None) -> None:
-        """Open (or create) the log; on a resume, rows past the checkpoint's iteration (written
-        after it, then lost with the process) are dropped so the curve stays monotonic."""
-        self.path = path
-        if not path.exists():
-            with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-                csv.writer(f).writerow(self.FIELDS)
-        elif resumed_at is not None:
-            with open(path, newline="") as f:
-                rows = list(csv.reader(f))
-            keep = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= resumed_at]
-            if len(keep) != len(rows) - 1:
-                with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-                    csv.writer(f).writerows([self.FIELDS, *keep])
-
-    def write(self, **row) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerow([row.get(k, "") for k in self.FIELDS])
-
-
 class _Ema:
     """An exponential moving average of a model's weights, held in a second (eval-mode) model.
     The decay is ramped as min(decay, (1 + t) / (10 + t)) so early averages are not stale."""
@@ -348,7 +325,7 @@ def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
 
 def _remove_unstarted(run_dir: Path, created: bool) -> None:
     """Undo what a new run wrote before its first checkpoint (its folder too, if it made it)."""
-    for name in ("recipe.json", "log.csv", "best.safetensors"):
+    for name in ("recipe.json", LOG_NAME, "best.safetensors"):
         (run_dir / name).unlink(missing_ok=True)
     if created and run_dir.is_dir() and not any(run_dir.iterdir()):
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -459,7 +436,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     compiled = torch.compile(forward_loss) if spec.compile else None
     compile_proven = False  # one compiled step has run: later failures are not the compiler's
     val_dir = spec.val_dir or default_val_dir()
-    log = _CsvLog(run_dir / "log.csv", iteration if spec.resume else None) if rank == 0 else None
+    log = RunLog(run_dir, iteration if spec.resume else None) if rank == 0 else None
     total = recipe.total_iters if max_iters is None else min(max_iters, recipe.total_iters)
     params = list(model.parameters())
     clock, last_ckpt, reason = _ActiveClock(), 0.0, "done"
@@ -559,8 +536,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
                     best = psnr
                     save_model_weights(run_dir / "best.safetensors", shipped, recipe, info())
                 if log is not None:
-                    log.write(iteration=iteration, val_psnr=" ".join(
-                        f"x{s}:{v:.3f}" for s, v in psnr.items()))
+                    log.write_validation(iteration, psnr)
                 with clock.handed_out():
                     yield Validation(iteration, psnr, improved)
             every = spec.checkpoint_every_iters

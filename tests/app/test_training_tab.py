@@ -133,7 +133,30 @@ def test_pause_cancel_checkpoints_and_resume_continues(qtbot, tab, tmp_path):
     assert not tab.message.is_error(), tab.message.text()
     assert tab.c_spin.value() == 8
     assert "Resuming at iteration" in tab.log.toPlainText()
-    assert tab.loss_points()[0][0] > stopped and tab.loss_points()[0][-1] == stopped + 20
+    xs = tab.loss_points()[0]
+    assert xs[0] <= stopped < xs[-1] == stopped + 20  # the earlier curve, then the resumed part
+    assert xs == sorted(set(xs))  # each iteration once, in order
+
+
+def test_resume_shows_the_runs_curves_so_far(qtbot, tab):
+    """A resumed run's loss and validation curves start with what its log holds, so the plots
+    show the whole run, not only this session's part."""
+    tab.start()
+    _wait_done(qtbot, tab)
+    first_losses = tab.loss_points()[1]
+    first_psnr = tab.psnr_plot.getPlotItem().listDataItems()[0].getData()[1].tolist()
+    tab.loss_curve.setData([], [])
+    _budget(tab, iterations=9)
+    tab.resume_run()
+    _wait_done(qtbot, tab)
+    assert not tab.message.is_error(), tab.message.text()
+    iterations, losses = tab.loss_points()
+    assert iterations == list(range(1, 10))
+    assert losses[:6] == pytest.approx(first_losses, rel=1e-5)  # as logged: 6 digits
+    assert list(tab.loss_curve.getData()[0]) == iterations
+    (curve,) = tab.psnr_plot.getPlotItem().listDataItems()
+    assert curve.getData()[0].tolist() == [3, 6, 9]
+    assert curve.getData()[1].tolist()[:2] == pytest.approx(first_psnr, abs=5e-4)  # 3 decimals
 
 
 def test_problems_are_one_line_messages(qtbot, tab, tmp_path):
