@@ -208,6 +208,9 @@ class TrainingTab(QWidget):
         self.loss_curve.setClipToView(True)
         self._redraw = QTimer(self, singleShot=True, interval=200)  # coalesces fast steps
         self._redraw.timeout.connect(lambda: self.loss_curve.setData(*self._loss))
+        self._folder_curves = QTimer(self, singleShot=True, interval=300)  # after typing stops
+        self._folder_curves.timeout.connect(self._show_folder_history)
+        self.run_field.changed.connect(lambda _t: self._folder_curves.start())
         self.psnr_plot = self._make_plot("Validation PSNR", "PSNR (dB)")
         self.psnr_plot.addLegend(offset=(-10, -10), labelTextColor="#333",
                                  brush=(255, 255, 255, 200))
@@ -496,6 +499,14 @@ class TrainingTab(QWidget):
             eta = min(eta, max(self._budget_s - elapsed, 0.0)) if math.isfinite(eta) else \
                 max(self._budget_s - elapsed, 0.0)
         return fraction, eta
+
+    def _show_folder_history(self) -> None:
+        """Between runs, the plots show the chosen run folder's logged curves (none: empty)."""
+        from drrn_core.training.runlog import History, read_history
+
+        if self._job is None:
+            run = self.run_field.path()
+            self._show_history(read_history(run) if run is not None else History())
 
     def _show_history(self, history) -> None:
         """Start the curves with what a resumed run logged before (drrn_core's History)."""

@@ -159,6 +159,23 @@ def test_resume_shows_the_runs_curves_so_far(qtbot, tab):
     assert curve.getData()[1].tolist()[:2] == pytest.approx(first_psnr, abs=5e-4)  # 3 decimals
 
 
+def test_choosing_a_run_folder_shows_its_curves(qtbot, tab, tmp_path):
+    """Between runs the plots show the chosen folder's logged curves; a folder without a log
+    (or none chosen) leaves them empty."""
+    tab.start()
+    _wait_done(qtbot, tab)
+    other = TrainingTab()
+    qtbot.addWidget(other)
+    other.run_field.set_path(tmp_path / "run")
+    qtbot.waitUntil(lambda: other.loss_points()[0] == [1, 2, 3, 4, 5, 6], timeout=5000)
+    assert list(other.loss_curve.getData()[0]) == [1, 2, 3, 4, 5, 6]
+    assert [c.getData()[0].tolist() for c in other.psnr_plot.getPlotItem().listDataItems()] \
+        == [[3, 6]]
+    other.run_field.set_path(tmp_path / "hr")  # images, no log
+    qtbot.waitUntil(lambda: other.loss_points() == ([], []), timeout=5000)
+    assert other.psnr_plot.getPlotItem().listDataItems() == []
+
+
 def test_problems_are_one_line_messages(qtbot, tab, tmp_path):
     tab.run_field.set_path("")
     tab.start()
