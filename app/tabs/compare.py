@@ -491,7 +491,8 @@ class CompareTab(QWidget):
         if not self.generation.is_current(gen):
             return
         ok = job.error is None
-        self.controls.set_busy(False, "Done" if ok else "Failed")
+        self.controls.set_busy(False, ("Visible region done" if self.preview else "Done") if ok
+                               else "Failed", complete=ok)
         for key, s in self.scores.items():
             self.controls.readouts.set_score(key, s.psnr, s.ssim, s.ifc, ifc_pending=False)
         self.busyChanged.emit(False)

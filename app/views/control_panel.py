@@ -371,13 +371,13 @@ class ControlPanel(QWidget):
         combo.blockSignals(False)
 
     # -- progress --------------------------------------------------------------------------
-    def set_busy(self, busy: bool, text: str = "") -> None:
+    def set_busy(self, busy: bool, text: str = "", complete: bool = False) -> None:
+        """Start a run (empty bar) or end one; a run that ended ``complete`` shows a full bar."""
         self.cancel_button.setEnabled(busy)
+        self.progress.setValue(self.progress.maximum() if complete and not busy else 0)
         if busy:
-            self.progress.setValue(0)
             self.progress.setFormat(text or "Working… %p%")
         else:
-            self.progress.setValue(0)
             self.progress.setFormat(text or "Idle")
             self.eta.clear()
 

@@ -45,6 +45,8 @@ def test_a_long_run_previews_the_visible_region_only(window, photo_png, slow, wa
     assert patch.shape == expected.shape
     assert np.abs(patch.astype(int) - expected).max() <= 1  # the very pixels of the whole run
     assert "whole image takes about" in window.statusBar().currentMessage()
+    bar = compare.controls.progress
+    assert bar.format() == "Visible region done"  # not "Done": the whole image is still to do
 
     assert compare.refresh_preview() is None and not compare.is_busy()  # same view: no rerun
     for _ in range(5):  # zoom in with the keyboard's action: the preview follows the view
@@ -64,6 +66,7 @@ def test_a_long_run_previews_the_visible_region_only(window, photo_png, slow, wa
     assert compare.results["drrn"][0].shape == full.shape
     assert np.abs(compare.results["drrn"][0] - full).max() < 1e-5
     assert button.isHidden() and window.actions["save"].isEnabled()
+    assert (bar.format(), bar.value()) == ("Done", bar.maximum())  # a full bar, not an empty one
 
 
 def test_preview_region_shrinks_to_the_budget():
