@@ -37,7 +37,7 @@ def _stem(compare) -> str:
 
 
 def _drrn_label(compare) -> str:
-    model = compare.controls.model_name()
+    model = compare.controls.model_spec()
     return f"DRRN ({model})" if model else "DRRN"
 
 

@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
         c.set_devices([AUTO, ("cpu", "cpu")], s.device)
         self._list_devices()
         c.set_choices(c.precision, precision_choices(), s.precision)
+        c.ensemble.setChecked(s.ensemble)
         self.tabs.setCurrentIndex(min(s.current_tab, self.tabs.count() - 1))
         self._sync_mode_actions(c.mode)
 
@@ -289,6 +290,7 @@ class MainWindow(QMainWindow):
         s.model = c.model_name()
         s.device = c.device_spec()
         s.precision = c.precision.currentText()
+        s.ensemble = c.ensemble.isChecked()
         s.current_tab = self.tabs.currentIndex()
         s.sync()
 

@@ -85,6 +85,15 @@ class AppSettings:
     def precision(self, value: str) -> None:
         self.store.setValue("processing/precision", value)
 
+    @property
+    def ensemble(self) -> bool:
+        """Whether DRRN runs as its self-ensemble (x8 time)."""
+        return self._get("processing/ensemble", False, bool)
+
+    @ensemble.setter
+    def ensemble(self, value: bool) -> None:
+        self.store.setValue("processing/ensemble", bool(value))
+
     # -- saving ----------------------------------------------------------------------------
     @property
     def jpeg_quality(self) -> int:

@@ -48,7 +48,8 @@ def weights_file(model: str) -> tuple[Path, tuple]:
 
 def upscaler_for(model: str, device: str = "auto", precision: str = "auto",
                  exact: bool = False):
-    """An engine Upscaler for a model name or weights path (``"bicubic"``: no model).
+    """An engine Upscaler for a model name or weights path (``"bicubic"``: no model), either
+    followed by "+" for its self-ensemble (drrn_core.weights.split_ensemble).
 
     Cached by the weights file's identity, device, precision and ``exact``, so a replaced or
     different file of the same name is reloaded. Call on a worker thread (loading takes time).
@@ -63,15 +64,16 @@ def upscaler_for(model: str, device: str = "auto", precision: str = "auto",
     from drrn_core import weights
     from drrn_core.engine.device import resolve_target
 
-    path, identity = weights_file(model)
-    key = (identity, device, precision, exact)
+    name, ensemble = weights.split_ensemble(model)
+    path, identity = weights_file(name)
+    key = (identity, device, precision, exact, ensemble)
     with _CACHE.lock:
         if key in _CACHE.items:
             return _CACHE.items[key]
     cpu = resolve_target(device, precision).device.type == "cpu"
     tile = CPU_TILE if cpu and not exact else None
     up = Upscaler(weights.load_weights(path), device=device, precision=precision, tile=tile,
-                  notice=_CACHE.notice)
+                  ensemble=ensemble, notice=_CACHE.notice)
     with _CACHE.lock:
         if len(_CACHE.items) >= 3:
             _CACHE.items.pop(next(iter(_CACHE.items)))

@@ -53,12 +53,12 @@ def make_input(path: Path, width: int, height: int) -> None:
 ENGINE = """
 import sys
 import numpy as np
-from drrn_core.cli_upscale import choose_model
 from drrn_core.engine import Upscaler
 from drrn_core.imaging import io
+from drrn_core.weights import resolve_model
 src, out, model, limit = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 image = io.load_image(src, max_pixels=limit)
-up = Upscaler(choose_model(model))
+up = Upscaler(None if model == "bicubic" else resolve_model(model))
 result = up.upscale(image.image, 2.0, out_dtype=np.uint16 if image.bit_depth == 16 else np.uint8)
 like = io.LoadedImage(np.empty((0, 0), np.float32), None, image.bit_depth, image.mode,
                       image.exif, image.icc, image.format, image.path)

@@ -418,6 +418,22 @@ def resolve_model(name_or_path: str | os.PathLike) -> LoadedModel:
     return find_model(text).load()
 
 
+ENSEMBLE_SUFFIX = "+"
+"""A model name or weights path followed by this runs as the model's self-ensemble (the mean of
+its 8 flips and rotations, 8x the time), as "DRRN+" in super-resolution tables."""
+
+
+def split_ensemble(spec: str | os.PathLike) -> tuple[str, bool]:
+    """``("NAME", True)`` for ``"NAME+"``; ``(spec, False)`` otherwise, and also when ``spec``
+    itself names an installed model or an existing file (model names may end in "+")."""
+    text = str(spec)
+    if len(text) < 2 or not text.endswith(ENSEMBLE_SUFFIX) or Path(text).exists():
+        return text, False
+    if any(e.name.lower() == text.lower() for e in list_models()):
+        return text, False
+    return text[:-len(ENSEMBLE_SUFFIX)], True
+
+
 def default_model_name() -> str | None:
     """Best bundled model: metadata ``"default": true`` first, then the deepest; None if none."""
     bundled = [e for e in list_models() if e.source == "bundled"]

@@ -179,6 +179,11 @@ class BenchmarkTab(QWidget):
         self.models = QListWidget(box)
         self.models.setToolTip("Bicubic (the protocol's baseline) is always included")
         lay.addWidget(self.models)
+        self.ensemble_check = QCheckBox("Self-ensemble too (NAME+, 8× time)", box)
+        self.ensemble_check.setToolTip(
+            "Also score each ticked DRRN model as its self-ensemble, the mean of its 8 flips and "
+            "rotations: the “+” rows of super-resolution tables (drrn bench --model NAME+)")
+        lay.addWidget(self.ensemble_check)
         return box
 
     def _table_panel(self) -> QWidget:
@@ -274,6 +279,15 @@ class BenchmarkTab(QWidget):
         return [it.data(Qt.ItemDataRole.UserRole) for it in items
                 if it.checkState() == Qt.CheckState.Checked]
 
+    def model_specs(self) -> list[str]:
+        """What a run scores: the ticked models, each DRRN one followed by its self-ensemble
+        (``NAME+``) when that is asked for."""
+        from drrn_core.weights import ENSEMBLE_SUFFIX
+
+        plus = self.ensemble_check.isChecked()
+        return [spec for c in self.selected_models() for spec in
+                ([c.name, c.name + ENSEMBLE_SUFFIX] if plus and c.name != BICUBIC else [c.name])]
+
     def selected_scales(self) -> list[int]:
         return [s for s, check in self.scale_checks.items() if check.isChecked()]
 
@@ -318,7 +332,7 @@ class BenchmarkTab(QWidget):
         self.plot.clear()
         self.progress.setValue(0)
         self.status.setText("Starting…")
-        models = [c.name for c in self.selected_models()]
+        models = self.model_specs()
         self._job = start_job(run_benchmark, folders, models, scales, self.ifc_check.isChecked(),
                               self.device, self.precision,
                               name="benchmark", parent=self)
@@ -384,7 +398,7 @@ class BenchmarkTab(QWidget):
         from drrn_core import weights
 
         try:
-            sha = file_sha256(weights.find_model(model).path)
+            sha = file_sha256(weights.find_model(weights.split_ensemble(model)[0]).path)
             ran = upscaler_for(model, self.device, self.precision).description
         except Exception:  # noqa: BLE001 - a model removed since the run: leave it blank
             return "", ""
@@ -483,7 +497,7 @@ class BenchmarkTab(QWidget):
 
     # Remembered choices
     def save_choices(self) -> None:
-        """Datasets, scales, ticked models and IFC, for the next session."""
+        """Datasets, scales, ticked models, IFC and self-ensemble, for the next session."""
         from app.settings import AppSettings
 
         store = AppSettings().store
@@ -491,6 +505,7 @@ class BenchmarkTab(QWidget):
         store.setValue("benchmark/scales", [str(s) for s in self.selected_scales()])
         store.setValue("benchmark/models", [c.name for c in self.selected_models()])
         store.setValue("benchmark/ifc", self.ifc_check.isChecked())
+        store.setValue("benchmark/ensemble", self.ensemble_check.isChecked())
         store.sync()
 
     def _restore_choices(self) -> None:
@@ -525,9 +540,11 @@ class BenchmarkTab(QWidget):
             if item.flags() & Qt.ItemFlag.ItemIsUserCheckable:
                 on = item.data(Qt.ItemDataRole.UserRole).name in models
                 item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
-        ifc = store.value("benchmark/ifc")
-        if ifc is not None:
-            self.ifc_check.setChecked(str(ifc).lower() in ("1", "true"))
+        for key, check in (("benchmark/ifc", self.ifc_check),
+                           ("benchmark/ensemble", self.ensemble_check)):
+            value = store.value(key)
+            if value is not None:
+                check.setChecked(str(value).lower() in ("1", "true"))
 
     # Helpers
     def _summary(self, word: str) -> str:

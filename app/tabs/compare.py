@@ -214,7 +214,7 @@ class CompareTab(QWidget):
             mode=c.mode,
             scale=c.scale_value(),
             size=None if evaluate else c.target_size(),
-            model=c.model_name(),
+            model=c.model_spec(),
             device=c.device_spec(),
             precision=c.precision.currentText() or "auto",
             lr=self.source.lr if evaluate else None,
@@ -367,7 +367,7 @@ class CompareTab(QWidget):
         return self.job is not None
 
     def _reset_panes(self, req: pipeline.Request) -> None:
-        model_label = self.controls.model_name()
+        model_label = req.model
         for key, pane in self.grid.panes.items():
             drrn_title = "DRRN" if req.model == pipeline.BICUBIC else f"DRRN ({model_label})"
             pane.set_title(drrn_title if key == "drrn" else TITLES[key])
@@ -534,7 +534,8 @@ class CompareTab(QWidget):
                 path = None
         return Provenance(
             image=self.source.name if self.source else "", scale=int(self.controls.scale_value()),
-            model=model if model != pipeline.BICUBIC else "", model_file=path.name if path else "",
+            model=self.controls.model_spec() if model != pipeline.BICUBIC else "",
+            model_file=path.name if path else "",
             model_sha256=file_sha256(path), run=self.provenance)
 
     def scores_text(self, fmt: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from drrn_core import benchmark, limits
+from drrn_core import benchmark, limits, weights
 from drrn_core.atomic import write_text_atomic
 from drrn_core.benchmark import Dataset, DatasetError, Failed, bench_csv, bench_json
 from drrn_core.cli.common import (
@@ -17,7 +17,7 @@ from drrn_core.cli.common import (
     check_output_folder,
     error,
     integer_scale,
-    load_model,
+    load_model_spec,
     make_upscaler,
     note,
     positive_int,
@@ -56,7 +56,8 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--scale", nargs="+", type=integer_scale, default=[2, 3, 4], metavar="S",
                    help="integer scales (default: 2 3 4)")
     p.add_argument("--model", action="append", metavar="bicubic|NAME|PATH",
-                   help="model to evaluate; repeat for several (default: bicubic)")
+                   help="model to evaluate; repeat for several (default: bicubic); NAME+ or "
+                   "PATH+ evaluates its self-ensemble (8 flips/rotations averaged, 8x slower)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     p.add_argument("--csv", type=Path, metavar="FILE", help="write per-image results as CSV")
     p.add_argument("--per-image", action="store_true", help="print per-image rows in the table")
@@ -122,12 +123,12 @@ def bench_models(specs: Sequence[str] | None, device: str,
         if spec == BICUBIC:
             models[BICUBIC] = BICUBIC
             continue
-        loaded = load_model(spec)
-        name = loaded.descriptor.name
+        loaded, ensemble = load_model_spec(spec)
+        name = loaded.descriptor.name + (weights.ENSEMBLE_SUFFIX if ensemble else "")
         if name in models:  # two files of one architecture: tell them apart by the argument
             name = f"{name} ({spec})"
         models[name] = make_upscaler(loaded, device=device, precision=precision,
-                                     backend=backend, notice=note).restore_y
+                                     backend=backend, ensemble=ensemble, notice=note).restore_y
     return models
 
 

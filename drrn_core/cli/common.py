@@ -146,11 +146,13 @@ def check_output_folder(path: Path) -> None:
         raise CLIError(f"{path}: is a directory, expected a file name")
 
 
-def load_model(spec: str) -> weights.LoadedModel:
-    """weights.resolve_model(spec): a model name (see `drrn models`) or a weights file; an unknown
-    name fails with one line that lists the installed models."""
+def load_model_spec(spec: str) -> tuple[weights.LoadedModel, bool]:
+    """(model, ensemble) of a model name (see `drrn models`) or weights file, either maybe
+    followed by "+" for its self-ensemble (weights.split_ensemble); an unknown name fails with
+    one line that lists the installed models."""
+    name, ensemble = weights.split_ensemble(spec)
     try:
-        return weights.resolve_model(spec)
+        return weights.resolve_model(name), ensemble
     except weights.WeightsError as exc:
         raise CLIError(exc) from None
 

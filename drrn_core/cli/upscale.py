@@ -18,7 +18,7 @@ from drrn_core.cli.common import (
     check_output_folder,
     compile_allowed,
     error,
-    load_model,
+    load_model_spec,
     make_upscaler,
     note,
     positive_int,
@@ -75,7 +75,8 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
                      help="write NAME_xSCALE.EXT files into DIR (created if missing)")
     p.add_argument("--model", metavar="NAME|PATH|bicubic",
                    help="model name (see 'drrn models'), weights file, or 'bicubic' "
-                   "(default: the bundled default model; an error when none is installed)")
+                   "(default: the bundled default model; an error when none is installed); "
+                   "NAME+ is the same as --ensemble")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps|vulkan[:N]",
                    help="where to run the model (default: auto = CUDA, then MPS, then a Vulkan "
                         "GPU, then the CPU; 'drrn devices' lists them)")
@@ -161,8 +162,9 @@ def final_target(job: Job, inputs: Sequence[Path], fmt: str | None) -> Path:
     return job.target
 
 
-def choose_model(spec: str | None) -> weights.LoadedModel | None:
-    """The LoadedModel to run, or None for bicubic (asked for with ``--model bicubic``).
+def choose_model(spec: str | None) -> tuple[weights.LoadedModel | None, bool]:
+    """The LoadedModel to run, or None for bicubic (asked for with ``--model bicubic``), and
+    whether the spec asked for its self-ensemble (``NAME+``).
 
     Without --model and without any bundled weights this is an error rather than a quiet
     bicubic fallback: an install that lost its weights must be impossible to miss."""
@@ -172,7 +174,7 @@ def choose_model(spec: str | None) -> weights.LoadedModel | None:
             raise CLIError("no DRRN weights are installed (see 'drrn models'); reinstall DRRN "
                            "Studio, pass --model PATH.safetensors, or --model bicubic to "
                            "upscale with bicubic")
-    return None if spec == BICUBIC else load_model(spec)
+    return (None, False) if spec == BICUBIC else load_model_spec(spec)
 
 
 def check_size(args: argparse.Namespace, upscaler: Upscaler, image: io.LoadedImage) -> None:
@@ -220,9 +222,10 @@ def run_upscale(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CLIError(f"{args.out_dir}: cannot create the output folder "
                            f"({exc.strerror or exc})") from None
+    model, plus = choose_model(args.model)
     upscaler = make_upscaler(
-        choose_model(args.model), device=args.device, precision=args.precision,
-        backend=args.backend, tile=args.tile, ensemble=args.ensemble,
+        model, device=args.device, precision=args.precision,
+        backend=args.backend, tile=args.tile, ensemble=args.ensemble or plus,
         compile=compile_allowed(args.compile),
         notice=note,
     )

@@ -152,18 +152,24 @@ def test_cancel_stops_between_files(qtbot, tab, tmp_path):
     assert tab.run_button.isEnabled()
 
 
+def _tiny_batch(qtbot, photos: Path, out: Path, model_store: Path, monkeypatch) -> BatchTab:
+    """A Batch tab from ``photos`` to ``out`` with the model store's tiny model chosen."""
+    monkeypatch.setenv("DRRN_USER_DIR", str(model_store))
+    tab = BatchTab()
+    qtbot.addWidget(tab)
+    tab.input_field.set_path(photos)
+    tab.output_field.set_path(out)
+    tab.model_combo.setCurrentIndex(tab.model_combo.findText("tiny", Qt.MatchFlag.MatchContains))
+    return tab
+
+
 def test_the_batch_is_estimated_before_it_runs(qtbot, photos, tmp_path, model_store,
                                               monkeypatch):
     """Issue 12: every place uses the calibrated estimate; progress is weighted by it."""
     from app.tabs.batch import BatchEvent
     from app.upscalers import upscaler_for
 
-    monkeypatch.setenv("DRRN_USER_DIR", str(model_store))
-    tab = BatchTab()
-    qtbot.addWidget(tab)
-    tab.input_field.set_path(photos)
-    tab.output_field.set_path(tmp_path / "out")
-    tab.model_combo.setCurrentIndex(tab.model_combo.findText("tiny", Qt.MatchFlag.MatchContains))
+    tab = _tiny_batch(qtbot, photos, tmp_path / "out", model_store, monkeypatch)
     assert tab.model_combo.currentData().name == "tiny"
     events: list[BatchEvent] = []
     up = upscaler_for("tiny")  # the estimate before the run (each finished run refines the rates)
@@ -176,6 +182,27 @@ def test_the_batch_is_estimated_before_it_runs(qtbot, photos, tmp_path, model_st
     assert first.seconds == pytest.approx(expected)
     assert sum(first.shares) == pytest.approx(1.0) and first.shares[0] > first.shares[-1] >= 0
     assert tab.overall_bar.value() == 1000
+
+
+def test_self_ensemble_upscales_each_image_with_model_plus(qtbot, photos, tmp_path, model_store,
+                                                          monkeypatch):
+    """Self-ensemble runs MODEL+ on every image (the engine's 8-pass mean) and is remembered."""
+    from app.upscalers import upscaler_for
+
+    tab = _tiny_batch(qtbot, photos, tmp_path / "out", model_store, monkeypatch)
+    tab.ensemble_check.setChecked(True)
+    assert tab.settings().model == "tiny+"
+    _run(qtbot, tab)
+    source = np.asarray(Image.open(photos / "a.png"), dtype=np.float32) / 255
+    plus = upscaler_for("tiny+").upscale(source, scale=2.0)
+    plain = upscaler_for("tiny").upscale(source, scale=2.0)
+    got = np.asarray(Image.open(tmp_path / "out" / "a.png"), dtype=int)
+    assert np.abs(got - np.round(plus * 255)).max() <= 1
+    assert np.abs(got - np.round(plain * 255)).max() > 1
+    tab.save_choices()
+    again = BatchTab()
+    qtbot.addWidget(again)
+    assert again.ensemble_check.isChecked() and again.settings().model == "tiny+"
 
 
 # -- issue 11/12: file-name template, keep the format, existing files, remembered fields -------

@@ -146,16 +146,24 @@ def test_a_drrn_model_runs_through_the_protocol(qtbot, dataset, tmp_path):
     tab.add_dataset(dataset)
     _only_scales(tab, {3})
     tab.ifc_check.setChecked(False)
+    tab.ensemble_check.setChecked(True)  # tiny and tiny+ (its self-ensemble)
     _run(qtbot, tab)
     assert not tab.message.is_error(), tab.message.text()
-    rows = [r for r in tab.table_model.rows(means=False) if r.model == "tiny"]
-    assert len(rows) == 3
-    restore = Upscaler(weights.load_weights(path), precision="fp32").restore_y
-    for row in rows:
-        expected = protocol.evaluate_image(row.path, 3, restore, with_ifc=False)
-        assert row.psnr == pytest.approx(expected.psnr, abs=1e-4)
-        assert row.ssim == pytest.approx(expected.ssim, abs=1e-6)
-    assert len(tab.plot.getPlotItem().listDataItems()) == 2
+    for model, ensemble in (("tiny", False), ("tiny+", True)):
+        rows = [r for r in tab.table_model.rows(means=False) if r.model == model]
+        assert len(rows) == 3
+        restore = Upscaler(weights.load_weights(path), precision="fp32",
+                           ensemble=ensemble).restore_y
+        for row in rows:
+            expected = protocol.evaluate_image(row.path, 3, restore, with_ifc=False)
+            assert row.psnr == pytest.approx(expected.psnr, abs=1e-4)
+            assert row.ssim == pytest.approx(expected.ssim, abs=1e-6)
+    assert len(tab.plot.getPlotItem().listDataItems()) == 3
+    out = tmp_path / "r.csv"
+    tab.export_csv(out)
+    with out.open() as f:
+        plus = [r for r in csv.DictReader(f) if r["model"] == "tiny+"]
+    assert plus and all(r["model_sha256"] and "self-ensemble x8" in r["ran_on"] for r in plus)
 
 
 def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
@@ -324,11 +332,14 @@ def test_default_model_is_ticked_and_choices_are_remembered(qtbot, model_store, 
     first.add_dataset(dataset)
     _only_scales(first, {3})
     first.ifc_check.setChecked(False)
+    first.ensemble_check.setChecked(True)
     first.save_choices()
     again = BenchmarkTab()
     qtbot.addWidget(again)
     assert again.datasets.folders() == [dataset.resolve()]
     assert again.selected_scales() == [3] and not again.ifc_check.isChecked()
+    assert again.ensemble_check.isChecked() and again.model_specs() == ["bicubic", "tiny",
+                                                                         "tiny+"]
     assert [m.name for m in again.selected_models()] == ticked
 
 

@@ -66,6 +66,31 @@ def test_evaluation_readouts_are_the_protocols_numbers(window, gt_png, wait_idle
     assert "dB" in window.compare.grid.panes["bicubic"].title_text()
 
 
+def test_self_ensemble_is_scored_as_drrn_bench_scores_name_plus(window, gt_png, wait_idle,
+                                                                qtbot):
+    """Ticking Self-ensemble evaluates MODEL+ (8 flips and rotations averaged): the scores are
+    `drrn bench --model MODEL+`'s, and every label says MODEL+."""
+    window.compare.set_mode("evaluate")
+    window.compare.controls.scale.setValue(2)
+    window.compare.controls.ensemble.setChecked(True)
+    assert window.open_path(gt_png)
+    wait_idle(window)
+    gt = np.asarray(Image.open(gt_png))
+    plain = protocol.evaluate_image(
+        gt, 2, Upscaler(weights.resolve_model(TINY), precision="fp32").restore_y)
+    plus = protocol.evaluate_image(gt, 2, Upscaler(weights.resolve_model(TINY), precision="fp32",
+                                                   ensemble=True).restore_y)
+    assert window.compare.scores["drrn"] == plus != plain
+    assert "self-ensemble x8" in window.compare.provenance
+    assert window.compare.grid.panes["drrn"].title_text().startswith(f"DRRN ({TINY}+)")
+    assert window.compare.score_provenance().model == f"{TINY}+"
+    gen = window.compare.generation.current
+    window.compare.controls.ensemble.setChecked(False)  # unticked: the plain model again
+    qtbot.waitUntil(lambda: window.compare.generation.current > gen, timeout=2000)
+    wait_idle(window)
+    assert window.compare.scores["drrn"] == plain
+
+
 def test_ifc_arrives_after_psnr_and_ssim(astronaut_rgb):
     gt = np.ascontiguousarray(astronaut_rgb[80:176, 160:256])
     req = pipeline.Request(image=gt, mode="evaluate", scale=2, model=TINY)

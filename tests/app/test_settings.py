@@ -50,6 +50,7 @@ def test_window_restores_its_state(qtbot, tmp_path):
     c.set_mode("evaluate")
     c.scale.setValue(3)
     c.set_devices(device_choices(), "cpu")
+    c.ensemble.setChecked(True)
     win.tabs.setCurrentIndex(1)
     win.close()
     saved = settings_at(path).geometry
@@ -58,5 +59,6 @@ def test_window_restores_its_state(qtbot, tmp_path):
     qtbot.addWidget(again)
     c = again.compare.controls
     assert (c.mode, c.scale_value(), c.device_spec()) == ("evaluate", 3.0, "cpu")
+    assert c.ensemble.isChecked()
     assert again.tabs.currentIndex() == 1
     assert again.actions["mode_evaluate"].isChecked()

@@ -207,3 +207,29 @@ def test_ground_truth_over_the_bench_pixel_limit_fails_alone(drrn, tiny_set):
     assert "img_004.png: 120x100 (0.0 MP) is over the 0.01 MP limit" in result.err
     assert "Tiny" in result.out  # the three 84x84 images were scored
     assert drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--max-pixels", "12000").code == 0
+
+
+def test_a_plus_after_the_model_scores_its_self_ensemble(drrn, tiny_set, tiny_model, tmp_path):
+    """`--model PATH+` (or NAME+) is the model's self-ensemble, named NAME+ as in SR tables."""
+    import torch
+
+    from drrn_core import weights
+    from drrn_core.engine import Upscaler
+
+    loaded = weights.load_weights(tiny_model)
+    with torch.no_grad():  # random weights saturate; scaled down, the residual stays small
+        for param in loaded.model.parameters():
+            param.mul_(0.3)
+    tiny_model = weights.save_weights(tmp_path / "tiny.safetensors", loaded.model,
+                                      loaded.descriptor, {})
+    out = tmp_path / "r.json"
+    result = drrn("bench", tiny_set / "img_001.png", "--scale", "3", "--model", tiny_model,
+                  "--model", f"{tiny_model}+", "--no-ifc", "--json", out)
+    assert result.code == 0, result.err
+    runs = {r["model"]: r["images"][0] for r in json.loads(out.read_text())["runs"]}
+    assert set(runs) == {"tiny", "tiny+"}
+    restore = Upscaler(weights.load_weights(tiny_model), precision="fp32",
+                       ensemble=True).restore_y
+    expected = evaluate_image(tiny_set / "img_001.png", 3, restore, with_ifc=False)
+    assert (runs["tiny+"]["psnr"], runs["tiny+"]["ssim"]) == (expected.psnr, expected.ssim)
+    assert runs["tiny+"]["psnr"] != runs["tiny"]["psnr"]

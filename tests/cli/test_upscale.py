@@ -125,6 +125,26 @@ def test_default_model_is_the_bundled_one(drrn, png, tmp_path, isolated_models):
     assert model.shape == bicubic.shape and not np.array_equal(model, bicubic)
 
 
+def test_a_plus_after_the_model_is_its_self_ensemble(drrn, png, tmp_path, isolated_models):
+    """`--model NAME+` runs NAME's self-ensemble, as --ensemble does; a model whose own name ends
+    in "+" is that model."""
+    save_tiny_model(isolated_models / "user" / "models", "mine")
+    save_tiny_model(isolated_models / "user" / "models", "other+")  # no model "other"
+    runs = {"plus": ("--model", "mine+"), "flag": ("--model", "mine", "--ensemble"),
+            "plain": ("--model", "mine"), "named": ("--model", "other+"),
+            "named_ensemble": ("--model", "other+", "--ensemble")}
+    out = {}
+    for key, args in runs.items():
+        result = drrn("upscale", png, "-s", "2", "-o", tmp_path / f"{key}.png", *args,
+                      "--precision", "fp32")
+        assert result.code == 0, (key, result.err)
+        out[key] = np.asarray(Image.open(tmp_path / f"{key}.png"))
+    assert np.array_equal(out["plus"], out["flag"]) and not np.array_equal(out["plus"],
+                                                                           out["plain"])
+    assert np.array_equal(out["named"], out["plain"])  # the same weights, run once
+    assert np.array_equal(out["named_ensemble"], out["plus"])
+
+
 def test_unknown_model_lists_available(drrn, png, isolated_models):
     save_tiny_model(isolated_models / "user" / "models", "mine")
     result = drrn("upscale", png, "-s", "2", "--model", "nosuch")
