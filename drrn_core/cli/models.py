@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from drrn_core import weights
 from drrn_core.benchmark import format_scores
@@ -21,14 +22,26 @@ def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
 
 
+_CELL = re.compile(r"(?P<dataset>.+)_x(?P<scale>\d+)")
+
+
 def _result_lines(results: object) -> list[str]:
     """Recorded results: bench-JSON objects (one or a list) as 'Set5 x2 bicubic: P / S / I' lines,
-    anything else as compact JSON."""
+    a model card's ``{"Set5_x2": {"psnr", "ssim", "ifc"}, ...}`` as one 'Set5: x2 P / S / I · x3
+    ...' line per dataset, anything else as compact JSON."""
     docs = results if isinstance(results, list) else [results]
-    if not all(isinstance(d, dict) and {"dataset", "runs"} <= d.keys() for d in docs):
-        return [json.dumps(results, separators=(", ", ": "))]
-    return [f"{doc['dataset']} x{run['scale']:g} {run['model']}: {format_scores(run['mean'])}"
-            for doc in docs for run in doc["runs"]]
+    if all(isinstance(d, dict) and {"dataset", "runs"} <= d.keys() for d in docs):
+        return [f"{doc['dataset']} x{run['scale']:g} {run['model']}: {format_scores(run['mean'])}"
+                for doc in docs for run in doc["runs"]]
+    cells = {k: (_CELL.fullmatch(k), v) for k, v in results.items()} \
+        if isinstance(results, dict) and results else {}
+    if cells and all(m and isinstance(v, dict) and "psnr" in v for m, v in cells.values()):
+        by_dataset: dict[str, list[str]] = {}
+        for m, scores in cells.values():
+            by_dataset.setdefault(m["dataset"], []).append(
+                f"x{m['scale']} {format_scores(scores)}")
+        return [f"{name}: " + " · ".join(parts) for name, parts in by_dataset.items()]
+    return [json.dumps(results, separators=(", ", ": "))]
 
 
 def run_models(args: argparse.Namespace) -> int:
@@ -47,5 +60,6 @@ def run_models(args: argparse.Namespace) -> int:
     if not entries:
         print(f"No models installed. Bundled weights go in {weights.bundled_dir()}, user models "
               f"in {weights.user_dir()}.")
-    print("'bicubic' is always available (--model bicubic).")
+    print(f"'bicubic' is always available (--model bicubic); NAME{weights.ENSEMBLE_SUFFIX} runs a "
+          "model's self-ensemble (8 flips/rotations averaged, 8x the time).")
     return EXIT_OK

@@ -96,3 +96,14 @@ def test_models_lists_descriptors_and_results(drrn, isolated_models):
     assert "B=1 U=2 C=8" in out
     assert "Set5 x2 deep: 37.12 / 0.9568 / 8.123" in out
     assert '{"note": "x"}' in out
+
+
+def test_models_show_a_model_cards_scores_one_line_per_dataset(drrn, isolated_models):
+    """The results a model card records ({"Set5_x2": scores, ...}) read as a table, not JSON."""
+    cell = {"psnr": 37.23664, "ssim": 0.957103, "ifc": 7.81898}
+    results = {"Set5_x2": cell, "Set5_x3": {**cell, "psnr": 33.37001}, "BSD100_x4": cell}
+    save_tiny_model(isolated_models / "resources" / "weights", "card", {"results": results})
+    out = drrn("models").out
+    assert "    Set5: x2 37.24 / 0.9571 / 7.819 · x3 33.37 / 0.9571 / 7.819\n" in out
+    assert "    BSD100: x4 37.24 / 0.9571 / 7.819\n" in out
+    assert "{" not in out
