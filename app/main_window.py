@@ -42,12 +42,13 @@ from app.document import (
     is_image_path,
     qimage_from_array,
 )
+from app.pipeline import BICUBIC
 from app.settings import AppSettings
 from app.tabs._models import ModelRegistry
 from app.tabs.compare import CompareTab
 from app.views.status_bar import StatusBar
 from app.workers import describe_error, shutdown_jobs
-from drrn_core.weights import resources_dir
+from drrn_core.weights import resources_dir, split_ensemble
 
 log = logging.getLogger("drrn-studio.window")
 
@@ -404,8 +405,16 @@ class MainWindow(QMainWindow):
         self.compare.set_source(opened.image, opened.name, opened.loaded, lr=opened.lr,
                                 note=opened.note, path=opened.path, lr_path=opened.lr_path)
 
-    def open_in_evaluation(self, path: str, scale: int) -> None:
-        """From the benchmark tab: evaluate one image at one scale."""
+    def open_in_evaluation(self, path: str, scale: int, model: str = BICUBIC) -> None:
+        """From the benchmark tab: evaluate one image at one scale with the row's model (a
+        NAME+ row: its self-ensemble); a bicubic row keeps the chosen model."""
+        if model != BICUBIC:
+            name, ensemble = split_ensemble(model)
+            c = self.compare.controls
+            index = c.model.findData(name)
+            if index >= 0:
+                c.model.setCurrentIndex(index)
+                c.ensemble.setChecked(ensemble)
         self.open_path(path, mode="evaluate", scale=scale)
 
     def open_pair_dialog(self) -> None:

@@ -75,7 +75,7 @@ def _restorer(upscaler, ctx: JobContext):
 class BenchmarkTab(QWidget):
     """Datasets, scales and models in; a streaming results table, a plot and exports out."""
 
-    openInEvaluation = Signal(str, int)  # noqa: N815 (Qt signal naming) - image path, scale
+    openInEvaluation = Signal(str, int, str)  # noqa: N815 (Qt naming) - image, scale, model
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -465,7 +465,7 @@ class BenchmarkTab(QWidget):
     def _on_double_click(self, index: QModelIndex) -> None:
         row = self.table_model.row_at(self.proxy.mapToSource(index).row())
         if row.path and not row.is_mean:
-            self.openInEvaluation.emit(row.path, row.scale)
+            self.openInEvaluation.emit(row.path, row.scale, row.model)
 
     def _export_csv_dialog(self) -> None:
         path, chosen = QFileDialog.getSaveFileName(

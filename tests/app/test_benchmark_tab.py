@@ -232,7 +232,7 @@ def test_double_click_opens_the_image_in_evaluation(qtbot, tab, dataset):
     row = tab.table_model.row_at(proxy.mapToSource(index).row())
     with qtbot.waitSignal(tab.openInEvaluation, timeout=1000) as blocker:
         tab.table.doubleClicked.emit(index)
-    assert blocker.args == [row.path, 3]
+    assert blocker.args == [row.path, 3, row.model]
     assert Path(row.path).parent == dataset
 
     mean_row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 1).data() == "mean")

@@ -361,6 +361,20 @@ def test_status_bar_speaks_for_compare_only(window, astro_png, wait_idle):
     assert status(window) == said and not window.hover_label.isHidden()
 
 
+def test_a_benchmark_row_opens_with_its_model(window, astro_png, wait_idle, select_model):
+    """Double-clicking a Benchmark row evaluates that image with the row's model: NAME+ with the
+    self-ensemble ticked; a bicubic row keeps the chosen model."""
+    c = window.compare.controls
+    window.open_in_evaluation(str(astro_png), 3, "tiny+")
+    wait_idle(window)
+    assert (c.mode, c.scale_value(), c.model_spec()) == ("evaluate", 3.0, "tiny+")
+    assert window.compare.scores["drrn"] is not None
+    select_model(window, "medium")
+    window.open_in_evaluation(str(astro_png), 2, "bicubic")
+    wait_idle(window)
+    assert (c.scale_value(), c.model_spec()) == (2.0, "medium+")
+
+
 def test_model_cards_have_no_empty_header_row():
     """Issue 12 (cosmetic): the model card's key/value table showed an empty header bar."""
     from app.dialogs.about import model_card
