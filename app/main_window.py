@@ -437,13 +437,20 @@ class MainWindow(QMainWindow):
         return opened is not None
 
     def open_folder(self, folder: Path) -> bool:
-        """A folder: offer to open its first image or hand it to the Benchmark / Batch tab."""
+        """A folder: offer to open its first image or hand it to the Benchmark / Batch tab (a
+        folder of datasets, or one whose images lie in an HR sub-folder: those two)."""
+        from drrn_core.benchmark import DatasetError, collect_datasets
+
         images = sorted((p for p in folder.iterdir() if is_image_path(p)),
                         key=lambda p: p.name.lower())
+        datasets: list[str] = []
         if not images:
-            self.show_error("No images", f"There are no image files in {folder}.")
-            return False
-        choice = self.ask_folder_action(folder, images)
+            try:
+                datasets = [d.name for d in collect_datasets([folder])]
+            except (DatasetError, OSError):
+                self.show_error("No images", f"There are no image files in {folder}.")
+                return False
+        choice = self.ask_folder_action(folder, images, datasets)
         if choice == "open":
             return self.open_path(images[0])
         if choice == "benchmark":
@@ -456,16 +463,20 @@ class MainWindow(QMainWindow):
             return True
         return False
 
-    def ask_folder_action(self, folder: Path, images: list[Path]) -> str:
-        """Ask what to do with a folder: "open" (its first image), "benchmark", "batch" or ""."""
+    def ask_folder_action(self, folder: Path, images: list[Path], datasets: list[str]) -> str:
+        """Ask what to do with a folder: "open" (its first image), "benchmark", "batch" or "".
+        ``datasets``: for a folder without images of its own, the datasets found under it."""
+        held = (f"holds {len(images)} image(s)" if images else
+                f"holds the dataset(s) {', '.join(datasets)}")
         box = QMessageBox(QMessageBox.Icon.Question, "Open a folder",
-                          f"{folder.name} holds {len(images)} image(s). What should happen?",
-                          parent=self)
-        choices = {
-            box.addButton(f"Open {images[0].name}", QMessageBox.ButtonRole.AcceptRole): "open",
-            box.addButton("Benchmark it", QMessageBox.ButtonRole.ActionRole): "benchmark",
-            box.addButton("Batch-upscale it", QMessageBox.ButtonRole.ActionRole): "batch",
-        }
+                          f"{folder.name} {held}. What should happen?", parent=self)
+        choices = {}
+        if images:
+            choices[box.addButton(f"Open {images[0].name}",
+                                  QMessageBox.ButtonRole.AcceptRole)] = "open"
+        choices[box.addButton("Benchmark it", QMessageBox.ButtonRole.ActionRole)] = "benchmark"
+        choices[box.addButton("Batch-upscale it",
+                              QMessageBox.ButtonRole.ActionRole)] = "batch"
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.exec()
         return choices.get(box.clickedButton(), "")

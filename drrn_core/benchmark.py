@@ -83,27 +83,54 @@ def dataset_names(folders: Sequence[Path]) -> list[str]:
     return [str(f) if longer.count(n) > 1 else n for f, n in zip(folders, longer, strict=True)]
 
 
+HR_FOLDERS = ("HR", "GTmod12", "GT")
+"""Sub-folders holding a dataset's ground truth in common benchmark downloads (EDSR's
+``Set5/HR``, BasicSR's ``Set5/GTmod12``), looked for (any case) in a folder without images of
+its own. Low-resolution images beside them are never read: the protocol makes its own LR."""
+
+
+def ground_truth_images(folder: Path) -> list[Path]:
+    """A dataset folder's ground-truth images: its own (IMAGE_SUFFIXES, sorted), else those of its
+    first HR_FOLDERS sub-folder; where ``*_HR`` files lie beside ``*_LR`` ones (SelfExSR's
+    layout), only the ``*_HR`` ones. Empty when there are none."""
+    images = list_images(folder)
+    if not images:
+        subs = {p.name.lower(): p for p in folder.iterdir() if p.is_dir()}
+        hr = next((subs[n.lower()] for n in HR_FOLDERS if n.lower() in subs), None)
+        images = list_images(hr) if hr is not None else []
+    tagged = {tag: [p for p in images if p.stem.upper().endswith(tag)] for tag in ("_HR", "_LR")}
+    return tagged["_HR"] if tagged["_HR"] and tagged["_LR"] else images
+
+
 def collect_datasets(sources: Sequence[str | os.PathLike]) -> list[Dataset]:
-    """Folders become datasets (their images, IMAGE_SUFFIXES, sorted); loose image files are
-    grouped into one dataset per parent folder; a folder given twice (or a file inside a folder
-    given) joins that folder's dataset. DatasetError for a missing source, a non-file or a folder
-    without images."""
+    """Folders become datasets (ground_truth_images: a folder's images, or its HR sub-folder's);
+    a folder with neither, whose sub-folders are datasets (a collection such as ``benchmark/``
+    holding Set5 and Set14), gives one dataset per sub-folder; loose image files are grouped
+    into one dataset per parent folder; a folder given twice (or a file inside a folder given)
+    joins that folder's dataset. DatasetError for a missing source, a non-file or a folder
+    without any of these."""
     groups: dict[Path, list[Path]] = {}
     for src in map(Path, sources):
         if src.is_dir():
-            images = list_images(src)
-            if not images:
-                raise DatasetError(f"No image files in {src} ({', '.join(IMAGE_SUFFIXES)})")
-            key = src.resolve()
+            found = [(src, ground_truth_images(src))]
+            if not found[0][1]:
+                found = [(sub, ground_truth_images(sub)) for sub in sorted(src.iterdir())
+                         if sub.is_dir() and not sub.name.startswith(".")]
+                found = [(sub, images) for sub, images in found if images]
+            if not found:
+                raise DatasetError(
+                    f"No image files in {src} ({', '.join(IMAGE_SUFFIXES)}), nor in an "
+                    f"{'/'.join(HR_FOLDERS)} sub-folder or dataset sub-folders")
+            pairs = [(folder.resolve(), images) for folder, images in found]
         else:
             if not src.exists():
                 raise DatasetError(f"{src}: no such file")
             if not src.is_file():
                 raise DatasetError(f"{src}: not a regular file")
-            images = [src]
-            key = src.resolve().parent
-        group = groups.setdefault(key, [])
-        group.extend(p for p in images if p not in group)
+            pairs = [(src.resolve().parent, [src])]
+        for key, images in pairs:
+            group = groups.setdefault(key, [])
+            group.extend(p for p in images if p not in group)
     return [Dataset(name, folder, images) for name, (folder, images) in
             zip(dataset_names(list(groups)), groups.items(), strict=True)]
 

@@ -52,7 +52,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("sources", nargs="+", type=Path, metavar="DIR_OR_FILE",
-                   help="dataset folders and/or ground-truth image files")
+                   help="dataset folders (their images, or those of an HR / GTmod12 / GT "
+                   "sub-folder; a folder of such folders gives one dataset each) and/or "
+                   "ground-truth image files")
     p.add_argument("--scale", nargs="+", type=integer_scale, default=[2, 3, 4], metavar="S",
                    help="integer scales (default: 2 3 4)")
     p.add_argument("--model", action="append", metavar="bicubic|NAME|PATH",

@@ -218,6 +218,20 @@ def test_two_datasets_export_a_list(qtbot, tab, dataset, tmp_path):
     assert tab.plot_dataset.count() == 2
 
 
+def test_a_folder_of_datasets_runs_each_one(qtbot, tab, tmp_path):
+    """A dropped collection (benchmark/Set5/HR, benchmark/Set14) is one dataset per sub-folder."""
+    _crops(tmp_path / "benchmark" / "Set5" / "HR", 48, count=2)
+    _crops(tmp_path / "benchmark" / "Set14", 48, count=1)
+    tab.add_dataset(tmp_path / "benchmark")
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    assert not tab.message.is_error(), tab.message.text()
+    rows = tab.table_model.rows(means=False)
+    assert sorted((r.dataset, r.image) for r in rows) == [
+        ("Set14", "img_001.png"), ("Set5", "img_001.png"), ("Set5", "img_002.png")]
+
+
 def test_double_click_opens_the_image_in_evaluation(qtbot, tab, dataset):
     tab.add_dataset(dataset)
     _only_scales(tab, {3})

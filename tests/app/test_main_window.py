@@ -57,17 +57,28 @@ def test_drop_opens_the_image_and_ignores_non_images(window, astro_png, tmp_path
 def test_dropped_folder_offers_its_first_image_or_the_benchmark(window, astro_png, tmp_path,
                                                                 monkeypatch, wait_idle):
     folder = astro_png.parent
-    monkeypatch.setattr(window, "ask_folder_action", lambda f, imgs: "open")
+    monkeypatch.setattr(window, "ask_folder_action", lambda f, imgs, sets: "open")
     assert window.open_dropped([folder])
     wait_idle(window)
     assert window.compare.source.name == "astro.png"
-    monkeypatch.setattr(window, "ask_folder_action", lambda f, imgs: "benchmark")
+    monkeypatch.setattr(window, "ask_folder_action", lambda f, imgs, sets: "benchmark")
     assert window.open_path(folder)
     assert window.tabs.currentWidget() is window.extra_tabs["benchmark"]
     empty = tmp_path / "empty"
     empty.mkdir()
     assert not window.open_path(empty)
     assert "no image files" in status(window)
+    # a folder of datasets (Set5/HR, Set14): offered to the Benchmark tab, not "no images"
+    collection = tmp_path / "benchmark"
+    for where in ("Set5/HR", "Set14"):
+        (collection / where).mkdir(parents=True)
+        (collection / where / "a.png").write_bytes(astro_png.read_bytes())
+    asked = []
+    monkeypatch.setattr(window, "ask_folder_action",
+                        lambda f, imgs, sets: asked.append((imgs, sets)) or "benchmark")
+    assert window.open_path(collection)
+    assert asked == [([], ["Set14", "Set5"])]
+    assert collection.resolve() in window.extra_tabs["benchmark"].datasets.folders()
 
 
 def test_paste_opens_the_clipboard_image(window, astro_crop, wait_idle):

@@ -125,6 +125,34 @@ def test_collect_datasets_folders_and_loose_files(tmp_path, image_folder):
     assert sets[1].folder == loose.resolve()
 
 
+def _pngs(folder, *names: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        Image.fromarray(np.zeros((24, 24, 3), np.uint8)).save(folder / name)
+
+
+def test_collect_datasets_reads_the_common_benchmark_layouts(tmp_path):
+    """EDSR's Set5/HR (LR folders beside it ignored), BasicSR's Set5/GTmod12, SelfExSR's *_HR
+    beside *_LR files, and a collection folder dropped whole (one dataset per sub-folder)."""
+    root = tmp_path / "benchmark"
+    _pngs(root / "Set5" / "HR", "baby.png", "bird.png")
+    _pngs(root / "Set5" / "LR_bicubic" / "X2", "babyx2.png", "birdx2.png")
+    _pngs(root / "Set14" / "GTmod12", "zebra.png")
+    _pngs(root / "Urban100", "img_001_SRF_2_HR.png", "img_001_SRF_2_LR.png")
+    _pngs(root / "Manga109", "a.png")
+    (root / "notes").mkdir()  # no images anywhere: not a dataset
+    edsr = collect_datasets([root / "Set5"])
+    assert [(d.name, [p.name for p in d.images]) for d in edsr] == [
+        ("Set5", ["baby.png", "bird.png"])]
+    assert [p.parent.name for p in edsr[0].images] == ["HR", "HR"]
+    every = collect_datasets([root])
+    assert [(d.name, [p.name for p in d.images]) for d in every] == [
+        ("Manga109", ["a.png"]), ("Set14", ["zebra.png"]), ("Set5", ["baby.png", "bird.png"]),
+        ("Urban100", ["img_001_SRF_2_HR.png"])]
+    with pytest.raises(DatasetError, match="HR/GTmod12/GT sub-folder"):
+        collect_datasets([root / "notes"])
+
+
 @pytest.mark.parametrize("kind", ["missing", "empty", "fifo"])
 def test_collect_datasets_refuses_bad_sources_in_one_line(tmp_path, kind):
     import os
