@@ -356,3 +356,74 @@ def format_scores(scores: Mapping | None, *, inf: str = "inf", missing: str = "-
     return sep.join(format_score(m, v, inf=inf, missing=missing)
                     for m, v in zip(METRICS, (psnr, scores.get("ssim"), scores.get("ifc")),
                                     strict=True))
+
+
+# -- paper-style tables ------------------------------------------------------------------------
+TABLE_FORMATS = {".md": "markdown", ".tex": "latex"}
+"""Means-table file suffixes and their formats (:func:`means_table`)."""
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One dataset and scale of a means table: each model's mean (None where it did not run)."""
+
+    dataset: str
+    scale: int
+    means: list[Mapping | None]
+
+
+def means_grid(results: Iterable[dict]) -> tuple[list[str], list[GridRow]]:
+    """(models in order of appearance, one row per dataset and scale) of bench JSON documents."""
+    results = list(results)
+    models = list(dict.fromkeys(run["model"] for res in results for run in res["runs"]))
+    rows = []
+    for res in results:
+        runs = {(run["model"], run["scale"]): run for run in res["runs"]}
+        for scale in sorted({run["scale"] for run in res["runs"]}):
+            rows.append(GridRow(res["dataset"], scale,
+                                [runs[m, scale]["mean"] if (m, scale) in runs else None
+                                 for m in models]))
+    return models, rows
+
+
+def _best(means: list[Mapping | None]) -> int | None:
+    """Index of the highest PSNR of a row (null PSNR = infinite), None without any."""
+    psnrs = [(math.inf if m.get("psnr") is None else m["psnr"], i)
+             for i, m in enumerate(means) if m is not None]
+    return max(psnrs)[1] if psnrs else None
+
+
+def means_table(results: Iterable[dict], fmt: str) -> str:
+    """The means of bench JSON documents as a paper-style table to paste: one row per dataset and
+    scale, one column per model, cells 'PSNR / SSIM / IFC' (the paper's decimals; IFC only when
+    it was measured), each row's best PSNR in bold. ``fmt``: "markdown" or "latex" (booktabs)."""
+    if fmt not in TABLE_FORMATS.values():
+        raise ValueError(f"unknown table format {fmt!r} (markdown or latex)")
+    models, rows = means_grid(results)
+    with_ifc = any(m is not None and m.get("ifc") is not None for r in rows for m in r.means)
+    shown = METRICS if with_ifc else METRICS[:2]
+    metrics = " / ".join({"psnr": "PSNR (dB)", "ssim": "SSIM", "ifc": "IFC"}[m] for m in shown)
+
+    def cell(mean: Mapping | None, bold: bool) -> str:
+        if mean is None:
+            return "–" if fmt == "markdown" else "--"
+        text = " / ".join(format_score(m, math.inf if m == "psnr" and mean.get(m) is None
+                                       else mean.get(m), missing="–") for m in shown)
+        if not bold:
+            return text
+        return f"**{text}**" if fmt == "markdown" else rf"\textbf{{{text}}}"
+
+    body = [[r.dataset, f"×{r.scale}" if fmt == "markdown" else rf"$\times{r.scale}$",
+             *(cell(m, i == _best(r.means)) for i, m in enumerate(r.means))] for r in rows]
+    caption = f"{metrics} on Y, border shaved by the scale; best PSNR in bold"
+    if fmt == "markdown":
+        lines = ["| Dataset | Scale | " + " | ".join(models) + " |",
+                 "|---|---|" + "---:|" * len(models)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join([*lines, "", caption]) + "\n"
+    escape = str.maketrans({"_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#"})
+    lines = [f"% {caption}", r"\begin{tabular}{ll" + "c" * len(models) + "}", r"\toprule",
+             "Dataset & Scale & " + " & ".join(m.translate(escape) for m in models) + r" \\",
+             r"\midrule"]
+    lines += [" & ".join([row[0].translate(escape), *row[1:]]) + r" \\" for row in body]
+    return "\n".join([*lines, r"\bottomrule", r"\end{tabular}"]) + "\n"

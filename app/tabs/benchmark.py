@@ -201,8 +201,11 @@ class BenchmarkTab(QWidget):
         self.csv_button.clicked.connect(self._export_csv_dialog)
         self.json_button = QPushButton("Export JSON…", panel)
         self.json_button.clicked.connect(self._export_json_dialog)
+        self.table_button = QPushButton("Export table…", panel)
+        self.table_button.clicked.connect(self._export_table_dialog)
         bar.addWidget(self.csv_button)
         bar.addWidget(self.json_button)
+        bar.addWidget(self.table_button)
         lay.addLayout(bar)
         self.table_model = BenchTableModel(self)
         self.proxy = BenchProxyModel(self)
@@ -220,6 +223,8 @@ class BenchmarkTab(QWidget):
         self.table.setToolTip("Double-click an image row to open it in the evaluation view")
         self.csv_button.setToolTip("One row per image plus mean and standard-deviation rows")
         self.json_button.setToolTip("Exactly what `drrn bench --json` writes")
+        self.table_button.setToolTip("The means as a Markdown or LaTeX table to paste into a "
+                                     "paper, each row's best PSNR in bold (drrn bench --table)")
         lay.addWidget(self.table)
         return panel
 
@@ -412,6 +417,15 @@ class BenchmarkTab(QWidget):
         doc = docs[0] if len(docs) == 1 else docs
         write_text_atomic(Path(path), json.dumps(doc, indent=2) + "\n")
 
+    def export_table(self, path: str | Path) -> None:
+        """Exactly `drrn bench --table`: the means as Markdown (.md) or LaTeX (.tex)."""
+        from drrn_core.atomic import write_text_atomic
+
+        fmt = benchmark.TABLE_FORMATS.get(Path(path).suffix.lower())
+        if fmt is None:
+            raise ValueError(f"{Path(path).name}: a table is written as .md or .tex")
+        write_text_atomic(Path(path), benchmark.means_table(self._bench_docs(), fmt))
+
     def _bench_docs(self) -> list[dict]:
         """The bench JSON (drrn_core.benchmark.bench_json) of each dataset with results."""
         if not self._results:
@@ -481,19 +495,33 @@ class BenchmarkTab(QWidget):
             self.message.show_info(f"Saved {path}")
 
     def _export_json_dialog(self) -> None:
-        self._export_dialog("JSON files (*.json)", ".json", self.export_json)
+        self._export_dialog("JSON files (*.json)", ".json", lambda path, _f: self.export_json(path))
+
+    def _export_table_dialog(self) -> None:
+        filters = {"Markdown table (*.md)": ".md", "LaTeX table (*.tex)": ".tex"}
+
+        def write(path: str, chosen: str) -> Path:  # no suffix typed: the chosen filter's
+            name = Path(path)
+            if name.suffix.lower() not in benchmark.TABLE_FORMATS:
+                name = name.with_name(name.name + filters.get(chosen, ".md"))
+            self.export_table(name)
+            return name
+
+        self._export_dialog(";;".join(filters), ".md", write)
 
     def _export_dialog(self, file_filter: str, suffix: str, write) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export results", f"benchmark{suffix}",
-                                              file_filter)
+        """Ask for a file and ``write(path, chosen filter)`` (which may return the path it wrote
+        instead); a failure is one message."""
+        path, chosen = QFileDialog.getSaveFileName(self, "Export results", f"benchmark{suffix}",
+                                                   file_filter)
         if not path:
             return
         try:
-            write(path)
+            saved = write(path, chosen) or path
         except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash
             self.message.show_error(f"Export failed: {user_message(exc)}")
         else:
-            self.message.show_info(f"Saved {path}")
+            self.message.show_info(f"Saved {saved}")
 
     # Remembered choices
     def save_choices(self) -> None:
@@ -559,6 +587,7 @@ class BenchmarkTab(QWidget):
         has_rows = self.table_model.rowCount() > 0
         self.csv_button.setEnabled(has_rows and not running)
         self.json_button.setEnabled(has_rows and not running)
+        self.table_button.setEnabled(has_rows and not running)
 
     def _redraw_plot(self) -> None:
         dataset = self.plot_dataset.currentText()

@@ -37,6 +37,8 @@ front, e.g. a/Set5 and b/Set5); loose image files are grouped into one dataset p
 for one dataset, and a JSON list of such objects, one per dataset, when several are given.
 --csv FILE writes one row per image: dataset,model,scale,image,psnr,ssim,ifc,seconds (the
 seconds the restoration of that image took; JSON has them as "seconds" per image).
+--table FILE.md or FILE.tex writes the table of means to paste into a paper (Markdown, or a
+LaTeX booktabs tabular), each row's best PSNR in bold.
 An exact restoration (e.g. bicubic on a flat image) has an infinite PSNR: 'inf' in the table and
 CSV, null in JSON (PSNR is never skipped, so null means infinite); a mean with one infinite PSNR
 is infinite.
@@ -62,6 +64,8 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
                    "PATH+ evaluates its self-ensemble (8 flips/rotations averaged, 8x slower)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     p.add_argument("--csv", type=Path, metavar="FILE", help="write per-image results as CSV")
+    p.add_argument("--table", type=Path, metavar="FILE.md|FILE.tex",
+                   help="write the table of means as Markdown (.md) or LaTeX (.tex)")
     p.add_argument("--per-image", action="store_true", help="print per-image rows in the table")
     p.add_argument("--no-ifc", action="store_true", help="skip IFC")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps|vulkan[:N]",
@@ -93,19 +97,18 @@ def _align(rows: list[list[str]]) -> str:
 def format_table(results: list[dict], per_image: bool = False) -> str:
     """A paper-style table of bench results (objects of the bench JSON shape): one row per dataset
     and scale, one 'PSNR / SSIM / IFC' column per model, optionally per-image rows below each."""
-    models = list(dict.fromkeys(run["model"] for res in results for run in res["runs"]))
+    models, grid = benchmark.means_grid(results)
+    runs = {(res["dataset"], run["model"], run["scale"]): run
+            for res in results for run in res["runs"]}
     rows = [["dataset", "scale", *models]]
-    for res in results:
-        runs = {(run["model"], run["scale"]): run for run in res["runs"]}
-        for scale in sorted({run["scale"] for run in res["runs"]}):
-            found = [runs.get((m, scale)) for m in models]
-            rows.append([res["dataset"], f"x{scale:g}",
-                         *(format_cell(r["mean"] if r else None) for r in found)])
-            if per_image:
-                by_model = [{im["image"]: im for im in (r["images"] if r else [])} for r in found]
-                names = dict.fromkeys(n for images in by_model for n in images)
-                rows += [[f"  {name}", "", *(format_cell(images.get(name)) for images in by_model)]
-                         for name in names]
+    for row in grid:
+        rows.append([row.dataset, f"x{row.scale:g}", *(format_cell(m) for m in row.means)])
+        if per_image:
+            found = [runs.get((row.dataset, m, row.scale)) for m in models]
+            by_model = [{im["image"]: im for im in (r["images"] if r else [])} for r in found]
+            names = dict.fromkeys(n for images in by_model for n in images)
+            rows += [[f"  {name}", "", *(format_cell(images.get(name)) for images in by_model)]
+                     for name in names]
     return "PSNR / SSIM / IFC on Y, border shaved by the scale\n" + _align(rows)
 
 
@@ -145,16 +148,20 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    """`drrn bench`: run, print the table, write --json/--csv; 1 when any image failed."""
-    for out in (args.json, args.csv):
-        if out is not None:
-            check_output_folder(out)
-    if args.json is not None and args.csv is not None and _same(args.json, args.csv):
-        raise CLIError(f"{args.json}: --json and --csv name the same file")
+    """`drrn bench`: run, print the table, write --json/--csv/--table; 1 when any image
+    failed."""
+    outputs = [out for out in (args.json, args.csv, args.table) if out is not None]
+    for out in outputs:
+        check_output_folder(out)
+    if args.table is not None and args.table.suffix.lower() not in benchmark.TABLE_FORMATS:
+        raise CLIError(f"{args.table}: --table writes .md (Markdown) or .tex (LaTeX)")
+    for i, out in enumerate(outputs):
+        if any(_same(out, other) for other in outputs[i + 1:]):
+            raise CLIError(f"{out}: two outputs name the same file")
     datasets = collect_datasets(args.sources)
-    for out in (args.json, args.csv):
-        inputs = [p for d in datasets for p in d.images] + list(args.sources)
-        if out is not None and any(_same(out, p) for p in inputs):
+    inputs = [p for d in datasets for p in d.images] + list(args.sources)
+    for out in outputs:
+        if any(_same(out, p) for p in inputs):
             raise CLIError(f"{out}: refusing to overwrite an input with the results")
     models = bench_models(args.model, args.device, args.precision, args.backend)
     total = sum(len(d.images) for d in datasets) * len(args.scale) * len(models)
@@ -180,4 +187,7 @@ def run_bench(args: argparse.Namespace) -> int:
         write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
     if args.csv is not None:
         write_text_atomic(args.csv, bench_csv(results))
+    if args.table is not None:
+        fmt = benchmark.TABLE_FORMATS[args.table.suffix.lower()]
+        write_text_atomic(args.table, benchmark.means_table(results, fmt))
     return report_failures(failures, total_images)

@@ -205,6 +205,27 @@ def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_table_export_is_drrn_bench_table(qtbot, tab, dataset, tmp_path, monkeypatch):
+    """Export table… writes benchmark.means_table of the results (as `drrn bench --table`); a
+    name typed without a suffix takes the chosen filter's."""
+    from PySide6.QtWidgets import QFileDialog
+
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    docs = [benchmark.bench_json(n, rs) for n, rs in tab._results.items()]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: (str(tmp_path / "table"), "LaTeX table (*.tex)"))
+    tab.table_button.click()
+    assert (tmp_path / "table.tex").read_text() == benchmark.means_table(docs, "latex")
+    assert "table.tex" in tab.message.text()
+    tab.export_table(tmp_path / "t.md")
+    assert (tmp_path / "t.md").read_text() == benchmark.means_table(docs, "markdown")
+    with pytest.raises(ValueError, match=".md or .tex"):
+        tab.export_table(tmp_path / "t.txt")
+
+
 def test_two_datasets_export_a_list(qtbot, tab, dataset, tmp_path):
     tab.add_dataset(dataset)
     tab.add_dataset(_crops(tmp_path / "Other", 48, count=2))

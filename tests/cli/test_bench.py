@@ -233,3 +233,27 @@ def test_a_plus_after_the_model_scores_its_self_ensemble(drrn, tiny_set, tiny_mo
     expected = evaluate_image(tiny_set / "img_001.png", 3, restore, with_ifc=False)
     assert (runs["tiny+"]["psnr"], runs["tiny+"]["ssim"]) == (expected.psnr, expected.ssim)
     assert runs["tiny+"]["psnr"] != runs["tiny"]["psnr"]
+
+
+def test_table_of_means_as_markdown_and_latex(drrn, tiny_set, tmp_path):
+    """--table FILE.md / FILE.tex: the means to paste into a paper, best PSNR of a row in bold."""
+    md, tex, data = tmp_path / "t.md", tmp_path / "t.tex", tmp_path / "r.json"
+    for table in (md, tex):
+        result = drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--json", data,
+                      "--table", table)
+        assert result.code == 0, result.err
+    doc = json.loads(data.read_text())
+    mean = doc["runs"][0]["mean"]
+    cell = f"{mean['psnr']:.2f} / {mean['ssim']:.4f}"
+    assert md.read_text().splitlines()[:3] == [
+        "| Dataset | Scale | bicubic |", "|---|---|---:|",
+        f"| {doc['dataset']} | ×2 | **{cell}** |"]
+    assert rf"{doc['dataset']} & $\times2$ & \textbf{{{cell}}} \\" in tex.read_text()
+    assert r"\begin{tabular}{llc}" in tex.read_text()
+
+
+def test_bad_table_files_are_refused_before_running(drrn, tiny_set, tmp_path):
+    assert_one_error_line(drrn("bench", tiny_set, "--table", tmp_path / "t.txt"), ".md", ".tex")
+    same = tmp_path / "r.md"
+    assert_one_error_line(drrn("bench", tiny_set, "--csv", same, "--table", same), "same file")
+    assert not same.exists()

@@ -265,3 +265,30 @@ def test_format_score_digits_and_markers():
     assert format_score("psnr", math.inf, inf="∞") == "∞"
     assert format_score("ifc", None, missing="…") == "…"
     assert format_score("psnr", 30.123456, digits=4) == "30.1235"
+
+
+# -- paper-style tables -----------------------------------------------------------------------
+def test_means_table_bolds_each_rows_best_psnr_and_escapes_latex():
+    def run(model, scale, psnr, ssim, ifc=None):
+        return {"model": model, "scale": scale, "images": [],
+                "mean": {"psnr": psnr, "ssim": ssim, "ifc": ifc}}
+
+    docs = [{"dataset": "Set5", "runs": [run("bicubic", 2, 33.66, 0.9299, 6.083),
+                                         run("DRRN_B1U9+", 2, 37.4, 0.9583, 8.001),
+                                         run("bicubic", 3, 30.39, 0.8682, 3.58)]},
+            {"dataset": "Flat", "runs": [run("bicubic", 2, None, 1.0, 5.0),  # exact: inf
+                                         run("DRRN_B1U9+", 2, 50.0, 1.0, 5.0)]}]
+    md = benchmark.means_table(docs, "markdown").splitlines()
+    assert md[:5] == [
+        "| Dataset | Scale | bicubic | DRRN_B1U9+ |", "|---|---|---:|---:|",
+        "| Set5 | ×2 | 33.66 / 0.9299 / 6.083 | **37.40 / 0.9583 / 8.001** |",
+        "| Set5 | ×3 | **30.39 / 0.8682 / 3.580** | – |",
+        "| Flat | ×2 | **inf / 1.0000 / 5.000** | 50.00 / 1.0000 / 5.000 |"]
+    assert "PSNR (dB) / SSIM / IFC" in md[-1]
+    tex = benchmark.means_table(docs, "latex")
+    assert r"Dataset & Scale & bicubic & DRRN\_B1U9+ \\" in tex
+    assert r"Set5 & $\times3$ & \textbf{30.39 / 0.8682 / 3.580} & -- \\" in tex
+    no_ifc = [{"dataset": "Set5", "runs": [run("bicubic", 4, 28.42, 0.8104)]}]
+    assert "| Set5 | ×4 | **28.42 / 0.8104** |" in benchmark.means_table(no_ifc, "markdown")
+    with pytest.raises(ValueError, match="markdown or latex"):
+        benchmark.means_table(docs, "html")
