@@ -1,6 +1,10 @@
 """Batch planning: where each input's result goes, in which format, and what is never overwritten.
 
-One implementation for `drrn upscale` (several files, --out-dir) and the app's Batch tab:
+One implementation for `drrn upscale` (several files or folders, --out-dir) and the app's Batch
+tab:
+
+* folders (:func:`tree_items`): every file of the tree, each result in the same sub-folder of
+  the output folder, which must not lie inside the input folder;
 
 * names from a template (:func:`check_template`, :func:`output_name`): fields ``{name}`` (the
   input's name without extension), ``{ext}`` (its extension without the dot), ``{scale}`` (the
@@ -169,6 +173,32 @@ def plan(items: Sequence[tuple[Path, Path]], *, template: str | None = None,
         else:
             out.append(Planned(source, target, replaces=target.exists()))
     return out
+
+
+def tree_files(folder: Path) -> list[Path]:
+    """Every regular file under ``folder`` (hidden files and folders left out), in a stable
+    order: what a folder batch processes (a file that is not an image fails alone)."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / n for n in sorted(names) if not n.startswith(".")]
+    return found
+
+
+def tree_items(folder: Path, out_dir: Path) -> list[tuple[Path, Path]]:
+    """(file, output folder) of every file of a folder batch: the same sub-folder under
+    ``out_dir``; UserError when ``out_dir`` is ``folder`` or inside it (results would become
+    inputs)."""
+    if inside(out_dir, folder):
+        raise UserError(f"{out_dir}: the output folder must not be the input folder {folder} "
+                        "or inside it")
+    return [(f, out_dir / f.relative_to(folder).parent) for f in tree_files(folder)]
+
+
+def inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (after resolving links)."""
+    p, f = Path(path).expanduser().resolve(), Path(folder).expanduser().resolve()
+    return p == f or f in p.parents
 
 
 def is_input(target: Path, inputs: Sequence[Path]) -> bool:

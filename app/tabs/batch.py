@@ -6,7 +6,6 @@ the fields are remembered across sessions."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,15 +110,15 @@ def check_folders(input_dir: Path | None, output_dir: Path | None) -> str | None
         return "Choose an output folder."
     if output_dir.exists() and not output_dir.is_dir():
         return f"The output path is a file, not a folder: {output_dir}"
-    if _inside(output_dir, input_dir):
+    if batch.inside(output_dir, input_dir):
         return "The output folder must not be the input folder or inside it."
     return None
 
 
-def plan_outputs(settings: BatchSettings, files: list[Path]) -> list[batch.Planned]:
+def plan_outputs(settings: BatchSettings) -> list[batch.Planned]:
     """Where each file's result goes: the same relative folder under the output folder, named
     and guarded by drrn_core.batch (template, format, existing files)."""
-    items = [(f, settings.output_dir / f.relative_to(settings.input_dir).parent) for f in files]
+    items = batch.tree_items(settings.input_dir, settings.output_dir)
     return batch.plan(items, template=settings.template, fmt=FORMATS[settings.fmt],
                       scale=settings.scale if not (settings.width or settings.height) else None,
                       width=settings.width, height=settings.height, existing=settings.existing)
@@ -130,10 +129,10 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
     from app.imageio16 import load_image
     from drrn_core.imaging import io
 
-    files = _list_files(settings.input_dir)
-    if not files:
+    plans = plan_outputs(settings)
+    if not plans:
         raise ValueError(f"There are no files in {settings.input_dir}")
-    plans = plan_outputs(settings, files)
+    files = [p.source for p in plans]
     total = len(files)
     ctx.progress(0.0, "loading the model")
     upscaler = upscaler_for(settings.model, settings.device, settings.precision)
@@ -156,7 +155,7 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
             continue
         yield BatchEvent("begin", i, total, rel)
         try:
-            if _inside(target, settings.input_dir):
+            if batch.inside(target, settings.input_dir):
                 raise ValueError("refusing to write into the input folder")
             loaded, _note = load_image(source, max_pixels=limits.MAX_INPUT_PIXELS)
             h, w = loaded.pixels.shape[:2]
@@ -185,21 +184,6 @@ def _size_kw(settings: BatchSettings) -> dict:
     if settings.width or settings.height:
         return {"size": (settings.height, settings.width)}
     return {"scale": settings.scale}
-
-
-def _list_files(folder: Path) -> list[Path]:
-    """Every regular file under ``folder`` (no hidden files or folders), in a stable order."""
-    found = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [Path(root) / n for n in sorted(names) if not n.startswith(".")]
-    return found
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or lies under it (after resolving links)."""
-    p, f = path.expanduser().resolve(), folder.expanduser().resolve()
-    return p == f or f in p.parents
 
 
 class BatchTab(QWidget):

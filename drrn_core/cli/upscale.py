@@ -60,7 +60,8 @@ def add_upscale_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
         "upscale", help="upscale image files", description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="input image files")
+    p.add_argument("inputs", nargs="+", type=Path, metavar="IN",
+                   help="input image files, or folders (every file in the tree; needs --out-dir)")
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("-s", "--scale", type=scale_factor,
                       help=f"upscaling factor, {limits.UPSCALE_SCALE.text()}")
@@ -131,15 +132,28 @@ def plan_jobs(args: argparse.Namespace) -> list[Job]:
     """Pair every input with its output path (drrn_core.batch's names and guards)."""
     inputs: Sequence[Path] = args.inputs
     if args.output is not None:
-        if len(inputs) != 1:
-            raise CLIError(f"-o/--output takes a single input, got {len(inputs)}; use --out-dir")
+        if len(inputs) != 1 or inputs[0].is_dir():
+            raise CLIError(f"-o/--output takes a single input file, got {len(inputs)} "
+                           f"input(s){' (a folder)' if inputs[0].is_dir() else ''}; use --out-dir")
         if args.name_template is not None:
             raise CLIError("--name-template names generated outputs; it cannot be used with -o")
         return [Job(inputs[0], args.output, explicit=True)]
+    items: list[tuple[Path, Path]] = []
+    for src in inputs:
+        if not src.is_dir():
+            items.append((src, args.out_dir or src.parent))
+            continue
+        if args.out_dir is None:
+            raise CLIError(f"{src}: a folder needs --out-dir DIR (its sub-folders are recreated "
+                           "there; nothing is written into the input folder)")
+        found = batch.tree_items(src, args.out_dir)
+        if not found:
+            raise CLIError(f"{src}: there are no files in this folder")
+        items += found
     try:
-        planned = batch.plan([(src, args.out_dir or src.parent) for src in inputs],
-                             template=args.name_template, fmt=_format(args), scale=args.scale,
-                             width=args.width, height=args.height, existing=args.existing)
+        planned = batch.plan(items, template=args.name_template, fmt=_format(args),
+                             scale=args.scale, width=args.width, height=args.height,
+                             existing=args.existing)
     except batch.TemplateError as exc:
         raise CLIError(exc) from None
     return [Job(p.source, p.target, skip=p.skip) for p in planned]
@@ -154,6 +168,8 @@ def final_target(job: Job, inputs: Sequence[Path], fmt: str | None) -> Path:
         if fmt is None and job.target.suffix.lower() not in limits.OUTPUT_FORMATS:
             raise CLIError(f"{job.target}: unknown output format; use a .png, .jpg, .webp or "
                            ".tif name, or --format")
+    elif not job.target.parent.exists():  # a sub-folder of --out-dir: made when saving
+        return job.target
     else:
         stem = re.sub(r"-\d+$", "", job.target.stem)
         variants = rf"{re.escape(stem)}(?:-\d+)?{re.escape(job.target.suffix)}"
@@ -210,6 +226,11 @@ def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler) -> Path
     like = replace(image, pixels=np.empty((0, 0), np.float32), alpha=None)
     del image
     options = {"quality": args.quality} if args.quality is not None else {}
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)  # a folder input's sub-folder
+    except OSError as exc:
+        raise CLIError(f"{target.parent}: cannot create the output folder "
+                       f"({exc.strerror or exc})") from None
     return io.save_image(target, result, like=like, format=_format(args), **options)
 
 

@@ -202,7 +202,7 @@ def test_bad_input_file(drrn, bad_files, tmp_path, kind, needle):
     result = drrn("upscale", path, "-s", "2", "--out-dir", out, *BICUBIC)
     assert_one_error_line(result, needle)
     assert result.code == 1
-    assert _files(out) == set()
+    assert not out.exists() or _files(out) == set()  # an empty folder is refused before it
 
 
 def test_input_over_pixel_limit(drrn, png, tmp_path):
@@ -338,3 +338,38 @@ def test_existing_skip_and_replace(drrn, png, tmp_path):
     replaced = drrn("upscale", png, "-s", "2", "--existing", "replace", *BICUBIC)
     assert replaced.code == 0 and replaced.out.strip() == str(old)
     assert Image.open(old).size == (40, 48) and _files(tmp_path) == {"small.png", old.name}
+
+
+def test_a_folder_is_upscaled_into_out_dir_as_the_batch_tab_does(drrn, small_rgb, tmp_path):
+    """A folder input: every file of its tree, each result in the same sub-folder of --out-dir
+    (hidden files skipped, a file that is not an image fails alone), the input untouched."""
+    tree = tmp_path / "in"
+    (tree / "sub").mkdir(parents=True)
+    (tree / ".cache").mkdir()
+    Image.fromarray(small_rgb).save(tree / "a.png")
+    Image.fromarray(small_rgb).save(tree / "sub" / "b.jpg")
+    Image.fromarray(small_rgb).save(tree / ".cache" / "c.png")
+    (tree / "sub" / "notes.txt").write_text("not an image")
+    before = {p: sha256(p) for p in tree.rglob("*") if p.is_file()}
+    out = tmp_path / "out"
+    result = drrn("upscale", tree, "--out-dir", out, "-s", "2", *BICUBIC)
+    assert result.code == 1 and "notes.txt" in result.err  # the one failure, reported
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert written == ["a_x2.png", str(Path("sub") / "b_x2.jpg")]
+    assert Image.open(out / "sub" / "b_x2.jpg").size == (40, 48)
+    assert {p: sha256(p) for p in tree.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("case", ["no_out_dir", "out_dir_inside", "dash_o", "empty"])
+def test_folder_mistakes_are_one_line_and_write_nothing(drrn, png, tmp_path, case):
+    tree = tmp_path / "in"
+    tree.mkdir()
+    if case != "empty":
+        Image.open(png).save(tree / "a.png")
+    args = {"no_out_dir": (), "out_dir_inside": ("--out-dir", tree / "big"),
+            "dash_o": ("-o", tmp_path / "x.png"), "empty": ("--out-dir", tmp_path / "o")}[case]
+    result = drrn("upscale", tree, "-s", "2", *BICUBIC, *args)
+    needle = {"no_out_dir": "--out-dir", "out_dir_inside": "must not be the input folder",
+              "dash_o": "single input file", "empty": "no files"}[case]
+    assert_one_error_line(result, needle)
+    assert sorted(p.name for p in tree.rglob("*")) == ([] if case == "empty" else ["a.png"])
