@@ -38,20 +38,22 @@ VARIANTS = ("nchw", "channels_last", "channels_last+compile")
 
 
 def _setup(variant: str, bf16: bool, batch: int, patch: int) -> Callable[[], None]:
-    """One full training step (forward, MSE, backward, Adam) of a fresh DRRN_B1U9 with the anytime
-    recipe's optimizer on a fixed random batch: the model and batch in NCHW or channels_last,
-    the forward pass and loss through torch.compile for ``+compile`` (as ``drrn train
-    --compile``)."""
+    """One full training step of a fresh DRRN_B1U9 as the loop takes it with the anytime recipe
+    (forward, the recipe's loss, backward, its gradient clipping, Adam) on a fixed random batch:
+    the model and batch in NCHW or channels_last, the forward pass and loss through
+    torch.compile for ``+compile`` (as ``drrn train --compile``)."""
     import torch
 
     from drrn_core.model import DRRN, DRRNConfig
-    from drrn_core.training.loop import make_optimizer
+    from drrn_core.training.loop import clip_gradients, loss_fn, make_optimizer
     from drrn_core.training.recipe import load_recipe
 
     torch.manual_seed(0)
     fmt = torch.contiguous_format if variant == "nchw" else torch.channels_last
     model = DRRN(DRRNConfig.parse("B1U9")).to(memory_format=fmt)
-    optimizer = make_optimizer(model, load_recipe("anytime"))
+    recipe = load_recipe("anytime")
+    optimizer = make_optimizer(model, recipe)
+    params = list(model.parameters())
     x = torch.rand(batch, 1, patch, patch)
     y = (x + 0.01).clamp(0, 1)
     x = x.contiguous(memory_format=fmt)
@@ -59,7 +61,7 @@ def _setup(variant: str, bf16: bool, batch: int, patch: int) -> Callable[[], Non
     def forward_loss() -> torch.Tensor:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model(x)
-        return (out.float() - y).pow(2).mean()
+        return loss_fn(recipe, out, y)
 
     run = torch.compile(forward_loss) if variant.endswith("+compile") else forward_loss
 
@@ -67,6 +69,7 @@ def _setup(variant: str, bf16: bool, batch: int, patch: int) -> Callable[[], Non
         loss = run()
         optimizer.zero_grad()
         loss.backward()
+        clip_gradients(params, recipe, recipe.lr)
         optimizer.step()
 
     return step
