@@ -9,7 +9,10 @@
 #   scripts/harvest.sh status   'running', 'running (paused)' or 'stopped', then the run's figures
 #
 # The run checkpoints every few minutes (recipe: checkpoint_minutes) and on SIGTERM; checkpoints
-# are atomic, so whatever kills it loses at most one interval. Settings (environment):
+# are atomic, so whatever kills it loses at most one interval. Without HARVEST_RUN, stop, pause,
+# resume and status act on every run under HARVEST_RUNS (training/runs) that is being harvested
+# (a branch started with HARVEST_RUN=... included), or on the canonical run when none is.
+# Settings (environment):
 # HARVEST_RUN (training/runs/b1u9-anytime), HARVEST_DATA (../shared/data/train),
 # HARVEST_PYTHON (.venv/bin/python), HARVEST_RECIPE (anytime), HARVEST_INIT (the bundled
 # DRRN_B1U9 weights a new run starts from), HARVEST_COMPILE (1: `drrn train --compile`, 1.2x
@@ -17,15 +20,21 @@
 # options).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUN=${HARVEST_RUN:-training/runs/b1u9-anytime}
+RUNS=${HARVEST_RUNS:-training/runs}
+RUN=${HARVEST_RUN:-$RUNS/b1u9-anytime}
 DATA=${HARVEST_DATA:-../shared/data/train}
 PY=${HARVEST_PYTHON:-.venv/bin/python}
 RECIPE=${HARVEST_RECIPE:-anytime}
 INIT=${HARVEST_INIT-resources/weights/DRRN_B1U9.safetensors}  # empty: start from scratch
 COMPILE=()
 [ "${HARVEST_COMPILE:-1}" = 0 ] || COMPILE=(--compile)
-PIDFILE=$RUN/harvest.pid
-LOG=$RUN/harvest.log
+
+use_run() {  # $1: the run folder the commands below act on
+  RUN=$1
+  PIDFILE=$RUN/harvest.pid
+  LOG=$RUN/harvest.log
+}
+use_run "$RUN"
 
 pid_alive() {  # the PID file names a live `drrn train` of this run
   [ -f "$PIDFILE" ] || return 1
@@ -110,11 +119,34 @@ status() {
   if [ -x "$PY" ]; then "$PY" scripts/harvest_status.py "$RUN"; fi
 }
 
+harvested_runs() {  # the runs to act on: HARVEST_RUN, else every live one, else the canonical
+  if [ -n "${HARVEST_RUN:-}" ]; then echo "$RUN"; return; fi
+  local found=() pidfile
+  for pidfile in "$RUNS"/*/harvest.pid; do
+    [ -f "$pidfile" ] || continue
+    use_run "$(dirname "$pidfile")"
+    if pid_alive >/dev/null; then found+=("$RUN"); fi
+  done
+  if [ ${#found[@]} -eq 0 ]; then found=("$RUNS/b1u9-anytime"); fi
+  printf '%s\n' "${found[@]}"
+}
+
+each_run() {  # run "$@" once per harvested run (with its name first when there are several)
+  local runs status=0 run
+  mapfile -t runs < <(harvested_runs)
+  for run in "${runs[@]}"; do
+    use_run "$run"
+    if [ ${#runs[@]} -gt 1 ]; then echo "$run:"; fi
+    "$@" || status=$?
+  done
+  return "$status"
+}
+
 case "${1:-}" in
   start) start ;;
-  stop) stop ;;
-  pause) signal_run STOP pause ;;
-  resume) signal_run CONT resume ;;
-  status) status ;;
+  stop) each_run stop ;;
+  pause) each_run signal_run STOP pause ;;
+  resume) each_run signal_run CONT resume ;;
+  status) each_run status ;;
   *) echo "usage: $0 start|stop|pause|resume|status" >&2; exit 2 ;;
 esac

@@ -99,3 +99,30 @@ def test_harvester_survives_sigkill_and_stops_with_a_checkpoint(tmp_path: Path,
     assert iterations == sorted(set(iterations))  # the curve stays monotonic across the kill
     assert saved_iteration(run) >= iterations[-1] - 10
     assert harvest(env, "status").stdout.startswith("stopped")
+
+
+def test_without_harvest_run_the_commands_find_a_branch_being_harvested(tmp_path: Path,
+                                                                        tiny_folder) -> None:
+    """A branch started with HARVEST_RUN=... is found by stop, pause and status without it (the
+    session's stop hook knows no branch), and the canonical run is named when none runs."""
+    runs = tmp_path / "runs"
+    branch = runs / "branch"
+    base = {**os.environ, "OMP_NUM_THREADS": "1", "HARVEST_RUNS": str(runs),
+            "HARVEST_DATA": str(tiny_folder), "HARVEST_PYTHON": sys.executable,
+            "HARVEST_RECIPE": str(ROOT / "tests" / "training" / "tiny_recipe.toml"),
+            "HARVEST_INIT": "", "HARVEST_COMPILE": "0",
+            "HARVEST_ARGS": f"--checkpoint-every {EVERY} --threads 1 --device cpu "
+                            f"--cache-dir {tmp_path / 'cache'}"}
+    base.pop("HARVEST_RUN", None)
+    started = harvest({**base, "HARVEST_RUN": str(branch)}, "start")
+    assert started.returncode == 0 and "started" in started.stdout, started.stderr
+    try:
+        wait_for(lambda: saved_iteration(branch) >= EVERY)
+        assert "paused" in harvest(base, "pause").stdout
+        assert harvest(base, "status").stdout.startswith("running (paused)")
+        harvest(base, "resume")
+    finally:
+        stopped = harvest(base, "stop")
+    assert stopped.stdout.startswith("stopped (checkpoint written)"), stopped.stdout
+    assert not (branch / "harvest.pid").exists()
+    assert harvest(base, "stop").stdout.startswith("stopped (was not running)")
