@@ -396,7 +396,8 @@ def _best(means: list[Mapping | None]) -> int | None:
 def means_table(results: Iterable[dict], fmt: str) -> str:
     """The means of bench JSON documents as a paper-style table to paste: one row per dataset and
     scale, one column per model, cells 'PSNR / SSIM / IFC' (the paper's decimals; IFC only when
-    it was measured), each row's best PSNR in bold. ``fmt``: "markdown" or "latex" (booktabs)."""
+    it was measured), each row's best PSNR in bold (with two models or more). ``fmt``:
+    "markdown" or "latex" (booktabs)."""
     if fmt not in TABLE_FORMATS.values():
         raise ValueError(f"unknown table format {fmt!r} (markdown or latex)")
     models, rows = means_grid(results)
@@ -413,9 +414,12 @@ def means_table(results: Iterable[dict], fmt: str) -> str:
             return text
         return f"**{text}**" if fmt == "markdown" else rf"\textbf{{{text}}}"
 
+    compared = len(models) > 1  # a lone column has nothing to be best against
     body = [[r.dataset, f"×{r.scale}" if fmt == "markdown" else rf"$\times{r.scale}$",
-             *(cell(m, i == _best(r.means)) for i, m in enumerate(r.means))] for r in rows]
-    caption = f"{metrics} on Y, border shaved by the scale; best PSNR in bold"
+             *(cell(m, compared and i == _best(r.means)) for i, m in enumerate(r.means))]
+            for r in rows]
+    caption = f"{metrics} on Y, border shaved by the scale" + (
+        "; best PSNR in bold" if compared else "")
     if fmt == "markdown":
         lines = ["| Dataset | Scale | " + " | ".join(models) + " |",
                  "|---|---|" + "---:|" * len(models)]

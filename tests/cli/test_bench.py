@@ -235,21 +235,23 @@ def test_a_plus_after_the_model_scores_its_self_ensemble(drrn, tiny_set, tiny_mo
     assert runs["tiny+"]["psnr"] != runs["tiny"]["psnr"]
 
 
-def test_table_of_means_as_markdown_and_latex(drrn, tiny_set, tmp_path):
+def test_table_of_means_as_markdown_and_latex(drrn, tiny_set, tiny_model, tmp_path):
     """--table FILE.md / FILE.tex: the means to paste into a paper, best PSNR of a row in bold."""
     md, tex, data = tmp_path / "t.md", tmp_path / "t.tex", tmp_path / "r.json"
     for table in (md, tex):
         result = drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--json", data,
-                      "--table", table)
+                      "--table", table, "--model", "bicubic", "--model", tiny_model)
         assert result.code == 0, result.err
     doc = json.loads(data.read_text())
-    mean = doc["runs"][0]["mean"]
-    cell = f"{mean['psnr']:.2f} / {mean['ssim']:.4f}"
+    means = {run["model"]: run["mean"] for run in doc["runs"]}
+    cells = {m: f"{v['psnr']:.2f} / {v['ssim']:.4f}" for m, v in means.items()}
+    best = max(means, key=lambda m: means[m]["psnr"])
+    shown = {m: f"**{c}**" if m == best else c for m, c in cells.items()}
     assert md.read_text().splitlines()[:3] == [
-        "| Dataset | Scale | bicubic |", "|---|---|---:|",
-        f"| {doc['dataset']} | ×2 | **{cell}** |"]
-    assert rf"{doc['dataset']} & $\times2$ & \textbf{{{cell}}} \\" in tex.read_text()
-    assert r"\begin{tabular}{llc}" in tex.read_text()
+        "| Dataset | Scale | bicubic | tiny |", "|---|---|---:|---:|",
+        f"| {doc['dataset']} | ×2 | {shown['bicubic']} | {shown['tiny']} |"]
+    assert rf"\textbf{{{cells[best]}}}" in tex.read_text()
+    assert r"\begin{tabular}{llcc}" in tex.read_text()
 
 
 def test_bad_table_files_are_refused_before_running(drrn, tiny_set, tmp_path):
