@@ -46,6 +46,14 @@ def weights_file(model: str) -> tuple[Path, tuple]:
     return path, (str(path.resolve()), st.st_mtime_ns, st.st_size)
 
 
+def model_spec(name: str, ensemble: bool) -> str:
+    """The model spec upscaler_for takes: ``name``, followed by "+" (weights.ENSEMBLE_SUFFIX) for
+    its self-ensemble when ``ensemble``; bicubic has none."""
+    from drrn_core.weights import ENSEMBLE_SUFFIX
+
+    return name + ENSEMBLE_SUFFIX if ensemble and name != BICUBIC else name
+
+
 def upscaler_for(model: str, device: str = "auto", precision: str = "auto",
                  exact: bool = False):
     """An engine Upscaler for a model name or weights path (``"bicubic"``: no model), either

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from app.tabs._models import BICUBIC, ModelChoice, default_model, model_choices
 from app.tabs._widgets import MessageLine, PathField, user_message
-from app.upscalers import upscaler_for
+from app.upscalers import model_spec, upscaler_for
 from app.workers import Job, JobContext, format_eta, start_job
 from drrn_core import batch, limits
 
@@ -367,11 +367,7 @@ class BatchTab(QWidget):
         mode = self.size_mode.currentIndex()
         pixels = self.pixels_spin.value()
         choice = self.model_combo.currentData()
-        model = choice.name if choice else BICUBIC
-        if self.ensemble_check.isChecked() and model != BICUBIC:
-            from drrn_core.weights import ENSEMBLE_SUFFIX
-
-            model += ENSEMBLE_SUFFIX
+        model = model_spec(choice.name if choice else BICUBIC, self.ensemble_check.isChecked())
         return BatchSettings(
             input_dir=self.input_field.path() or Path(),
             output_dir=self.output_field.path() or Path(),

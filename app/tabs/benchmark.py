@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from app.tabs._bench_table import BenchProxyModel, BenchRow, BenchTableModel
 from app.tabs._models import BICUBIC, ModelChoice, model_choices
 from app.tabs._widgets import FolderList, MessageLine, scroll_panel, user_message
-from app.upscalers import upscaler_for
+from app.upscalers import model_spec, upscaler_for
 from app.workers import Job, JobContext, format_eta, start_job
 from drrn_core import benchmark
 from drrn_core.benchmark import BenchResult, Failed, Scored
@@ -287,11 +287,9 @@ class BenchmarkTab(QWidget):
     def model_specs(self) -> list[str]:
         """What a run scores: the ticked models, each DRRN one followed by its self-ensemble
         (``NAME+``) when that is asked for."""
-        from drrn_core.weights import ENSEMBLE_SUFFIX
-
         plus = self.ensemble_check.isChecked()
-        return [spec for c in self.selected_models() for spec in
-                ([c.name, c.name + ENSEMBLE_SUFFIX] if plus and c.name != BICUBIC else [c.name])]
+        return list(dict.fromkeys(spec for c in self.selected_models()
+                                  for spec in (c.name, model_spec(c.name, plus))))
 
     def selected_scales(self) -> list[int]:
         return [s for s, check in self.scale_checks.items() if check.isChecked()]

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.pipeline import BICUBIC, MAX_SCALE, MIN_SCALE
+from app.upscalers import model_spec
 from drrn_core.benchmark import format_score
 
 ROWS = {"bicubic": 0, "drrn": 1}
@@ -356,12 +357,8 @@ class ControlPanel(QWidget):
         return self.model.currentData() or BICUBIC
 
     def model_spec(self) -> str:
-        """What runs: the model's name, followed by "+" for its self-ensemble (as the engine's
-        model specs say, drrn_core.weights.ENSEMBLE_SUFFIX)."""
-        from drrn_core.weights import ENSEMBLE_SUFFIX
-
-        name = self.model_name()
-        return name + ENSEMBLE_SUFFIX if self.ensemble.isChecked() and name != BICUBIC else name
+        """What runs: the model's name, followed by "+" for its self-ensemble."""
+        return model_spec(self.model_name(), self.ensemble.isChecked())
 
     def set_devices(self, devices: list[tuple[str, str]], select: str) -> None:
         """``devices`` = [(label, spec)] (spec: what the engine's ``device=`` takes)."""

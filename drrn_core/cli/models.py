@@ -33,11 +33,11 @@ def _result_lines(results: object) -> list[str]:
     if all(isinstance(d, dict) and {"dataset", "runs"} <= d.keys() for d in docs):
         return [f"{doc['dataset']} x{run['scale']:g} {run['model']}: {format_scores(run['mean'])}"
                 for doc in docs for run in doc["runs"]]
-    cells = {k: (_CELL.fullmatch(k), v) for k, v in results.items()} \
-        if isinstance(results, dict) and results else {}
-    if cells and all(m and isinstance(v, dict) and "psnr" in v for m, v in cells.values()):
+    cells = [(_CELL.fullmatch(k), v) for k, v in results.items()] \
+        if isinstance(results, dict) else []
+    if cells and all(m and isinstance(v, dict) and "psnr" in v for m, v in cells):
         by_dataset: dict[str, list[str]] = {}
-        for m, scores in cells.values():
+        for m, scores in cells:
             by_dataset.setdefault(m["dataset"], []).append(
                 f"x{m['scale']} {format_scores(scores)}")
         return [f"{name}: " + " · ".join(parts) for name, parts in by_dataset.items()]
