@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import os
 import struct
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,10 @@ FORMATS = limits.OUTPUT_FORMATS
 """Suffix -> format of what save_image writes (the table lives in drrn_core.limits)."""
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 """Which files of a folder are taken as images (benchmark datasets, training data): by suffix."""
+JPEG_BACKGROUND = (255, 255, 255)
+"""8-bit RGB colour under the transparent parts of an image saved as JPEG (which has no alpha):
+white, as image viewers show transparency on a page."""
+_log = logging.getLogger(__name__)
 _SIXTEEN = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
            5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
@@ -324,16 +329,20 @@ def check_finite(label: str, pixels: np.ndarray) -> None:
 
 def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | None = None,
                bit_depth: int | None = None, exif: bytes | None = None, icc: bytes | None = None,
-               quality: int = 95, format: str | None = None, like: LoadedImage | None = None
-               ) -> Path:
+               quality: int = 95, format: str | None = None, like: LoadedImage | None = None,
+               background: tuple[int, int, int] = JPEG_BACKGROUND,
+               notice: Callable[[str], None] | None = None) -> Path:
     """Write float pixels in [0, 1] atomically (temp file in the same folder, then os.replace).
     uint8 / uint16 pixels (e.g. ``Upscaler.upscale(..., out_dtype=...)``, quantised by the same
     :func:`quantise`) are written as they are when they match the file's depth (uint8 for 8-bit,
     uint16 for 16-bit), else rescaled from [0, their max].
 
     pixels: HW, HWx1, HWx3, or with alpha last (HWx2 / HWx4) when ``alpha`` is None.
-    bit_depth 16 is honoured by PNG and TIFF (JPEG/WebP are 8-bit); JPEG drops alpha; WebP at
-    quality 100 is lossless.
+    bit_depth 16 is honoured by PNG and TIFF (JPEG/WebP are 8-bit); WebP at quality 100 is
+    lossless. JPEG has no alpha: an image with alpha is flattened onto ``background`` (8-bit RGB,
+    :func:`flatten_alpha`) and, when some of it is transparent, ``notice`` gets one line saying
+    so (without ``notice``: a warning of this module's logger, which a program that configures
+    no logging prints on stderr).
     ``like``: a LoadedImage whose bit depth, EXIF and ICC profile are used unless given here.
     format: PNG, JPEG, WEBP or TIFF (default: from the suffix). Returns the path written.
     """
@@ -344,7 +353,12 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
         exif = like.exif if exif is None else exif
         icc = like.icc if icc is None else icc
     sixteen = stored_dtype(p, bit_depth, fmt) == np.uint16
-    arr = _with_alpha(np.asarray(pixels), alpha, keep_alpha=fmt != "JPEG")
+    arr = _with_alpha(np.asarray(pixels), alpha)
+    if fmt == "JPEG" and arr.ndim == 3 and arr.shape[2] in (2, 4):
+        transparent = _has_transparency(arr)
+        arr = flatten_alpha(arr, background)
+        if transparent:
+            (notice or _log.warning)(flatten_notice(p.name, background))
     q = quantise(arr, 65535) if sixteen else arr  # 8-bit: quantised band by band in _encode
     if not p.parent.is_dir():
         raise ImageWriteError(f"{p}: the folder {p.parent} does not exist")
@@ -373,7 +387,60 @@ def stored_dtype(path: str | os.PathLike, bit_depth: int | None = None,
     return np.uint16 if sixteen else np.uint8
 
 
-def _with_alpha(arr: np.ndarray, alpha: np.ndarray | None, keep_alpha: bool) -> np.ndarray:
+def colour_name(background: tuple[int, int, int]) -> str:
+    """``white (#ffffff)``, ``black (#000000)`` or just ``#rrggbb``: a background for messages."""
+    hexa = "#{:02x}{:02x}{:02x}".format(*background)
+    named = {(255, 255, 255): "white", (0, 0, 0): "black"}.get(tuple(background))
+    return f"{named} ({hexa})" if named else hexa
+
+
+def flatten_notice(name: str, background: tuple[int, int, int] = JPEG_BACKGROUND) -> str:
+    """The one line that says an image's transparency was flattened for JPEG."""
+    return (f"{name}: JPEG has no transparency, so the transparent parts were flattened onto "
+            f"{colour_name(background)}")
+
+
+def _has_transparency(arr: np.ndarray) -> bool:
+    """Whether the last (alpha) channel of ``arr`` holds a value that is not stored as fully
+    opaque (for floats: below 254.5 / 255)."""
+    opaque = (254.5 / 255.0) if arr.dtype.kind == "f" else np.iinfo(arr.dtype).max
+    return bool(arr.size) and float(arr[..., -1].min()) < opaque
+
+
+def flatten_alpha(arr: np.ndarray, background: tuple[int, int, int] = JPEG_BACKGROUND
+                  ) -> np.ndarray:
+    """Colour over ``background``: HWx2 (grey + alpha) or HWx4 (RGB + alpha) pixels, float
+    [0, 1], uint8 or uint16, composited as ``colour * alpha + background * (1 - alpha)``
+    (alpha not premultiplied), in the same type (integers rounded). The result is HxWx3, or HxW
+    for grey on a grey background. Row bands keep the float temporaries ~1 Mpx."""
+    if arr.ndim != 3 or arr.shape[2] not in (2, 4):
+        raise ValueError(f"flatten_alpha needs grey or RGB plus alpha, got shape {arr.shape}")
+    bg = np.asarray(background, dtype=np.float32).reshape(3) / np.float32(255.0)
+    grey_bg = bool(bg[0] == bg[1] == bg[2])
+    grey = arr.shape[2] == 2
+    h, w = arr.shape[:2]
+    floating = arr.dtype.kind == "f"
+    top = np.float32(1.0 if floating else np.iinfo(arr.dtype).max)
+    out_dtype = np.float32 if floating else arr.dtype
+    out = np.empty((h, w) if grey and grey_bg else (h, w, 3), out_dtype)
+    back = bg[:1] if grey and grey_bg else bg
+    for rows in row_bands(h, w * arr.shape[2]):
+        band = np.asarray(arr[rows], dtype=np.float32)
+        if not floating:
+            band /= top
+        a = band[..., -1:]
+        colour = band[..., :-1]
+        mixed = colour * a + back * (np.float32(1.0) - a)
+        if grey and grey_bg:
+            mixed = mixed[..., 0]
+        if floating:
+            out[rows] = mixed
+        else:
+            out[rows] = np.clip(mixed * top + np.float32(0.5), 0, top)
+    return out
+
+
+def _with_alpha(arr: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (2, 3, 4)):
@@ -381,9 +448,6 @@ def _with_alpha(arr: np.ndarray, alpha: np.ndarray | None, keep_alpha: bool) -> 
     if alpha is not None:
         colour = arr if arr.ndim == 3 else arr[..., None]
         arr = np.concatenate([colour, np.asarray(alpha)[..., None].astype(arr.dtype)], axis=2)
-    if not keep_alpha and arr.ndim == 3 and arr.shape[2] in (2, 4):
-        arr = arr[..., :-1]
-        arr = arr[..., 0] if arr.shape[2] == 1 else arr
     return arr
 
 

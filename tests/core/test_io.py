@@ -169,3 +169,64 @@ def test_unique_output_path(tmp_path):
     a.write_bytes(b"x")
     assert unique_output_path(a) == tmp_path / "photo_x2-2.png"
     assert unique_output_path(tmp_path / "b.png", avoid=(tmp_path / "b.png",)).name == "b-2.png"
+
+
+# -- issue 23.5: an image with alpha saved as JPEG is flattened onto a background, once said ---
+def _rgba_with_hidden_colour(rgb: np.ndarray) -> np.ndarray:
+    """RGBA uint8: the left half fully transparent over saturated green, the right half opaque."""
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    rgba[:, :16, :3] = (0, 255, 0)
+    rgba[:, :16, 3] = 0
+    return rgba
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_jpeg_of_rgba_is_flattened_onto_white_with_one_notice(tmp_path, rgb, dtype):
+    rgba = _rgba_with_hidden_colour(rgb)
+    pixels = rgba if dtype == "uint8" else rgba.astype(np.float32) / 255
+    notices: list[str] = []
+    out = save_image(tmp_path / "out.jpg", pixels, quality=100, notice=notices.append)
+    got = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert np.abs(got[4:-4, 2:12] - 255).max() <= 3  # white, not the green under alpha 0
+    assert np.abs(got[4:-4, 20:30] - rgb[4:-4, 20:30].astype(int)).mean() < 4  # opaque: kept
+    assert len(notices) == 1 and "out.jpg" in notices[0] and "white (#ffffff)" in notices[0]
+
+
+def test_jpeg_background_is_chosen_and_grey_alpha_becomes_colour(tmp_path, rgb):
+    grey = rgb[..., 0]
+    la = np.dstack([grey, np.zeros_like(grey)])  # grey + alpha, all transparent
+    notices: list[str] = []
+    out = save_image(tmp_path / "la.jpg", la, quality=100, background=(200, 40, 10),
+                     notice=notices.append)
+    got = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert np.abs(got - np.array([200, 40, 10])).max() <= 8
+    assert notices == ["la.jpg: JPEG has no transparency, so the transparent parts were "
+                       "flattened onto #c8280a"]
+    # a grey background keeps a grey image grey
+    out = save_image(tmp_path / "la2.jpg", la, background=(0, 0, 0), notice=notices.append)
+    assert Image.open(out).mode == "L" and np.asarray(Image.open(out)).max() <= 2
+
+
+def test_opaque_alpha_and_other_formats_say_nothing(tmp_path, rgb, caplog):
+    notices: list[str] = []
+    opaque = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    save_image(tmp_path / "o.jpg", opaque, notice=notices.append)
+    png = save_image(tmp_path / "t.png", _rgba_with_hidden_colour(rgb), notice=notices.append)
+    assert notices == []
+    assert load_image(png).alpha is not None  # PNG keeps the alpha, nothing flattened
+    # without a notice callback the line goes to the module's logger (printed by the CLI)
+    with caplog.at_level("WARNING", logger="drrn_core.imaging.io"):
+        save_image(tmp_path / "t.jpg", _rgba_with_hidden_colour(rgb))
+    assert [r.getMessage() for r in caplog.records] == [
+        "t.jpg: JPEG has no transparency, so the transparent parts were flattened onto "
+        "white (#ffffff)"]
+
+
+def test_flatten_alpha_values():
+    from drrn_core.imaging.io import flatten_alpha
+
+    half = np.array([[[1.0, 0.0, 0.0, 0.5]]], np.float32)
+    np.testing.assert_allclose(flatten_alpha(half, (0, 0, 255)), [[[0.5, 0.0, 0.5]]])
+    u16 = np.array([[[65535, 0]]], np.uint16)  # grey + alpha, transparent white
+    assert flatten_alpha(u16, (255, 255, 255)).tolist() == [[65535]]
+    assert flatten_alpha(u16, (0, 0, 0)).dtype == np.uint16
