@@ -7,12 +7,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-
-from drrn_core import limits, weights
-from drrn_core.engine import DeviceError, Upscaler
+from drrn_core import limits
 from drrn_core.errors import UserError, one_line
+
+if TYPE_CHECKING:  # imported where used: both load torch, which `drrn --help` must not wait for
+    from drrn_core import weights
+    from drrn_core.engine import Upscaler
 
 PROG = "drrn"
 
@@ -32,11 +34,15 @@ class CLIError(UserError):
 # OSError from the file system.
 def error(message: object) -> None:
     """Print `drrn: error: MESSAGE` on stderr (above any progress bar)."""
+    from tqdm import tqdm  # here: a tenth of a second that `drrn --help` does not need
+
     tqdm.write(f"{PROG}: error: {one_line(message)}", file=sys.stderr)
 
 
 def note(message: object) -> None:
     """Print `drrn: MESSAGE` on stderr (above any progress bar; stdout stays for results)."""
+    from tqdm import tqdm
+
     tqdm.write(f"{PROG}: {one_line(message)}", file=sys.stderr)
 
 
@@ -150,6 +156,8 @@ def load_model_spec(spec: str) -> tuple[weights.LoadedModel, bool]:
     """(model, ensemble) of a model name (see `drrn models`) or weights file, either maybe
     followed by "+" for its self-ensemble (weights.split_ensemble); an unknown name fails with
     one line that lists the installed models."""
+    from drrn_core import weights
+
     name, ensemble = weights.split_ensemble(spec)
     try:
         return weights.resolve_model(name), ensemble
@@ -159,6 +167,8 @@ def load_model_spec(spec: str) -> tuple[weights.LoadedModel, bool]:
 
 def make_upscaler(loaded: weights.LoadedModel | None, **options) -> Upscaler:
     """engine.Upscaler(loaded, **options), a bad device or precision becoming a CLIError."""
+    from drrn_core.engine import DeviceError, Upscaler
+
     try:
         return Upscaler(loaded, **options)
     except DeviceError as exc:

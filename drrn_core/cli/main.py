@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from drrn_core import __version__
-from drrn_core.cli.bench import add_bench_parser, run_bench
 from drrn_core.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -29,11 +29,6 @@ from drrn_core.cli.common import (
     note,
     one_line,
 )
-from drrn_core.cli.devices import add_devices_parser, run_devices
-from drrn_core.cli.metrics import add_metrics_parser, run_metrics
-from drrn_core.cli.models import add_models_parser, run_models
-from drrn_core.cli.train import add_train_parser, run_train
-from drrn_core.cli.upscale import add_upscale_parser, run_upscale
 from drrn_core.errors import Terminated, UserError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -46,8 +41,55 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{PROG}: error: {one_line(message)} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> tuple[ArgumentParser, dict[str, Handler]]:
-    """The `drrn` parser and the handler of each subcommand."""
+# Each command lives in drrn_core.cli.NAME as add_NAME_parser (its options) and run_NAME; the
+# module is imported only when its command is on the command line: most of them load torch, which
+# `drrn --help` and `drrn --version` must not wait for. The one-line help is `drrn --help`'s list
+# (the same text as the module's own; tests/cli/test_cli_startup.py keeps the two equal).
+COMMANDS: dict[str, str] = {
+    "upscale": "upscale image files",
+    "bench": "benchmark models on image folders (PSNR/SSIM/IFC)",
+    "metrics": "PSNR/SSIM/IFC of two images",
+    "models": "list bundled and user models",
+    "devices": "list the devices DRRN can run on",
+    "train": "train a DRRN model (resumable; runs under torchrun for several processes)",
+}
+
+
+class _Registrar:
+    """Stands in for the subparsers action when a command's module adds its parser: it gets the
+    parser build_parser made for the command (listed with its help), with the module's
+    description, epilog and formatter."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.parser = parser
+        self.help: str | None = None
+
+    def add_parser(self, name: str, *, help: str | None = None,  # noqa: A002 - argparse's name
+                   **settings: object) -> argparse.ArgumentParser:
+        unknown = set(settings) - {"description", "epilog", "formatter_class"}
+        if unknown:
+            raise TypeError(f"drrn {name}: unsupported parser settings {sorted(unknown)}")
+        self.help = help
+        for key, value in settings.items():
+            setattr(self.parser, key, value)
+        return self.parser
+
+
+def _module(name: str):
+    return importlib.import_module(f"drrn_core.cli.{name}")
+
+
+def handler(name: str) -> Handler:
+    """The function that runs `drrn NAME` (imports its module)."""
+    return getattr(_module(name), f"run_{name}")
+
+
+def build_parser(load: Collection[str] | None = None
+                 ) -> tuple[ArgumentParser, dict[str, Handler]]:
+    """The `drrn` parser and the handler of each subcommand in ``load`` (default: every one).
+
+    Every command is listed; only those in ``load`` get their options (importing their modules),
+    so a parser for ``load=()`` answers --help and --version without torch."""
     parser = ArgumentParser(
         prog=PROG,
         description="DRRN single-image super-resolution: upscale images, benchmark models with "
@@ -61,21 +103,22 @@ def build_parser() -> tuple[ArgumentParser, dict[str, Handler]]:
         "--debug", action="store_true", help="print a traceback for internal errors"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_upscale_parser(sub)
-    add_bench_parser(sub)
-    add_metrics_parser(sub)
-    add_models_parser(sub)
-    add_devices_parser(sub)
-    add_train_parser(sub)
-    handlers: dict[str, Handler] = {
-        "upscale": run_upscale,
-        "bench": run_bench,
-        "metrics": run_metrics,
-        "models": run_models,
-        "devices": run_devices,
-        "train": run_train,
-    }
+    handlers: dict[str, Handler] = {}
+    for name, text in COMMANDS.items():
+        command = sub.add_parser(name, help=text)
+        if load is None or name in load:
+            getattr(_module(name), f"add_{name}_parser")(_Registrar(command))
+            handlers[name] = handler(name)
     return parser, handlers
+
+
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command `argv` names: its first word that is not an option (drrn's own options,
+    --debug, --version and --help, take no value), or None."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
 
 
 def _terminate(_signum: int, _frame: object) -> None:
@@ -100,11 +143,13 @@ def _sigterm_cleans_up():
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `drrn` with `argv` (default: sys.argv[1:]); the exit status."""
-    parser, handlers = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = command_in(argv)
+    parser, handlers = build_parser([command] if command else [])
     args = parser.parse_args(argv)
     try:
         with _sigterm_cleans_up():
-            return handlers[args.command](args)
+            return (handlers.get(args.command) or handler(args.command))(args)
     except UserError as exc:
         error(exc)
     except KeyboardInterrupt:
