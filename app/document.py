@@ -206,8 +206,31 @@ class Document(QObject):
 
     # -- writing ---------------------------------------------------------------------------
     def depth_note(self, suffix: str) -> str:
-        """Why saving as ``suffix`` loses bits of the original (a 16-bit input as JPEG), or ""."""
-        return depth_note(self.loaded, suffix)
+        """What saving as ``suffix`` loses of the original, or "": bits (a 16-bit input as
+        JPEG), transparency (an input with transparent parts as JPEG: flattened onto the
+        background colour, one sentence)."""
+        notes = [depth_note(self.loaded, suffix), self.flatten_note(suffix)]
+        return " ".join(n for n in notes if n)
+
+    def flatten_note(self, suffix: str) -> str:
+        """One sentence when a result saved as ``suffix`` (JPEG) loses the input's transparent
+        parts to the background colour (app.settings: Batch's "JPEG background"), else ""."""
+        from drrn_core.imaging.io import FORMATS, colour_name
+
+        alpha = getattr(self.loaded, "alpha", None)
+        if FORMATS.get(suffix.lower()) != "JPEG" or alpha is None or alpha.size == 0 \
+                or float(alpha.min()) >= 254.5 / 255:
+            return ""
+        return ("JPEG has no transparency: the transparent parts are flattened onto "
+                f"{colour_name(self.background())}; the Batch tab's “JPEG background” sets "
+                "the colour.")
+
+    @staticmethod
+    def background() -> tuple[int, int, int]:
+        """The colour under transparent parts of a JPEG result (remembered in app.settings)."""
+        from app.settings import AppSettings
+
+        return AppSettings().jpeg_background
 
     def suggested_name(self, key: str, scale: float) -> str:
         """``<stem>_<key>_x<scale>.png`` for a result (``result`` when pasted)."""
@@ -216,11 +239,14 @@ class Document(QObject):
 
     def save(self, path: Path, image: np.ndarray, quality: int) -> bool:
         """Write ``image`` with the original's metadata (ICC, EXIF) and bit depth, atomically;
-        False (and ``failed``) when it cannot be written."""
+        False (and ``failed``) when it cannot be written. As JPEG, transparent parts are
+        flattened onto :meth:`background` (:meth:`depth_note` says so, once, in the window's
+        "Saved" line)."""
         from drrn_core.imaging import io
 
         try:
-            io.save_image(path, image, like=self.loaded, quality=quality)
+            io.save_image(path, image, like=self.loaded, quality=quality,
+                          background=self.background(), notice=log.info)
         except Exception as exc:  # noqa: BLE001
             self.failed.emit("Could not save", describe_error(exc))
             return False

@@ -652,7 +652,41 @@ class MainWindow(QMainWindow):
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(default_log_dir())))
 
+    def running_work(self) -> list[str]:
+        """Labels of the tabs (Benchmark, Batch, Training) whose job runs and is not already
+        being cancelled; Compare's runs are left out (nothing is lost: they run again)."""
+        from app.workers import running_jobs
+
+        tabs = list(self.extra_tabs.values())
+        labels: list[str] = []
+        for job in running_jobs():
+            tab = job.parent()
+            if any(tab is t for t in tabs) and not job.token.is_cancelled():
+                label = self.tabs.tabText(self.tabs.indexOf(tab))
+                if label not in labels:
+                    labels.append(label)
+        return labels
+
+    def confirm_quit(self) -> bool:
+        """True to close: nothing runs, or the user chose Quit (Cancel is the default)."""
+        busy = self.running_work()
+        if not busy:
+            return True
+        box = QMessageBox(QMessageBox.Icon.Warning, "Quit DRRN Studio?",
+                          f"A job is running ({', '.join(busy)}). Quitting stops it. "
+                          "Quit anyway?", parent=self)
+        quit_button = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.exec()
+        return box.clickedButton() is quit_button
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Quit (Ctrl+Q) and the window's close button: ask first while a job runs."""
+        if not self.confirm_quit():
+            event.ignore()
+            return
         self.save_settings()
         self.compare.shutdown()
         for tab in self.extra_tabs.values():

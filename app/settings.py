@@ -20,6 +20,21 @@ MODES = ("upscale", "evaluate")
 TRAINING_TEXT = ("data", "run", "val", "recipe", "recipe_file")
 TRAINING_INTS = ("B", "U", "channels", "patch", "batch", "val_every", "budget_kind", "budget")
 TRAINING_BOOLS = ("batchnorm",)
+DEFAULT_QUALITY = 92
+"""JPEG/WebP quality that Compare's Save and the Batch tab start from (each remembers its own)."""
+DEFAULT_BACKGROUND = (255, 255, 255)
+"""Colour under transparent parts of a result saved as JPEG, until the user picks another."""
+
+
+def parse_colour(text: str) -> tuple[int, int, int] | None:
+    """``#rrggbb`` as an (r, g, b) tuple of 0-255 ints; None when it is not one."""
+    text = str(text).strip()
+    if len(text) != 7 or not text.startswith("#"):
+        return None
+    try:
+        return int(text[1:3], 16), int(text[3:5], 16), int(text[5:7], 16)
+    except ValueError:
+        return None
 
 
 class AppSettings:
@@ -97,11 +112,21 @@ class AppSettings:
     # -- saving ----------------------------------------------------------------------------
     @property
     def jpeg_quality(self) -> int:
-        return min(max(self._get("save/quality", 92, int), 1), 100)
+        return min(max(self._get("save/quality", DEFAULT_QUALITY, int), 1), 100)
 
     @jpeg_quality.setter
     def jpeg_quality(self, value: int) -> None:
         self.store.setValue("save/quality", int(value))
+
+    @property
+    def jpeg_background(self) -> tuple[int, int, int]:
+        """(r, g, b): what transparent parts become in a JPEG (Compare's Save and Batch)."""
+        return parse_colour(self._get("save/jpeg_background", "", str)) or DEFAULT_BACKGROUND
+
+    @jpeg_background.setter
+    def jpeg_background(self, value: tuple[int, int, int]) -> None:
+        r, g, b = (min(max(int(v), 0), 255) for v in value)
+        self.store.setValue("save/jpeg_background", f"#{r:02x}{g:02x}{b:02x}")
 
     @property
     def last_dir(self) -> str:

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.settings import DEFAULT_BACKGROUND, DEFAULT_QUALITY, AppSettings
 from app.tabs._models import BICUBIC, ModelChoice, default_model, model_choices
 from app.tabs._widgets import MessageLine, PathField, user_message
 from app.upscalers import model_spec, upscaler_for
@@ -43,12 +44,16 @@ FORMATS = {**{label: fmt for fmt, label in limits.FORMAT_LABELS.items()},
 """Format box label -> drrn_core.batch format (PNG first: the default)."""
 LOSSY = (*(limits.FORMAT_LABELS[f] for f in limits.LOSSY_FORMATS), KEEP_LABEL)
 """Choices where a quality applies (keeping the format may write JPEG or WebP)."""
+OPAQUE = (limits.FORMAT_LABELS["JPEG"], KEEP_LABEL)
+"""Choices that may write JPEG, which has no transparency (the background colour applies)."""
 SIZE_MODES = ("Scale ×", "Width (px)", "Height (px)")
 DEFAULT_TEMPLATE = "{name}"
 """The Batch tab keeps the input's name (the tree is mirrored into another folder)."""
-EXISTING = {"Replace it": batch.REPLACE, "Skip the file": batch.SKIP,
-            "Keep it, add -2": batch.RENAME}
-"""'If a result exists' box label -> drrn_core.batch policy (replace first: the default)."""
+EXISTING = {"Keep it, add -2": batch.RENAME, "Skip the file": batch.SKIP,
+            "Replace it": batch.REPLACE}
+"""'If a result exists' box label -> drrn_core.batch policy. The first is the default: keeping
+the file and naming the new result ``-2`` never loses anything (a second run into the same
+folder used to replace the first run's results without a word)."""
 
 
 @dataclass(frozen=True)
@@ -62,17 +67,19 @@ class BatchSettings:
     width: int | None = None
     height: int | None = None
     fmt: str = "PNG"
-    quality: int = 90
+    quality: int = DEFAULT_QUALITY
     device: str = "auto"
     precision: str = "auto"
     template: str = DEFAULT_TEMPLATE
-    existing: str = batch.REPLACE
+    existing: str = batch.RENAME
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND  # under transparency in a JPEG
 
 
 @dataclass(frozen=True)
 class BatchEvent:
     """Yielded by the worker: ``begin`` a file, or its outcome ``written`` / ``failed`` /
-    ``skipped`` (an existing result left alone)."""
+    ``skipped`` (an existing result left alone); ``flattened`` before ``written`` when its
+    transparency was flattened onto the background (a JPEG result)."""
 
     kind: str
     index: int
@@ -167,7 +174,9 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
                 progress=lambda f, rel=rel, w=weights[i], s=spent: ctx.progress(s + f * w, rel),
                 cancel=ctx.cancelled, out_dtype=io.stored_dtype(target, loaded.bit_depth))
             target.parent.mkdir(parents=True, exist_ok=True)
-            io.save_image(target, image, like=loaded, quality=settings.quality)
+            flattened: list[str] = []
+            io.save_image(target, image, like=loaded, quality=settings.quality,
+                          background=settings.background, notice=flattened.append)
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
             if ctx.cancelled():
                 return
@@ -176,6 +185,8 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
             continue
         spent += weights[i]
         ctx.progress(spent, rel)
+        if flattened:
+            yield BatchEvent("flattened", i, total, rel, flattened[0])
         yield BatchEvent("written", i, total, rel, str(target))
 
 
@@ -201,6 +212,7 @@ class BatchTab(QWidget):
         self.estimate_s: float | None = None
         self._shares: list[float] = []
         self._build_ui()
+        self.set_background(AppSettings().jpeg_background, remember=False)
         self.refresh_models()
         self._on_format(self.format_combo.currentText())
         self._on_size_mode(0)
@@ -244,6 +256,9 @@ class BatchTab(QWidget):
             self.existing_combo: "What to do when a result's file already exists (an input "
                                  "is never overwritten)",
             self.quality_spin: "JPEG/WebP quality (WebP 100 = lossless)",
+            self.background_button: "JPEG has no transparency: the colour that transparent "
+                                    "parts of an image become in a JPEG result (Compare's "
+                                    "Save result uses it too)",
             self.run_button: "Start: the whole batch is estimated first",
             self.cancel_button: "Stop after the current tile; finished files stay",
             self.failures: "Files of the last run that could not be upscaled, and why",
@@ -291,7 +306,7 @@ class BatchTab(QWidget):
         self.format_combo.currentTextChanged.connect(self._on_format)
         self.quality_spin = QSpinBox(options)
         self.quality_spin.setRange(*limits.QUALITY_RANGE)
-        self.quality_spin.setValue(90)
+        self.quality_spin.setValue(DEFAULT_QUALITY)
         self.quality_spin.setPrefix("quality ")
         fmt_row.addWidget(self.format_combo)
         fmt_row.addWidget(self.quality_spin, 1)
@@ -305,6 +320,11 @@ class BatchTab(QWidget):
         self.existing_combo = QComboBox(options)
         self.existing_combo.addItems(list(EXISTING))
         form.addRow("If a result exists:", self.existing_combo)
+        self.background_button = QPushButton(options)
+        self.background_button.clicked.connect(self._choose_background)
+        form.addRow("JPEG background:", self.background_button)
+        self.flattened = 0  # results of the current run whose transparency was flattened
+        self._first_flattened = ""
 
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Upscale folder", self)
@@ -381,6 +401,7 @@ class BatchTab(QWidget):
             precision=self.precision,
             template=self.template_edit.text().strip() or DEFAULT_TEMPLATE,
             existing=EXISTING[self.existing_combo.currentText()],
+            background=self.background,
         )
 
     def is_running(self) -> bool:
@@ -403,6 +424,7 @@ class BatchTab(QWidget):
         self.message.clear_message()
         self.failures.setRowCount(0)
         self._current, self._total, self._written, self._skipped = 0, 0, 0, 0
+        self.flattened, self._first_flattened = 0, ""
         self.estimate_s, self._shares = None, []
         self.overall_bar.setValue(0)
         self.file_bar.setValue(0)
@@ -451,6 +473,16 @@ class BatchTab(QWidget):
                                 "estimated on this machine.")
             return
         self._current, self._total = event.index, event.total
+        if event.kind == "flattened":  # one line for the whole run, however many files
+            from drrn_core.imaging.io import colour_name
+
+            self.flattened += 1
+            self._first_flattened = self._first_flattened or event.source
+            self.message.show_info(
+                f"JPEG has no transparency: {self.flattened} result(s) with transparent parts "
+                f"(first: {self._first_flattened}) were flattened onto "
+                f"{colour_name(self.background)}.")
+            return
         if event.kind == "begin":
             self.file_bar.setValue(0)
             self.status.setText(f"{event.index + 1}/{event.total}: {event.source}")
@@ -483,6 +515,35 @@ class BatchTab(QWidget):
 
     def _on_format(self, fmt: str) -> None:
         self.quality_spin.setEnabled(fmt in LOSSY)
+        self.background_button.setEnabled(fmt in OPAQUE)
+
+    @property
+    def background(self) -> tuple[int, int, int]:
+        """(r, g, b) under transparent parts of JPEG results."""
+        return self._background
+
+    def set_background(self, rgb: tuple[int, int, int], remember: bool = True) -> None:
+        """Use ``rgb`` for JPEG results' transparent parts; ``remember``: for the next sessions
+        too (app.settings, shared with Compare's Save result)."""
+        from PySide6.QtGui import QColor, QIcon, QPixmap
+
+        from drrn_core.imaging.io import colour_name
+
+        self._background = tuple(int(v) for v in rgb)
+        if remember:
+            AppSettings().jpeg_background = self._background
+        swatch = QPixmap(14, 14)
+        swatch.fill(QColor(*self._background))
+        self.background_button.setIcon(QIcon(swatch))
+        self.background_button.setText(colour_name(self._background))
+
+    def _choose_background(self) -> None:
+        from PySide6.QtGui import QColor
+        from PySide6.QtWidgets import QColorDialog
+
+        colour = QColorDialog.getColor(QColor(*self._background), self, "JPEG background")
+        if colour.isValid():
+            self.set_background((colour.red(), colour.green(), colour.blue()))
 
     def _on_size_mode(self, mode: int) -> None:
         self.scale_spin.setVisible(mode == 0)
@@ -515,6 +576,8 @@ class BatchTab(QWidget):
                   self.template_edit, self.existing_combo):
             w.setEnabled(not running)
         self.quality_spin.setEnabled(not running and self.format_combo.currentText() in LOSSY)
+        self.background_button.setEnabled(not running
+                                          and self.format_combo.currentText() in OPAQUE)
 
     # Remembered fields
     def save_choices(self) -> None:
