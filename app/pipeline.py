@@ -193,6 +193,13 @@ def as_float(image: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
 
 
+def min_evaluate_side(scale: int) -> int:
+    """The smallest side an image evaluated at ``scale`` may have: the protocol crops it to a
+    multiple of ``scale`` and needs more than ``2 * scale`` pixels (``scale`` are shaved at each
+    border), so three multiples: ``3 * scale``."""
+    return 3 * scale
+
+
 def check_request(req: Request) -> str | None:
     """Why ``req`` cannot run (one line for the user), or None. Cheap: call on the GUI thread."""
     h, w = (req.lr if req.lr is not None else req.image).shape[:2]
@@ -204,11 +211,11 @@ def check_request(req: Request) -> str | None:
         return None
     if req.mode == "evaluate":
         s = max(2, int(round(req.scale)))
-        ch, cw = h - h % s, w - w % s
-        if min(ch, cw) < 2 * s + 1:
-            return (f"The image is {w}×{h}: too small to evaluate at ×{s} (after cropping to a "
-                    f"multiple of {s} it needs at least {2 * s + 1} px a side). Choose a smaller "
-                    "scale or a larger image.")
+        least = min_evaluate_side(s)
+        if min(h, w) < least:
+            return (f"The image is {w}×{h}: too small to evaluate at ×{s}, which needs at least "
+                    f"{least}×{least} px (the protocol crops it to a multiple of {s} and leaves "
+                    f"out {s} px at each border). Choose a smaller scale or a larger image.")
         return None
     try:
         target_size(req.image, req.scale, req.size)

@@ -168,7 +168,7 @@ class CompareTab(QWidget):
         them again as ``drrn bench`` does (no EXIF rotation, its 8-bit reduction).
         """
         self.source = Source(image, name, meta, lr, note, path, lr_path)
-        h, w = (lr if lr is not None else image).shape[:2]
+        h, w = image.shape[:2]  # what upscale mode upscales and evaluate mode takes as GT
         self.controls.set_input_size(w, h)
         if lr is not None:
             self.controls.set_mode("evaluate")
@@ -318,7 +318,8 @@ class CompareTab(QWidget):
         self.estimate, self.preview = None, False
         self.controls.whole_button.hide()
         self.controls.readouts.clear_values()
-        for pane in self.grid.panes.values():
+        for key, pane in self.grid.panes.items():  # no older image's size or scores
+            pane.set_title(self._pane_title(key, req))
             if isinstance(pane, ErrorPane):
                 pane.set_error(None, note="–")
             else:
@@ -366,11 +367,16 @@ class CompareTab(QWidget):
     def is_busy(self) -> bool:
         return self.job is not None
 
+    @staticmethod
+    def _pane_title(key: str, req: pipeline.Request | None) -> str:
+        """A pane's title before any result: its name (DRRN's with the model that runs)."""
+        if key == "drrn" and req is not None and req.model != pipeline.BICUBIC:
+            return f"DRRN ({req.model})"
+        return TITLES[key]
+
     def _reset_panes(self, req: pipeline.Request) -> None:
-        model_label = req.model
         for key, pane in self.grid.panes.items():
-            drrn_title = "DRRN" if req.model == pipeline.BICUBIC else f"DRRN ({model_label})"
-            pane.set_title(drrn_title if key == "drrn" else TITLES[key])
+            pane.set_title(self._pane_title(key, req))
             if key == "drrn" and req.model == pipeline.BICUBIC:
                 note = "No model selected (bicubic only)"
             elif key == "err_drrn" and req.model == pipeline.BICUBIC:
@@ -431,6 +437,7 @@ class CompareTab(QWidget):
         if stage.key == "input":
             h, w = stage.image.shape[:2]
             pane.set_title(f"Input {w}×{h} (nearest) → {stage.size[0]}×{stage.size[1]}")
+            self.controls.show_output_size(*stage.size)
             if self._fit_pending or stage.size != self._last_size:
                 self._fit_pending = False
                 self._last_size = stage.size

@@ -3,7 +3,9 @@ the evaluation readouts and the progress row. Widgets only; the tab owns the beh
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -34,6 +36,17 @@ from app.upscalers import model_spec
 from drrn_core.benchmark import format_score
 
 ROWS = {"bicubic": 0, "drrn": 1}
+
+
+@contextlib.contextmanager
+def _blocked(*widgets: QWidget) -> Iterator[None]:
+    """No signals from ``widgets`` inside (programmatic changes are not user changes)."""
+    before = [w.blockSignals(True) for w in widgets]
+    try:
+        yield
+    finally:
+        for w, was in zip(widgets, before, strict=True):
+            w.blockSignals(was)
 
 
 PRECISION_TIP = ("Number format: fp32 is exact; auto picks the fastest that is accurate enough "
@@ -100,6 +113,7 @@ class ControlPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._input_size: tuple[int, int] | None = None
+        self._anchor = "width"  # the target-size box the user set last (kept for a new image)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
 
@@ -134,8 +148,10 @@ class ControlPanel(QWidget):
         form.addRow("Factor", self.scale)
         form.addRow("", presets)
         self.use_size = QCheckBox("Target size")
-        self.width_box = QSpinBox(minimum=1, maximum=32768, suffix=" px")
-        self.height_box = QSpinBox(minimum=1, maximum=32768, suffix=" px")
+        # "–" (the special value 0) until an image gives them a size
+        self.width_box = QSpinBox(minimum=0, maximum=32768, suffix=" px", specialValueText="–")
+        self.height_box = QSpinBox(minimum=0, maximum=32768, suffix=" px",
+                                   specialValueText="–")
         self.width_box.setKeyboardTracking(False)
         self.height_box.setKeyboardTracking(False)
         form.addRow(self.use_size)
@@ -270,9 +286,10 @@ class ControlPanel(QWidget):
         if evaluate:
             self.scale.setValue(max(2, round(self.scale.value())))
         self.scale.blockSignals(False)
-        self.use_size.setEnabled(not evaluate)
+        self.use_size.setEnabled(not evaluate and self._input_size is not None)
         if evaluate:
             self.use_size.setChecked(False)
+        self._sync_size_from_scale()
         self.readout_box.setVisible(evaluate)
         self.precision.setEnabled(not evaluate)
         self.precision.setToolTip(EVALUATE_PRECISION_TIP if evaluate else PRECISION_TIP)
@@ -283,14 +300,48 @@ class ControlPanel(QWidget):
         return float(round(self.scale.value())) if self.mode == "evaluate" else self.scale.value()
 
     def set_input_size(self, width: int, height: int) -> None:
-        """Remember the input size (for the target size boxes' aspect ratio)."""
+        """A new input (the image upscaled, or the ground truth evaluated): the size boxes
+        follow it. With "Target size" on, the box set last keeps its value and the other
+        follows the new aspect ratio (a former image's width × height would stretch it)."""
         self._input_size = (width, height)
+        for box in (self.width_box, self.height_box):
+            box.setMinimum(1)
+        self.use_size.setEnabled(self.mode != "evaluate")
+        if self.use_size.isChecked():
+            box = self.width_box if self._anchor == "width" else self.height_box
+            with _blocked(self.width_box, self.height_box):
+                self._follow(box)
+            self._show_implied_scale()
         self._sync_size_from_scale()
+
+    def show_output_size(self, width: int, height: int) -> None:
+        """The size a run's result has (e.g. the evaluation's, cropped to a multiple of the
+        scale): shown in the size boxes while the factor is in charge."""
+        if not (self.use_size.isChecked() and self.use_size.isEnabled()):
+            with _blocked(self.width_box, self.height_box):
+                self.width_box.setValue(width)
+                self.height_box.setValue(height)
 
     def target_size(self) -> tuple[int, int] | None:
         if not (self.use_size.isChecked() and self.use_size.isEnabled()):
             return None
         return self.width_box.value(), self.height_box.value()
+
+    def _show_implied_scale(self) -> None:
+        """While a target size is in charge, the (greyed) factor box shows the factor it
+        means, not the one last typed."""
+        if self._input_size is None or not self.use_size.isChecked():
+            return
+        with _blocked(self.scale):
+            self.scale.setValue(self.width_box.value() / self._input_size[0])
+
+    def _follow(self, box: QSpinBox) -> None:
+        """The other size box from ``box``'s value and the input's aspect ratio."""
+        w, h = self._input_size
+        if box is self.width_box:
+            self.height_box.setValue(max(1, round(self.width_box.value() * h / w)))
+        else:
+            self.width_box.setValue(max(1, round(self.height_box.value() * w / h)))
 
     def _on_use_size(self, on: bool) -> None:
         if on and self._input_size is not None:
@@ -305,34 +356,40 @@ class ControlPanel(QWidget):
         for b in self.preset_buttons:
             b.setEnabled(not on)
         self._sync_size_from_scale()
+        self._show_implied_scale()
         self.changed.emit()
 
     def _sync_size_from_scale(self, *_args) -> None:
         """Width/height follow the scale while the scale is in charge (so ticking "Target size"
-        starts from the size the header shows, never a stale one)."""
+        starts from the size the header shows, never a stale one). Evaluating, they show the
+        ground truth cropped to a multiple of the scale: the size of every pane."""
         if self._input_size is None or self.use_size.isChecked():
             return
         w, h = self._input_size
         s = self.scale.value()
-        for box, v in ((self.width_box, w), (self.height_box, h)):
-            box.blockSignals(True)
-            box.setValue(math.ceil(v * s))
-            box.blockSignals(False)
+        if self.mode == "evaluate":
+            s = max(2, round(s))
+            size = (w - w % s, h - h % s)
+        else:
+            size = (math.ceil(w * s), math.ceil(h * s))
+        with _blocked(self.width_box, self.height_box):
+            self.width_box.setValue(size[0])
+            self.height_box.setValue(size[1])
 
     def _on_width(self, value: int) -> None:
+        self._anchor = "width"
         if self._input_size:
-            w, h = self._input_size
-            self.height_box.blockSignals(True)
-            self.height_box.setValue(max(1, round(value * h / w)))
-            self.height_box.blockSignals(False)
+            with _blocked(self.height_box):
+                self._follow(self.width_box)
+            self._show_implied_scale()
         self.changed.emit()
 
     def _on_height(self, value: int) -> None:
+        self._anchor = "height"
         if self._input_size:
-            w, h = self._input_size
-            self.width_box.blockSignals(True)
-            self.width_box.setValue(max(1, round(value * w / h)))
-            self.width_box.blockSignals(False)
+            with _blocked(self.width_box):
+                self._follow(self.height_box)
+            self._show_implied_scale()
         self.changed.emit()
 
     # -- model / device --------------------------------------------------------------------
