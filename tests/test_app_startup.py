@@ -99,7 +99,7 @@ def test_several_paths_from_a_file_manager_open_the_first():
 
 def test_self_test_runs_one_vulkan_inference_where_a_device_exists(capsys):
     """The self-test names the devices and checks a Vulkan inference against the CPU's fp32
-    (lavapipe here; CI installs mesa-vulkan-drivers)."""
+    (lavapipe here, CI installs mesa-vulkan-drivers: a software driver runs when asked for)."""
     from app.__main__ import sample_image, vulkan_check
     from drrn_core import weights
     from drrn_core.engine.device import list_devices
@@ -109,7 +109,7 @@ def test_self_test_runs_one_vulkan_inference_where_a_device_exists(capsys):
     model = weights.default_model_name()
     if model is None:
         pytest.skip("no bundled model")
-    assert vulkan_check(model, sample_image()) is None
+    assert vulkan_check(model, sample_image(), asked=True) is None
     out = capsys.readouterr().out
     assert "devices: cpu" in out and "vulkan:0" in out and "Vulkan OK" in out
 
@@ -159,3 +159,86 @@ def test_self_test_says_when_the_engine_fell_back_from_vulkan(monkeypatch):
     problem = entry.vulkan_check("some-model", entry.sample_image())
     assert problem is not None and "Quiet GPU (discrete GPU) did not run" in problem
     assert "could not write the model" in problem
+
+
+def _fake_vulkan(monkeypatch, *devices):
+    """list_devices gives the CPU and ``devices``; the Upscaler records where it was made to run
+    and returns zeros (so the CPU comparison agrees)."""
+    import numpy as np
+
+    from drrn_core.engine import device
+
+    cpu = device.DeviceInfo("cpu", "cpu", "Some CPU", "2 threads, AVX2", None, ("torch",),
+                            ("fp32",))
+    monkeypatch.setattr(device, "list_devices", lambda: [cpu, *devices])
+    ran: list[str] = []
+
+    class Recording:
+        def __init__(self, loaded, device="auto", **options) -> None:
+            ran.append(device)
+            self.device = type("D", (), {"type": device.split(":")[0]})()
+
+        def upscale(self, image, scale):
+            return np.zeros((image.shape[0] * scale, image.shape[1] * scale, 3), np.float32)
+
+    monkeypatch.setattr("drrn_core.engine.Upscaler", Recording)
+    monkeypatch.setattr("drrn_core.weights.find_model", lambda name: type("E", (), {"path": name}))
+    monkeypatch.setattr("drrn_core.weights.load_weights", lambda path: None)
+    return ran
+
+
+def _vulkan_device(index: int, name: str, software: bool):
+    from drrn_core.engine import device
+
+    return device.DeviceInfo(f"vulkan:{index}", "vulkan", name,
+                             "software (CPU)" if software else "discrete GPU", 1024, ("ncnn",),
+                             ("fp32", "fp16"), software)
+
+
+def test_self_test_lists_a_software_vulkan_driver_without_running_it(monkeypatch, capsys):
+    """lavapipe takes 10-20 s for the check's tile on a 2-core CPU and says nothing about a GPU:
+    the default self-test lists it and moves on; --vulkan runs it."""
+    from app import __main__ as entry
+
+    ran = _fake_vulkan(monkeypatch, _vulkan_device(0, "llvmpipe (LLVM 15)", software=True))
+    assert entry.vulkan_check("some-model", entry.sample_image()) is None
+    out = capsys.readouterr().out
+    assert "llvmpipe (LLVM 15)" in out and ran == []
+    assert "Vulkan inference not run (vulkan:0 is a software driver" in out
+    assert "--self-test --vulkan" in out
+    assert entry.vulkan_check("some-model", entry.sample_image(), asked=True) is None
+    assert ran == ["vulkan:0", "cpu"] and "Vulkan OK (vulkan:0 - llvmpipe" in \
+        capsys.readouterr().out
+
+
+def test_self_test_runs_on_the_hardware_gpu_before_a_software_driver(monkeypatch, capsys):
+    from app import __main__ as entry
+
+    ran = _fake_vulkan(monkeypatch, _vulkan_device(0, "llvmpipe", software=True),
+                       _vulkan_device(1, "Radeon 780M", software=False))
+    assert entry.vulkan_check("some-model", entry.sample_image()) is None
+    assert ran == ["vulkan:1", "cpu"]
+    assert "Vulkan OK (vulkan:1 - Radeon 780M" in capsys.readouterr().out
+
+
+def test_self_test_vulkan_asked_for_fails_where_it_cannot_run(monkeypatch, capsys):
+    from app import __main__ as entry
+
+    ran = _fake_vulkan(monkeypatch)
+    problem = entry.vulkan_check("some-model", entry.sample_image(), asked=True)
+    assert problem is not None and "--vulkan" in problem and "no Vulkan device" in problem
+    _fake_vulkan(monkeypatch, _vulkan_device(0, "llvmpipe", software=True))
+    problem = entry.vulkan_check(None, entry.sample_image(), asked=True)
+    assert problem is not None and "no model installed" in problem
+    assert ran == []
+
+
+def test_vulkan_option_goes_with_the_self_test(capsys):
+    from app.__main__ import parse_args
+
+    assert parse_args(["--self-test", "--vulkan"]).vulkan
+    assert not parse_args(["--self-test"]).vulkan
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--vulkan"])
+    assert exit_info.value.code == 2
+    assert "--vulkan goes with --self-test" in capsys.readouterr().err
