@@ -8,7 +8,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from app import __version__
@@ -70,6 +70,108 @@ def no_display_problem() -> str | None:
                 or not (name == "xcb" or name.startswith("wayland"))):
             return None  # usable, or a plugin this check knows nothing about
     return f"QT_QPA_PLATFORM={requested} and neither DISPLAY nor WAYLAND_DISPLAY is set"
+
+
+# The shared libraries Qt's X11 platform plugin (PySide6's libqxcb.so and libQt6XcbQpa.so.6, with
+# Qt's own libraries) loads from the system, with the Debian/Ubuntu package of each. Without one,
+# Qt aborts (SIGABRT, exit 134) naming only the first; a fresh desktop often lacks
+# libxcb-cursor0, libxcb-icccm4 and libxcb-keysyms1. README's Quick start and .ci/run install
+# these packages (tests/test_app_startup.py keeps them in step).
+XCB_LIBRARIES: dict[str, str] = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-util.so.1": "libxcb-util1",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-render.so.0": "libxcb-render0",
+    "libxcb-shm.so.0": "libxcb-shm0",
+    "libxcb-sync.so.1": "libxcb-sync1",
+    "libxcb-xfixes.so.0": "libxcb-xfixes0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxcb.so.1": "libxcb1",
+    "libX11-xcb.so.1": "libx11-xcb1",
+    "libX11.so.6": "libx11-6",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libxkbcommon.so.0": "libxkbcommon0",
+    "libGL.so.1": "libgl1",
+    "libEGL.so.1": "libegl1",
+    "libfontconfig.so.1": "libfontconfig1",
+    "libfreetype.so.6": "libfreetype6",
+    "libdbus-1.so.3": "libdbus-1-3",
+    "libglib-2.0.so.0": "libglib2.0-0",
+}
+
+
+def xcb_first() -> bool:
+    """Whether Qt will load its X11 (xcb) plugin here (Linux): QT_QPA_PLATFORM's first usable
+    entry is xcb, or none is set and this is not a Wayland session (where Qt takes Wayland)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    requested = os.environ.get("QT_QPA_PLATFORM", "")
+    candidates = [c.split(":")[0].strip().lower() for c in requested.split(";") if c.strip()]
+    wayland = bool(os.environ.get("WAYLAND_DISPLAY"))
+    for name in candidates:
+        if name.startswith("wayland") and not wayland:
+            continue  # Qt tries it, fails and goes on to the next
+        return name == "xcb"
+    if candidates:
+        return False
+    return bool(os.environ.get("DISPLAY")) and not (
+        wayland and os.environ.get("XDG_SESSION_TYPE", "").lower() == "wayland")
+
+
+def xcb_plugin() -> Path | None:
+    """PySide6's X11 platform plugin, found without importing PySide6 (None if not there)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("PySide6")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        plugin = Path(folder) / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+        if plugin.is_file():
+            return plugin
+    return None
+
+
+def _load_library(name: str) -> None:
+    """dlopen ``name`` (a soname or a path) with its dependencies; OSError if it cannot."""
+    import ctypes
+
+    ctypes.CDLL(name)
+
+
+def xcb_problem(load: Callable[[str], None] | None = None,
+                plugin: Path | None | bool = True) -> str | None:
+    """Why Qt's X11 plugin cannot load (one line naming the missing libraries, their packages
+    and the install command), or None when it can. ``plugin``: the plugin file (True: find it);
+    when it loads, nothing is missing (it may find libraries of its own, e.g. in a bundle).
+    ``load`` (default: _load_library) raises OSError for a library that cannot be loaded."""
+    load = load or _load_library
+    plugin = xcb_plugin() if plugin is True else plugin
+    failure = None
+    if plugin:
+        try:
+            load(str(plugin))
+            return None
+        except OSError as exc:
+            failure = exc
+    missing = []
+    for name in XCB_LIBRARIES:
+        try:
+            load(name)
+        except OSError:
+            missing.append(name)
+    if missing:
+        packages = " ".join(dict.fromkeys(XCB_LIBRARIES[name] for name in missing))
+        return (f"Qt's X11 (xcb) platform plugin needs {', '.join(missing)}, missing here; "
+                f"on Debian/Ubuntu: sudo apt-get install -y {packages}")
+    if failure is not None:
+        from drrn_core.errors import one_line
+
+        return f"Qt's X11 (xcb) platform plugin does not load: {one_line(failure)}"
+    return None
 
 
 def import_torch_before_qt() -> None:
@@ -239,6 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"drrn-studio: cannot open a window: no display ({no_display}). Run it in a "
               "desktop session, or use the command-line tool 'drrn' (see 'drrn --help').",
               file=sys.stderr)
+        return 1
+    no_xcb = xcb_problem() if xcb_first() else None
+    if no_xcb:  # instead of Qt's abort (exit 134) with a message about one of them
+        print(f"drrn-studio: cannot open a window: {no_xcb}", file=sys.stderr)
         return 1
     import_torch_before_qt()
     from app.dialogs.crash import show_crash

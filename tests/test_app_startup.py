@@ -242,3 +242,153 @@ def test_vulkan_option_goes_with_the_self_test(capsys):
         parse_args(["--vulkan"])
     assert exit_info.value.code == 2
     assert "--vulkan goes with --self-test" in capsys.readouterr().err
+
+
+# -- Qt's X11 plugin and its system libraries (issue 22: a fresh desktop) ----------------------
+
+def _loader(missing: set[str], plugin_error: str | None = None):
+    """A fake dlopen: OSError for the sonames in ``missing`` and, with ``plugin_error``, for the
+    plugin file; records what was asked for."""
+    asked: list[str] = []
+
+    def load(name: str) -> None:
+        asked.append(name)
+        if name in missing:
+            raise OSError(f"{name}: cannot open shared object file: No such file or directory")
+        if name.endswith("libqxcb.so") and plugin_error:
+            raise OSError(plugin_error)
+
+    load.asked = asked
+    return load
+
+
+def test_missing_xcb_libraries_are_named_with_their_packages():
+    from app.__main__ import xcb_problem
+
+    load = _loader({"libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1"},
+                   "libxcb-cursor.so.0: cannot open shared object file")
+    problem = xcb_problem(load, Path("/qt/plugins/platforms/libqxcb.so"))
+    assert problem is not None and "\n" not in problem
+    assert "libxcb-cursor.so.0, libxcb-icccm.so.4, libxcb-keysyms.so.1" in problem
+    assert problem.endswith("sudo apt-get install -y libxcb-cursor0 libxcb-icccm4 "
+                            "libxcb-keysyms1")
+
+
+def test_a_plugin_that_loads_is_enough():
+    """The plugin file loading settles it (a bundle may carry libraries the system lacks)."""
+    from app.__main__ import xcb_problem
+
+    load = _loader({"libxcb-cursor.so.0"})
+    assert xcb_problem(load, Path("/qt/plugins/platforms/libqxcb.so")) is None
+    assert load.asked == ["/qt/plugins/platforms/libqxcb.so"]
+
+
+def test_without_the_plugin_file_the_libraries_decide():
+    from app.__main__ import XCB_LIBRARIES, xcb_problem
+
+    assert xcb_problem(_loader(set()), None) is None
+    problem = xcb_problem(_loader({"libxkbcommon-x11.so.0"}), None)
+    assert problem is not None and problem.endswith("install -y libxkbcommon-x11-0")
+    load = _loader(set())
+    xcb_problem(load, None)
+    assert load.asked == list(XCB_LIBRARIES)
+
+
+def test_a_plugin_failing_for_another_reason_says_why():
+    from app.__main__ import xcb_problem
+
+    why = "libQt6XcbQpa.so.6: version `Qt_6_PRIVATE_API' not found"
+    problem = xcb_problem(_loader(set(), why), Path("/qt/plugins/platforms/libqxcb.so"))
+    assert problem == f"Qt's X11 (xcb) platform plugin does not load: {why}"
+
+
+@linux_only
+def test_the_real_lookup_finds_everything_here():
+    """With the packages installed (.ci/run installs them), the real plugin loads and every
+    library is found: the check never stops an app that would start."""
+    import shutil
+
+    from app.__main__ import XCB_LIBRARIES, _load_library, xcb_plugin, xcb_problem
+
+    if shutil.which("dpkg") is None:
+        pytest.skip("not a Debian/Ubuntu system (dpkg)")
+    packages = sorted(set(XCB_LIBRARIES.values()))
+    absent = [p for p in packages
+              if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    if absent:
+        pytest.skip(f"packages not installed: {' '.join(absent)} (.ci/run installs them)")
+    assert xcb_plugin() is not None and xcb_plugin().name == "libqxcb.so"
+    assert xcb_problem() is None
+    assert xcb_problem(plugin=None) is None  # every library, one by one
+    with pytest.raises(OSError):
+        _load_library("libdrrn-no-such-library.so.0")
+
+
+@linux_only
+def test_xcb_is_checked_only_where_qt_would_load_it(monkeypatch):
+    from app.__main__ import xcb_first
+
+    cases = [({"DISPLAY": ":0"}, True),
+             ({"DISPLAY": ":0", "QT_QPA_PLATFORM": "xcb"}, True),
+             ({"DISPLAY": ":0", "QT_QPA_PLATFORM": "offscreen"}, False),
+             ({"DISPLAY": ":0", "QT_QPA_PLATFORM": "wayland;xcb"}, True),
+             ({"DISPLAY": ":0", "WAYLAND_DISPLAY": "w", "QT_QPA_PLATFORM": "wayland;xcb"},
+              False),
+             ({"DISPLAY": ":0", "WAYLAND_DISPLAY": "w", "XDG_SESSION_TYPE": "wayland"}, False),
+             ({"DISPLAY": ":0", "WAYLAND_DISPLAY": "w", "XDG_SESSION_TYPE": "x11"}, True),
+             ({}, False)]
+    for env, expected in cases:
+        for var in (*DISPLAY_VARS, "XDG_SESSION_TYPE"):
+            monkeypatch.delenv(var, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert xcb_first() == expected, env
+
+
+XCB_PROBE = """
+import sys
+import app.__main__ as entry
+def load(name):
+    if name.endswith("libqxcb.so") or name in ("libxcb-cursor.so.0", "libxcb-icccm.so.4"):
+        raise OSError(name + ": cannot open shared object file: No such file or directory")
+entry._load_library = load
+code = entry.main([])
+print("torch", "torch" in sys.modules, "PySide6", "PySide6" in sys.modules)
+sys.exit(code)
+"""
+
+
+@linux_only
+def test_drrn_studio_without_the_xcb_libraries_is_one_line_and_exit_1(tmp_path):
+    """Instead of Qt's abort (exit 134), before torch or Qt is loaded."""
+    env = {k: v for k, v in os.environ.items() if k not in DISPLAY_VARS}
+    env.update(PYTHONPATH=str(ROOT), DISPLAY=":99", QT_QPA_PLATFORM="xcb",
+               XDG_STATE_HOME=str(tmp_path / "state"))
+    proc = subprocess.run([sys.executable, "-c", XCB_PROBE], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == (
+        "drrn-studio: cannot open a window: Qt's X11 (xcb) platform plugin needs "
+        "libxcb-cursor.so.0, libxcb-icccm.so.4, missing here; on Debian/Ubuntu: "
+        "sudo apt-get install -y libxcb-cursor0 libxcb-icccm4")
+    assert proc.stdout.split() == ["torch", "False", "PySide6", "False"]
+
+
+def _apt_words(text: str) -> set[str]:
+    return set(text.replace("\\", " ").split())
+
+
+def test_readme_and_ci_install_every_library_the_plugin_needs():
+    from app.__main__ import XCB_LIBRARIES
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    command1 = next(line for line in quick.splitlines() if "drrn-studio" in line
+                    and not line.startswith("#"))
+    assert command1.startswith("sudo apt-get install -y ")
+    packages = set(XCB_LIBRARIES.values())
+    assert packages <= _apt_words(command1), packages - _apt_words(command1)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    ci_list = ci.split("for pkg in", 1)[1].split("; do", 1)[0]
+    assert packages <= _apt_words(ci_list), packages - _apt_words(ci_list)
+    assert "openbox" in _apt_words(ci_list)  # the window manager of the window-fit test
