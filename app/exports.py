@@ -264,15 +264,17 @@ def colourise(error: np.ndarray, top: float, lut: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(lut, dtype=np.uint8)[idx])
 
 
-SCALE_WIDTH = 70
-"""Pixels of the colour scale added right of an exported error map."""
+SCALE_WIDTH = 90
+"""Pixels of the colour scale added right of an exported error map: the ramp, its tick values
+and, in a column of its own, the label (written upwards, so it never meets a tick)."""
 
 
 def with_colour_scale(coloured: np.ndarray, top: float, lut: np.ndarray,
                       label: str = "|error| (Y, 0-255)") -> np.ndarray:
     """``coloured`` (uint8 HxWx3) with a vertical colour scale (0 at the bottom, ``top`` at the
-    top, up to five tick values) in SCALE_WIDTH extra columns on the right."""
-    from PIL import Image
+    top, up to five tick values) in SCALE_WIDTH extra columns on the right; ``label`` runs
+    upwards in the last column, beside the tick values, when the map is tall enough for it."""
+    from PIL import Image, ImageDraw
 
     h, w = coloured.shape[:2]
     out = np.full((h, w + SCALE_WIDTH, 3), SHEET_BACKGROUND, np.uint8)
@@ -281,19 +283,26 @@ def with_colour_scale(coloured: np.ndarray, top: float, lut: np.ndarray,
         np.linspace(len(lut) - 1, 0, h).round().astype(np.intp)]
     out[:, w + 6:w + 20] = ramp[:, None, :]
     canvas = Image.fromarray(out)
+    draw = ImageDraw.Draw(canvas)
     font_h = 12
     ticks = max(2, min(5, h // 24))
+    right = w + 24  # where the widest tick value ends
     for i in range(ticks):
         y = round((h - 1) * (1 - i / (ticks - 1)))
         value = top * i / (ticks - 1)
-        _draw_label(canvas, (w + 24, min(max(y - font_h // 2, 0), h - font_h - 2)),
-                    f"{value:g}" if value == int(value) else f"{value:.1f}")
-    if h >= 120:
-        from PIL import ImageDraw
-
-        draw = ImageDraw.Draw(canvas)
-        draw.text((w + 24, h // 2 - 30), "\n".join(label.split(" ", 1)), fill=LABEL_COLOUR,
-                  font=_font(11))
+        text = f"{value:g}" if value == int(value) else f"{value:.1f}"
+        xy = (w + 24, min(max(y - font_h // 2, 0), h - font_h - 2))
+        _draw_label(canvas, xy, text)
+        right = max(right, draw.textbbox(xy, text, font=_font())[2])
+    if label:
+        font = _font(11)
+        x0, y0, x1, y1 = draw.textbbox((0, 0), label, font=font)
+        strip = Image.new("RGB", (x1 - x0 + 2, y1 - y0 + 2), (SHEET_BACKGROUND,) * 3)
+        ImageDraw.Draw(strip).text((1 - x0, 1 - y0), label, fill=LABEL_COLOUR, font=font)
+        strip = strip.rotate(90, expand=True)  # reads upwards
+        x = max(right + 6, w + SCALE_WIDTH - strip.width - 2)
+        if strip.height <= h - 4 and x + strip.width <= w + SCALE_WIDTH:
+            canvas.paste(strip, (x, (h - strip.height) // 2))
     return np.asarray(canvas)
 
 

@@ -1,12 +1,14 @@
-"""Small widgets the benchmark, batch and training tabs share: a path field, a folder drop list
-and a one-line message banner."""
+"""Small widgets the benchmark, batch and training tabs share: a path field, a folder drop list,
+a one-line message banner, and for plots a "no data yet" placeholder and an integer axis."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -88,13 +90,17 @@ class PathField(QWidget):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
         if dropped_paths(event):
-            event.acceptProposedAction()
+            accept_copy(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt override)
+        if dropped_paths(event):
+            accept_copy(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
         paths = dropped_paths(event)
         if paths:
             self.set_path(paths[0])
-            event.acceptProposedAction()
+            accept_copy(event)
 
 
 class FolderList(QListWidget):
@@ -130,15 +136,16 @@ class FolderList(QListWidget):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
         if any(p.is_dir() for p in dropped_paths(event)):
-            event.acceptProposedAction()
+            accept_copy(event)
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        event.acceptProposedAction()
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 (Qt override)
+        if any(p.is_dir() for p in dropped_paths(event)):
+            accept_copy(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
         for path in dropped_paths(event):
             self.add_folder(path)
-        event.acceptProposedAction()
+        accept_copy(event)
 
 
 class MessageLine(QLabel):
@@ -168,6 +175,58 @@ class MessageLine(QLabel):
     def _show(self, text: str) -> None:
         self.setText(text)
         self.show()
+
+
+def accept_copy(event: QDropEvent) -> None:
+    """Accept a drag or drop as a copy, whatever the file manager proposes (a Move would let it
+    delete the source): drops only ever read paths, as the main window's do."""
+    event.setDropAction(Qt.DropAction.CopyAction)
+    event.accept()
+
+
+class PlotPlaceholder(QLabel):
+    """Over an empty plot: ``text`` instead of axes that would show a meaningless 0-1 range;
+    :meth:`set_empty` hides the axes (and their grid) until the plot has data."""
+
+    def __init__(self, plot: pg.PlotWidget, text: str = "No data yet") -> None:
+        super().__init__(text, plot)
+        self.plot = plot
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setStyleSheet("color: #8a8a8a; background: transparent; font-size: 12pt;")
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setGeometry(plot.rect())
+        plot.installEventFilter(self)
+        self.set_empty(True)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.plot and event.type() == QEvent.Type.Resize:
+            self.setGeometry(self.plot.rect())
+        return False
+
+    def set_empty(self, empty: bool) -> None:
+        item = self.plot.getPlotItem()
+        for name in ("left", "bottom"):
+            item.showAxis(name, not empty)
+        self.setVisible(empty)
+
+    def is_empty(self) -> bool:
+        return not self.isHidden()
+
+
+class IntegerAxis(pg.AxisItem):
+    """An axis of whole numbers (iterations, image indices): ticks only at integers, never
+    1.5 when the range is short."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph override)
+        levels = []
+        for spacing, values in super().tickValues(minVal, maxVal, size):
+            whole = [v for v in values if abs(v - round(v)) < 1e-9]
+            if spacing >= 1 and whole:
+                levels.append((spacing, whole))
+        if not levels and math.isfinite(minVal) and math.isfinite(maxVal):
+            lo, hi = math.ceil(minVal), math.floor(maxVal)
+            levels = [(1.0, [float(v) for v in range(lo, hi + 1)])] if hi >= lo else []
+        return levels
 
 
 def dropped_paths(event: QDragEnterEvent | QDropEvent) -> list[Path]:

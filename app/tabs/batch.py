@@ -229,7 +229,9 @@ class BatchTab(QWidget):
                        self.format_combo.currentIndexChanged, self.quality_spin.valueChanged,
                        self.template_edit.textChanged, self.existing_combo.currentIndexChanged,
                        self.ensemble_check.toggled):
-            signal.connect(self._save_timer.start)
+            # not connect(timer.start): the signal's value (an index, -1 for a cleared combo,
+            # or 1920 px) would become the timer's interval ("negative intervals" on stderr)
+            signal.connect(lambda *_: self._save_timer.start())
         for signal in (self.size_mode.currentIndexChanged, self.scale_spin.valueChanged,
                        self.pixels_spin.valueChanged, self.format_combo.currentIndexChanged,
                        self.template_edit.textChanged):
@@ -478,10 +480,11 @@ class BatchTab(QWidget):
 
             self.flattened += 1
             self._first_flattened = self._first_flattened or event.source
+            many = self.flattened > 1
             self.message.show_info(
-                f"JPEG has no transparency: {self.flattened} result(s) with transparent parts "
-                f"(first: {self._first_flattened}) were flattened onto "
-                f"{colour_name(self.background)}.")
+                f"JPEG has no transparency: {self.flattened} result{'s' if many else ''} with "
+                f"transparent parts (first: {self._first_flattened}) "
+                f"{'were' if many else 'was'} flattened onto {colour_name(self.background)}.")
             return
         if event.kind == "begin":
             self.file_bar.setValue(0)

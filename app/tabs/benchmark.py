@@ -32,7 +32,14 @@ from PySide6.QtWidgets import (
 
 from app.tabs._bench_table import BenchProxyModel, BenchRow, BenchTableModel
 from app.tabs._models import BICUBIC, ModelChoice, model_choices
-from app.tabs._widgets import FolderList, MessageLine, scroll_panel, user_message
+from app.tabs._widgets import (
+    FolderList,
+    IntegerAxis,
+    MessageLine,
+    PlotPlaceholder,
+    scroll_panel,
+    user_message,
+)
 from app.upscalers import model_spec, upscaler_for
 from app.workers import Job, JobContext, format_eta, start_job
 from drrn_core import benchmark
@@ -240,12 +247,13 @@ class BenchmarkTab(QWidget):
         bar.addWidget(self.plot_dataset)
         bar.addStretch(1)
         lay.addLayout(bar)
-        self.plot = pg.PlotWidget(panel)
+        self.plot = pg.PlotWidget(panel, axisItems={"bottom": IntegerAxis("bottom")})
         self.plot.setBackground("w")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.plot.setLabel("left", "PSNR (dB)")
         self.plot.setLabel("bottom", "image")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)  # "image (x0.001)" otherwise
+        self.plot_placeholder = PlotPlaceholder(self.plot)  # no 0-1 axes before any score
         # The legend sits outside the data: pyqtgraph's floating legend covered points.
         self.plot_legend = QLabel(panel)
         self.plot_legend.setWordWrap(True)
@@ -333,6 +341,7 @@ class BenchmarkTab(QWidget):
         self._failures.clear()
         self.plot_dataset.clear()
         self.plot.clear()
+        self.plot_placeholder.set_empty(True)
         self.progress.setValue(0)
         self.status.setText("Starting…")
         models = self.model_specs()
@@ -591,6 +600,7 @@ class BenchmarkTab(QWidget):
         dataset = self.plot_dataset.currentText()
         self.plot.clear()
         rows = [r for r in self.table_model.rows(means=False) if r.dataset == dataset]
+        self.plot_placeholder.set_empty(not rows)
         names = list(dict.fromkeys(r.image for r in rows))
         position = {name: i for i, name in enumerate(names)}
         groups: dict[tuple[str, int], list[BenchRow]] = {}

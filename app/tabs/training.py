@@ -28,7 +28,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.tabs._widgets import MessageLine, PathField, scroll_panel, user_message
+from app.tabs._widgets import (
+    IntegerAxis,
+    MessageLine,
+    PathField,
+    PlotPlaceholder,
+    scroll_panel,
+    user_message,
+)
 from app.workers import Job, JobContext, format_eta, start_job
 
 RECIPES = ("fast", "paper")
@@ -56,6 +63,12 @@ class LogAxis(pg.AxisItem):
         return [f"{10.0 ** v:.3g}" for v in values]
 
 
+def rate_text(patches_per_s: float) -> str:
+    """``40 patches/s``, ``1 patch/s``."""
+    n = f"{patches_per_s:.0f}"
+    return f"{n} patch/s" if n == "1" else f"{n} patches/s"
+
+
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     """About ``count`` round values (1-2-5 steps) inside [lo, hi], hi > lo > 0."""
     if not hi > lo:
@@ -76,6 +89,7 @@ class Resumed:
     config: object  # drrn_core.model.DRRNConfig
     iteration: int
     history: object  # drrn_core.training.runlog.History
+    run_dir: Path | None = None
 
 
 def run_training(ctx: JobContext, spec) -> Iterator:
@@ -91,7 +105,8 @@ def run_training(ctx: JobContext, spec) -> Iterator:
             raise ValueError(f"Nothing to resume: no checkpoint in {spec.run_dir}")
         spec = _with_model(spec, state[1]["model"])
         iteration = int(state[1]["iteration"])
-        yield Resumed(spec.model, iteration, read_history(spec.run_dir, up_to=iteration))
+        yield Resumed(spec.model, iteration, read_history(spec.run_dir, up_to=iteration),
+                      Path(spec.run_dir))
     yield from iter_training(spec)
 
 
@@ -151,11 +166,20 @@ class TrainingTab(QWidget):
         self._weights: Path | None = None
         self._loss: tuple[list[int], list[float]] = ([], [])
         self._psnr: dict[int, tuple[list[int], list[float]]] = {}
+        self._resume_notice = ""  # the loop's own resume notice, said by the Resumed line
+        self._iters_per_epoch: int | None = None  # of the chosen recipe
+        self._last_rate: tuple[float, float] | None = None  # patches/s here, at a patch cost
+        self._folder_rate: float | None = None  # patches/s logged in the run folder
         self._build_ui()
         self._on_recipe_choice()
         self.restore_fields()
         self._update_buttons()
         self._remember_fields()
+        for spin in (self.val_every_spin, self.budget_spin, self.batch_spin, self.patch_spin,
+                     self.b_spin, self.u_spin, self.c_spin):
+            spin.valueChanged.connect(self._check_validation)
+        self.budget_combo.currentIndexChanged.connect(self._check_validation)
+        self._check_validation()
 
     # UI construction
     def _build_ui(self) -> None:
@@ -207,7 +231,7 @@ class TrainingTab(QWidget):
         self.loss_curve.setDownsampling(auto=True, method="peak")
         self.loss_curve.setClipToView(True)
         self._redraw = QTimer(self, singleShot=True, interval=200)  # coalesces fast steps
-        self._redraw.timeout.connect(lambda: self.loss_curve.setData(*self._loss))
+        self._redraw.timeout.connect(self._draw_loss)
         self._folder_curves = QTimer(self, singleShot=True, interval=300)  # after typing stops
         self._folder_curves.timeout.connect(self._show_folder_history)
         self.run_field.changed.connect(lambda _t: self._folder_curves.start())
@@ -310,15 +334,25 @@ class TrainingTab(QWidget):
         form.addRow("Batch size:", self.batch_spin)
         form.addRow("Validate every:", self.val_every_spin)
         form.addRow("Budget:", budget_row)
+        self.val_warning = QLabel(box)
+        self.val_warning.setWordWrap(True)
+        self.val_warning.setStyleSheet("color: #b07a00;")
+        self.val_warning.hide()
+        form.addRow(self.val_warning)
         return box
 
-    def _make_plot(self, title: str, ylabel: str, **kwargs) -> pg.PlotWidget:
-        plot = pg.PlotWidget(self, **kwargs)
+    def _make_plot(self, title: str, ylabel: str, axisItems: dict | None = None  # noqa: N803
+                   ) -> pg.PlotWidget:
+        """A plot over whole iterations, showing "No data yet" (no 0-1 axes) until it has
+        points (``plot.placeholder``)."""
+        plot = pg.PlotWidget(self, axisItems={"bottom": IntegerAxis("bottom"),
+                                              **(axisItems or {})})
         plot.setBackground("w")
         plot.setTitle(title, color="#333")
         plot.showGrid(x=True, y=True, alpha=0.3)
         plot.setLabel("left", ylabel)
         plot.setLabel("bottom", "iteration")
+        plot.placeholder = PlotPlaceholder(plot)
         return plot
 
     # Public API
@@ -436,12 +470,14 @@ class TrainingTab(QWidget):
         self._paused_s, self._paused_at = 0.0, None
         self._loss = ([], [])
         self._psnr.clear()
-        self.loss_curve.setData([], [])
-        self.psnr_plot.clear()
+        self._draw_loss()
+        self._draw_psnr()
         self.progress.setValue(0)
         self.status.setText("Preparing the training data…")
-        self._log(f"{'Resuming' if resume else 'Starting'} {spec.run_dir} "
-                  f"({spec.recipe.name} recipe, {spec.model.name} C={spec.model.channels})")
+        self._resume_notice = ""
+        if not resume:  # a resume says so in one line, when the checkpoint is read (Resumed)
+            self._log(f"Starting {spec.run_dir} ({spec.recipe.name} recipe, {spec.model.name} "
+                      f"C={spec.model.channels})")
         val = spec.val_dir or _default_val_dir()
         self.psnr_plot.setTitle(f"Validation PSNR ({val.name})" if val else
                                 "Validation PSNR (no validation folder)", color="#333")
@@ -465,14 +501,16 @@ class TrainingTab(QWidget):
             self.progress.setValue(round(1000 * fraction))
             self.status.setText(
                 f"Iteration {event.iteration}/{event.total} · epoch {event.epoch} · "
-                f"loss {event.loss:.4g} · lr {event.lr:.2g} · {event.patches_per_s:.0f} patches/s"
+                f"loss {event.loss:.4g} · lr {event.lr:.2g} · {rate_text(event.patches_per_s)}"
                 f"  {format_eta(eta)}")
+            self._last_rate = (event.patches_per_s, self._patch_cost())
         elif isinstance(event, loop.Validation):
             self._add_validation(event)
         elif isinstance(event, loop.Checkpoint):
             self._log(f"Checkpoint at iteration {event.iteration}: {event.path}")
         elif isinstance(event, loop.Notice):
-            self._log(event.message)
+            if event.message != self._resume_notice:  # the Resumed line said it already
+                self._log(event.message)
         elif isinstance(event, loop.Finished):
             self._weights = event.weights
             self._log(f"Stopped at iteration {event.iteration} ({event.reason.replace('_', ' ')})"
@@ -481,9 +519,11 @@ class TrainingTab(QWidget):
         elif isinstance(event, Resumed):
             self._show_config(event.config)
             self._show_history(event.history)
-            self._log(f"Resuming at iteration {event.iteration} with {event.config.name} "
-                      f"C={event.config.channels}; the run keeps the recipe saved in its folder "
-                      "(patch, batch, schedule), the budget is the one chosen here")
+            self._resume_notice = f"resumed {event.run_dir} at iteration {event.iteration}"
+            self._log(f"Resuming at iteration {event.iteration} of {event.run_dir} with "
+                      f"{event.config.name} C={event.config.channels}; the run keeps the recipe "
+                      "saved in its folder (patch, batch, schedule), the budget is the one "
+                      "chosen here")
 
     def _budget_progress(self, event) -> tuple[float, float]:
         """(fraction done, seconds left) of the run's budget: with a time budget, whichever of
@@ -506,12 +546,16 @@ class TrainingTab(QWidget):
 
         if self._job is None:
             run = self.run_field.path()
-            self._show_history(read_history(run) if run is not None else History())
+            history = read_history(run) if run is not None else History()
+            self._show_history(history)
+            recent = sorted(history.rates[-50:])
+            self._folder_rate = recent[len(recent) // 2] if recent else None
+            self._check_validation()
 
     def _show_history(self, history) -> None:
         """Start the curves with what a resumed run logged before (drrn_core's History)."""
         self._loss = ([i for i, _ in history.loss], [max(v, 1e-12) for _, v in history.loss])
-        self.loss_curve.setData(*self._loss)
+        self._draw_loss()
         self._psnr = {scale: ([i for i, _ in points], [v for _, v in points])
                       for scale, points in history.psnr.items()}
         self._draw_psnr()
@@ -526,12 +570,17 @@ class TrainingTab(QWidget):
             ys.append(value)
         self._draw_psnr()
 
+    def _draw_loss(self) -> None:
+        self.loss_curve.setData(*self._loss)
+        self.loss_plot.placeholder.set_empty(not self._loss[0])
+
     def _draw_psnr(self) -> None:
         self.psnr_plot.clear()
         for scale, (xs, ys) in sorted(self._psnr.items()):
             colour = _PSNR_COLOURS.get(scale, "#9467bd")
             self.psnr_plot.plot(xs, ys, pen=pg.mkPen(colour, width=1.5), symbol="o",
                                 symbolBrush=colour, symbolSize=6, name=f"×{scale}")
+        self.psnr_plot.placeholder.set_empty(not any(xs for xs, _ in self._psnr.values()))
 
     def _on_cancelled(self) -> None:
         self._log("Cancelled; the last checkpoint lets you resume this run.")
@@ -544,8 +593,9 @@ class TrainingTab(QWidget):
     def _on_finished(self) -> None:
         self._job = None
         self._redraw.stop()
-        self.loss_curve.setData(*self._loss)
+        self._draw_loss()
         self._update_buttons()
+        self._check_validation()  # with the speed this run measured
 
     def fields(self) -> dict:
         """The fields as AppSettings.training_fields stores them."""
@@ -638,10 +688,58 @@ class TrainingTab(QWidget):
             self.message.show_error(f"Recipe: {user_message(exc)}")
             return
         self.message.clear_message()
+        self._iters_per_epoch = recipe.iters_per_epoch
         self._show_config(recipe.model)
         self.patch_spin.setValue(recipe.patch)
         self.batch_spin.setValue(recipe.batch)
         self.val_every_spin.setValue(recipe.validate_every)
+
+    def _patch_cost(self) -> float:
+        """Relative work of one training patch with the fields' architecture and patch size
+        (3x3 convolutions x channels² x pixels), to carry a measured speed over to them."""
+        convs = self.b_spin.value() * (2 * self.u_spin.value() + 1) + 2
+        return float(convs * self.c_spin.value() ** 2 * self.patch_spin.value() ** 2)
+
+    def _expected_rate(self) -> tuple[float, str] | None:
+        """(patches/s, where it comes from) for the fields: this session's last run here
+        (scaled to the fields' architecture and patch), else the run folder's log."""
+        if self._last_rate is not None:
+            rate, cost = self._last_rate
+            return rate * cost / self._patch_cost(), "measured here"
+        if self._folder_rate:
+            return self._folder_rate, "logged in the run folder"
+        return None
+
+    def validation_problem(self) -> str:
+        """One line when "Validate every" cannot come within the budget (no validation PSNR
+        would be measured), else "". A budget in minutes is converted with a measured speed,
+        when there is one."""
+        every = self.val_every_spin.value()
+        kind, amount = self.budget_combo.currentIndex(), self.budget_spin.value()
+        if kind == 2:
+            last, why = amount, f"the budget ends at iteration {amount:,}"
+        elif kind == 1:
+            if self._iters_per_epoch is None:
+                return ""
+            last = amount * self._iters_per_epoch
+            why = f"{amount:,} epoch{'s' if amount != 1 else ''} end at iteration {last:,}"
+        else:
+            known = self._expected_rate()
+            if known is None:
+                return ""
+            rate, source = known
+            last = int(amount * 60 * rate / self.batch_spin.value())
+            why = (f"{amount:,} min is about {last:,} iterations at the {rate_text(rate)} "
+                   f"{source}")
+        if every <= last:
+            return ""
+        return f"⚠ Validation every {every:,} iterations would never run: {why}."
+
+    def _check_validation(self, *_args) -> None:
+        problem = self.validation_problem()
+        self.val_warning.setText(problem)
+        self.val_warning.setVisible(bool(problem))
+        self.val_every_spin.setStyleSheet("QSpinBox { color: #b07a00; }" if problem else "")
 
     def _on_recipe_file_changed(self, text: str) -> None:
         if text and self.recipe_combo.currentText() != RECIPE_FILE:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 BACKGROUND = "#1e1e1e"
-CHECKER = 8  # px of a transparency checkerboard square (image pixels)
+CHECKER = 8  # output px of a transparency checkerboard square, the same in every pane
 CHECKER_GREYS = (204, 153)
 BACKDROP_OPACITY = 0.35  # of the input shown around a preview patch
 
@@ -43,14 +43,21 @@ def to_display_u8(image: np.ndarray, keep_alpha: bool = False) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def composite_checker(image: np.ndarray) -> np.ndarray:
+def composite_checker(image: np.ndarray, size: tuple[int, int] | None = None,
+                      origin: tuple[int, int] = (0, 0)) -> np.ndarray:
     """uint8 image with alpha (HWx2 / HWx4) -> uint8 RGB over a grey checkerboard, as image
-    editors show transparency; images without alpha are returned as they are."""
+    editors show transparency; images without alpha are returned as they are.
+
+    The squares are CHECKER *output* pixels: ``size`` = (w, h) is the output area the image is
+    drawn over (default: its own size; the Input pane stretches a smaller image) and ``origin``
+    its top-left output pixel (a preview patch), so every pane shows the same squares."""
     if image.ndim != 3 or image.shape[2] not in (2, 4):
         return image
     h, w = image.shape[:2]
-    yy, xx = np.indices((h, w))
-    board = np.where(((yy // CHECKER) + (xx // CHECKER)) % 2 == 0, *CHECKER_GREYS)
+    out_w, out_h = size or (w, h)
+    rows = (((np.arange(h) + 0.5) * out_h / h).astype(np.int64) + origin[1]) // CHECKER
+    cols = (((np.arange(w) + 0.5) * out_w / w).astype(np.int64) + origin[0]) // CHECKER
+    board = np.where((rows[:, None] + cols[None, :]) % 2 == 0, *CHECKER_GREYS)
     alpha = image[..., -1:].astype(np.float32) / 255.0
     colour = image[..., :-1].astype(np.float32)
     if colour.shape[2] == 1:
@@ -153,6 +160,8 @@ class ImagePane(QWidget):
 
         self.placeholder = QLabel("No image", self.graphics)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)  # a long note wraps instead of losing both ends
+        self.placeholder.setContentsMargins(8, 0, 8, 0)
         self.placeholder.setStyleSheet("color: #9a9a9a; background: transparent; font-size: 13pt;")
         self.placeholder.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
 
@@ -196,13 +205,14 @@ class ImagePane(QWidget):
         self._size = size or (w, h)
         # levels=None: uint8 is drawn as it is (pyqtgraph's zero-copy path); levels=(0, 255)
         # made it rescale every pixel on the GUI thread, 0.1-0.4 s per 48 MP image
-        self.item.setImage(composite_checker(self._image), autoLevels=False, levels=None)
+        self.item.setImage(composite_checker(self._image, self._size), autoLevels=False,
+                           levels=None)
         self.item.setRect(QRectF(0, 0, self._size[0], self._size[1]))
         self.placeholder.hide()
 
     def displayed(self) -> np.ndarray | None:
         """The uint8 pixels drawn on screen (transparency over the checkerboard), or None."""
-        return None if self._image is None else composite_checker(self._image)
+        return None if self._image is None else composite_checker(self._image, self._size)
 
     def set_patch(self, image: np.ndarray | None, box: tuple[int, int, int, int] | None = None,
                   size: tuple[int, int] | None = None) -> None:
@@ -218,8 +228,8 @@ class ImagePane(QWidget):
         if size is not None:
             self._size = size
         x0, y0, x1, y1 = box
-        self.patch_item.setImage(composite_checker(self._patch), autoLevels=False,
-                                 levels=None)
+        self.patch_item.setImage(composite_checker(self._patch, origin=(x0, y0)),
+                                 autoLevels=False, levels=None)
         self.patch_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.patch_frame.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.patch_frame.show()
@@ -231,7 +241,8 @@ class ImagePane(QWidget):
             self.backdrop_item.clear()
             self.backdrop_item.hide()
             return
-        self.backdrop_item.setImage(composite_checker(image), autoLevels=False, levels=None)
+        self.backdrop_item.setImage(composite_checker(image, size), autoLevels=False,
+                                    levels=None)
         self.backdrop_item.setRect(QRectF(0, 0, size[0], size[1]))
         self.backdrop_item.show()
 

@@ -97,7 +97,7 @@ class SplitPane(ImagePane):
             self.item_b.clear()
         else:
             self._b_image = b[1]
-            self.item_b.setImage(composite_checker(self._b_image), autoLevels=False,
+            self.item_b.setImage(composite_checker(self._b_image, b[2]), autoLevels=False,
                                  levels=None)
             self.item_b.setRect(QRectF(0, 0, b[2][0], b[2][1]))
         size = self.output_size

@@ -147,7 +147,7 @@ def test_batch_flattens_jpeg_onto_the_chosen_background_and_says_so_once(qtbot, 
     got = np.asarray(Image.open(out / "a.jpg").convert("RGB")).astype(int)
     assert np.abs(got[8:-8, 4:40] - (0, 0, 255)).max() <= 8  # blue, not the hidden green
     text = tab.message.text()
-    assert text == ("JPEG has no transparency: 2 result(s) with transparent parts (first: "
+    assert text == ("JPEG has no transparency: 2 results with transparent parts (first: "
                     "a.png) were flattened onto #0000ff.")
     assert not tab.message.is_error() and "3 written" in tab.status.text()
     tab.format_combo.setCurrentText("PNG")
