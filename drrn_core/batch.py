@@ -18,6 +18,8 @@ tab:
   (the later ones get ``-2``, ``-3`` ...), and an existing file is kept (``rename``: the next
   free ``-N`` name), left alone (``skip``) or replaced (``replace``) by choice.
 * size (:func:`check_output_size`): the result must fit limits.MAX_OUTPUT_PIXELS and not shrink.
+* space (:func:`check_free_space`): the output folder must have room for the result's estimated
+  size (limits.OUTPUT_BYTES_FLOOR), checked before anything is computed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from drrn_core import limits
 from drrn_core.errors import UserError
+from drrn_core.filesystem import free_bytes, human_bytes, resolved
 
 DEFAULT_TEMPLATE = "{name}_x{scale}"
 SIZE_TEMPLATE = "{name}_{size}"
@@ -46,6 +49,10 @@ class TemplateError(UserError, ValueError):
 
 class OutputTooLarge(UserError, ValueError):
     """A result over the pixel limit (or smaller than its input); one line naming the file."""
+
+
+class NoSpace(UserError, OSError):
+    """The output folder has no room for a result; one line naming the file and the folder."""
 
 
 def size_fields(scale: float | None = None, width: int | None = None,
@@ -150,10 +157,10 @@ def plan(items: Sequence[tuple[Path, Path]], *, template: str | None = None,
     fields = size_fields(scale, width, height)
     sources = [Path(s) for s, _ in items]
     input_ids = {i for i in map(_file_id, sources) if i is not None}
-    taken = {os.path.normcase(p.resolve()) for p in sources}
+    taken = {os.path.normcase(resolved(p)) for p in sources}
 
     def blocked(candidate: Path) -> bool:
-        if os.path.normcase(candidate.resolve()) in taken:
+        if os.path.normcase(resolved(candidate)) in taken:
             return True
         if candidate.exists():
             return _file_id(candidate) in input_ids or (existing == RENAME)
@@ -167,7 +174,7 @@ def plan(items: Sequence[tuple[Path, Path]], *, template: str | None = None,
         while blocked(target):
             n += 1
             target = base.with_name(f"{base.stem}-{n}{base.suffix}")
-        taken.add(os.path.normcase(target.resolve()))
+        taken.add(os.path.normcase(resolved(target)))
         if target.exists() and existing == SKIP:
             out.append(Planned(source, target, skip=f"{target.name} already exists"))
         else:
@@ -197,14 +204,14 @@ def tree_items(folder: Path, out_dir: Path) -> list[tuple[Path, Path]]:
 
 def inside(path: Path, folder: Path) -> bool:
     """Whether ``path`` is ``folder`` or lies under it (after resolving links)."""
-    p, f = Path(path).expanduser().resolve(), Path(folder).expanduser().resolve()
+    p, f = resolved(Path(path).expanduser()), resolved(Path(folder).expanduser())
     return p == f or f in p.parents
 
 
 def is_input(target: Path, inputs: Sequence[Path]) -> bool:
     """Whether ``target`` names one of ``inputs`` (same path or, through links, same file)."""
-    key = os.path.normcase(Path(target).resolve())
-    if any(os.path.normcase(Path(p).resolve()) == key for p in inputs):
+    key = os.path.normcase(resolved(target))
+    if any(os.path.normcase(resolved(p)) == key for p in inputs):
         return True
     ident = _file_id(Path(target))
     return ident is not None and any(_file_id(Path(p)) == ident for p in inputs)
@@ -221,3 +228,26 @@ def check_output_size(label: str, in_hw: tuple[int, int], out_hw: tuple[int, int
                              f"would be over the {max_pixels / 1e6:g} MP limit{hint}")
     if out_h < h or out_w < w:
         raise OutputTooLarge(f"{label}: {out_w}x{out_h} would shrink the {w}x{h} image")
+
+
+def estimated_output_bytes(out_hw: tuple[int, int], channels: int, bytes_per_sample: int,
+                           fmt: str) -> int:
+    """The fewest bytes a result of (height, width) x ``channels`` samples of
+    ``bytes_per_sample`` is expected to take as ``fmt`` (limits.OUTPUT_BYTES_FLOOR of its raw
+    size; an unknown format counts as PNG)."""
+    raw = out_hw[0] * out_hw[1] * channels * bytes_per_sample
+    return int(raw * limits.OUTPUT_BYTES_FLOOR.get(fmt.upper(), limits.OUTPUT_BYTES_FLOOR["PNG"]))
+
+
+def check_free_space(target: Path, needed: int) -> None:
+    """NoSpace (one line naming ``target`` and its folder) when the folder ``target`` will be
+    written in has less free space than ``needed`` bytes; nothing when the file system cannot
+    say. An existing ``target`` is no credit: an atomic write needs the room beside it."""
+    free = free_bytes(Path(target).parent)
+    if free is None or free >= needed:
+        return
+    kept = " (the existing file is untouched)" if Path(target).exists() else ""
+    folder = Path(target).parent
+    raise NoSpace(f"{target}: not enough free space in {folder} ({human_bytes(free)} free, the "
+                  f"result needs about {human_bytes(needed)}); nothing was computed or "
+                  f"written{kept}")

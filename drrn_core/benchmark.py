@@ -40,6 +40,7 @@ import numpy as np
 
 from drrn_core import limits
 from drrn_core.errors import READ_ERRORS, UserError, describe_read_error
+from drrn_core.filesystem import missing_reason, resolved
 from drrn_core.imaging import imresize
 from drrn_core.imaging.io import IMAGE_SUFFIXES, list_images, read_gt
 from drrn_core.metrics.protocol import (
@@ -121,13 +122,15 @@ def collect_datasets(sources: Sequence[str | os.PathLike]) -> list[Dataset]:
                 raise DatasetError(
                     f"No image files in {src} ({', '.join(IMAGE_SUFFIXES)}), nor in an "
                     f"{'/'.join(HR_FOLDERS)} sub-folder or dataset sub-folders")
-            pairs = [(folder.resolve(), images) for folder, images in found]
+            pairs = [(resolved(folder), images) for folder, images in found]
         else:
             if not src.exists():
-                raise DatasetError(f"{src}: no such file")
+                reason = missing_reason(src)
+                raise DatasetError(
+                    f"{src}: {'no such file' if reason == 'file not found' else reason}")
             if not src.is_file():
                 raise DatasetError(f"{src}: not a regular file")
-            pairs = [(src.resolve().parent, [src])]
+            pairs = [(resolved(src).parent, [src])]
         for key, images in pairs:
             group = groups.setdefault(key, [])
             group.extend(p for p in images if p not in group)

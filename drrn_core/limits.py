@@ -69,6 +69,30 @@ COMPARE_MAX_OUTPUT_PIXELS = 64_000_000
 ground truth and error maps in evaluate mode) in memory at full size, so it stays below the file
 limit."""
 
+ARCH_LIMITS = {"B": (1, 16), "U": (0, 64), "channels": (1, 1024)}
+"""Inclusive ranges of a DRRN architecture's sizes, wherever one comes from: a weights or
+checkpoint header (weights.config_from_header), a training recipe, a run's recipe.json or
+`drrn train --model/--channels` (Recipe.validate). The paper's largest models are B3U9 and B1U25
+at 128 channels; 1024 channels is 37.7 MB of weights per shared conv, nothing near a 60,000-channel
+header's 130 GB."""
+ARCH_FLAGS = ("batchnorm", "bias", "share", "chain")
+"""The architecture's true/false fields."""
+
+
+def architecture_problem(fields: dict) -> str | None:
+    """Why an architecture (every ARCH_LIMITS and ARCH_FLAGS key of ``fields``) is refused, as
+    one line, or None when it is within the limits. Checked before any model is built."""
+    for key, (low, high) in ARCH_LIMITS.items():
+        value = fields.get(key)
+        if type(value) is not int or not low <= value <= high:
+            return f"architecture field {key}={str(value)[:20]} is not a whole number in " \
+                   f"{low}..{high}"
+    for key in ARCH_FLAGS:
+        if type(fields.get(key)) is not bool:
+            return f"architecture field {key} must be true or false"
+    return None
+
+
 MIN_TILE = 32
 """Smallest tile side (px) a user may ask for (`--tile`); must equal engine.tiling.MIN_TILE
 (tests/core/test_limits.py checks it; the engine keeps its own copy until it imports this)."""
@@ -90,3 +114,10 @@ LOSSY_FORMATS = ("JPEG", "WEBP")
 """Formats that take a quality."""
 KEEP_FORMAT = "keep"
 """Format choice: the input's own format when it is one of OUTPUT_FORMATS, else PNG."""
+
+OUTPUT_BYTES_FLOOR = {"PNG": 0.15, "TIFF": 0.15, "JPEG": 0.04, "WEBP": 0.02}
+"""Fewest bytes per uncompressed sample byte an upscaled photo took in each format (the smallest
+of 60 bicubic x2/x4 upscales of Set5/Set14/BSD100/T91 images: PNG 0.165, TIFF (deflate) alike,
+JPEG q95 0.044, WebP q95 0.022). `drrn upscale` refuses a file before computing it when the
+folder has less free space than this estimate (batch.check_free_space), so a full disk fails in
+seconds; above it the result is computed and a write that still fails leaves nothing behind."""

@@ -31,9 +31,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from drrn_core import limits
 from drrn_core.atomic import atomic_path
 from drrn_core.descriptor import ModelDescriptor
 from drrn_core.errors import UserError, first_line
+from drrn_core.filesystem import missing_reason
 from drrn_core.model import DRRN, DRRNConfig
 
 FORMAT = "drrn-studio/1"
@@ -44,10 +46,9 @@ _log = logging.getLogger(__name__)
 MAX_HEADER_BYTES = 8 << 20
 """Largest safetensors JSON header (or sidecar .json) read: a DRRN header is a few KB, a
 checkpoint's some 100 KB."""
-ARCH_LIMITS = {"B": (1, 16), "U": (0, 64), "channels": (1, 1024)}
-"""Inclusive ranges accepted for the architecture fields of a weights header (the paper's largest
-models are B3U9 and B1U25 at 128 channels)."""
-_ARCH_FLAGS = ("batchnorm", "bias", "share", "chain")
+ARCH_LIMITS = limits.ARCH_LIMITS
+"""Inclusive ranges accepted for the architecture fields of a weights header (the same as a
+training recipe's: limits.ARCH_LIMITS)."""
 DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
                "U8": 1, "BOOL": 1}
 """safetensors dtypes accepted in a header, with their sizes in bytes."""
@@ -136,14 +137,10 @@ def config_from_header(p: Path, text: str) -> DRRNConfig:
         raise WeightsError(f"{p}: damaged metadata in the header (architecture)") from None
     if not isinstance(arch, dict):
         raise WeightsError(f"{p}: damaged metadata in the header (architecture)")
-    for key, (low, high) in ARCH_LIMITS.items():
-        value = arch.get(key, getattr(DRRNConfig, key))
-        if type(value) is not int or not low <= value <= high:
-            raise WeightsError(f"{p}: architecture field {key}={str(value)[:20]} is not a whole "
-                               f"number in {low}..{high}")
-    for key in _ARCH_FLAGS:
-        if type(arch.get(key, getattr(DRRNConfig, key))) is not bool:
-            raise WeightsError(f"{p}: architecture field {key} must be true or false")
+    problem = limits.architecture_problem(
+        {k: arch.get(k, getattr(DRRNConfig, k)) for k in (*ARCH_LIMITS, *limits.ARCH_FLAGS)})
+    if problem:
+        raise WeightsError(f"{p}: {problem}")
     return DRRNConfig.from_dict(arch)
 
 
@@ -295,7 +292,9 @@ def _check_file(p: Path) -> Path:
         raise WeightsError(f"{p.name}: PyTorch pickle checkpoints ({p.suffix}) are not loaded "
                            f"because they can run code; convert it to {SUFFIX} first")
     if not p.exists():
-        raise WeightsError(f"{p}: weights file not found")
+        reason = missing_reason(p)
+        raise WeightsError(
+            f"{p}: {'weights file not found' if reason == 'file not found' else reason}")
     if not p.is_file():
         raise WeightsError(f"{p}: not a file")
     return p

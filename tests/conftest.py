@@ -42,3 +42,52 @@ def camera_grey() -> np.ndarray:
     from skimage import data
 
     return data.camera()
+
+
+class SmallDisk:
+    """A small tmpfs mounted at ``path`` (fault injection: a full disk). ``fill(leave)`` writes
+    a hidden ``.filler`` file until the disk is full, then gives back ``leave`` bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.filler = path / ".filler"
+
+    def fill(self, leave: int = 0) -> None:
+        import errno
+        import shutil
+
+        with open(self.filler, "ab", buffering=0) as f:
+            for chunk in (1 << 16, 1 << 12, 1):
+                try:
+                    while True:
+                        f.write(b"\0" * chunk)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+        size = self.filler.stat().st_size
+        os.truncate(self.filler, max(0, size - leave))
+        assert leave or shutil.disk_usage(self.path).free == 0
+
+    def free_space(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 2 MB tmpfs under tmp_path, unmounted afterwards: Linux as root (this project's machines
+    and CI containers). Elsewhere the test is skipped; the same faults also run through a writer
+    patched to raise ENOSPC, which needs no mount."""
+    import subprocess
+    import sys
+
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if sys.platform != "linux" or os.geteuid() != 0:
+        pytest.skip("a tmpfs needs Linux and root; the patched-writer variant covers this case")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs",
+                           str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
+    try:
+        yield SmallDisk(mount)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -29,6 +31,7 @@ from drrn_core.cli.common import (
 )
 from drrn_core.engine import OutOfMemory, Upscaler
 from drrn_core.imaging import io
+from drrn_core.imaging.resize import output_size
 from drrn_core.metrics.protocol import BICUBIC
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tif": "TIFF"}
@@ -204,16 +207,60 @@ def check_size(args: argparse.Namespace, upscaler: Upscaler, image: io.LoadedIma
         raise CLIError(exc) from None
 
 
+def check_space(args: argparse.Namespace, in_hw: tuple[int, int], channels: int,
+                sample_bytes: int, target: Path) -> None:
+    """Refuse, before computing, a result whose folder has less free space than its estimated
+    size (batch.check_free_space): a full disk fails in seconds, not after the whole image."""
+    fmt = _format(args) or limits.OUTPUT_FORMATS.get(target.suffix.lower(), "PNG")
+    if fmt == "JPEG":
+        channels = min(channels, 3) if channels != 2 else 1  # JPEG drops alpha
+    needed = batch.estimated_output_bytes(_planned_hw(args, in_hw), channels, sample_bytes, fmt)
+    try:
+        batch.check_free_space(target, needed)
+    except batch.NoSpace as exc:
+        raise CLIError(exc) from None
+
+
+def _planned_hw(args: argparse.Namespace, in_hw: tuple[int, int]) -> tuple[int, int]:
+    """The result's (height, width), as the engine computes it (Upscaler.output_shape), known
+    before any model is loaded."""
+    if args.scale is not None:
+        return output_size(in_hw, float(args.scale))
+    (h, w), th, tw = in_hw, args.height, args.width
+    th = th if th is not None else max(1, round(h * tw / w))
+    tw = tw if tw is not None else max(1, round(w * th / h))
+    return int(th), int(tw)
+
+
+def precheck_space(args: argparse.Namespace, job: Job) -> None:
+    """The free-space check of a job from its input's header alone (8-bit samples, alpha not
+    counted: the smallest the result can be), run for every job before the model is loaded and
+    measured, so a batch onto a full disk fails in a second. Unreadable inputs pass here: their
+    one line comes when they are read."""
+    try:
+        with io.open_image(job.source, max_pixels=args.max_pixels) as im:
+            in_hw, bands = (im.height, im.width), im.getbands()
+    except io.ImageReadError:
+        return
+    channels = 1 if bands[0] in ("L", "I", "F") and "R" not in bands else 3
+    check_space(args, in_hw, channels, 1, final_target(job, args.inputs, _format(args)))
+
+
 def _size(args: argparse.Namespace) -> tuple[int | None, int | None] | None:
     """--width/--height as the engine's (height, width) size; None when --scale is given."""
     return None if args.scale is not None else (args.height, args.width)
 
 
-def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler) -> Path:
+def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler,
+                 created: list[Path]) -> Path:
     """Load, upscale and atomically save one image; the path written."""
     target = final_target(job, args.inputs, _format(args))
     image = io.load_image(job.source, max_pixels=args.max_pixels)
     check_size(args, upscaler, image)
+    w, h = image.size
+    check_space(args, (h, w), (3 if image.pixels.ndim == 3 else 1) + (image.alpha is not None),
+                np.dtype(io.stored_dtype(target, image.bit_depth, _format(args))).itemsize,
+                target)
     with tqdm(total=100, desc=job.source.name, unit="%", leave=False, disable=None,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]") as bar:
         def progress(fraction: float) -> None:
@@ -226,23 +273,62 @@ def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler) -> Path
     like = replace(image, pixels=np.empty((0, 0), np.float32), alpha=None)
     del image
     options = {"quality": args.quality} if args.quality is not None else {}
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)  # a folder input's sub-folder
-    except OSError as exc:
-        raise CLIError(f"{target.parent}: cannot create the output folder "
-                       f"({exc.strerror or exc})") from None
+    make_folder(target.parent, created)  # a folder input's sub-folder
     return io.save_image(target, result, like=like, format=_format(args), **options)
+
+
+def make_folder(folder: Path, created: list[Path]) -> None:
+    """Create ``folder`` and its missing parents, adding each one made to ``created`` (removed
+    again by :func:`remove_empty` when nothing was written into it); CLIError on failure."""
+    missing = []
+    for parent in (folder, *folder.parents):
+        if parent.is_dir() or os.path.lexists(parent):
+            break
+        missing.append(parent)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"{folder}: cannot create the output folder "
+                       f"({exc.strerror or exc})") from None
+    created += reversed(missing)
+
+
+def remove_empty(created: list[Path]) -> None:
+    """Remove the folders this run made that stayed empty (deepest first): a failed run leaves
+    nothing behind."""
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only an empty folder
 
 
 def run_upscale(args: argparse.Namespace) -> int:
     """`drrn upscale`: every input in turn; a failing file is reported and the batch goes on."""
     jobs = plan_jobs(args)
+    created: list[Path] = []
     if args.out_dir is not None:
+        make_folder(args.out_dir, created)
+    try:
+        return _run_jobs(args, jobs, created)
+    finally:
+        remove_empty(created)
+
+
+def _run_jobs(args: argparse.Namespace, jobs: list[Job], created: list[Path]) -> int:
+    failures: list[str] = []
+    runnable = []
+    for job in jobs:  # a full disk: one line per file in a second, before any model is measured
         try:
-            args.out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CLIError(f"{args.out_dir}: cannot create the output folder "
-                           f"({exc.strerror or exc})") from None
+            if not job.skip:
+                precheck_space(args, job)
+        except CLIError as exc:
+            error(exc)
+            failures.append(str(job.source))
+        else:
+            runnable.append(job)
+    if not any(not job.skip for job in runnable):
+        for job in runnable:
+            note(f"{job.source}: skipped, {job.skip} (--existing skip)")
+        return report_failures(failures, len(jobs))
     model, plus = choose_model(args.model)
     upscaler = make_upscaler(
         model, device=args.device, precision=args.precision,
@@ -250,16 +336,15 @@ def run_upscale(args: argparse.Namespace) -> int:
         compile=compile_allowed(args.compile),
         notice=note,
     )
-    failures: list[str] = []
     with tqdm(total=len(jobs), desc="images", unit="img", disable=True if len(jobs) == 1 else None,
-              leave=False) as overall:
-        for job in jobs:
+              leave=False, initial=len(jobs) - len(runnable)) as overall:
+        for job in runnable:
             if job.skip:
                 note(f"{job.source}: skipped, {job.skip} (--existing skip)")
                 overall.update()
                 continue
             try:
-                written = upscale_file(job, args, upscaler)
+                written = upscale_file(job, args, upscaler, created)
             except (CLIError, io.ImageReadError, io.ImageWriteError, OutOfMemory) as exc:
                 error(exc)
                 failures.append(str(job.source))

@@ -28,6 +28,7 @@ from drrn_core import limits
 from drrn_core.atomic import atomic_path
 from drrn_core.bands import row_bands
 from drrn_core.errors import UserError, first_line
+from drrn_core.filesystem import is_disk_full, missing_reason
 
 DEFAULT_MAX_PIXELS = limits.MAX_INPUT_PIXELS
 """Largest image accepted by default (below Pillow's own decompression-bomb limit)."""
@@ -167,7 +168,7 @@ def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_
     if is_path:
         p = Path(source)
         if not p.exists():
-            raise ImageReadError(f"{p}: file not found")
+            raise ImageReadError(f"{p}: {missing_reason(p)}")
         if p.is_dir():
             raise ImageReadError(f"{p}: is a folder, not an image")
         if not p.is_file():
@@ -362,10 +363,15 @@ def save_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | 
     q = quantise(arr, 65535) if sixteen else arr  # 8-bit: quantised band by band in _encode
     if not p.parent.is_dir():
         raise ImageWriteError(f"{p}: the folder {p.parent} does not exist")
+    existed = p.exists()
     try:
         with atomic_path(p) as tmp:
             _encode(str(tmp), q, fmt, sixteen, exif, icc, quality)
     except (OSError, ValueError) as e:
+        if is_disk_full(e):
+            kept = " (the existing file is untouched)" if existed else ""
+            raise ImageWriteError(f"{p}: the disk holding {p.parent} is full; nothing was "
+                                  f"written{kept}") from None
         raise ImageWriteError(f"{p}: cannot write ({first_line(e)})") from None
     return p
 
