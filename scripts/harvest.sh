@@ -51,6 +51,14 @@ start() {
   if pid=$(pid_alive); then echo "already running (pid $pid)"; return 0; fi
   [ -x "$PY" ] || { echo "harvest: no Python at $PY (install the project first, README)" >&2; exit 1; }
   [ -d "$DATA" ] || { echo "harvest: training images not found at $DATA" >&2; exit 1; }
+  mkdir -p "$RUN"
+  # one trainer per run: `drrn train` holds an flock on $RUN/train.lock while it trains (released
+  # by the OS when it dies, so a killed one never blocks); ask before starting, so a second
+  # harvester never records its refused child's pid over the first one's
+  if command -v flock >/dev/null && ! flock -n "$RUN/train.lock" true 2>/dev/null; then
+    echo "harvest: $RUN is being trained by another process (pid $(head -n 1 "$RUN/train.lock" 2>/dev/null || echo '?')); nothing started" >&2
+    exit 1
+  fi
   local where
   if [ -f "$RUN/last.safetensors" ] || [ -f "$RUN/prev.safetensors" ]; then
     where=(--resume "$RUN")
@@ -58,7 +66,6 @@ start() {
     where=(--recipe "$RECIPE" --out "$RUN")
     [ -z "$INIT" ] || where+=(--init-from "$INIT")
   fi
-  mkdir -p "$RUN"
   # setsid: out of this shell's process group, so it outlives the terminal; nice/ionice exec,
   # so $! is the training process itself.
   # shellcheck disable=SC2086

@@ -20,13 +20,40 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from drrn_core.atomic import atomic_path, signals_held
-from drrn_core.errors import UserError
+from drrn_core.errors import UserError, first_line
+from drrn_core.filesystem import is_disk_full
 
 LAST, PREV = "last.safetensors", "prev.safetensors"
 
 
 class CheckpointError(UserError, RuntimeError):
     """A checkpoint could not be written or read; the message is one user-facing line."""
+
+
+class DiskFull(CheckpointError):
+    """A run's file could not be written because its disk (or quota) is full; the message names
+    the run folder and the checkpoint that stands."""
+
+
+def standing_checkpoint(run_dir: Path) -> str:
+    """What a failed write leaves of a run, as a user reads it: "the previous checkpoint
+    (iteration N) is untouched", or "the run has no checkpoint yet"."""
+    for name in (LAST, PREV):
+        try:
+            iteration = int(read_info(Path(run_dir) / name)["iteration"])
+            return f"the previous checkpoint (iteration {iteration}) is untouched"
+        except (CheckpointError, KeyError, TypeError, ValueError):
+            continue
+    return "the run has no checkpoint yet"
+
+
+def disk_full(run_dir: Path, what: str, exc: BaseException) -> DiskFull:
+    """The one-line error for ``what`` (e.g. "the checkpoint of iteration 120") that could not be
+    written in ``run_dir`` because the disk is full (``exc`` its error)."""
+    reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror
+              else "No space left on device")
+    return DiskFull(f"could not write {what} in {run_dir}: the disk is full ({reason}); "
+                    f"{standing_checkpoint(run_dir)}")
 
 
 def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
@@ -78,9 +105,13 @@ def save_checkpoint(run_dir: Path, model: torch.nn.Module, optimizer: torch.opti
                         os.link(run_dir / LAST, keep)
                     except OSError:  # a file system without hard links
                         shutil.copyfile(run_dir / LAST, keep)
-    except OSError as exc:
-        reason = exc.strerror or exc
-        raise CheckpointError(f"could not write a checkpoint in {run_dir}: {reason}") from None
+    except (OSError, SafetensorError) as exc:
+        what = f"the checkpoint of iteration {info.get('iteration', '?')}"
+        if is_disk_full(exc):
+            raise disk_full(run_dir, what, exc) from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else first_line(exc)
+        raise CheckpointError(f"could not write {what} in {run_dir}: {reason}; "
+                              f"{standing_checkpoint(run_dir)}") from None
     return run_dir / LAST
 
 

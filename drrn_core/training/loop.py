@@ -16,6 +16,7 @@ import gc
 import json
 import math
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -32,8 +33,10 @@ from drrn_core.atomic import atomic_path
 from drrn_core.descriptor import ModelDescriptor
 from drrn_core.engine.runner import compile_failed
 from drrn_core.errors import UserError
+from drrn_core.filesystem import is_disk_full
 from drrn_core.model import DRRN, DRRNConfig
 from drrn_core.training import checkpoint as ckpt
+from drrn_core.training import runlock
 from drrn_core.training.data import PatchSampler, TrainingData
 from drrn_core.training.recipe import Recipe
 from drrn_core.training.runlog import LOG_NAME, RunLog
@@ -204,12 +207,17 @@ def validate(model: DRRN, val_dir: Path, scales: tuple[int, ...]) -> dict[int, f
 
 def save_model_weights(path: Path, model: nn.Module, recipe: Recipe, info: dict) -> Path:
     """The model of a run as bundled-format safetensors with its training metadata."""
-    from drrn_core.weights import save_weights
+    from drrn_core.weights import WeightsError, save_weights
 
     cfg = model.config
     descriptor = ModelDescriptor.for_config(cfg, scales=tuple(float(s) for s in recipe.scales))
     meta = {"recipe": recipe.to_dict(), "training": info}
-    save_weights(path, model, descriptor, meta)
+    try:
+        save_weights(path, model, descriptor, meta)
+    except WeightsError as exc:
+        if is_disk_full(exc):
+            raise ckpt.disk_full(path.parent, path.name, exc) from None
+        raise
     return path
 
 
@@ -312,23 +320,48 @@ class _ActiveClock:
 
 
 def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
-    """Train as ``spec`` says, yielding events; see the module docstring."""
+    """Train as ``spec`` says, yielding events; see the module docstring. The run folder is
+    locked first (runlock: RunBusy when another process trains it); a write that fails because
+    the disk is full ends the run with ckpt.DiskFull, which names the checkpoint that stands."""
     run_dir = Path(spec.run_dir)
-    fresh = not spec.resume and not run_dir.exists()
+    lock = runlock.acquire(run_dir, create=not spec.resume) if is_writer() else None
     try:
         yield from _train(spec, run_dir)
-    except BaseException:
-        if is_writer() and not spec.resume and not (run_dir / ckpt.LAST).exists():
-            _remove_unstarted(run_dir, fresh)
+    except BaseException as exc:
+        unstarted = is_writer() and not spec.resume and not (run_dir / ckpt.LAST).exists()
+        if unstarted:
+            _remove_unstarted(run_dir, lock)
+            lock = None
+        if (isinstance(exc, Exception) and not isinstance(exc, ckpt.DiskFull)
+                and is_disk_full(exc)):
+            raise ckpt.disk_full(run_dir, _written_name(exc), exc) from None
         raise
+    finally:
+        if lock is not None:
+            lock.release()
 
 
-def _remove_unstarted(run_dir: Path, created: bool) -> None:
-    """Undo what a new run wrote before its first checkpoint (its folder too, if it made it)."""
-    for name in ("recipe.json", LOG_NAME, "best.safetensors"):
+def _written_name(exc: BaseException) -> str:
+    """The name of the file an OSError was writing (an atomic write's temporary file named as
+    its target), else "the run's files"."""
+    name = getattr(exc, "filename", None)
+    if not isinstance(name, str | os.PathLike):
+        return "the run's files"
+    name = Path(name).name
+    part = re.fullmatch(r"\.(.+)\.\d+\.[A-Za-z0-9_]{8}\.part", name)
+    return part.group(1) if part else name
+
+
+def _remove_unstarted(run_dir: Path, lock: runlock.RunLock | None) -> None:
+    """Undo what a new run wrote before its first checkpoint: its files, its lock (released) and
+    the folders made for it when they are left empty."""
+    for name in ("recipe.json", LOG_NAME, "best.safetensors") if run_dir.is_dir() else ():
         (run_dir / name).unlink(missing_ok=True)
-    if created and run_dir.is_dir() and not any(run_dir.iterdir()):
-        shutil.rmtree(run_dir, ignore_errors=True)
+    if lock is not None:
+        lock.release(remove=True)
+        for folder in reversed(lock.created):  # innermost first; only empty ones
+            if folder.is_dir() and not any(folder.iterdir()):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
@@ -413,6 +446,8 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
             with atomic_path(saved) as tmp:
                 tmp.write_text(json.dumps({"recipe": recipe.to_dict(), "max_iters": max_iters},
                                           indent=1))
+    log = (RunLog(run_dir, iteration if spec.resume else None, warn=notices.append)
+           if rank == 0 else None)
     for message in notices if rank == 0 else []:
         yield Notice(message)
     net: nn.Module = model
@@ -436,7 +471,6 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     compiled = torch.compile(forward_loss) if spec.compile else None
     compile_proven = False  # one compiled step has run: later failures are not the compiler's
     val_dir = spec.val_dir or default_val_dir()
-    log = RunLog(run_dir, iteration if spec.resume else None) if rank == 0 else None
     total = recipe.total_iters if max_iters is None else min(max_iters, recipe.total_iters)
     params = list(model.parameters())
     clock, last_ckpt, reason = _ActiveClock(), 0.0, "done"

@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from drrn_core.limits import TRAIN_MAX_SCALE
+from drrn_core.limits import TRAIN_MAX_SCALE, architecture_problem
 from drrn_core.model import DRRNConfig
 
 MAX_PATCH, MAX_BATCH = 512, 65536  # beyond these a recipe is a typo, not a plan
@@ -113,6 +113,9 @@ class Recipe:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        problem = architecture_problem(self.model.to_dict())  # the bounds of a weights header
+        if problem:
+            raise ValueError(f"model {problem}")
 
 
 _SECTIONS = ("data", "optim", "schedule", "run")
