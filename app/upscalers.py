@@ -10,8 +10,8 @@ from pathlib import Path
 from drrn_core.metrics.protocol import BICUBIC
 
 CPU_TILE: int | None = None
-"""Core tile (px) of the app's CPU runs; None: the engine's automatic size, the fastest tile that
-still lets cancel land within ~1 s (engine.upscale.CANCEL_S), so tiles reach the pane often."""
+"""Core tile (px) of the app's CPU runs; None: the engine's automatic size (cancel does not wait
+for a tile: the engine abandons one that cannot stop)."""
 
 
 @dataclass

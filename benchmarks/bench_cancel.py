@@ -2,8 +2,8 @@
 random moments after its first tile, per backend.
 
 DRRN_B1U9 with random weights (speed does not depend on the values), a 600x600 Y image, CPU.
-Per backend: one calibration (``estimate_restore_seconds``, as the app does before a run, so the
-engine can size tiles from the measured rate), then ``--trials`` runs; each is cancelled at a
+Per backend: one calibration (``estimate_restore_seconds``, as the app does before a run), then
+``--trials`` runs; each is cancelled at a
 random moment 0-1.5 tile-times after its first tile finished. Reported: the tile size used,
 the median seconds per tile, and the latency from ``cancel()`` turning True to ``Cancelled``
 reaching the caller (median and worst).

@@ -20,6 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DRRN_SHARED", ROOT.parent / "shared"))
 
 
+@pytest.fixture(autouse=True)
+def _idle_machine(monkeypatch):
+    """Every test measures as on an idle machine, although other tests and programs keep this
+    one busy: records taken under contention behave differently (engine.contention), and the
+    tests about that inject it themselves."""
+    from drrn_core.engine import contention
+
+    monkeypatch.setattr(contention, "_ticks", lambda: None)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """../shared (or $DRRN_SHARED); the test is skipped with a reason where it is absent."""

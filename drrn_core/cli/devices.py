@@ -35,7 +35,7 @@ def run_devices(args: argparse.Namespace) -> int:
 
     from drrn_core.engine import autotune
     from drrn_core.engine.device import DeviceError, list_devices, resolve_target
-    from drrn_core.engine.ncnn_backend import probe_vulkan
+    from drrn_core.engine.ncnn_probe import probe_vulkan
 
     devices = list_devices()
     name, macs, margin, choice = _auto_choice(args)

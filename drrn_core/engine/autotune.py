@@ -11,9 +11,15 @@ its automatic CPU tile, plus margins). A candidate is eligible only when its out
 its precision's accuracy rule (``MAX_RMS``) of exact fp32 PyTorch; a candidate that fails (ncnn
 missing, conversion or driver error, wrong numbers) is skipped with one notice. Every candidate's
 measurement and the calibration's own cost are cached per machine (CPU name and flags, threads,
-torch and ncnn versions, GPUs) and model (network shape and weights hash) in the estimate cache
-(``engine.estimate``, one file), so later runs only read it; the chosen path's rate on the
+torch and ncnn versions, GPUs) and model (network shape and weights hash) in the engine's records
+(``engine.records``, one file), so later runs only read it; the chosen path's rate on the
 ``TILE`` tile is also the small point of its time-estimate calibration.
+
+A busy machine: other programs slow candidates unequally (ncnn's threads wait for each other),
+so a choice measured while they used over ``contention.BUSY_CORES`` cores is marked
+``contended``. It is used as it is while the machine stays busy; the first run that finds the
+machine idle measures again, and every re-measurement keeps each candidate's best time (other
+programs only ever slow a run down), so a busy first use never makes later idle runs slower.
 
 Candidates (best known first; a challenger must be ``MARGIN`` faster to displace the first): CPU:
 PyTorch bf16 (only with bf16 units: AMX / AVX-512 BF16), PyTorch fp32-fast (NNPACK; plain fp32
@@ -39,7 +45,10 @@ import numpy as np
 import torch
 
 from drrn_core.engine import device as dev
+from drrn_core.engine import records
+from drrn_core.engine.contention import Meter, machine_busy
 from drrn_core.engine.device import Target
+from drrn_core.engine.tiling import CPU_MAX_TILE
 
 SMALL, TILE = 64, 128
 """Padded sides (px) of the two timed tiles. A path's time per tile is modelled as a fixed cost
@@ -103,13 +112,15 @@ class Trial:
 class Choice:
     """The measured auto choice: ``pick`` indexes ``trials`` (the pick for the engine's own
     tiles; ``rank`` picks for another tile size); ``seconds``: what the calibration cost;
-    ``when``: Unix time it was measured; ``cached``: read from the cache, not measured now."""
+    ``when``: Unix time it was measured; ``cached``: read from the cache, not measured now;
+    ``contended``: measured while other programs kept the CPU busy (see the module doc)."""
 
     trials: tuple[Trial, ...]
     pick: int
     seconds: float
     when: float
     cached: bool = False
+    contended: bool = False
 
     @property
     def target(self) -> Target:
@@ -172,7 +183,7 @@ def machine_key() -> str:
         if torch.cuda.is_available():
             gpus += [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     with contextlib.suppress(Exception):
-        from drrn_core.engine.ncnn_backend import probe_vulkan
+        from drrn_core.engine.ncnn_probe import probe_vulkan
 
         gpus += [g.name for g in probe_vulkan()[0] if not g.software]
     return (f"{dev.cpu_name()}|flags={flags}|{torch.get_num_threads()} threads|"
@@ -198,16 +209,15 @@ def choice_key(model, device: str | torch.device = "auto") -> str:
 
 def cached_choice(model, device: str | torch.device = "auto") -> Choice | None:
     """The cached choice for ``model`` on ``device`` (no measurement), or None."""
-    from drrn_core.engine import estimate
-
-    entry = estimate._load().get(choice_key(model, device))
-    if not isinstance(entry, dict):
+    entry = records.get(choice_key(model, device))
+    if entry is None:
         return None
     try:
         trials = tuple(Trial(**t) for t in entry["trials"])
         pick = int(entry["pick"])
         trials[pick].target  # noqa: B018 - validates the stored device spec
-        return Choice(trials, pick, float(entry["seconds"]), float(entry["when"]), cached=True)
+        return Choice(trials, pick, float(entry["seconds"]), float(entry["when"]), cached=True,
+                      contended=bool(entry.get("contended", False)))
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError):
         return None
 
@@ -215,27 +225,58 @@ def cached_choice(model, device: str | torch.device = "auto") -> Choice | None:
 def choose(model, device: str | torch.device = "auto", notice: Notice | None = None,
            force: bool = False) -> Choice:
     """The fastest eligible path for ``model`` on ``device``: cached, else measured now (a few
-    seconds) and cached. DeviceError when no candidate works at all."""
-    if not force:
-        hit = cached_choice(model, device)
-        if hit is not None:
-            return hit
+    seconds) and cached. A re-measurement (``force``, or a contended record on a machine that is
+    idle now) keeps each candidate's best time of old and new. DeviceError when no candidate
+    works at all."""
+    old = cached_choice(model, device)
+    if old is not None and not force:
+        return old
     say = notice or (lambda message: None)
     t0 = time.perf_counter()
+    meter = Meter()
     trials = measure(model, candidates(device), say)
+    contended = meter.busy()
     seconds = time.perf_counter() - t0
-    ok = [i for i, t in enumerate(trials) if not t.problem]
-    if not ok:
+    if not any(not t.problem for t in trials):
         raise dev.DeviceError("No way to run the model worked here: "
                               + "; ".join(f"{t.label}: {t.problem}" for t in trials))
-    pick = rank(trials, margin_px(model))
-    choice = Choice(tuple(trials), pick, seconds, time.time())
-    from drrn_core.engine import estimate
-
-    estimate._store(choice_key(model, device), {
+    margin = margin_px(model)
+    if old is not None:
+        trials = best_of(old.trials, trials, margin)
+        contended = contended and old.contended
+    pick = rank(trials, margin)
+    choice = Choice(tuple(trials), pick, seconds, time.time(), contended=contended)
+    records.put(choice_key(model, device), {
         "trials": [asdict(t) for t in trials], "pick": pick, "seconds": seconds,
-        "when": choice.when})
+        "when": choice.when, "contended": contended})
     return choice
+
+
+def best_of(old: tuple[Trial, ...], new: list[Trial], margin: int) -> list[Trial]:
+    """``new``'s trials, each replaced by the same path's ``old`` trial where that one was
+    faster at the engine's tile (a slow timing is other programs' doing, never the path's)."""
+    before = {t.label: t for t in old if not t.problem and t.s_per_px}
+    out = []
+    for t in new:
+        o = before.get(t.label)
+        if o is not None and not t.problem and t.rms is not None and (
+                o.cost_per_px(padded_side(o, margin)) < t.cost_per_px(padded_side(t, margin))):
+            t = Trial(**{**asdict(o), "rms": t.rms})
+        out.append(t)
+    return out
+
+
+def fresh_choice(model, device: str | torch.device, notice: Notice | None = None) -> Choice:
+    """The choice to run now: the cached one, re-measured when it was taken on a busy machine
+    and the machine is idle now; measured (with one notice) when there is none."""
+    hit = cached_choice(model, device)
+    same = hit is not None and {t.label for t in hit.trials} == {
+        _label(t) for t in candidates(device)}  # e.g. not when NNPACK or ncnn went away
+    if same and not (hit.contended and not machine_busy()):
+        return hit
+    say = notice or (lambda message: None)
+    say("Measuring which way of running this model is fastest here (once, a few seconds).")
+    return choose(model, device, say, force=True)
 
 
 def margin_px(model) -> int:
@@ -247,14 +288,9 @@ def margin_px(model) -> int:
 
 def padded_side(trial: Trial, margin: int, tile: int | None = None) -> int:
     """The padded tile side (px) the engine runs ``trial``'s path with: ``tile`` (the
-    Upscaler's) or its automatic CPU cap (PyTorch 256, ncnn 192) or GPU_TILE, plus margins."""
+    Upscaler's) or its automatic CPU cap (``tiling.CPU_MAX_TILE``) or GPU_TILE, plus margins."""
     if tile is None:
-        if trial.device != "cpu":
-            tile = GPU_TILE
-        elif trial.backend == "ncnn":
-            from drrn_core.engine.upscale import NCNN_CPU_MAX_TILE as tile
-        else:
-            from drrn_core.engine.tiling import CPU_MAX_TILE as tile
+        tile = GPU_TILE if trial.device != "cpu" else CPU_MAX_TILE
     return int(tile) + 2 * margin
 
 
@@ -356,17 +392,20 @@ def _trial(t: Target, got: dict[int, float], rms: float | None, problem: str) ->
 
 
 def _fit(times: dict[int, float]) -> tuple[float, float | None]:
-    """(seconds per call, seconds per pixel) through the SMALL and TILE timings (clamped to
-    non-negative values); (0, None) without both."""
+    """(seconds per call, seconds per pixel) through the SMALL and TILE timings; (0, None)
+    without both. A large tile no slower than the small one is all cost per call (rate ~0); a
+    small tile cheaper than proportional is all cost per pixel (no negative cost per call)."""
     if SMALL not in times or TILE not in times:
         return 0.0, None
     p1, p2 = SMALL * SMALL, TILE * TILE
     t1, t2 = times[SMALL], times[TILE]
     rate = (t2 - t1) / (p2 - p1)
+    if rate <= 1e-15:
+        return min(t1, t2), 1e-15
     overhead = t1 - rate * p1
-    if rate <= 0 or overhead < 0:  # noise: fall back to the large tile's plain rate
+    if overhead < 0:
         return 0.0, max(t2 / p2, 1e-15)
-    return overhead, max(rate, 1e-15)
+    return overhead, rate
 
 
 def _spec(d: torch.device) -> str:
@@ -377,39 +416,14 @@ def _label(t: Target) -> str:
     return f"{_spec(t.device)} {t.backend} {t.precision}"
 
 
-def resolve(model, device: str | torch.device = "auto", precision: str = "auto",
-            backend: str = "auto", notice: Notice | None = None,
-            tile: int | None = None) -> Target:
-    """The Upscaler's target: the measured choice when the request leaves it to auto, ``model``
-    is a loaded weights file (``weights.LoadedModel``) and ``$DRRN_AUTO`` is not ``rule``,
-    ranked for ``tile`` (the Upscaler's core tile side; None: the engine's automatic tiles);
-    else ``device.resolve_target``'s rule. A bare network (``nn.Module``) gets the rule: its
-    weights may change between calls (training's validation builds an Upscaler per evaluation)
-    and every new weights hash would be measured again."""
-    net = getattr(model, "model", None)
-    if not isinstance(net, torch.nn.Module) or not enabled() \
-            or not measured_request(device, precision, backend):
-        return dev.resolve_target(device, precision, backend)
-    model = net
-    dev.resolve_device(device)  # a bad or missing device: its own one-line error first
-    say = notice or (lambda message: None)
-    hit = cached_choice(model, device)
-    if hit is None:
-        say("Measuring which way of running this model is fastest here (once, a few seconds).")
-        hit = choose(model, device, say, force=True)
-    return hit.trials[rank(hit.trials, margin_px(model), tile)].target
-
-
-def known_point(up) -> tuple[int, float] | None:
-    """(padded pixels, seconds per pixel) measured for ``up``'s path by the auto calibration,
-    for the time estimate; None when there is none (another path, compile, no cache entry)."""
-    if up._backend is None or up.compile:
-        return None
-    info = up.run_info
-    for device in dict.fromkeys(("auto", "cpu", info.device, info.device.split(":")[0])):
-        hit = cached_choice(up.net, device)
+def known_point(net, backend: str, device: str, precision: str) -> tuple[int, float] | None:
+    """(padded pixels, seconds per pixel) the auto calibration measured for this path of
+    ``net`` (device spec as in ``Trial.device``), for the time estimate; None when there is
+    none."""
+    for where in dict.fromkeys(("auto", "cpu", device, device.split(":")[0])):
+        hit = cached_choice(net, where)
         for t in hit.trials if hit else ():
-            if (t.backend, t.device, t.precision, t.problem) == (
-                    info.backend, info.device, info.precision, "") and t.s_per_px:
+            if (t.backend, t.device, t.precision, t.problem) == (backend, device, precision, "") \
+                    and t.s_per_px:
                 return TILE * TILE, t.s_per_px
     return None

@@ -77,7 +77,7 @@ def _resolve_vulkan(spec: object, text: str, allowed: bool) -> torch.device:
     if not index_text.isdigit():
         raise DeviceError(f"Unknown device {spec!r}; use vulkan or vulkan:N (N = 0, 1, ...).")
     index = int(index_text)
-    from drrn_core.engine.ncnn_backend import probe_vulkan
+    from drrn_core.engine.ncnn_probe import probe_vulkan
 
     gpus, problem = probe_vulkan()
     if not gpus:
@@ -134,9 +134,29 @@ def describe(device: torch.device, precision: str) -> str:
     return f"{where}, {what}"
 
 
-@functools.cache
+def laptop_mode() -> bool:
+    """True under ``$DRRN_CPU_ISA=avx2`` (``drrn_core.CPU_ISA_ENV``): the CPU is treated as an
+    AVX2 one without AVX-512, AMX or bf16 units."""
+    from drrn_core import CPU_ISA_ENV
+
+    return os.environ.get(CPU_ISA_ENV, "").strip().lower() == "avx2"
+
+
+_ABOVE_AVX2 = ("avx512", "amx", "avx_vnni", "avx10")
+"""Flag prefixes laptop mode hides (x86 extensions beyond what AVX2 laptops have)."""
+
+
 def cpu_flags() -> frozenset[str]:
-    """CPU feature flags from /proc/cpuinfo (empty where that file does not exist)."""
+    """CPU feature flags from /proc/cpuinfo (empty where that file does not exist); without
+    AVX-512/AMX/bf16 in laptop mode."""
+    flags = _cpuinfo_flags()
+    if laptop_mode():
+        flags = frozenset(f for f in flags if not f.startswith(_ABOVE_AVX2) and f != "bf16")
+    return flags
+
+
+@functools.cache
+def _cpuinfo_flags() -> frozenset[str]:
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -149,7 +169,10 @@ def cpu_flags() -> frozenset[str]:
 
 
 def cpu_has_bf16_units() -> bool:
-    """True when the CPU multiplies bf16 in hardware (AMX, AVX-512 BF16 or Arm BF16)."""
+    """True when the CPU multiplies bf16 in hardware (AMX, AVX-512 BF16 or Arm BF16); never in
+    laptop mode."""
+    if laptop_mode():
+        return False
     cap = torch.backends.cpu.get_cpu_capability().upper()
     if "AMX" in cap or "BF16" in cap:
         return True
@@ -246,7 +269,7 @@ def _hardware_vulkan() -> int | None:
     """Index of the first discrete (else integrated/virtual) Vulkan GPU, never a software one."""
     if os.environ.get("DRRN_NO_VULKAN_AUTO"):
         return None
-    from drrn_core.engine.ncnn_backend import probe_vulkan
+    from drrn_core.engine.ncnn_probe import probe_vulkan
 
     gpus = [g for g in probe_vulkan()[0] if not g.software]
     gpus.sort(key=lambda g: g.kind != "discrete GPU")
@@ -256,7 +279,7 @@ def _hardware_vulkan() -> int | None:
 @functools.cache
 def ncnn_usable() -> bool:
     """True when the ncnn module imports ($DRRN_NO_NCNN=1 rules it out)."""
-    from drrn_core.engine.ncnn_backend import NcnnError, import_ncnn
+    from drrn_core.engine.ncnn_probe import NcnnError, import_ncnn
 
     try:
         import_ncnn()
@@ -334,7 +357,7 @@ def list_devices() -> list[DeviceInfo]:
         out.append(DeviceInfo("mps", "mps", "Apple GPU", "Metal", None, ("torch",),
                               ("fp32", "fp16")))
     with contextlib.suppress(Exception):
-        from drrn_core.engine.ncnn_backend import probe_vulkan
+        from drrn_core.engine.ncnn_probe import probe_vulkan
 
         for g in probe_vulkan()[0]:
             detail = g.kind + (f", {g.heap_mb} MiB" if g.heap_mb else "") + (

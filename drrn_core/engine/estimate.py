@@ -1,57 +1,58 @@
-"""Time estimates for an Upscaler, from a short calibration cached per machine and backend.
+"""Time estimates, from a short calibration of one run path, kept in the engine's records.
 
 The network's cost is exact: ``macs_per_pixel`` multiply-adds for every pixel of every padded
-tile (margins included, x8 with the self-ensemble). What a machine does is measured once,
-through the very backend the Upscaler uses: seconds per pixel of a 64 px tile and of the
-engine's own padded tile size (at most 512 px; 16 and 32 px on a software Vulkan driver), each
-the faster of two runs after a warm-up run. Small tiles run at a lower rate than large ones
-(measured: PyTorch bf16 on a Xeon with AMX ~4x lower at 48 px than at 294 px), so a tile's cost
-is interpolated between the two in log(pixels); tiles as large as the engine's run at the
-large-tile rate. On a CPU this takes about three large-tile runs: ~1-2 s for bf16 with AMX, a
-few seconds for plain fp32. The colour pipeline (YCbCr, bicubic of the planes) is timed once per
-machine on a small image and scaled by output pixels. Every finished ``restore_y`` then moves
-the cached rates halfway (in log) towards what it observed, so estimates follow the machine
-(other programs' load, real tile sizes). Results are cached in ``<cache>/calibration.json``
-(engine.ncnn_backend.cache_dir()); a later estimate is arithmetic.
+tile (margins included, x8 with the self-ensemble). What a machine does is measured once per
+path (machine, backend, device, precision, compile, width: ``path_key``), through the very
+backend the Upscaler uses: seconds per pixel of a 64 px tile and of the engine's own padded tile
+size (at most 512 px; 16 and 32 px on a software Vulkan driver), each the faster of two runs after
+a warm-up run. Small tiles run at a lower rate than large ones (measured: PyTorch bf16 on a Xeon
+with AMX ~4x lower at 48 px than at 294 px), so a tile's cost is interpolated between the two in
+log(pixels); tiles as large as the engine's run at the large-tile rate. The colour pipeline
+(YCbCr, bicubic of the planes) is timed once per machine on a small image and scaled by output
+pixels.
+
+Every finished run then corrects the record (``observe``): halfway (in log) towards what it
+observed, so estimates follow the machine. A busy machine (``engine.contention``) never makes a
+record slower: a measurement or run taken while other programs kept the CPU busy is marked
+``contended``; an idle run replaces such a record outright, a busy run only ever corrects a
+contended one. This module computes and stores numbers only; the Upscaler feeds it (its key, its
+backend's ``run``, its tiles).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from drrn_core.atomic import atomic_path
+from drrn_core.engine import records
+from drrn_core.engine.contention import Meter
 from drrn_core.engine.device import cpu_name
-from drrn_core.engine.ncnn_backend import cache_dir
-from drrn_core.engine.tiling import plan_tiles
 
-if TYPE_CHECKING:
-    from drrn_core.engine.upscale import Upscaler
-
-CACHE_NAME = "calibration.json"
-CALIBRATION_VERSION = 5
 LARGE_CAP = 512
 """Largest padded tile side (px) timed by the calibration (GPU tiles can be larger)."""
 SLOW_S = 3.0
 """A warm-up run longer than this (s) is used as the measurement instead of repeating it."""
+OBSERVE_MIN_S = 0.5
+"""Runs shorter than this (s) do not correct the calibration (timer noise dominates)."""
+
+Run = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
 class Calibration:
     """Measured speed. points: ((padded pixels, seconds per pixel), ...) of the timed tiles,
     smallest first; pipeline_s_per_px: colour pipeline seconds per output pixel on this machine;
-    macs_per_s: the network's multiply-adds per second on the largest tile (for reports)."""
+    contended: measured (or last corrected) while other programs kept the CPU busy."""
 
     points: tuple[tuple[int, float], ...]
-    pipeline_s_per_px: float
-    macs_per_s: float
+    pipeline_s_per_px: float = 0.0
+    contended: bool = False
 
     def tile_seconds(self, pixels: int) -> float:
         """Seconds for one padded tile of ``pixels`` (log-linear between the points, clamped)."""
@@ -68,178 +69,121 @@ class Calibration:
             rate = math.exp(math.log(r1) + f * (math.log(r2) - math.log(r1)))
         return pixels * rate
 
-
-def _path():
-    return cache_dir() / CACHE_NAME
-
-
-def _load() -> dict:
-    try:
-        data = json.loads(_path().read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) and data.get("version") == CALIBRATION_VERSION \
-            else {"version": CALIBRATION_VERSION}
-    except (OSError, ValueError):
-        return {"version": CALIBRATION_VERSION}
-
-
-def _store(key: str, value: dict) -> None:
-    data = _load()
-    data[key] = value
-    try:
-        _path().parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(_path()) as tmp:
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-    except OSError:
-        pass  # an unwritable cache only costs a recalibration next time
+    def seconds(self, padded_pixels: list[int], passes: int = 1) -> float:
+        """Seconds for tiles of these padded sizes, ``passes`` times each (8: self-ensemble)."""
+        return passes * sum(self.tile_seconds(p) for p in padded_pixels)
 
 
 def _machine() -> str:
     return f"{platform.node()}|{cpu_name()}|{torch.get_num_threads()} threads"
 
 
-def network_key(up: Upscaler) -> str:
-    """Cache key: machine, backend, device (and its name), precision, compile, model width."""
-    info = up.run_info
-    c = up.descriptor.config.channels
-    return (f"net|{_machine()}|{info.backend}|{info.device}|{info.device_name}|"
-            f"{info.precision}|compile={int(up.compile)}|c{c}")
+def path_key(backend: str, device: str, device_name: str, precision: str, compiled: bool,
+             channels: int) -> str:
+    """Records key of one run path on this machine."""
+    return (f"net|{_machine()}|{backend}|{device}|{device_name}|{precision}|"
+            f"compile={int(compiled)}|c{channels}")
 
 
 def pipeline_key() -> str:
     return f"pipeline|{_machine()}"
 
 
-def is_calibrated(up: Upscaler) -> bool:
-    """True when an estimate for ``up`` needs no measurement."""
-    data = _load()
-    return pipeline_key() in data and (up._backend is None or network_key(up) in data)
+def cached(key: str) -> Calibration | None:
+    """The calibration stored under ``key``, or None (never measures)."""
+    return _calibration(records.get(key))
 
 
-def cached_calibration(up: Upscaler) -> Calibration | None:
-    """``up``'s cached calibration, or None when there is none yet (never measures: tile sizing
-    asks this while a calibration may be running)."""
-    if up._backend is None:
+def _calibration(entry: dict | None) -> Calibration | None:
+    try:
+        points = tuple((int(p), float(r)) for p, r in entry["points"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
         return None
-    entry = _load().get(network_key(up))
-    if not entry:
+    if not points or any(r <= 0 or p <= 0 for p, r in points):
         return None
-    points = tuple((int(p), float(r)) for p, r in entry["points"])
-    return Calibration(points, 0.0, up.descriptor.config.macs_per_pixel / points[-1][1])
+    return Calibration(points, 0.0, bool(entry.get("contended", False)))
 
 
-def calibrate(up: Upscaler, force: bool = False) -> Calibration:
-    """The cached calibration for ``up``'s current path, measured first when missing."""
-    data = _load()
-    pipe = data.get(pipeline_key(), {}).get("s_per_px")
-    if pipe is None or force:
-        pipe = _measure_pipeline()
-        _store(pipeline_key(), {"s_per_px": pipe, "when": time.time()})
-    if up._backend is None:
-        return Calibration((), pipe, math.inf)
-    entry = data.get(network_key(up))
-    if entry is None or force:
-        entry = {"points": _measure_network(up), "when": time.time()}
-        _store(network_key(up), entry)  # the key after any fallback during the measurement
-    points = tuple((int(p), float(r)) for p, r in entry["points"])
-    macs = up.descriptor.config.macs_per_pixel
-    return Calibration(points, pipe, macs / points[-1][1])
+def is_calibrated(key: str | None) -> bool:
+    """True when an estimate for the path ``key`` (None: bicubic only) needs no measurement."""
+    return records.get(pipeline_key()) is not None and (key is None or cached(key) is not None)
+
+
+def pipeline_s_per_px() -> float:
+    """Seconds per output pixel of the colour pipeline on this machine (measured once)."""
+    entry = records.get(pipeline_key()) or {}
+    rate = entry.get("s_per_px")
+    if isinstance(rate, (int, float)) and rate > 0:
+        return float(rate)
+    rate = _measure_pipeline()
+    records.put(pipeline_key(), {"s_per_px": rate, "when": time.time()})
+    return rate
 
 
 def _measure_pipeline() -> float:
-    """Seconds per output pixel of the bicubic colour pipeline (an RGB image x2)."""
-    from drrn_core.engine.upscale import Upscaler
+    """Seconds per output pixel of the bicubic colour pipeline (an RGB image x2: YCbCr, the
+    three planes resized, back to RGB), the fastest of three runs."""
+    from drrn_core.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
+    from drrn_core.imaging.resize import imresize
 
     rgb = np.random.default_rng(0).random((96, 128, 3)).astype(np.float32)
-    bicubic = Upscaler(None)
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        bicubic.upscale(rgb, scale=2)
+        np.clip(ycbcr_to_rgb(imresize(rgb_to_ycbcr(rgb), scale=2.0)), 0.0, 1.0)
         times.append(time.perf_counter() - t0)
     return min(times) / (192 * 256)
 
 
-def _measure_network(up: Upscaler) -> list[tuple[int, float]]:
-    """[(pixels, seconds per pixel)] of ``up``'s backend on a small and a large tile (the small
-    one is auto's 128 px measurement when engine.autotune timed this path)."""
-    from drrn_core.engine.autotune import known_point
-    from drrn_core.engine.ncnn_backend import NcnnError
-
-    cap = (up.tile_size((4096, 4096)) or 4096) + 2 * up.margin
-    small, large = (16, 32) if _software(up) else (64, min(cap, LARGE_CAP))
-    known = None if _software(up) else known_point(up)  # auto's measurement of this path
+def measure(key: str, run: Run, sides: tuple[int, ...],
+            known: tuple[int, float] | None = None) -> Calibration:
+    """Time ``run`` on square tiles of ``sides`` px (a warm-up, then the faster of two runs;
+    one slow warm-up is taken as it is), add ``known`` (pixels, s/px) from auto's measurement,
+    store under ``key`` and return it. Whatever ``run`` raises propagates (nothing stored)."""
     rng = np.random.default_rng(0)
-    times = []
-    sides = (min(small, cap), large) if known is None or known[0] >= large * large else (large,)
-    try:
-        for side, runs in zip(sides, (2, 2), strict=False):
-            x = rng.random((side, side)).astype(np.float32)
-            t0 = time.perf_counter()
-            up._backend.run(x)  # warm-up: allocations, kernels for this shape
-            first = time.perf_counter() - t0
-            if first > SLOW_S:  # a slow path: the first run is already representative enough
-                times.append(first)
-                continue
-            runs_s = []
-            for _ in range(runs):
+    meter = Meter()
+    measured: dict[int, float] = {}
+    for side in sides:
+        x = rng.random((side, side)).astype(np.float32)
+        t0 = time.perf_counter()
+        run(x)  # warm-up: allocations, kernels for this shape
+        best = time.perf_counter() - t0
+        if best <= SLOW_S:  # a slow path: the first run is already representative enough
+            best = math.inf
+            for _ in range(2):
                 t0 = time.perf_counter()
-                up._backend.run(x)
-                runs_s.append(time.perf_counter() - t0)
-            times.append(min(runs_s))  # other programs only ever slow a run down
-    except NcnnError as e:  # the Upscaler would fall back: calibrate what it falls back to
-        up._ncnn_failed(e)
-        return _measure_network(up)
-    measured = {s * s: t / (s * s) for s, t in zip(sides, times, strict=True)}
-    if known is not None and len(sides) == 1:
+                run(x)
+                best = min(best, time.perf_counter() - t0)  # others only ever slow a run down
+        measured[side * side] = max(best / (side * side), 1e-15)
+    if known is not None:
         measured.setdefault(known[0], known[1])
-    points = sorted(measured.items())
-    return [(p, max(r, 1e-15)) for p, r in points]
+    points = tuple(sorted(measured.items()))
+    cal = Calibration(points, 0.0, meter.busy())
+    records.put(key, {"points": [list(p) for p in points], "when": time.time(),
+                      "contended": cal.contended})
+    return cal
 
 
-def _software(up: Upscaler) -> bool:
-    return up.device.type == "vulkan" and up._software_vulkan()
-
-
-def restore_seconds(up: Upscaler, hw: tuple[int, int], cal: Calibration | None = None) -> float:
-    """Estimated seconds of ``up.restore_y`` on an HxW Y image."""
-    if up._backend is None:
-        return 0.0
-    cal = cal or calibrate(up)
-    tiles = plan_tiles(hw, up.tile_size(hw), up.margin)
-    passes = 8 if up.ensemble else 1
-    return passes * sum(cal.tile_seconds((t.py1 - t.py0) * (t.px1 - t.px0)) for t in tiles)
-
-
-def upscale_seconds(up: Upscaler, in_hw: tuple[int, int], scale: float | None = None,
-                    size: tuple[int | None, int | None] | None = None) -> float:
-    """Estimated seconds of ``up.upscale`` for an image of ``in_hw`` (colour pipeline included)."""
-    out_hw = up.output_shape(in_hw, scale, size)
-    cal = calibrate(up)
-    return restore_seconds(up, out_hw, cal) + out_hw[0] * out_hw[1] * cal.pipeline_s_per_px
-
-
-OBSERVE_MIN_S = 0.5
-"""Runs shorter than this (s) do not correct the calibration (timer noise dominates)."""
-
-
-def observe(up: Upscaler, timings: list[tuple[int, float]]) -> None:
-    """Correct ``up``'s cached calibration with a finished run: (padded pixels, seconds) per tile
-    (x8 passes with the ensemble). Nothing happens when it has no calibration yet."""
-    if up._backend is None or not timings:
-        return
+def observe(key: str, timings: list[tuple[int, float]], passes: int, contended: bool) -> None:
+    """Correct the calibration under ``key`` with a finished run: (padded pixels, seconds) per
+    tile, each run ``passes`` times (8: self-ensemble); ``contended``: other programs kept the
+    CPU busy during the run. Nothing happens without a calibration, for short runs, or for a busy
+    run over an idle record."""
     actual = sum(s for _, s in timings)
     if actual < OBSERVE_MIN_S:
         return
-    data = _load()
-    key = network_key(up)
-    entry = data.get(key)
-    if entry is None:
-        return
-    points = tuple((int(p), float(r)) for p, r in entry["points"])
-    cal = Calibration(points, 0.0, 0.0)
-    passes = 8 if up.ensemble else 1
-    predicted = passes * sum(cal.tile_seconds(p) for p, _ in timings)
-    if predicted <= 0:
-        return
-    f = math.sqrt(actual / predicted)
-    _store(key, {**entry, "points": [(p, r * f) for p, r in points], "when": time.time()})
+
+    def corrected(entry: dict | None) -> dict | None:
+        cal = _calibration(entry)
+        if entry is None or cal is None or (contended and not cal.contended):
+            return entry
+        predicted = cal.seconds([p for p, _ in timings], passes)
+        if predicted <= 0:
+            return entry
+        # Idle over a busy record: replace it; otherwise move halfway (in log).
+        f = actual / predicted if cal.contended and not contended else math.sqrt(
+            actual / predicted)
+        return {**entry, "points": [[p, r * f] for p, r in cal.points], "when": time.time(),
+                "contended": contended}
+
+    records.update(key, corrected)

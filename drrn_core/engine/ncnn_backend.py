@@ -14,22 +14,21 @@ Upscaler turns into one notice and a PyTorch fallback. An allocation failure dur
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import io
 import json
 import os
 import struct
-import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from drrn_core.atomic import atomic_path
+from drrn_core.engine.ncnn_probe import NcnnError, import_ncnn, vulkan_count
+from drrn_core.engine.records import cache_dir
 from drrn_core.model import DRRN
 
 EXPORT_VERSION = 1
@@ -40,35 +39,14 @@ NCNN_PRECISIONS = ("fp32", "fp16")
 Vulkan devices that support them (ncnn keeps fp32 where the device lacks them)."""
 
 _ERR_NOMEM = -100  # ncnn's return code for a failed allocation
-
-
-class NcnnError(RuntimeError):
-    """ncnn is missing, the conversion failed or the driver refused: ``str()`` is one line."""
+OPENMP_BLOCKTIME_MS = 0
+"""How long (ms) ncnn's idle OpenMP threads spin before sleeping (ncnn's default: 20). Spinning
+threads take the core another program needs and wait on a thread that program preempted;
+benchmarks/bench_laptop.py measures both settings idle and with one busy process."""
 
 
 class NcnnOutOfMemory(MemoryError):
     """ncnn could not allocate a tile's blobs (host or GPU memory)."""
-
-
-def cache_dir() -> Path:
-    """The folder for converted models and calibrations: $DRRN_CACHE_DIR or the user cache dir."""
-    env = os.environ.get("DRRN_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("drrn-studio"))
-
-
-def import_ncnn():
-    """The ``ncnn`` module, or NcnnError when it is not installed or does not load."""
-    if os.environ.get("DRRN_NO_NCNN"):
-        raise NcnnError("ncnn is disabled ($DRRN_NO_NCNN is set)")
-    try:
-        import ncnn
-    except Exception as e:  # ImportError, or a broken shared library
-        raise NcnnError(f"ncnn is not available ({type(e).__name__}: {e})") from None
-    return ncnn
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,24 +172,34 @@ def weights_hash(model: DRRN) -> str:
 
 def converted_files(model: DRRN, folder: Path | None = None) -> tuple[Path, Path]:
     """(.param, .bin) paths for ``model`` in ``folder`` (default: the cache's ncnn folder),
-    written (atomically) when missing. OSError when the folder cannot be written."""
+    written (atomically) when missing or different from what the model converts to: a truncated
+    or damaged cache is rebuilt, never loaded (converting takes ~30 ms for DRRN_B1U9; reading
+    and comparing the files less). OSError when the folder cannot be written."""
     folder = cache_dir() / "ncnn" if folder is None else folder
     stem = f"{model.config.name}-c{model.config.channels}-{weights_hash(model)}"
     param, binf = folder / f"{stem}.param", folder / f"{stem}.bin"
-    if param.is_file() and binf.is_file():
-        return param, binf
     if os.environ.get("DRRN_NCNN_FAIL_CONVERSION"):  # tests: a conversion that fails
         raise NcnnError("conversion to ncnn failed (forced by $DRRN_NCNN_FAIL_CONVERSION)")
     try:
         text, blob = export_ncnn(model)
     except (ValueError, RuntimeError) as e:
         raise NcnnError(f"could not convert the model to ncnn ({e})") from None
+    if _holds(binf, blob) and _holds(param, text.encode("ascii")):
+        return param, binf
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(binf) as tmp:
         tmp.write_bytes(blob)
     with atomic_path(param) as tmp:
         tmp.write_text(text, encoding="ascii")
     return param, binf
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """True when ``path`` is a file holding exactly ``data``."""
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -243,13 +231,14 @@ class NcnnBackend:
     vulkan: None for the CPU, else the Vulkan device index. precision: "fp32" or "fp16" (fp16
     storage and arithmetic on GPUs that have them; ncnn keeps fp32 elsewhere, and its x86
     convolutions ignore fp16 storage, so the Upscaler offers fp16 on Vulkan only). threads: CPU
-    threads (ncnn's OpenMP pool).
+    threads (ncnn's OpenMP pool); blocktime_ms: their spin before sleeping (OPENMP_BLOCKTIME_MS).
     """
 
     compiled = False
 
     def __init__(self, model: DRRN, vulkan: int | None, precision: str, threads: int,
-                 notice: Callable[[str], None] | None = None) -> None:
+                 notice: Callable[[str], None] | None = None,
+                 blocktime_ms: int = OPENMP_BLOCKTIME_MS) -> None:
         if precision not in NCNN_PRECISIONS:
             raise NcnnError(f"ncnn runs fp32 or fp16, not {precision}")
         ncnn = import_ncnn()
@@ -263,6 +252,7 @@ class NcnnBackend:
             net = ncnn.Net()
             opt = net.opt
             opt.num_threads = max(1, threads)
+            opt.openmp_blocktime = int(blocktime_ms)
             opt.use_vulkan_compute = vulkan is not None
             opt.use_fp16_packed = opt.use_fp16_storage = opt.use_fp16_arithmetic = half
             opt.use_bf16_storage = opt.use_bf16_packed = False
@@ -297,74 +287,3 @@ class NcnnBackend:
         if res.shape[-2:] != y.shape:
             raise NcnnError(f"ncnn returned shape {res.shape} for a {y.shape} tile")
         return res.reshape(y.shape).astype(np.float32, copy=False)
-
-
-VULKAN_TYPES = {0: "discrete GPU", 1: "integrated GPU", 2: "virtual GPU", 3: "software (CPU)"}
-
-
-@dataclass(frozen=True)
-class VulkanGpu:
-    """One Vulkan device as ncnn sees it. kind: a VULKAN_TYPES value; heap_mb: ncnn's memory
-    budget for blobs on it (MiB)."""
-
-    index: int
-    name: str
-    kind: str
-    heap_mb: int | None
-
-    @property
-    def software(self) -> bool:
-        """A CPU-emulated Vulkan driver (lavapipe, SwiftShader): correct but slow."""
-        return self.kind.startswith("software") or "llvmpipe" in self.name.lower() \
-            or "swiftshader" in self.name.lower()
-
-
-@functools.cache
-def probe_vulkan() -> tuple[tuple[VulkanGpu, ...], str]:
-    """(Vulkan devices ncnn can use, why there are none: "" when some were found). Cached."""
-    if os.environ.get("DRRN_NO_VULKAN"):  # a driver that crashes when probed: never touch it
-        return (), "Vulkan is disabled ($DRRN_NO_VULKAN is set)"
-    try:
-        ncnn = import_ncnn()
-    except NcnnError as e:
-        return (), str(e)
-    try:
-        with _quiet_stderr():  # ncnn prints a few lines per device when it creates its instance
-            count = int(ncnn.get_gpu_count())
-            gpus = []
-            for i in range(count):
-                info = ncnn.get_gpu_info(i)
-                try:
-                    heap = int(ncnn.get_gpu_device(i).get_heap_budget())
-                except Exception:
-                    heap = None
-                gpus.append(VulkanGpu(i, str(info.device_name()).strip(),
-                                      VULKAN_TYPES.get(int(info.type()), "GPU"), heap))
-    except Exception as e:
-        return (), f"the Vulkan driver failed: {type(e).__name__}: {e}"
-    if not gpus:
-        return (), "no Vulkan driver or GPU found (install your GPU's Vulkan driver)"
-    return tuple(gpus), ""
-
-
-def vulkan_count() -> int:
-    """Vulkan devices ncnn can use (0 without ncnn, a Vulkan loader or a driver)."""
-    return len(probe_vulkan()[0])
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C-level writes to stderr (fd 2) inside the block."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)

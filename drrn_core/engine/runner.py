@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -43,6 +44,43 @@ def fast_forward(model: DRRN, x: torch.Tensor,
     if check is not None:
         check()
     return _nnpack_conv(_act(model.act_rec, h), model.conv_rec).add_(x)
+
+
+POLL_S = 0.02
+"""How often (s) a caller waiting on an abandonable tile checks for cancel."""
+
+
+def abandonable(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                check: Callable[[], None] | None = None,
+                lock: threading.Lock | None = None) -> np.ndarray:
+    """``run(x)`` on a helper thread while this thread calls ``check()`` every POLL_S seconds.
+    When ``check`` raises (cancel), the exception reaches the caller at once and the tile
+    finishes in the background, its result dropped: backends that cannot stop inside a tile
+    (ncnn, compiled graphs) still free their caller within one poll, and the CPU within one tile.
+    ``lock`` (held by the helper) keeps a new tile from running beside an abandoned one."""
+    if check is None:
+        if lock is None:
+            return run(x)
+        with lock:
+            return run(x)
+    box: dict[str, object] = {}
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            with lock or contextlib.nullcontext():
+                box["out"] = run(x)
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+            box["error"] = e
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="drrn-tile", daemon=True).start()
+    while not done.wait(POLL_S):
+        check()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["out"]  # type: ignore[return-value]
 
 
 def compile_failed(error: BaseException) -> str:

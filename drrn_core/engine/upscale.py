@@ -8,6 +8,7 @@ Outputs keep the layout; float32 in gives float32 out (else float64); clipped to
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -18,9 +19,13 @@ import torch
 from torch import nn
 
 from drrn_core.descriptor import ModelDescriptor
-from drrn_core.engine.device import Target, describe, resolve_target
-from drrn_core.engine.ncnn_backend import NcnnBackend, NcnnError, probe_vulkan
-from drrn_core.engine.runner import Backend
+from drrn_core.engine import autotune, estimate
+from drrn_core.engine.contention import Meter
+from drrn_core.engine.decide import decide, rule
+from drrn_core.engine.device import Target, cpu_name, describe
+from drrn_core.engine.ncnn_backend import NcnnBackend
+from drrn_core.engine.ncnn_probe import NcnnError, probe_vulkan
+from drrn_core.engine.runner import Backend, abandonable
 from drrn_core.engine.tiling import (
     CPU_MAX_TILE,
     MIN_TILE,
@@ -44,21 +49,9 @@ TileCallback = Callable[[Rect, np.ndarray], None]
 DEFAULT_BUDGET_MB = {"cpu": 768, "mps": 1024, "cuda": 4096, "vulkan": 2048}
 """Memory (MiB) for one tile's feature maps; CUDA also stays under half of the free memory,
 Vulkan under half of ncnn's heap budget for the device."""
-NCNN_CPU_MAX_TILE = 192
-"""Largest automatic core tile (px) for ncnn on the CPU: its Winograd buffers took 484 MB for a
-294 px padded tile (256 + margins) and 318 MB for 230 px (measured, DRRN_B1U9), so 192 px tiles
-keep a 2000x1500 photo x2 near the 1 GB peak RSS target."""
 SOFTWARE_VULKAN_TILE = 64
 """Core tile side (px) on a software Vulkan driver (lavapipe): tiles there take seconds each, so
 small ones keep progress moving and cancel prompt."""
-CANCEL_S = 0.5
-"""Longest stretch (s) between two cancel checks that automatic tile sizes aim for, so cancel
-lands within ~1 s: ncnn and compiled graphs check between tiles, eager PyTorch between the
-network's recursive units too (measured per machine by engine.estimate)."""
-CANCEL_MIN_TILE = 64
-"""Smallest core tile (px) the cancel sizing shrinks to: at 64 px the receptive-field margins
-already make a tile ~2.6x the work of its core (B1U9, 20 px margins), and on a loaded machine a
-snapshot calibration can ask for much less; there cancel takes a little longer instead."""
 _CHUNK_PX = 1 << 20  # rows per band without a model: ~1 Mpx (bounded temporaries)
 
 
@@ -89,9 +82,9 @@ class Upscaler:
 
     model: a ``weights.LoadedModel`` or a bare ``DRRN``. device: auto/cpu/cuda[:N]/mps/vulkan[:N].
     precision: auto/fp32/fp32-fast/bf16/fp16 (see ``engine.device``). backend: auto/torch/ncnn
-    (a LoadedModel with auto precision and backend on device auto/cpu/cuda: the fastest path
-    measured on this machine, ``engine.autotune``, once per model, cached; else
-    ``engine.device.resolve_target``; an ncnn failure falls back to PyTorch with a notice).
+    (decided by ``engine.decide``: for a LoadedModel with auto precision and backend on device
+    auto/cpu/cuda, the fastest path measured on this machine, once per model, cached; else the
+    fixed rule; an ncnn failure falls back to PyTorch with a notice).
     tile: core tile side in px
     (None: from ``memory_mb``, the whole image when it fits). ensemble: average the 8 flips and
     rotations (8x slower). compile: torch.compile the network (each new tile shape compiles once,
@@ -121,10 +114,9 @@ class Upscaler:
         self._asked_precision = precision  # an ncnn fallback keeps an explicit exact fp32
         self.device, self.precision, self.backend = torch.device("cpu"), "fp32", "bicubic"
         self._backend: Backend | NcnnBackend | None = None
+        self._tile_lock = threading.Lock()  # one tile at a time, an abandoned one included
         if self.net is not None:
-            from drrn_core.engine.autotune import resolve  # auto: measured once per machine
-
-            self._set_target(resolve(model, device, precision, backend, self.notice, tile))
+            self._set_target(decide(model, device, precision, backend, self.notice, tile))
 
     def _set_target(self, target: Target) -> None:
         """Build the backend for ``target``; an ncnn failure becomes a notice and PyTorch."""
@@ -150,7 +142,7 @@ class Upscaler:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         self.notice(f"ncnn failed ({reason}): continuing with PyTorch on the CPU.")
         exact = self._asked_precision == "fp32"
-        self._set_target(resolve_target("cpu", "fp32" if exact else "auto", "torch"))
+        self._set_target(rule("cpu", "fp32" if exact else "auto", "torch"))
 
     @property
     def description(self) -> str:
@@ -179,40 +171,66 @@ class Upscaler:
         else:
             text = describe(self.device, self.precision)
         spec = str(self.device) if kind != "cuda" else f"cuda:{self.device.index or 0}"
-        from drrn_core.engine.device import cpu_name
-
         name = cpu_name() if kind == "cpu" else where
         return RunInfo(self.backend, spec, name, self.precision,
                        bool(getattr(self._backend, "compiled", False)), text)
 
     def estimate_seconds(self, in_hw: tuple[int, int], scale: float | None = None,
                          size: tuple[int | None, int | None] | None = None) -> float:
-        """Estimated seconds of ``upscale`` for an (H, W) input (engine.estimate; the first call
-        on a machine/backend/precision runs a short calibration, cached afterwards)."""
-        from drrn_core.engine import estimate
-
-        return estimate.upscale_seconds(self, in_hw, scale, size)
+        """Estimated seconds of ``upscale`` for an (H, W) input (``engine.estimate``; the first
+        call for this machine and run path runs a short calibration, cached afterwards)."""
+        out_hw = self.output_shape(in_hw, scale, size)
+        return self.estimate_restore_seconds(out_hw) + \
+            out_hw[0] * out_hw[1] * estimate.pipeline_s_per_px()
 
     def estimate_restore_seconds(self, hw: tuple[int, int]) -> float:
         """Estimated seconds of ``restore_y`` on an (H, W) ILR Y image (see estimate_seconds)."""
-        from drrn_core.engine import estimate
-
-        return estimate.restore_seconds(self, hw)
+        if self._backend is None:
+            return 0.0
+        cal = self.calibration()
+        tiles = plan_tiles(hw, self.tile_size(hw), self.margin)
+        return cal.seconds([(t.py1 - t.py0) * (t.px1 - t.px0) for t in tiles],
+                           8 if self.ensemble else 1)
 
     @property
     def calibrated(self) -> bool:
         """True when estimate_seconds will answer at once (no calibration to run)."""
-        from drrn_core.engine import estimate
+        return estimate.is_calibrated(None if self._backend is None else self._path_key())
 
-        return estimate.is_calibrated(self)
+    def _path_key(self) -> str:
+        info = self.run_info
+        return estimate.path_key(info.backend, info.device, info.device_name, info.precision,
+                                 self.compile, self.descriptor.config.channels)
+
+    def calibration(self) -> estimate.Calibration:
+        """This run path's speed calibration: cached, else measured now (seconds) through this
+        Upscaler's own backend on a small and a large tile (auto's measurement of the path, when
+        there is one, is the small point). An ncnn failure meanwhile falls back as a run would,
+        and what it falls back to is calibrated."""
+        hit = estimate.cached(self._path_key())
+        if hit is not None:
+            return hit
+        software = self.device.type == "vulkan" and self._software_vulkan()
+        cap = (self.tile_size((4096, 4096)) or 4096) + 2 * self.margin
+        small, large = (16, 32) if software else (64, min(cap, estimate.LARGE_CAP))
+        info = self.run_info
+        known = None if software or self.compile else autotune.known_point(
+            self.net, info.backend, info.device, info.precision)
+        sides = (min(small, cap), large) if known is None or known[0] >= large * large \
+            else (large,)
+        try:
+            return estimate.measure(self._path_key(), self._backend.run, sides, known)
+        except NcnnError as e:
+            self._ncnn_failed(e)
+            return self.calibration()
 
     def tile_size(self, shape: tuple[int, int]) -> int | None:
         """Core tile side (px) for an (H, W) Y image; None when it runs as one piece.
 
-        Automatic tiles also keep cancel prompt: once this path is calibrated (engine.estimate),
-        a tile is at most ``CANCEL_S`` seconds between two cancel checks, i.e. per recursive
-        unit for eager PyTorch (checked between units) and per tile for ncnn and compiled
-        graphs (checked between tiles)."""
+        From the memory budget, capped on the CPU where larger tiles stop paying (cache, ncnn's
+        buffers). Never from the machine's speed: cancel does not wait for small tiles (eager
+        PyTorch checks between the network's recursive units, other backends abandon the
+        running tile), and smaller tiles would cost margin work on every photo."""
         if self.tile is not None:
             return None if max(shape) <= self.tile else self.tile
         c = self.descriptor.config.channels
@@ -222,27 +240,11 @@ class Upscaler:
         half = self.precision in ("bf16", "fp16") and self.device.type != "cpu"
         side = tile_for_budget(self._budget_bytes(), c, self.margin, 2 if half else 4)
         padded = side + 2 * self.margin
-        seconds = self._tile_seconds()
-        if shape[0] * shape[1] <= padded * padded and seconds(shape[0] * shape[1]) <= 1.0:
+        if shape[0] * shape[1] <= padded * padded:
             return None  # fits the budget whole: no margins to recompute
         if self.device.type == "cpu":
-            side = min(side, NCNN_CPU_MAX_TILE if self.backend == "ncnn" else CPU_MAX_TILE)
-        while side > CANCEL_MIN_TILE and seconds((side + 2 * self.margin) ** 2) > 1.0:
-            side = max(CANCEL_MIN_TILE, side - 8)
+            side = min(side, CPU_MAX_TILE)
         return side
-
-    def _tile_seconds(self) -> Callable[[int], float]:
-        """padded pixels -> that tile's seconds as a fraction of the longest allowed stretch
-        between cancel checks (0 when this path is not calibrated yet)."""
-        from drrn_core.engine import estimate
-
-        cal = estimate.cached_calibration(self)
-        if cal is None:
-            return lambda pixels: 0.0
-        eager = isinstance(self._backend, Backend) and not self._backend.compiled
-        cfg = self.descriptor.config
-        stretches = max(1, cfg.B * cfg.U) if eager else 1
-        return lambda pixels: cal.tile_seconds(pixels) / (CANCEL_S * stretches)
 
     def _budget_bytes(self) -> float:
         mb = self.memory_mb or DEFAULT_BUDGET_MB.get(self.device.type, 768)
@@ -305,6 +307,7 @@ class Upscaler:
         planned = self.tile_size(shape)
         plan = plan_tiles(shape, planned, self.margin)
         backend, timings = self._backend, []  # (padded px, s) per tile: corrects the estimates
+        meter = Meter()
         done, total = 0, h * w
         for y0 in sorted({t.y0 for t in plan}):
             row = [t for t in plan if t.y0 == y0]
@@ -340,14 +343,18 @@ class Upscaler:
                 done += t.area
                 _report(progress, done / total)
         if self._backend is backend:  # no fallback mid-run: the times belong to this path
-            from drrn_core.engine import estimate
-
-            estimate.observe(self, timings)
+            estimate.observe(self._path_key(), timings, 8 if self.ensemble else 1, meter.busy())
 
     def _run_tile(self, x: np.ndarray, cancel: Cancel | None) -> np.ndarray:
+        """The network on one padded tile (x8 with the self-ensemble). With ``cancel``, eager
+        PyTorch checks it between recursive units; other backends run the tile on a helper
+        thread that cancel abandons (the call raises at once, the tile finishes unseen)."""
         check = None if cancel is None else (lambda: _check(cancel))
-        run = (functools.partial(self._backend.run, check=check)
-               if isinstance(self._backend, Backend) else self._backend.run)
+        b = self._backend
+        if isinstance(b, Backend) and not b.compiled:
+            run = functools.partial(b.run, check=check)
+        else:
+            run = functools.partial(abandonable, b.run, check=check, lock=self._tile_lock)
         if not self.ensemble:
             return run(x)
         acc = np.zeros(x.shape, np.float32)
@@ -386,7 +393,7 @@ class Upscaler:
         old = "Vulkan" if self.device.type == "vulkan" else self.device.type.upper()
         # Exact fp32 stays exact; a GPU half precision (or ncnn) becomes the CPU's fastest one.
         exact = self.precision == "fp32" and self.backend == "torch"
-        self._set_target(resolve_target("cpu", "fp32" if exact else "auto"))
+        self._set_target(rule("cpu", "fp32" if exact else "auto"))
         self.tile = None
         self.notice(f"Out of {old} memory even with small tiles: continuing on the CPU (slower).")
         queue.extendleft(reversed(retile(t, self.tile_size(shape) or max(shape), shape,

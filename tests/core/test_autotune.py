@@ -3,7 +3,6 @@ measuring, failing or inexact candidates are skipped with a notice; one real cal
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 import torch
 
 from drrn_core.descriptor import ModelDescriptor
-from drrn_core.engine import Upscaler, autotune, estimate
+from drrn_core.engine import Upscaler, autotune, records
 from drrn_core.engine import device as dev
 from drrn_core.engine import ncnn_backend as nb
 from drrn_core.model import DRRN, DRRNConfig
@@ -148,7 +147,7 @@ def test_a_candidate_must_be_clearly_faster_than_the_first(monkeypatch):
     assert autotune.choose(_tiny(), "auto").trial.label == labels[0]
 
 
-def test_cache_hit_skips_measuring(monkeypatch, tmp_path):
+def test_cache_hit_skips_measuring(monkeypatch):
     labels = _labels()
     built = _fake_timings(monkeypatch, {label: 0.01 for label in labels})
     model = _tiny()
@@ -164,8 +163,7 @@ def test_cache_hit_skips_measuring(monkeypatch, tmp_path):
     built.clear()
     Upscaler(_loaded(seed=5))  # same shape, other weights: accuracy may differ, measured again
     assert len(built) == len(labels)
-    data = json.loads((tmp_path / "cache" / estimate.CACHE_NAME).read_text())
-    assert sum(k.startswith("auto|") for k in data) == 3
+    assert sum(k.startswith("auto|") for k in records.read()) == 3
     built.clear()
     monkeypatch.setattr(torch, "__version__", "0.0-other")  # another torch: measured again
     autotune.choose(model, "auto")
@@ -215,7 +213,7 @@ def test_rule_when_not_left_to_auto(monkeypatch):
     assert dev.Target(up.device, up.backend, up.precision) == dev.resolve_target("auto")
 
 
-def test_real_short_calibration_feeds_the_estimate(tmp_path):
+def test_real_short_calibration_feeds_the_estimate():
     """No fake timings: every candidate runs on the tiny model, is exact enough, gets a rate;
     the chosen path's rate becomes the small point of its time-estimate calibration."""
     notes: list[str] = []
@@ -230,8 +228,7 @@ def test_real_short_calibration_feeds_the_estimate(tmp_path):
     y = np.random.default_rng(0).random((200, 200)).astype(np.float32)
     up.tile = 120  # padded tiles larger than the calibration tile
     assert up.estimate_restore_seconds(y.shape) > 0
-    data = json.loads((tmp_path / "cache" / estimate.CACHE_NAME).read_text())
-    points = data[estimate.network_key(up)]["points"]
+    points = records.get(up._path_key())["points"]
     assert points[0] == [autotune.TILE ** 2, pytest.approx(choice.trial.s_per_px)]
     assert points[-1][0] > autotune.TILE ** 2
 
@@ -261,3 +258,110 @@ def test_a_vulkan_gpu_candidate_is_measured_checked_and_can_win(monkeypatch):
     assert (up.device.type, up.backend, up.precision) == ("vulkan", "ncnn", "fp16")
     trial = autotune.cached_choice(up.net, "auto").trial
     assert trial.rms is not None and 0 < trial.rms <= autotune.MAX_RMS["fp16"]
+
+
+class _Busy:
+    """A contention meter that says other programs kept the CPU busy."""
+
+    def busy(self) -> bool:
+        return True
+
+
+def test_a_busy_first_use_is_measured_again_once_the_machine_is_idle(monkeypatch):
+    """Under load ncnn's threads wait for each other and another path wins; the record is marked
+    and used while the machine stays busy, re-measured when it is idle: the idle ranking wins
+    and no candidate keeps a slower time than it once had (best of both measurements)."""
+    from drrn_core.engine.contention import Meter
+
+    labels = _labels()
+    ncnn, other = "cpu ncnn fp32", labels[0]
+    assert ncnn in labels and other != ncnn
+    costs = {label: 0.05 for label in labels}
+    costs[ncnn], costs[other] = 0.04, 0.02  # busy: ncnn slowed the most
+    built = _fake_timings(monkeypatch, costs)
+    monkeypatch.setattr(autotune, "Meter", _Busy)
+    up = Upscaler(_loaded())
+    busy = autotune.cached_choice(up.net, "auto")
+    assert busy.contended and busy.trial.label == other == _label(up)
+    monkeypatch.setattr(autotune, "machine_busy", lambda: True)  # still busy: the record serves
+    built.clear()
+    assert _label(Upscaler(_loaded())) == other and built == []
+    monkeypatch.setattr(autotune, "Meter", Meter)
+    monkeypatch.setattr(autotune, "machine_busy", lambda: False)
+    costs[ncnn], costs[other] = 0.01, 0.03  # idle: ncnn is fastest; the other path measures slower
+    notes: list[str] = []
+    up = Upscaler(_loaded(), notice=notes.append)
+    assert any("Measuring" in n for n in notes) and sorted(built) == sorted(labels)
+    idle = autotune.cached_choice(up.net, "auto")
+    assert not idle.contended and idle.trial.label == ncnn == _label(up)
+    kept = next(t for t in idle.trials if t.label == other)
+    assert kept.s_per_px == pytest.approx(0.02 / autotune.TILE ** 2)  # its better, busy time
+
+
+def _label(up: Upscaler) -> str:
+    return autotune._label(autotune.Target(up.device, up.backend, up.precision))
+
+
+def test_a_record_of_other_candidates_is_measured_again(monkeypatch):
+    """A record made while ncnn was usable does not pick ncnn once it is gone ($DRRN_NO_NCNN,
+    an uninstalled wheel): the request is measured again among what is here now."""
+    labels = _labels()
+    built = _fake_timings(monkeypatch, {label: 0.01 if "ncnn" in label else 0.03
+                                        for label in labels})
+    up = Upscaler(_loaded())
+    assert up.backend == "ncnn"
+    monkeypatch.setattr(dev, "ncnn_usable", lambda: False)
+    built.clear()
+    up = Upscaler(_loaded())
+    assert up.backend == "torch" and built and all("ncnn" not in b for b in built)
+
+
+def test_laptop_mode_hides_bf16_units(monkeypatch):
+    """$DRRN_CPU_ISA=avx2 runs an AMX Xeon as an AVX2 laptop: no AVX-512/AMX flags, no bf16
+    candidate, another machine key (its records are its own)."""
+    xeon = frozenset({"avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
+    monkeypatch.setattr(dev, "_cpuinfo_flags", lambda: xeon)
+    monkeypatch.delenv("DRRN_CPU_ISA", raising=False)
+    assert dev.cpu_has_bf16_units() and "AMX bf16" in dev.cpu_isa()
+    server_key = autotune.machine_key()
+    monkeypatch.setenv("DRRN_CPU_ISA", "avx2")
+    assert dev.laptop_mode() and not dev.cpu_has_bf16_units()
+    assert dev.cpu_flags() == {"avx2", "fma"} and dev.cpu_isa() == "AVX2"
+    assert all(t.precision != "bf16" for t in autotune.candidates("cpu"))
+    assert autotune.machine_key() != server_key
+
+
+CACHED_RUN = """
+import hashlib, sys
+import numpy as np
+from drrn_core.engine import Upscaler
+from drrn_core.weights import load_weights
+notes = []
+up = Upscaler(load_weights(sys.argv[1]), notice=notes.append)
+y = np.random.default_rng(3).random((60, 50)).astype(np.float32)
+out = up.restore_y(y)
+print(up.backend, up.precision, hashlib.sha256(out.tobytes()).hexdigest(), len(notes))
+print("\\n".join(notes), file=sys.stderr)
+"""
+
+
+def test_a_cached_choice_runs_exactly_what_a_fresh_one_ran(tmp_path):
+    """Two fresh processes, one measuring and one reading the record: same path, no notice on
+    the second (NNPACK used to fail there: it works only once initialised), the same bits."""
+    import os
+    import subprocess
+    import sys
+
+    from drrn_core.weights import save_weights
+
+    path = tmp_path / "tiny.safetensors"
+    save_weights(path, _tiny())
+    env = {**os.environ, "DRRN_CACHE_DIR": str(tmp_path / "cache"), "DRRN_CPU_ISA": "avx2",
+           "DRRN_NO_NCNN": "1", "DRRN_NO_VULKAN_AUTO": "1"}
+    env.pop("DRRN_AUTO", None)
+    runs = [subprocess.run([sys.executable, "-c", CACHED_RUN, str(path)], env=env,
+                           capture_output=True, text=True, timeout=300) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    fresh, cached = (r.stdout.split() for r in runs)
+    assert "Measuring" in runs[0].stderr and int(fresh[3]) == 1  # measured: one notice
+    assert cached[:3] == fresh[:3] and cached[3] == "0", runs[1].stderr

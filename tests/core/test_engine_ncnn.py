@@ -3,13 +3,11 @@ fallbacks, the conversion cache, device listing and the auto rule, time estimate
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
-from drrn_core.engine import Cancelled, Upscaler, estimate
+from drrn_core.engine import Cancelled, Upscaler, estimate, records
 from drrn_core.engine import device as dev
 from drrn_core.engine import ncnn_backend as nb
 from drrn_core.engine.device import DeviceError, list_devices, resolve_device, resolve_target
@@ -183,6 +181,30 @@ def test_vulkan_out_of_memory_shrinks_tiles_then_moves_to_cpu(monkeypatch):
     assert np.abs(out - np.clip(_torch(model, y), 0, 1)).max() < tol
 
 
+@pytest.mark.parametrize("damage", ["truncate-bin", "garbage-param", "empty-param", "no-bin"])
+def test_a_damaged_conversion_cache_is_rebuilt(damage):
+    """A cut-off download, a full disk or a killed writer of another version: the next run
+    rewrites the files and runs, with no notice, and computes what PyTorch computes."""
+    model = _tiny()
+    param, binf = nb.converted_files(model)
+    good = param.read_bytes(), binf.read_bytes()
+    if damage == "truncate-bin":
+        binf.write_bytes(good[1][: len(good[1]) // 2])
+    elif damage == "garbage-param":
+        param.write_bytes(b"7767517\n\x00garbage" * 3)
+    elif damage == "empty-param":
+        param.write_bytes(b"")
+    else:
+        binf.unlink()
+    notes: list[str] = []
+    up = Upscaler(model, device="cpu", backend="ncnn", notice=notes.append)
+    y = _ilr()
+    out = up.restore_y(y)
+    assert notes == [] and up.run_info.backend == "ncnn"
+    assert (param.read_bytes(), binf.read_bytes()) == good
+    assert np.abs(out - np.clip(_torch(model, y), 0, 1)).max() < 1e-5
+
+
 def test_conversion_is_cached_per_weights(tmp_path):
     a, b = _tiny(seed=0), _tiny(seed=1)
     pa, ba = nb.converted_files(a)
@@ -256,22 +278,20 @@ def test_auto_never_picks_a_software_vulkan_driver():
     assert resolve_target("vulkan") == dev.Target(torch.device("vulkan", 0), "ncnn", "fp16")
 
 
-def test_estimate_is_calibrated_once_and_scales_with_work(tmp_path):
+def test_estimate_is_calibrated_once_and_scales_with_work():
     up = Upscaler(_tiny(), device="cpu", backend="ncnn")
     assert not up.calibrated
     small = up.estimate_seconds((40, 40), scale=2)
     assert up.calibrated and small > 0
-    data = json.loads((tmp_path / "cache" / estimate.CACHE_NAME).read_text())
-    entry = data[estimate.network_key(up)]
-    (p1, r1), (p2, r2) = entry["points"]
+    (p1, r1), (p2, r2) = records.get(up._path_key())["points"]
     assert p1 < p2 and r1 > 0 and r2 > 0
-    cal = estimate.calibrate(up)
+    cal = up.calibration()
     assert cal.tile_seconds(p1) == pytest.approx(p1 * r1)
     assert cal.tile_seconds(4 * p2) == pytest.approx(4 * p2 * r2)  # large tiles: large rate
     mid = cal.tile_seconds((p1 + p2) // 2) / ((p1 + p2) // 2)
     assert min(r1, r2) <= mid <= max(r1, r2)
-    big = up.estimate_seconds((160, 160), scale=2)
-    assert big > small  # 16x the pixels (a tiny model's rate grows with tile size, so < 16x)
+    big = up.estimate_seconds((400, 400), scale=2)
+    assert big > small  # 100x the pixels (a tiny model's time is mostly per call: far < 100x)
     up.tile = 16  # tiles with margins: the margins are priced too
     from drrn_core.engine.tiling import plan_tiles
 
@@ -292,24 +312,30 @@ def test_finished_runs_correct_the_calibration(monkeypatch):
     up = Upscaler(_tiny(), device="cpu", backend="ncnn")
     seen = []
     with monkeypatch.context() as m:  # (undo() would also drop the cache folder's env var)
-        m.setattr(estimate, "observe", lambda u, timings: seen.append(timings))
+        m.setattr(estimate, "observe", lambda key, timings, passes, busy: seen.append(timings))
         up.restore_y(_ilr((30, 20)))
     assert len(seen) == 1 and seen[0][0][0] == 30 * 20  # one whole-image tile, no margins
-    estimate.observe(up, [(4096, 10.0)])  # not calibrated yet: nothing to correct
+    key = up._path_key()
+    estimate.observe(key, [(4096, 10.0)], 1, False)  # not calibrated yet: nothing to correct
     assert not up.calibrated
-    cal = estimate.calibrate(up)
+    cal = up.calibration()
     predicted = cal.tile_seconds(4096)
-    estimate.observe(up, [(4096, 4 * predicted + estimate.OBSERVE_MIN_S)])
-    after = estimate.calibrate(up)
-    ratio = (4 * predicted + estimate.OBSERVE_MIN_S) / predicted
-    assert after.tile_seconds(4096) == pytest.approx(predicted * ratio ** 0.5)
+    slow = 4 * predicted + estimate.OBSERVE_MIN_S
+    estimate.observe(key, [(4096, slow)], 1, True)  # a busy run: an idle record stays
+    assert up.calibration().tile_seconds(4096) == pytest.approx(predicted)
+    estimate.observe(key, [(4096, slow)], 1, False)  # an idle run: halfway (in log)
+    after = up.calibration()
+    assert after.tile_seconds(4096) == pytest.approx(predicted * (slow / predicted) ** 0.5)
 
 
-def test_ncnn_cpu_tiles_are_smaller_than_pytorch_ones():
-    from drrn_core.engine.tiling import CPU_MAX_TILE
-    from drrn_core.engine.upscale import NCNN_CPU_MAX_TILE
-
-    big = DRRN(DRRNConfig())
-    assert Upscaler(big, device="cpu", backend="ncnn").tile_size((4000, 3000)) == NCNN_CPU_MAX_TILE
-    assert Upscaler(big, device="cpu", precision="fp32").tile_size((4000, 3000)) == CPU_MAX_TILE
-    assert NCNN_CPU_MAX_TILE < CPU_MAX_TILE
+def test_an_idle_run_replaces_a_busy_record():
+    up = Upscaler(_tiny(), device="cpu", backend="ncnn")
+    key = up._path_key()
+    records.put(key, {"points": [[4096, 1e-3], [90000, 1e-3]], "contended": True})
+    busy = up.calibration()
+    assert busy.contended and busy.tile_seconds(4096) == pytest.approx(4.096)
+    estimate.observe(key, [(4096, 0.9)], 1, True)  # busy again: corrected, still marked
+    assert up.calibration().contended
+    estimate.observe(key, [(4096, 0.8)], 1, False)
+    idle = up.calibration()
+    assert not idle.contended and idle.tile_seconds(4096) == pytest.approx(0.8)
