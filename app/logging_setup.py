@@ -6,6 +6,7 @@ stderr only and :func:`setup_logging` returns a message the window shows in its 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -25,6 +26,29 @@ def default_log_dir() -> Path:
     """$DRRN_LOG_DIR, else the platform's user log folder for drrn-studio."""
     override = os.environ.get("DRRN_LOG_DIR")
     return Path(override) if override else Path(platformdirs.user_log_dir(LOG_NAME))
+
+
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The rotating log file, which goes quiet when it cannot be written any more (a full disk,
+    the folder removed or made read-only while the app runs): one line on stderr the first time,
+    then nothing, instead of logging's traceback for every later message. Logging to stderr
+    goes on."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        if self.failed:
+            return
+        self.failed = True
+        reason = sys.exc_info()[1]
+        why = getattr(reason, "strerror", None) or reason or "unknown error"
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"{LOG_NAME}: cannot write the log file {self.baseFilename} "
+                             f"({why}); logging to the console only\n")
 
 
 def setup_logging(log_dir: Path | None = None) -> tuple[Path | None, str | None]:
@@ -49,9 +73,7 @@ def setup_logging(log_dir: Path | None = None) -> tuple[Path | None, str | None]
             handler.close()
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
-        )
+        handler = _LogFile(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
     except OSError as exc:
         problem = f"Could not write the log file in {log_dir} ({exc.strerror or exc}); "
         problem += "logging to the console only."

@@ -6,12 +6,18 @@ under organisation "DRRN" / application "DRRN Studio".
 
 from __future__ import annotations
 
+import gc
+import logging
+import os
+import re
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
 from drrn_core.limits import COMPARE_SCALE
 
+_log = logging.getLogger(__name__)
 ORGANIZATION = "DRRN"
 APPLICATION = "DRRN Studio"
 MAX_RECENT = 10
@@ -37,11 +43,100 @@ def parse_colour(text: str) -> tuple[int, int, int] | None:
         return None
 
 
+def ini_damage(raw: bytes) -> str | None:
+    """What makes the bytes of an INI settings file unreadable, or None when every line is a
+    section, a ``key=value`` line, a comment or blank (a value Qt cannot use is not damage: the
+    getters fall back to their defaults)."""
+    if b"\0" in raw:
+        return "NUL bytes"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes that are not text"
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in ";#":
+            continue
+        if line.startswith("["):
+            if not line.endswith("]"):
+                return "a torn section line"
+            continue
+        key, sep, _ = line.partition("=")
+        if not sep or not key.strip():
+            return "a line that is not a setting"
+    return None
+
+
+def settings_file(store: QSettings) -> Path | None:
+    """The INI file behind ``store``, or None when it is not one (the Windows registry, a macOS
+    property list: stores Qt itself keeps whole)."""
+    native_ini = sys.platform not in ("win32", "darwin")
+    if store.format() == QSettings.Format.IniFormat or (
+            store.format() == QSettings.Format.NativeFormat and native_ini):
+        return Path(store.fileName())
+    return None
+
+
+_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ ./-]{0,99}")
+"""A key this app may have written (garbage parsed out of a damaged file is not copied)."""
+
+
+def _first_free(path: Path) -> Path:
+    """``NAME.damaged-N.SUFFIX`` beside ``path``, the first N free."""
+    n = 1
+    while True:
+        candidate = path.with_name(f"{path.stem}.damaged-{n}{path.suffix}")
+        if not os.path.lexists(candidate):
+            return candidate
+        n += 1
+
+
 class AppSettings:
-    """Named, validated settings; every getter falls back to a sane default."""
+    """Named, validated settings; every getter falls back to a sane default.
+
+    A damaged settings file (bytes that are not text, NUL bytes, torn lines: a crash or a full
+    disk while another program wrote it) is rebuilt when the settings are opened: the damaged
+    file is kept beside it as ``NAME.damaged-N.SUFFIX``, the settings still readable from it are
+    carried over, and ``notice`` holds one line saying so (also logged as a warning). Two app
+    instances may share the file: QSettings writes it atomically under a lock file and merges
+    each instance's changed keys, so the last writer of a key wins and the file stays whole."""
 
     def __init__(self, store: QSettings | None = None) -> None:
-        self.store = store if store is not None else QSettings(ORGANIZATION, APPLICATION)
+        self.notice: str | None = None
+        store = store if store is not None else QSettings(ORGANIZATION, APPLICATION)
+        self.store = self._rebuilt_if_damaged(store)
+
+    def _rebuilt_if_damaged(self, store: QSettings) -> QSettings:
+        path = settings_file(store)
+        try:
+            raw = path.read_bytes() if path is not None and path.is_file() else None
+        except OSError:
+            raw = None  # unreadable: Qt reports it, nothing is ours to rebuild
+        problem = ini_damage(raw) if raw is not None else None
+        if problem is None:
+            return store
+        fmt, name = store.format(), store.fileName()
+        values = {k: store.value(k) for k in store.allKeys() if _KEY.fullmatch(k)}
+        del store  # its parsed copy of the damaged file must not serve the new store
+        gc.collect()
+        kept = _first_free(path)
+        try:
+            os.rename(path, kept)
+        except OSError as exc:
+            self.notice = (f"The settings file {path} is damaged ({problem}) and could not be "
+                           f"set aside ({exc.strerror or exc}); the defaults are used where it "
+                           "cannot be read")
+            _log.warning(self.notice)
+            return QSettings(name, fmt)
+        fresh = QSettings(name, fmt)
+        for key, value in values.items():
+            fresh.setValue(key, value)
+        fresh.sync()
+        self.notice = (f"The settings file {path} was damaged ({problem}); rebuilt with the "
+                       f"{len(values)} setting(s) still readable, the damaged file kept as "
+                       f"{kept.name}")
+        _log.warning(self.notice)
+        return fresh
 
     # -- helpers ---------------------------------------------------------------------------
     def _get(self, key: str, default, kind: type):
@@ -143,7 +238,9 @@ class AppSettings:
         value = self.store.value("files/recent", [])
         if isinstance(value, str):
             value = [value] if value else []
-        return [str(v) for v in (value or [])][:MAX_RECENT]
+        if not isinstance(value, list | tuple):  # a damaged value: no recent files
+            return []
+        return [str(v) for v in value if str(v).isprintable()][:MAX_RECENT]  # nor garbage
 
     def add_recent(self, path: str | Path) -> list[str]:
         """Put ``path`` first in the recent list (deduplicated, capped); return the list."""
