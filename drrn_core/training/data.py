@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from drrn_core.atomic import atomic_path
+from drrn_core.filesystem import missing_reason
 from drrn_core.imaging import imresize, modcrop
 from drrn_core.imaging.io import IMAGE_SUFFIXES, read_gt
 from drrn_core.metrics.protocol import gt_luma, quantize
@@ -128,7 +129,9 @@ class TrainingData:
         self.patch_size = int(patch)
         warn = warn or (lambda _m: None)
         if not self.folder.is_dir():
-            raise ValueError(f"training folder not found: {self.folder}")
+            reason = missing_reason(self.folder)
+            raise ValueError(f"training folder not found: {self.folder}" if reason ==
+                             "file not found" else f"{self.folder}: {reason}, not a folder")
         files = list_images(self.folder)
         if not files:
             raise ValueError(f"no images found in {self.folder}")

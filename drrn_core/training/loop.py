@@ -33,7 +33,7 @@ from drrn_core.atomic import atomic_path
 from drrn_core.descriptor import ModelDescriptor
 from drrn_core.engine.runner import compile_failed
 from drrn_core.errors import UserError
-from drrn_core.filesystem import is_disk_full
+from drrn_core.filesystem import is_disk_full, missing_reason
 from drrn_core.model import DRRN, DRRNConfig
 from drrn_core.training import checkpoint as ckpt
 from drrn_core.training import runlock
@@ -377,8 +377,9 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
             max_iters = max_iters or stored_iters
     elif (run_dir / ckpt.LAST).exists():
         raise ValueError(f"{run_dir} already holds a run: resume it or choose another folder")
-    elif run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"{run_dir} is a file, not a run folder")
+    elif os.path.lexists(run_dir) and not run_dir.is_dir():
+        raise ValueError(f"{run_dir} is a file, not a run folder" if run_dir.exists()
+                         else f"{run_dir}: {missing_reason(run_dir)}, not a run folder")
     recipe.validate()
     if max_iters is not None and max_iters < 1:
         raise ValueError(f"--iters must be at least 1 (got {max_iters})")

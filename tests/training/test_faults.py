@@ -268,3 +268,19 @@ def test_a_damaged_log_is_rebuilt_with_one_notice(tmp_path, tiny_folder, damage)
     assert iterations == sorted(set(iterations)) and iterations[-1] == 30
     if damage == "truncated":  # the whole rows before the tear are kept
         assert 5 in iterations
+
+
+# --- symbolic-link loops ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["--out", "--data", "--init-from", "--resume"])
+def test_a_symlink_loop_given_to_train_is_one_line(tmp_path, tiny_folder, capsys, where):
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    args = {"--out": ["--out", loop, "--data", tiny_folder],
+            "--data": ["--out", tmp_path / "run", "--data", loop],
+            "--init-from": ["--out", tmp_path / "run", "--data", tiny_folder, "--init-from", loop],
+            "--resume": ["--resume", loop, "--data", tiny_folder]}[where]
+    code = main(["train", "--recipe", str(RECIPE), "--cache-dir", str(tmp_path / "cache"),
+                 *map(str, args)])
+    one_error(capsys, code, "loop" if where == "--resume" else "a symbolic-link loop")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "cache") == ["hr", "loop"]
