@@ -11,13 +11,21 @@ one scale, one restorer) and a front end:
 * means: :func:`mean_score` (arithmetic, as the paper's tables; one infinite PSNR makes the mean
   infinite; IFC only when every image has one);
 * outputs: :func:`bench_json` (the documented JSON), :func:`bench_csv`, and
-  :func:`format_score` / :func:`format_scores`, the one way scores are written as text.
+  :func:`format_score` / :func:`format_scores`, the one way scores are written as text;
+* results kept between runs: :class:`RunInfo` (what a run's numbers depend on besides the image)
+  and :class:`Results` (results by dataset, run and image, merged run after run; what
+  `drrn bench --resume` and the Benchmark tab reuse instead of computing again).
 
 JSON shape (one object per dataset)::
 
     {"dataset": "Set5", "runs": [{"model": "bicubic", "scale": 2,
+      "weights_sha256": null, "precision": null, "with_ifc": true,
       "mean": {"psnr": .., "ssim": .., "ifc": ..},
       "images": [{"image": "img_001.png", "psnr": .., "ssim": .., "ifc": .., "seconds": ..}]}]}
+
+"weights_sha256" (the SHA-256 of the model's weights file), "precision" (what the model ran in)
+and "with_ifc" (whether IFC was computed) are the run's :class:`RunInfo`; both are null for
+bicubic. Files written before they existed lack them: their results are never reused.
 
 "ifc" is null when skipped or when the shaved image is under 72 px a side. Non-finite values are
 null so the JSON stays standard: PSNR is never skipped, so a null "psnr" means an exact
@@ -28,7 +36,9 @@ the ILR; for bicubic, the protocol's bicubic upscale of the LR).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 import os
 import time
@@ -165,6 +175,10 @@ def _restore_timed(images: ProtocolImages, restorer: Restorer | str | None
     return out, time.perf_counter() - start
 
 
+Cell = Callable[[Path, int, str], bool]
+"""(image path, scale, model name) -> bool: a cell of a benchmark run."""
+
+
 def iter_benchmark(
     paths: Sequence[str | os.PathLike],
     scales: Sequence[int],
@@ -172,31 +186,48 @@ def iter_benchmark(
     with_ifc: bool = True,
     cancel: Callable[[], bool] | None = None,
     max_pixels: int = limits.MAX_BENCH_PIXELS,
+    skip: Cell | None = None,
+    starting: Callable[[Path, int, str], None] | None = None,
 ) -> Iterator[BenchResult]:
     """Score every image x scale x model, yielding each result as soon as it is ready.
 
     ``models`` maps a display name to a restorer (None or "bicubic" = the protocol's bicubic).
     Each image (at most ``max_pixels``) is read and prepared once per scale. ``cancel()``
     returning True (checked before
-    every restoration) ends the run early; results already yielded stand. Errors propagate (use
-    :func:`run` for a run where a bad image fails alone).
+    every restoration) ends the run early; results already yielded stand. ``skip(path, scale,
+    model)`` True leaves that cell out (an image whose every cell is skipped is not even read);
+    ``starting(path, scale, model)`` is called just before each restoration. Errors propagate
+    (use :func:`run` for a run where a bad image fails alone).
     """
     checked = [check_scale(s) for s in scales]
-    total = len(paths) * len(checked) * len(models)
+    todo = [(Path(path), _wanted(Path(path), checked, models, skip)) for path in paths]
+    total = sum(len(names) for _, wanted in todo for names in wanted.values())
     index = 0
-    for path in paths:
+    for path, wanted in todo:
+        if not wanted:
+            continue
         arr = read_gt(path, max_pixels)
-        for i, s in enumerate(checked):
+        last = list(wanted)[-1]
+        for s, names in wanted.items():
             images = prepare(arr, s)
-            if i == len(checked) - 1:
+            if s == last:
                 del arr  # only the lumas are scored: the decoded image can go before scoring
-            for name, restorer in models.items():
+            for name in names:
                 if cancel is not None and cancel():
                     return
                 index += 1
-                out, seconds = _restore_timed(images, restorer)
+                if starting is not None:
+                    starting(path, s, name)
+                out, seconds = _restore_timed(images, models[name])
                 result = score(images.gt_y, out, s, with_ifc)
-                yield BenchResult(name, s, Path(path).name, result, index, total, seconds)
+                yield BenchResult(name, s, path.name, result, index, total, seconds)
+
+
+def _wanted(path: Path, scales: Sequence[int], models: Mapping, skip: Cell | None
+            ) -> dict[int, list[str]]:
+    """The scales of one image with anything to compute, and their models (``skip`` left out)."""
+    wanted = {s: [m for m in models if skip is None or not skip(path, s, m)] for s in scales}
+    return {s: names for s, names in wanted.items() if names}
 
 
 @dataclass(frozen=True)
@@ -235,27 +266,45 @@ class Failed:
 def run(datasets: Sequence[Dataset], scales: Sequence[int],
         models: Mapping[str, Restorer | str | None], with_ifc: bool = True,
         cancel: Callable[[], bool] | None = None,
-        max_pixels: int = limits.MAX_BENCH_PIXELS) -> Iterator[Scored | Failed]:
+        max_pixels: int = limits.MAX_BENCH_PIXELS,
+        skip: Callable[[Dataset, Path, int, str], bool] | None = None,
+        starting: Callable[[Dataset, Path, int, str], None] | None = None,
+        ) -> Iterator[Scored | Failed]:
     """Every image of every dataset through the protocol, image by image: a bad image yields one
     :class:`Failed` and the run goes on. ``cancel()`` (checked before every restoration and
     after every image) ends the run; what was yielded stands. Bad scales raise ValueError first.
+    ``skip(dataset, path, scale, model)`` True leaves a cell out (e.g. a result kept from an
+    earlier run): it is neither computed nor counted in ``total``. ``starting(dataset, path,
+    scale, model)`` is called just before each restoration (to say what runs now).
     """
     checked = [check_scale(s) for s in scales]
-    per_image = len(checked) * len(models)
-    total = sum(len(d.images) for d in datasets) * per_image
+
+    def cells(dataset: Dataset) -> Cell | None:
+        return None if skip is None else lambda p, s, m: skip(dataset, p, s, m)
+
+    counts = {(d.name, Path(p)): sum(map(len, _wanted(Path(p), checked, models,
+                                                       cells(d)).values()))
+              for d in datasets for p in d.images}
+    total = sum(counts.values())
     done = 0
     for dataset in datasets:
+        skip_here = cells(dataset)
+        start_here = None if starting is None else (
+            lambda p, s, m, d=dataset: starting(d, p, s, m))
         for path in dataset.images:
+            needed = counts[(dataset.name, Path(path))]
+            if not needed:
+                continue
             start = done
             try:
                 for result in iter_benchmark([path], checked, models, with_ifc, cancel,
-                                             max_pixels):
+                                             max_pixels, skip_here, start_here):
                     done += 1
                     yield Scored(dataset, Path(path), result, done, total)
             except READ_ERRORS as exc:
                 if cancel is not None and cancel():
                     return
-                done = start + per_image
+                done = start + needed
                 yield Failed(dataset, Path(path), exc, done, total)
             if cancel is not None and cancel():
                 return
@@ -289,24 +338,220 @@ def _seconds(value: float) -> float:
     return round(float(value), 6)
 
 
-def bench_json(dataset: str, results: Iterable[BenchResult]) -> dict:
-    """The benchmark JSON (module docstring): one run per (model, scale) in order of appearance."""
+def bench_json(dataset: str, results: Iterable[BenchResult],
+               info: Mapping[str, RunInfo] | None = None) -> dict:
+    """The benchmark JSON (module docstring): one run per (model, scale) in order of appearance;
+    ``info`` (model name -> RunInfo) adds each run's weights hash, precision and IFC choice."""
     runs: dict[tuple[str, int], list[BenchResult]] = {}
     for r in results:
         runs.setdefault((r.model, r.scale), []).append(r)
+    info = info or {}
     return {
         "dataset": dataset,
         "runs": [
             {
                 "model": model,
                 "scale": scale,
+                **(info[model].fields() if model in info else {}),
                 "mean": _score_dict(mean_score(r.score for r in rs)),
-                "images": [{"image": r.image, **_score_dict(r.score),
-                            "seconds": _seconds(r.seconds)} for r in rs],
+                "images": [image_entry(r) for r in rs],
             }
             for (model, scale), rs in runs.items()
         ],
     }
+
+
+def image_entry(result: BenchResult) -> dict:
+    """One image of a bench JSON run: its name, scores (null for infinite) and seconds."""
+    return {"image": result.image, **_score_dict(result.score),
+            "seconds": _seconds(result.seconds)}
+
+
+def entry_score(entry: Mapping) -> ImageScore:
+    """The ImageScore of a bench JSON image (a null PSNR is an exact restoration: infinite)."""
+    psnr = entry.get("psnr")
+    return ImageScore(math.inf if psnr is None else float(psnr), float(entry["ssim"]),
+                      None if entry.get("ifc") is None else float(entry["ifc"]))
+
+
+# -- results kept between runs ----------------------------------------------------------------
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (a model's weights: what its results depend on)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+INFO_FIELDS = ("weights_sha256", "precision", "with_ifc")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run's scores depend on besides the images and the scale: the SHA-256 of the
+    model's weights file and the precision it ran in (both None for bicubic), and whether IFC
+    was computed. A kept result is reused only by a run of the same model with equal RunInfo."""
+
+    weights_sha256: str | None = None
+    precision: str | None = None
+    with_ifc: bool = True
+
+    def fields(self) -> dict:
+        """The run's JSON fields (INFO_FIELDS)."""
+        return {"weights_sha256": self.weights_sha256, "precision": self.precision,
+                "with_ifc": self.with_ifc}
+
+    @classmethod
+    def of_run(cls, run: Mapping) -> RunInfo | None:
+        """A bench JSON run's RunInfo; None when it does not say (a file from before they were
+        written: its results are never reused)."""
+        if not all(k in run for k in INFO_FIELDS):
+            return None
+        sha, precision, ifc = (run[k] for k in INFO_FIELDS)
+        if not (isinstance(sha, str | None) and isinstance(precision, str | None)
+                and isinstance(ifc, bool)):
+            return None
+        return cls(sha, precision, ifc)
+
+
+class ResultsFileError(UserError):
+    """A results file that cannot be read as bench JSON (one line, naming the file)."""
+
+
+@dataclass
+class _Run:
+    info: RunInfo | None
+    images: dict[str, dict] = field(default_factory=dict)
+
+
+class Results:
+    """Benchmark results by dataset, run (model, scale) and image, each run with its RunInfo:
+    what `drrn bench --resume` and the Benchmark tab keep from run to run.
+
+    A result is reusable (:meth:`reusable`) by a run of the same model whose RunInfo is equal
+    (same weights, precision and IFC choice); :meth:`add` records a new result, replacing the
+    image's earlier one, and first drops a run's results computed under another RunInfo (they
+    are not comparable with the new ones). :meth:`documents` gives the bench JSON (means
+    recomputed). Image entries and datasets may carry extra fields (the tab keeps each image's
+    path), written by :meth:`documents` unless ``extra=False``.
+    """
+
+    def __init__(self) -> None:
+        self._sets: dict[str, dict] = {}
+        self._runs: dict[str, dict[tuple[str, int], _Run]] = {}
+
+    @classmethod
+    def from_documents(cls, docs: Iterable[Mapping]) -> Results:
+        """Results of bench JSON documents (ValueError, one line, for anything else)."""
+        out = cls()
+        for doc in docs:
+            if not isinstance(doc, Mapping) or not isinstance(doc.get("dataset"), str) \
+                    or not isinstance(doc.get("runs"), list):
+                raise ValueError("expected objects with a \"dataset\" name and \"runs\"")
+            name = doc["dataset"]
+            out._sets.setdefault(name, {}).update(
+                {k: v for k, v in doc.items() if k not in ("dataset", "runs")})
+            runs = out._runs.setdefault(name, {})
+            for run in doc["runs"]:
+                key, info = _run_key(run), RunInfo.of_run(run)
+                if key in runs and runs[key].info != info:
+                    runs[key] = _Run(info)
+                target = runs.setdefault(key, _Run(info))
+                for entry in run.get("images", []):
+                    _check_entry(entry)
+                    target.images[entry["image"]] = dict(entry)
+        return out
+
+    def __len__(self) -> int:
+        return sum(len(r.images) for runs in self._runs.values() for r in runs.values())
+
+    def datasets(self) -> list[str]:
+        return list(self._runs)
+
+    def dataset_extra(self, dataset: str) -> dict:
+        """A dataset's extra fields (a dict to update)."""
+        return self._sets.setdefault(dataset, {})
+
+    def reusable(self, dataset: str, image: str, scale: int, model: str,
+                 info: RunInfo) -> dict | None:
+        """The kept entry of this cell when it was computed under ``info``, else None."""
+        run = self._runs.get(dataset, {}).get((model, int(scale)))
+        if run is None or run.info is None or run.info != info:
+            return None
+        return run.images.get(image)
+
+    def add(self, dataset: str, result: BenchResult, info: RunInfo, **extra) -> bool:
+        """Record one result (with ``extra`` fields on its image entry). True when the run's
+        earlier results, computed under another RunInfo, were dropped first."""
+        self._sets.setdefault(dataset, {})
+        runs = self._runs.setdefault(dataset, {})
+        key = (result.model, int(result.scale))
+        dropped = key in runs and runs[key].info != info and bool(runs[key].images)
+        if key not in runs or runs[key].info != info:
+            runs[key] = _Run(info)
+        runs[key].images[result.image] = {**image_entry(result), **extra}
+        return dropped
+
+    def entries(self) -> Iterator[tuple[str, str, int, RunInfo | None, dict]]:
+        """(dataset, model, scale, info, image entry) of every result, in order."""
+        for dataset, runs in self._runs.items():
+            for (model, scale), run in runs.items():
+                for entry in run.images.values():
+                    yield dataset, model, scale, run.info, entry
+
+    def documents(self, extra: bool = True) -> list[dict]:
+        """The bench JSON documents (one per dataset with results); means recomputed."""
+        docs = []
+        for dataset, runs in self._runs.items():
+            out = [{"model": model, "scale": scale,
+                    **(run.info.fields() if run.info is not None else {}),
+                    "mean": _score_dict(mean_score(map(entry_score, run.images.values()))),
+                    "images": [e if extra else {k: e[k] for k in e if k in _ENTRY_KEYS}
+                               for e in run.images.values()]}
+                   for (model, scale), run in runs.items() if run.images]
+            if out:
+                docs.append({"dataset": dataset, **(self._sets.get(dataset, {}) if extra else {}),
+                             "runs": out})
+        return docs
+
+
+_ENTRY_KEYS = ("image", *METRICS, "seconds")
+
+
+def _run_key(run: object) -> tuple[str, int]:
+    if not isinstance(run, Mapping) or not isinstance(run.get("model"), str) \
+            or not isinstance(run.get("scale"), int) or isinstance(run.get("scale"), bool) \
+            or not isinstance(run.get("images", []), list):
+        raise ValueError("a run without a \"model\" name, an integer \"scale\" or \"images\"")
+    return run["model"], run["scale"]
+
+
+def _check_entry(entry: object) -> None:
+    ok = isinstance(entry, Mapping) and isinstance(entry.get("image"), str) and all(
+        isinstance(entry.get(m), int | float | None) and not isinstance(entry.get(m), bool)
+        for m in (*METRICS, "seconds")) and entry.get("ssim") is not None
+    if not ok:
+        raise ValueError("an image without a name or with scores that are not numbers")
+
+
+def read_results(path: str | os.PathLike) -> Results:
+    """The results of a bench JSON file (``drrn bench --json``: one object or a list);
+    ResultsFileError (one line naming the file) when it cannot be read as one."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return Results.from_documents(doc if isinstance(doc, list) else [doc])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsFileError(f"{path}: {describe_read_error(exc)}") from None
+    except ValueError as exc:  # json.JSONDecodeError included
+        raise ResultsFileError(f"{path}: not benchmark results as drrn bench --json writes "
+                               f"them ({exc})") from None
+
+
+def results_text(docs: Sequence[dict]) -> str:
+    """Bench JSON documents as the text of a file: one object for one dataset, else a list."""
+    return json.dumps(docs[0] if len(docs) == 1 else list(docs), indent=2) + "\n"
 
 
 def csv_cells(image: Mapping) -> list:
@@ -396,13 +641,47 @@ def _best(means: list[Mapping | None]) -> int | None:
     return max(psnrs)[1] if psnrs else None
 
 
+HASH_DIGITS = 16
+"""Hex digits of a weights SHA-256 named under a means table (64 bits: enough to tell files
+apart at a glance; the JSON and CSV carry the whole hash)."""
+
+
+def weights_hashes(results: Iterable[dict]) -> dict[str, list[str]]:
+    """Each model's weights SHA-256 in bench JSON documents (runs that name one; bicubic has
+    none), in order of appearance; a model with results from two weights files has both."""
+    out: dict[str, list[str]] = {}
+    for res in results:
+        for run in res["runs"]:
+            sha = run.get("weights_sha256")
+            if isinstance(sha, str) and sha and sha not in out.setdefault(run["model"], []):
+                out[run["model"]].append(sha)
+    return {m: shas for m, shas in out.items() if shas}
+
+
+def _weights_note(results: list[dict], code: Callable[[str], str],
+                  name: Callable[[str], str] = str) -> str:
+    """'Weights (SHA-256, first 16 hex digits): A, A+ `1234…`; B `abcd…`.' (models sharing a
+    file named together), or '' when no run names a weights hash."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for model, shas in weights_hashes(results).items():
+        groups.setdefault(tuple(shas), []).append(model)
+    if not groups:
+        return ""
+    parts = [f"{', '.join(map(name, models))} "
+             f"{' and '.join(code(sha[:HASH_DIGITS]) for sha in shas)}"
+             for shas, models in groups.items()]
+    return f"Weights (SHA-256, first {HASH_DIGITS} hex digits): {'; '.join(parts)}."
+
+
 def means_table(results: Iterable[dict], fmt: str) -> str:
     """The means of bench JSON documents as a paper-style table to paste: one row per dataset and
     scale, one column per model, cells 'PSNR / SSIM / IFC' (the paper's decimals; IFC only when
-    it was measured), each row's best PSNR in bold (with two models or more). ``fmt``:
-    "markdown" or "latex" (booktabs)."""
+    it was measured), each row's best PSNR in bold (with two models or more). Each model's
+    weights hash (:func:`weights_hashes`) is named in a footnote line (Markdown) or in the
+    caption (LaTeX). ``fmt``: "markdown" or "latex" (a booktabs tabular in a table float)."""
     if fmt not in TABLE_FORMATS.values():
         raise ValueError(f"unknown table format {fmt!r} (markdown or latex)")
+    results = list(results)
     models, rows = means_grid(results)
     with_ifc = any(m is not None and m.get("ifc") is not None for r in rows for m in r.means)
     shown = METRICS if with_ifc else METRICS[:2]
@@ -427,10 +706,15 @@ def means_table(results: Iterable[dict], fmt: str) -> str:
         lines = ["| Dataset | Scale | " + " | ".join(models) + " |",
                  "|---|---|" + "---:|" * len(models)]
         lines += ["| " + " | ".join(row) + " |" for row in body]
-        return "\n".join([*lines, "", caption]) + "\n"
+        note = _weights_note(results, lambda sha: f"`{sha}`")
+        return "\n".join([*lines, "", caption + ".", *(["", note] if note else [])]) + "\n"
     escape = str.maketrans({"_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#"})
-    lines = [f"% {caption}", r"\begin{tabular}{ll" + "c" * len(models) + "}", r"\toprule",
+    note = _weights_note(results, lambda sha: rf"\texttt{{{sha}}}",
+                         lambda m: m.translate(escape))
+    caption += "." + (f" {note}" if note else "")
+    lines = [r"\begin{table}", r"\centering", rf"\caption{{{caption}}}",
+             r"\begin{tabular}{ll" + "c" * len(models) + "}", r"\toprule",
              "Dataset & Scale & " + " & ".join(m.translate(escape) for m in models) + r" \\",
              r"\midrule"]
     lines += [" & ".join([row[0].translate(escape), *row[1:]]) + r" \\" for row in body]
-    return "\n".join([*lines, r"\bottomrule", r"\end{tabular}"]) + "\n"
+    return "\n".join([*lines, r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"

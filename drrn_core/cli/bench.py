@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +10,15 @@ from tqdm import tqdm
 
 from drrn_core import benchmark, limits, weights
 from drrn_core.atomic import write_text_atomic
-from drrn_core.benchmark import Dataset, DatasetError, Failed, bench_csv, bench_json
+from drrn_core.benchmark import (
+    Dataset,
+    DatasetError,
+    Failed,
+    Results,
+    ResultsFileError,
+    RunInfo,
+    bench_csv,
+)
 from drrn_core.cli.common import (
     CLIError,
     check_output_folder,
@@ -38,7 +45,11 @@ for one dataset, and a JSON list of such objects, one per dataset, when several 
 --csv FILE writes one row per image: dataset,model,scale,image,psnr,ssim,ifc,seconds (the
 seconds the restoration of that image took; JSON has them as "seconds" per image).
 --table FILE.md or FILE.tex writes the table of means to paste into a paper (Markdown, or a
-LaTeX booktabs tabular), each row's best PSNR in bold.
+LaTeX booktabs table), each row's best PSNR in bold, each model's weights hash named below it.
+--resume FILE.json reuses the results of an earlier --json file: only the images, scales and
+models it lacks are computed, and FILE.json is rewritten with all of them. A result is reused only
+when it was computed with the same weights file (its SHA-256, kept in the JSON), precision and
+--no-ifc choice; otherwise it is computed again. A missing FILE.json is started.
 An exact restoration (e.g. bicubic on a flat image) has an infinite PSNR: 'inf' in the table and
 CSV, null in JSON (PSNR is never skipped, so null means infinite); a mean with one infinite PSNR
 is infinite.
@@ -66,6 +77,9 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     p.add_argument("--csv", type=Path, metavar="FILE", help="write per-image results as CSV")
     p.add_argument("--table", type=Path, metavar="FILE.md|FILE.tex",
                    help="write the table of means as Markdown (.md) or LaTeX (.tex)")
+    p.add_argument("--resume", type=Path, metavar="FILE.json",
+                   help="reuse the results in FILE.json (as --json writes it), compute only what "
+                        "it lacks, and write all of them back to FILE.json")
     p.add_argument("--per-image", action="store_true", help="print per-image rows in the table")
     p.add_argument("--no-ifc", action="store_true", help="skip IFC")
     p.add_argument("--device", default="auto", metavar="auto|cpu|cuda[:N]|mps|vulkan[:N]",
@@ -123,18 +137,39 @@ def collect_datasets(sources: Sequence[Path]) -> list[Dataset]:
 def bench_models(specs: Sequence[str] | None, device: str,
                  precision: str = "fp32", backend: str = "auto") -> dict[str, Restorer | str]:
     """Display name -> protocol restorer ('bicubic' is the protocol's own baseline)."""
-    models: dict[str, Restorer | str] = {}
+    return {name: restorer for name, (restorer, _) in
+            _models_with_info(specs, device, precision, backend, True).items()}
+
+
+def _models_with_info(specs: Sequence[str] | None, device: str, precision: str, backend: str,
+                      with_ifc: bool) -> dict[str, tuple[Restorer | str, RunInfo]]:
+    """Display name -> (protocol restorer, what its results depend on: weights hash, precision,
+    IFC)."""
+    models: dict[str, tuple[Restorer | str, RunInfo]] = {}
     for spec in specs or [BICUBIC]:
         if spec == BICUBIC:
-            models[BICUBIC] = BICUBIC
+            models[BICUBIC] = (BICUBIC, RunInfo(with_ifc=with_ifc))
             continue
         loaded, ensemble = load_model_spec(spec)
         name = loaded.descriptor.name + (weights.ENSEMBLE_SUFFIX if ensemble else "")
         if name in models:  # two files of one architecture: tell them apart by the argument
             name = f"{name} ({spec})"
-        models[name] = make_upscaler(loaded, device=device, precision=precision,
-                                     backend=backend, ensemble=ensemble, notice=note).restore_y
+        up = make_upscaler(loaded, device=device, precision=precision, backend=backend,
+                           ensemble=ensemble, notice=note)
+        info = RunInfo(benchmark.file_sha256(loaded.path), up.precision, with_ifc)
+        models[name] = (up.restore_y, info)
     return models
+
+
+def load_resume(path: Path) -> Results:
+    """The results of a --resume file (none when it does not exist yet); a damaged file is a
+    CLIError (it is not overwritten)."""
+    if not path.exists():
+        return Results()
+    try:
+        return benchmark.read_results(path)
+    except ResultsFileError as exc:
+        raise CLIError(exc) from None
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -148,10 +183,10 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    """`drrn bench`: run, print the table, write --json/--csv/--table; 1 when any image
-    failed."""
+    """`drrn bench`: run (with --resume, only what FILE.json lacks), print the table, write
+    --json/--csv/--table (and the --resume file); 1 when any image failed."""
     outputs = [out for out in (args.json, args.csv, args.table) if out is not None]
-    for out in outputs:
+    for out in [*outputs, *([args.resume] if args.resume is not None else [])]:
         check_output_folder(out)
     if args.table is not None and args.table.suffix.lower() not in benchmark.TABLE_FORMATS:
         raise CLIError(f"{args.table}: --table writes .md (Markdown) or .tex (LaTeX)")
@@ -160,31 +195,44 @@ def run_bench(args: argparse.Namespace) -> int:
             raise CLIError(f"{out}: two outputs name the same file")
     datasets = collect_datasets(args.sources)
     inputs = [p for d in datasets for p in d.images] + list(args.sources)
-    for out in outputs:
+    for out in [*outputs, *([args.resume] if args.resume is not None else [])]:
         if any(_same(out, p) for p in inputs):
             raise CLIError(f"{out}: refusing to overwrite an input with the results")
-    models = bench_models(args.model, args.device, args.precision, args.backend)
-    total = sum(len(d.images) for d in datasets) * len(args.scale) * len(models)
-    scored: dict[str, list] = {d.name: [] for d in datasets}
+    kept = load_resume(args.resume) if args.resume is not None else Results()
+    found = _models_with_info(args.model, args.device, args.precision, args.backend,
+                              not args.no_ifc)
+    models = {name: restorer for name, (restorer, _) in found.items()}
+    infos = {name: info for name, (_, info) in found.items()}
+
+    def known(dataset: Dataset, path: Path, scale: int, model: str) -> bool:
+        return kept.reusable(dataset.name, path.name, scale, model, infos[model]) is not None
+
+    wanted = sum(len(d.images) for d in datasets) * len(args.scale) * len(models)
+    reused = sum(known(d, p, s, m) for d in datasets for p in d.images for s in args.scale
+                 for m in models)
+    if args.resume is not None:
+        note(f"{args.resume}: {reused} of {wanted} results reused, "
+             f"{wanted - reused} to compute")
     failures: list[str] = []
-    with tqdm(total=total, desc="bench", unit="run", disable=None, leave=False) as bar:
+    with tqdm(total=wanted - reused, desc="bench", unit="run", disable=None, leave=False) as bar:
         for event in benchmark.run(datasets, args.scale, models, with_ifc=not args.no_ifc,
-                                     max_pixels=args.max_pixels):
+                                   max_pixels=args.max_pixels, skip=known):
             if isinstance(event, Failed):
                 error(event.message)
                 failures.append(str(event.path))
             else:
-                scored[event.dataset.name].append(event.result)
+                kept.add(event.dataset.name, event.result, infos[event.result.model])
             bar.set_postfix_str(event.dataset.name, refresh=False)
             bar.update(event.done - bar.n)
-    results = [bench_json(name, rs) for name, rs in scored.items()]
+    results = kept.documents()
     total_images = sum(len(d.images) for d in datasets)
-    if not any(res["runs"] for res in results):
+    if not results:
         return report_failures(failures, total_images)  # nothing scored: no table, no files
     print(format_table(results, per_image=args.per_image))
-    if args.json is not None:
-        doc = results[0] if len(results) == 1 else results
-        write_text_atomic(args.json, json.dumps(doc, indent=2) + "\n")
+    text = benchmark.results_text(results)
+    for out in (args.resume, args.json):
+        if out is not None:
+            write_text_atomic(out, text)
     if args.csv is not None:
         write_text_atomic(args.csv, bench_csv(results))
     if args.table is not None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import assert_one_error_line
+from cli_helpers import assert_one_error_line, sha256
 from PIL import Image
 from skimage import data
 
@@ -37,8 +37,13 @@ def test_json_shape_csv_and_table(drrn, tiny_set, tiny_model, tmp_path):
     assert set(doc) == {"dataset", "runs"} and doc["dataset"] == "Tiny"
     assert [(r["model"], r["scale"]) for r in doc["runs"]] == [
         ("bicubic", 2), ("tiny", 2), ("bicubic", 3), ("tiny", 3)]
+    sha = sha256(Path(tiny_model))
     for run in doc["runs"]:
-        assert set(run) == {"model", "scale", "mean", "images"}
+        assert set(run) == {"model", "scale", "weights_sha256", "precision", "with_ifc", "mean",
+                            "images"}
+        drrn_run = run["model"] == "tiny"
+        assert run["weights_sha256"] == (sha if drrn_run else None)
+        assert run["precision"] == ("fp32" if drrn_run else None) and run["with_ifc"] is True
         assert set(run["mean"]) == METRICS
         assert [im["image"] for im in run["images"]] == ["img_001.png", "img_002.png",
                                                          "img_003.png"]
@@ -252,6 +257,12 @@ def test_table_of_means_as_markdown_and_latex(drrn, tiny_set, tiny_model, tmp_pa
         f"| {doc['dataset']} | ×2 | {shown['bicubic']} | {shown['tiny']} |"]
     assert rf"\textbf{{{cells[best]}}}" in tex.read_text()
     assert r"\begin{tabular}{llcc}" in tex.read_text()
+    # Each model's weights are named by their hash: a footnote line, a LaTeX caption.
+    short = sha256(Path(tiny_model))[:16]
+    assert md.read_text().splitlines()[-1] == (
+        f"Weights (SHA-256, first 16 hex digits): tiny `{short}`.")
+    caption = next(ln for ln in tex.read_text().splitlines() if ln.startswith(r"\caption{"))
+    assert caption.endswith(rf"tiny \texttt{{{short}}}.}}") and "bicubic" not in caption
 
 
 def test_bad_table_files_are_refused_before_running(drrn, tiny_set, tmp_path):
@@ -259,3 +270,98 @@ def test_bad_table_files_are_refused_before_running(drrn, tiny_set, tmp_path):
     same = tmp_path / "r.md"
     assert_one_error_line(drrn("bench", tiny_set, "--csv", same, "--table", same), "same file")
     assert not same.exists()
+
+
+# -- --resume FILE.json: only what the file lacks is computed -----------------------------------
+def _runs(path: Path) -> dict[tuple[str, int], dict]:
+    return {(r["model"], r["scale"]): r for r in json.loads(path.read_text())["runs"]}
+
+
+def test_resume_computes_only_the_missing_cells(drrn, tiny_set, tiny_model, tmp_path):
+    saved = tmp_path / "r.json"
+    first = drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--resume", saved)
+    assert first.code == 0, first.err
+    assert "0 of 3 results reused, 3 to compute" in first.err  # a new file is started
+    # Mark a kept result: a reused result is copied, never computed again.
+    doc = json.loads(saved.read_text())
+    doc["runs"][0]["images"][0]["psnr"] = 99.0
+    saved.write_text(json.dumps(doc))
+
+    more = drrn("bench", tiny_set, "--scale", "2", "3", "--no-ifc", "--model", "bicubic",
+                "--model", tiny_model, "--resume", saved)
+    assert more.code == 0, more.err
+    assert "3 of 12 results reused, 9 to compute" in more.err
+    runs = _runs(saved)
+    assert list(runs) == [("bicubic", 2), ("tiny", 2), ("bicubic", 3), ("tiny", 3)]
+    assert runs[("bicubic", 2)]["images"][0]["psnr"] == 99.0
+    for run in runs.values():
+        assert [im["image"] for im in run["images"]] == ["img_001.png", "img_002.png",
+                                                         "img_003.png"]
+    expected = evaluate_image(tiny_set / "img_002.png", 3, "bicubic", with_ifc=False)
+    assert runs[("bicubic", 3)]["images"][1]["psnr"] == pytest.approx(expected.psnr)
+    # The mean is that of the merged images, the printed table is the whole file's.
+    assert runs[("bicubic", 2)]["mean"]["psnr"] == pytest.approx(
+        np.mean([im["psnr"] for im in runs[("bicubic", 2)]["images"]]))
+    assert "tiny" in more.out and "x3" in more.out
+
+    again = drrn("bench", tiny_set, "--scale", "3", "--no-ifc", "--model", tiny_model,
+                 "--resume", saved)
+    assert "3 of 3 results reused, 0 to compute" in again.err
+    assert _runs(saved) == runs
+
+
+def test_resume_recomputes_results_of_other_weights_or_choices(drrn, tiny_set, tiny_model,
+                                                               tmp_path):
+    import torch
+
+    from drrn_core import weights
+
+    saved = tmp_path / "r.json"
+    assert drrn("bench", tiny_set, "--scale", "2", "3", "--no-ifc", "--model", tiny_model,
+                "--resume", saved).code == 0
+    before = _runs(saved)
+    old_sha = sha256(Path(tiny_model))
+    assert {r["weights_sha256"] for r in before.values()} == {old_sha}
+
+    loaded = weights.load_weights(tiny_model)  # "retrained": other weights in the same file
+    with torch.no_grad():
+        for param in loaded.model.parameters():
+            param.mul_(0.5)
+    retrained = weights.save_weights(tiny_model, loaded.model, loaded.descriptor, {})
+    assert sha256(retrained) != old_sha
+    result = drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--model", tiny_model,
+                  "--resume", saved)
+    assert "0 of 3 results reused, 3 to compute" in result.err
+    after = _runs(saved)
+    assert after[("tiny", 2)]["weights_sha256"] == sha256(retrained)
+    assert [im["psnr"] for im in after[("tiny", 2)]["images"]] != [
+        im["psnr"] for im in before[("tiny", 2)]["images"]]
+    assert after[("tiny", 3)] == before[("tiny", 3)]  # not asked for: kept as it was
+
+    with_ifc = drrn("bench", tiny_set, "--scale", "3", "--model", tiny_model, "--resume", saved)
+    assert "0 of 3 results reused" in with_ifc.err  # computed without IFC: not reusable
+    run = _runs(saved)[("tiny", 3)]
+    assert run["with_ifc"] is True and all(im["ifc"] is not None for im in run["images"])
+
+
+def test_resume_reuses_nothing_from_a_file_that_names_no_weights(drrn, tiny_set, tmp_path):
+    """A JSON without weights hashes (written before they were) is recomputed, not trusted."""
+    saved = tmp_path / "r.json"
+    assert drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--json", saved).code == 0
+    doc = json.loads(saved.read_text())
+    for run in doc["runs"]:
+        for key in ("weights_sha256", "precision", "with_ifc"):
+            del run[key]
+    saved.write_text(json.dumps(doc))
+    result = drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--resume", saved)
+    assert result.code == 0 and "0 of 3 results reused" in result.err
+    assert _runs(saved)[("bicubic", 2)]["with_ifc"] is False
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"dataset": "Tiny"}'])
+def test_a_damaged_resume_file_is_one_error_and_left_alone(drrn, tiny_set, tmp_path, content):
+    saved = tmp_path / "r.json"
+    saved.write_text(content)
+    result = drrn("bench", tiny_set, "--scale", "2", "--no-ifc", "--resume", saved)
+    assert_one_error_line(result, "r.json", "drrn bench --json")
+    assert saved.read_text() == content

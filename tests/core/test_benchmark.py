@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,8 @@ from drrn_core.benchmark import (
     BenchResult,
     DatasetError,
     Failed,
+    Results,
+    RunInfo,
     Scored,
     bench_csv,
     bench_json,
@@ -190,6 +193,41 @@ def test_run_a_bad_image_fails_alone_with_progress(tmp_path, image_folder):
         assert e.result.score == evaluate_image(e.path, e.result.scale, with_ifc=False)
 
 
+
+def test_run_skips_known_cells_and_says_what_starts(image_folder, monkeypatch):
+    """``skip`` leaves cells out (not computed, not counted; an image with nothing left is not
+    read); ``starting`` names each cell just before its restoration runs."""
+    from drrn_core import benchmark as bm
+
+    (sets,) = [collect_datasets([image_folder])]
+    read = []
+    real_read = bm.read_gt
+    monkeypatch.setattr(bm, "read_gt", lambda path, *a: read.append(Path(path).name)
+                        or real_read(path, *a))
+    log = []
+
+    def restorer(name):
+        def restore(ilr):
+            log.append(("restore", name))
+            return ilr
+        return restore
+
+    def skip(dataset, path, scale, model):
+        return path.name == "a.bmp" or (scale == 3 and model == "x")
+
+    events = list(benchmark.run(
+        sets, [2, 3], {"bicubic": None, "x": restorer("x")}, with_ifc=False, skip=skip,
+        starting=lambda d, path, scale, model: log.append(("start", path.name, scale, model))))
+    got = [(e.result.image, e.result.scale, e.result.model) for e in events]
+    assert got == [("b.png", 2, "bicubic"), ("b.png", 2, "x"), ("b.png", 3, "bicubic")]
+    assert [(e.done, e.total) for e in events] == [(1, 3), (2, 3), (3, 3)]
+    assert read == ["b.png"]
+    assert log == [("start", "b.png", 2, "bicubic"), ("start", "b.png", 2, "x"),
+                   ("restore", "x"), ("start", "b.png", 3, "bicubic")]
+    everything = list(benchmark.run(sets, [2], {"bicubic": None}, with_ifc=False,
+                                    skip=lambda *cell: True))
+    assert everything == []
+
 def test_run_cancel_stops_and_keeps_what_was_yielded(image_folder):
     sets = collect_datasets([image_folder])
     calls = iter(range(100))
@@ -293,3 +331,101 @@ def test_means_table_bolds_each_rows_best_psnr_and_escapes_latex():
     assert "| Set5 | ×4 | 28.42 / 0.8104 |" in alone and "bold" not in alone
     with pytest.raises(ValueError, match="markdown or latex"):
         benchmark.means_table(docs, "html")
+
+
+
+# -- results kept between runs ----------------------------------------------------------------
+def _result(model, scale, image, psnr, ifc=None):
+    return BenchResult(model, scale, image, ImageScore(psnr, 0.9, ifc), 1, 1, 0.5)
+
+
+def test_results_reuse_only_under_the_same_run_info():
+    drrn = RunInfo("ab" * 32, "fp32", with_ifc=False)
+    kept = Results()
+    assert not kept.add("Set5", _result("DRRN", 2, "a.png", 30.0), drrn, path="/d/a.png")
+    kept.add("Set5", _result("DRRN", 2, "b.png", 32.0), drrn)
+    kept.add("Set5", _result("bicubic", 2, "a.png", 28.0), RunInfo(with_ifc=False))
+    assert len(kept) == 3
+    assert kept.reusable("Set5", "a.png", 2, "DRRN", drrn)["psnr"] == 30.0
+    for other in (RunInfo("cd" * 32, "fp32", False), RunInfo("ab" * 32, "bf16", False),
+                  RunInfo("ab" * 32, "fp32", True)):
+        assert kept.reusable("Set5", "a.png", 2, "DRRN", other) is None
+    assert kept.reusable("Set5", "a.png", 3, "DRRN", drrn) is None
+    assert kept.reusable("Set14", "a.png", 2, "DRRN", drrn) is None
+
+    (doc,) = kept.documents()
+    assert [(r["model"], r["weights_sha256"], r["precision"], r["with_ifc"])
+            for r in doc["runs"]] == [("DRRN", "ab" * 32, "fp32", False),
+                                      ("bicubic", None, None, False)]
+    assert doc["runs"][0]["mean"]["psnr"] == 31.0
+    assert doc["runs"][0]["images"][0]["path"] == "/d/a.png"  # extra fields are kept
+    assert "path" not in kept.documents(extra=False)[0]["runs"][0]["images"][0]
+
+    # A result of other weights replaces the run: older images are not comparable.
+    retrained = RunInfo("cd" * 32, "fp32", False)
+    assert kept.add("Set5", _result("DRRN", 2, "a.png", 31.0), retrained)
+    (doc,) = kept.documents()
+    assert [im["image"] for im in doc["runs"][0]["images"]] == ["a.png"]
+    assert doc["runs"][0]["weights_sha256"] == "cd" * 32
+    kept.add("Set5", _result("DRRN", 2, "a.png", 33.0), retrained)  # the same image: replaced
+    assert len(kept) == 2 and kept.documents()[0]["runs"][0]["mean"]["psnr"] == 33.0
+
+
+def test_results_round_trip_through_a_file(tmp_path):
+    info = RunInfo("ef" * 32, "fp32", True)
+    kept = Results()
+    kept.add("Set5", _result("DRRN", 2, "a.png", math.inf, 3.0), info)
+    kept.add("Set14", _result("DRRN", 3, "c.png", 27.5, 2.0), info)
+    path = tmp_path / "r.json"
+    path.write_text(benchmark.results_text(kept.documents()))
+    again = benchmark.read_results(path)
+    assert again.documents() == kept.documents()
+    assert math.isinf(benchmark.entry_score(again.reusable("Set5", "a.png", 2, "DRRN",
+                                                           info)).psnr)
+    one = Results()
+    one.add("Set5", _result("DRRN", 2, "a.png", 30.0), info)
+    assert json.loads(benchmark.results_text(one.documents()))["dataset"] == "Set5"
+
+
+@pytest.mark.parametrize("content", ["", "{", "[1]", '{"dataset": "S", "runs": [{"scale": 2}]}',
+                                     '{"dataset": "S", "runs": [{"model": "m", "scale": 2, '
+                                     '"images": [{"image": "a", "ssim": "x"}]}]}'])
+def test_a_damaged_results_file_is_one_line(tmp_path, content):
+    path = tmp_path / "r.json"
+    path.write_text(content)
+    with pytest.raises(benchmark.ResultsFileError) as info:
+        benchmark.read_results(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_file_sha256(tmp_path):
+    import hashlib
+
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"weights" * 100_000)
+    assert benchmark.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_means_table_names_each_models_weights_hash():
+    def run(model, scale, sha):
+        return {"model": model, "scale": scale, "weights_sha256": sha, "precision": "fp32",
+                "with_ifc": False, "images": [], "mean": {"psnr": 30.0, "ssim": 0.9, "ifc": None}}
+
+    a, b = "0123456789abcdef" + "0" * 48, "fedcba9876543210" + "1" * 48
+    docs = [{"dataset": "Set5", "runs": [
+        {**run("bicubic", 2, None), "precision": None}, run("DRRN_B1U9", 2, a),
+        run("DRRN_B1U9+", 2, a), run("mine", 2, b), run("mine", 3, a)]}]
+    assert benchmark.weights_hashes(docs) == {"DRRN_B1U9": [a], "DRRN_B1U9+": [a],
+                                              "mine": [b, a]}
+    md = benchmark.means_table(docs, "markdown").splitlines()
+    assert md[-1] == ("Weights (SHA-256, first 16 hex digits): DRRN_B1U9, DRRN_B1U9+ "
+                      "`0123456789abcdef`; mine `fedcba9876543210` and `0123456789abcdef`.")
+    tex = benchmark.means_table(docs, "latex").splitlines()
+    assert tex[:3] == [r"\begin{table}", r"\centering", tex[2]]
+    assert tex[2].startswith(r"\caption{PSNR (dB) / SSIM on Y") and tex[2].endswith(
+        r"DRRN\_B1U9, DRRN\_B1U9+ \texttt{0123456789abcdef}; mine \texttt{fedcba9876543210} "
+        r"and \texttt{0123456789abcdef}.}")
+    assert tex[-2:] == [r"\end{tabular}", r"\end{table}"]
+    bicubic_only = [{"dataset": "Set5", "runs": [run("bicubic", 2, None)]}]
+    assert "Weights" not in benchmark.means_table(bicubic_only, "markdown")
+    assert "Weights" not in benchmark.means_table(bicubic_only, "latex")
