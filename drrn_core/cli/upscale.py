@@ -266,7 +266,10 @@ def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler,
         def progress(fraction: float) -> None:
             bar.update(round(100 * fraction) - bar.n)
 
+        # A cancel check that never cancels: with it, a tile that cannot stop (ncnn) runs on a
+        # helper thread, so Ctrl+C and SIGTERM reach this one within a poll, not after the tile.
         result = upscaler.upscale(image.image, args.scale, _size(args), progress=progress,
+                                  cancel=lambda: False,
                                   out_dtype=io.stored_dtype(target, image.bit_depth,
                                                             _format(args)))
     # only the metadata is needed from here: let the input's pixels go before encoding
@@ -274,7 +277,7 @@ def upscale_file(job: Job, args: argparse.Namespace, upscaler: Upscaler,
     del image
     options = {"quality": args.quality} if args.quality is not None else {}
     make_folder(target.parent, created)  # a folder input's sub-folder
-    return io.save_image(target, result, like=like, format=_format(args), **options)
+    return io.save_image(target, result, like=like, format=_format(args), notice=note, **options)
 
 
 def make_folder(folder: Path, created: list[Path]) -> None:
