@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QRect, QSettings, Qt, QUrl
+from PySide6.QtCore import QPoint, QRect, QSettings, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -21,6 +21,7 @@ from PySide6.QtGui import (
     QIcon,
     QImage,
     QKeySequence,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -53,6 +54,25 @@ from drrn_core.weights import resources_dir, split_ensemble
 log = logging.getLogger("drrn-studio.window")
 
 ICON = resources_dir() / "icons" / "drrn-studio.svg"
+
+FIRST_SIZE = QSize(1280, 820)
+"""The window's size on first start (no saved geometry), where the screen has room for it."""
+FRAME_ALLOWANCE = QSize(16, 40)
+"""Room kept for the window manager's title bar and borders before the window is shown, when its
+frame is not known yet (Windows: 8 px borders, a 31 px title; GNOME: a 37 px title at 100 %)."""
+FRAME_POLL_MS, FRAME_WAIT_MS = 50, 2000
+"""After showing, the frame is checked every FRAME_POLL_MS until the window manager has framed
+the window (then the window is fitted once more); after FRAME_WAIT_MS (no frame: a window
+manager that draws none) it is fitted as it is."""
+
+
+def fit_rect(frame: QRect, avail: QRect) -> QRect:
+    """``frame`` (a window's outer rectangle) made to lie inside ``avail``: shrunk where it is
+    larger, then moved in (never grown)."""
+    size = frame.size().boundedTo(avail.size())
+    x = min(max(frame.x(), avail.x()), avail.x() + avail.width() - size.width())
+    y = min(max(frame.y(), avail.y()), avail.y() + avail.height() - size.height())
+    return QRect(QPoint(x, y), size)
 
 
 class MainWindow(QMainWindow):
@@ -249,8 +269,9 @@ class MainWindow(QMainWindow):
         if s.geometry is not None:
             self.restoreGeometry(s.geometry)
         else:
-            self.resize(1280, 820)
-        self.fit_to_screen()
+            self.resize(FIRST_SIZE)
+        self.fit_to_screen(FRAME_ALLOWANCE)  # the frame is not known before the window is shown
+        self._frame_checks = 0  # fitted again once shown and framed (showEvent)
         if s.window_state is not None:
             self.restoreState(s.window_state)
         c = self.compare.controls
@@ -263,23 +284,42 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(min(s.current_tab, self.tabs.count() - 1))
         self._sync_mode_actions(c.mode)
 
-    def fit_to_screen(self) -> None:
-        """Never larger than the screen's free area (at 150 % scaling a 1280x820 window was
-        taller than a 1366x768 screen); moved inside it when needed."""
+    def frame_margins(self) -> QSize:
+        """The window manager's title bar and borders (zero before it has framed the window)."""
+        return self.frameGeometry().size() - self.geometry().size()
+
+    def fit_to_screen(self, allowance: QSize | None = None) -> None:
+        """The whole window, frame included, inside the screen's free area: shrunk and moved
+        where needed (at 1366x768, or 150 % on 1920x1080, 1280x820 did not fit). ``allowance``:
+        room for a frame not known yet (before the window is shown)."""
         screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
+        if screen is None or self.isMaximized() or self.isFullScreen():
             return
-        avail: QRect = screen.availableGeometry()
-        frame = self.frameGeometry().size() - self.geometry().size()  # title bar and borders
-        w = min(self.width(), max(avail.width() - frame.width(), 200))
-        h = min(self.height(), max(avail.height() - frame.height(), 200))
-        if (w, h) != (self.width(), self.height()):
-            self.resize(w, h)
-        x = min(max(self.x(), avail.left()), max(avail.right() - self.frameGeometry().width(),
-                                                 avail.left()))
-        y = min(max(self.y(), avail.top()), max(avail.bottom() - self.frameGeometry().height(),
-                                                avail.top()))
-        self.move(x, y)
+        margins = self.frame_margins()
+        if allowance is not None:
+            margins = margins.expandedTo(allowance)
+        target = fit_rect(QRect(self.pos(), self.size() + margins), screen.availableGeometry())
+        if target.size() != self.size() + margins:
+            self.resize(target.size() - margins)
+        if target.topLeft() != self.pos():
+            self.move(target.topLeft())  # a window's pos() and move() are its frame's
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._frame_checks == 0 and not event.spontaneous():
+            self._frame_checks = 1
+            QTimer.singleShot(0, self, self._fit_once_framed)
+
+    def _fit_once_framed(self) -> None:
+        """Fit the window again once the window manager has given it its frame (the first fit
+        could only guess its size), or at the latest after FRAME_WAIT_MS."""
+        if not self.isVisible():
+            return
+        if self.frame_margins().isNull() and self._frame_checks * FRAME_POLL_MS < FRAME_WAIT_MS:
+            self._frame_checks += 1
+            QTimer.singleShot(FRAME_POLL_MS, self, self._fit_once_framed)
+            return
+        self.fit_to_screen()
 
     def save_settings(self) -> None:
         s = self.settings

@@ -1,10 +1,13 @@
-"""One user journey in a real X server with real input events (issue 12): open an image with
-Ctrl+O and the file dialog, evaluate at ×3 (Ctrl+E, a click on "×3"), read the scores, save
-with Ctrl+S. Xvfb is started here; skipped with a reason where Xvfb or xdotool is missing
-(`.ci/run` installs both). The app runs in a child process (this one is offscreen)."""
+"""The app in a real X server. One user journey with real input events (issue 12): open an image
+with Ctrl+O and the file dialog, evaluate at ×3 (Ctrl+E, a click on "×3"), read the scores, save
+with Ctrl+S. And the first window under a real window manager (issue 22): frame included, it lies
+inside the screen's free area at 1366x768 and at 1920x1080 with 150 % scaling. Xvfb (and openbox)
+are started here; skipped with a reason where Xvfb, xdotool, openbox or x11-utils is missing
+(`.ci/run` installs them). The app runs in a child process (this one is offscreen)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,25 +27,39 @@ from drrn_core.metrics import protocol
 HERE = Path(__file__).resolve().parent
 
 
+def _free_display() -> int:
+    for number in range(91, 160):
+        if not Path(f"/tmp/.X11-unix/X{number}").exists() and \
+                not Path(f"/tmp/.X{number}-lock").exists():
+            return number
+    pytest.skip("no free X display number in :91..:159")
+
+
+@contextlib.contextmanager
+def _xvfb(size: str = "1280x800"):
+    """An Xvfb server with one screen of ``size`` (WIDTHxHEIGHT); yields its DISPLAY."""
+    number = _free_display()
+    display = f":{number}"
+    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", f"{size}x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not Path(f"/tmp/.X11-unix/X{number}").exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.skip("Xvfb did not start")
+            time.sleep(0.1)
+        yield display
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 @pytest.fixture
 def xserver(tmp_path):
     if shutil.which("Xvfb") is None or shutil.which("xdotool") is None:
         pytest.skip("needs Xvfb and xdotool (apt-get install xvfb xdotool; .ci/run does)")
-    for number in range(91, 120):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists() and \
-                not Path(f"/tmp/.X{number}-lock").exists():
-            break
-    display = f":{number}"
-    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.skip("Xvfb did not start")
-        time.sleep(0.1)
-    yield display
-    proc.terminate()
-    proc.wait(10)
+    with _xvfb() as display:
+        yield display
 
 
 def test_open_evaluate_at_x3_read_the_scores_and_save(xserver, tmp_path, astronaut_rgb,
@@ -75,3 +92,73 @@ def test_open_evaluate_at_x3_read_the_scores_and_save(xserver, tmp_path, astrona
     with Image.open(out) as saved:
         assert saved.size == (96, 96)  # the DRRN result at ground-truth size (96 = 32 x 3)
     assert str(out) in report["status"]
+
+
+@contextlib.contextmanager
+def _openbox(display: str):
+    """openbox managing ``display`` (a real window manager: title bars, _NET_FRAME_EXTENTS)."""
+    env = dict(os.environ, DISPLAY=display)
+    proc = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while "window id" not in subprocess.run(
+                ["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env, capture_output=True,
+                text=True).stdout:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.skip("openbox did not start")
+            time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("size, scale, allowance", [
+    ("1366x768", None, True),
+    ("1920x1080", "1.5", True),
+    ("1366x768", None, False),  # no room kept before showing: the correction alone fits it
+], ids=["1366x768", "1920x1080-150%", "1366x768-correction-only"])
+def test_the_first_window_fits_the_screen_frame_included(tmp_path, size, scale, allowance):
+    """Issue 22.5: at 1366x768 the first window was 1280x768 plus the title bar, its status bar
+    off the screen (the same at 1920x1080 with 150 % scaling)."""
+    missing = [t for t in ("Xvfb", "openbox", "xprop", "xwininfo") if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install xvfb openbox x11-utils; "
+                    ".ci/run does)")
+    report_path = tmp_path / "report.json"
+    (tmp_path / "config").mkdir()
+    with _xvfb(size) as display, _openbox(display):
+        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb", QT_QPA_PLATFORMTHEME="",
+                   XDG_CONFIG_HOME=str(tmp_path / "config"),
+                   XDG_STATE_HOME=str(tmp_path / "state"))
+        env.pop("WAYLAND_DISPLAY", None)
+        env.pop("QT_SCALE_FACTOR", None)
+        if scale:
+            env["QT_SCALE_FACTOR"] = scale
+        args = [sys.executable, str(HERE / "first_window_x11.py"), str(report_path)]
+        proc = subprocess.run(args + ([] if allowance else ["--no-allowance"]), env=env,
+                              timeout=300, capture_output=True, text=True)
+    assert report_path.is_file(), proc.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert report["ok"], report.get("error", "") + proc.stderr[-2000:]
+    assert report["saved_geometry"] is False  # a first start
+    qt, x = report["qt"], report["x"]
+    assert qt["ratio"] == (float(scale) if scale else 1.0)
+    # The X server's view, in device pixels: the frame openbox drew around the client window.
+    left, right, top, bottom = x["extents"]
+    assert top > 0, x  # a real title bar
+    cx, cy, cw, ch = x["client"]
+    frame = (cx - left, cy - top, cw + left + right, ch + top + bottom)
+    wx, wy, ww, wh = x["workarea"]
+    assert (wx, wy, ww, wh) == (0, 0, *map(int, size.split("x")))
+    assert frame[0] >= wx and frame[1] >= wy, (frame, x)
+    assert frame[0] + frame[2] <= wx + ww and frame[1] + frame[3] <= wy + wh, (frame, x)
+    # Qt's view, in logical pixels: the same, and the status bar is on the screen.
+    fx, fy, fw, fh = qt["frame"]
+    ax, ay, aw, ah = qt["available"]
+    assert ax <= fx and ay <= fy and fx + fw <= ax + aw and fy + fh <= ay + ah, qt
+    assert report["status_bar_bottom"] < ay + ah
+    # ... and it still takes the room there is (not fitted by being made small).
+    assert fw >= min(qt["first_size"][0], aw - qt["allowance"][0]), qt
+    assert fh >= ah - qt["allowance"][1] - 2, qt

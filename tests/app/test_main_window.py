@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRect, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication
 
@@ -282,6 +282,52 @@ def test_the_window_fits_small_screens(qtbot, tmp_path):
     qtbot.waitUntil(lambda: training.patch_spin.height() > 0)
     for w in (training.patch_spin, training.budget_spin, training.recipe_combo):
         assert w.height() >= w.minimumSizeHint().height()
+
+
+def test_fit_rect_shrinks_then_moves_a_frame_inside_the_free_area():
+    from app.main_window import fit_rect
+
+    avail = QRect(0, 27, 1366, 741)  # 1366x768 under a 27 px top panel
+    assert fit_rect(QRect(0, 0, 1296, 860), avail) == QRect(0, 27, 1296, 741)
+    assert fit_rect(QRect(200, 100, 1296, 700), avail) == QRect(70, 68, 1296, 700)
+    assert fit_rect(QRect(-50, 400, 400, 300), avail) == QRect(0, 400, 400, 300)
+    assert fit_rect(QRect(10, 40, 400, 300), avail) == QRect(10, 40, 400, 300)  # left alone
+    assert fit_rect(QRect(0, 0, 2000, 2000), avail) == avail  # never larger
+
+
+def test_the_first_window_keeps_room_for_its_frame(qtbot, tmp_path):
+    """Issue 22.5: before it is shown the window's frame is unknown; its size keeps
+    FRAME_ALLOWANCE free (the X11 test in test_journey_x11.py checks the real frame)."""
+    from app.main_window import FIRST_SIZE, FRAME_ALLOWANCE, settings_at
+
+    win = MainWindow(settings=settings_at(tmp_path / "s.ini"))
+    qtbot.addWidget(win)
+    avail = win.screen().availableGeometry()
+    outer = win.size() + FRAME_ALLOWANCE
+    assert outer.width() <= avail.width() and outer.height() <= avail.height(), (outer, avail)
+    assert win.size() == FIRST_SIZE.boundedTo(avail.size() - FRAME_ALLOWANCE)
+    assert avail.contains(QRect(win.pos(), outer))
+
+
+def test_the_window_is_fitted_again_once_framed(qtbot, tmp_path, monkeypatch):
+    """A frame taller than the allowance (a large title bar): once known, the window shrinks so
+    that the frame fits; a frame that fits changes nothing."""
+    from PySide6.QtCore import QSize
+
+    from app.main_window import settings_at
+
+    win = MainWindow(settings=settings_at(tmp_path / "s.ini"))
+    qtbot.addWidget(win)
+    win.show()
+    avail = win.screen().availableGeometry()
+    monkeypatch.setattr(win, "frame_margins", lambda: QSize(2, 1))
+    before = win.size()
+    win._fit_once_framed()
+    assert win.size() == before
+    monkeypatch.setattr(win, "frame_margins", lambda: QSize(0, 90))
+    win._fit_once_framed()
+    assert win.height() + 90 == avail.height()  # shrunk to fit, no more
+    assert win.y() == avail.y()  # the frame's top on the screen's (the frame fills the height)
 
 
 def test_saving_over_the_input_asks_once_and_defaults_to_a_new_file(window, tmp_path,
