@@ -62,9 +62,8 @@ SCALES = [dict(scale=2), dict(scale=3), dict(scale=4), dict(scale=2.5), dict(sca
           dict(size=(70, None)), dict(size=(45, 101))]
 
 
-# Explicit tiles: with tile=None the engine sizes tiles from this machine's calibrated speed,
-# which a run may refine between the reference and the banded call, and another tiling differs
-# in the last float bits (exact margins: equal up to rounding).
+# Explicit tiles: one tile (512) and many small ones (23), whatever the automatic size is;
+# another tiling differs in the last float bits (exact margins: equal up to rounding).
 @pytest.mark.parametrize("tile", [512, 23])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_banded_equals_the_whole_image_pipeline(small_net, tile, shape):
