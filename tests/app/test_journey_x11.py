@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,29 +29,27 @@ from drrn_core.metrics import protocol
 HERE = Path(__file__).resolve().parent
 
 
-def _free_display() -> int:
-    for number in range(91, 160):
-        if not Path(f"/tmp/.X11-unix/X{number}").exists() and \
-                not Path(f"/tmp/.X{number}-lock").exists():
-            return number
-    pytest.skip("no free X display number in :91..:159")
-
-
 @contextlib.contextmanager
 def _xvfb(size: str = "1280x800"):
-    """An Xvfb server with one screen of ``size`` (WIDTHxHEIGHT); yields its DISPLAY."""
-    number = _free_display()
-    display = f":{number}"
-    proc = subprocess.Popen(["Xvfb", display, "-screen", "0", f"{size}x24", "-nolisten", "tcp"],
+    """An Xvfb server with one screen of ``size`` (WIDTHxHEIGHT); yields its DISPLAY. Xvfb picks
+    a free display number itself (-displayfd): tests running side by side never share one."""
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{size}x24",
+                             "-nolisten", "tcp"], pass_fds=(write_end,),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
     try:
+        number = b""
         deadline = time.monotonic() + 20
-        while not Path(f"/tmp/.X11-unix/X{number}").exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
+        while not number.endswith(b"\n"):
+            ready, _, _ = select.select([read_end], [], [], 0.2)
+            chunk = os.read(read_end, 16) if ready else b""
+            number += chunk
+            if (ready and not chunk) or time.monotonic() > deadline:
                 pytest.skip("Xvfb did not start")
-            time.sleep(0.1)
-        yield display
+        yield f":{int(number)}"
     finally:
+        os.close(read_end)
         proc.terminate()
         proc.wait(10)
 
@@ -98,20 +98,22 @@ def test_open_evaluate_at_x3_read_the_scores_and_save(xserver, tmp_path, astrona
 def _openbox(display: str):
     """openbox managing ``display`` (a real window manager: title bars, _NET_FRAME_EXTENTS)."""
     env = dict(os.environ, DISPLAY=display)
-    proc = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while "window id" not in subprocess.run(
-                ["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env, capture_output=True,
-                text=True).stdout:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.skip("openbox did not start")
-            time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            deadline = time.monotonic() + 20
+            while "window id" not in subprocess.run(
+                    ["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env, capture_output=True,
+                    text=True).stdout:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"openbox did not start on {display}: "
+                                f"{log.read().decode(errors='replace')[-500:]}")
+                time.sleep(0.1)
+            yield
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 @pytest.mark.parametrize("size, scale, allowance", [
