@@ -77,6 +77,18 @@ def settings_file(store: QSettings) -> Path | None:
     return None
 
 
+def data_path(store: QSettings, name: str) -> Path:
+    """A file of the app's own data (e.g. the Benchmark tab's results): beside the settings when
+    they are an INI file (Linux, tests, portable use), else in the user data folder
+    (platformdirs, "drrn-studio")."""
+    ini = settings_file(store)
+    if ini is not None:
+        return ini.with_name(name)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("drrn-studio", appauthor=False)) / name
+
+
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_ ./-]{0,99}")
 """A key this app may have written (garbage parsed out of a damaged file is not copied)."""
 

@@ -1,5 +1,6 @@
 """The benchmark results as a Qt table model: one mean row per (dataset, scale, model), kept up to
-date as results stream in (like the paper's tables) and listed first, then one row per image."""
+date as results stream in (like the paper's tables) and listed first, then one row per image (one
+per image, scale and model: a result computed again replaces its row)."""
 
 from __future__ import annotations
 
@@ -101,20 +102,48 @@ class BenchTableModel(QAbstractTableModel):
         return [r for r in self._rows if means is None or r.is_mean == means]
 
     def clear(self) -> None:
+        self.set_rows([])
+
+    def set_rows(self, rows: list[BenchRow]) -> None:
+        """Show exactly these image rows (and their means), in one reset (kept results coming
+        back at start: thousands of rows would be thousands of insertions)."""
         self.beginResetModel()
         self._rows.clear()
         self._mean_of.clear()
         self._groups.clear()
+        for row in rows:
+            self._add(row, signals=False)
         self.endResetModel()
 
     def add_image(self, row: BenchRow) -> None:
-        """Appends an image row and creates or updates its group's mean row (the means are
+        """Appends an image row, or replaces the row of the same image, scale and model, and
+        creates or updates its group's mean row (the means are
         drrn_core.benchmark.mean_score's, as in `drrn bench`: an infinite PSNR makes the mean
         infinite, IFC only when every image has one)."""
+        self._add(row, signals=True)
+
+    def remove_group(self, dataset: str, scale: int, model: str) -> None:
+        """Remove a group's image rows and its mean row (results computed under other weights,
+        precision or IFC choice, replaced by a new run)."""
+        key = (dataset, scale, model)
+        if key not in self._groups:
+            return
+        self.set_rows([r for r in self._rows if not r.is_mean
+                       and (r.dataset, r.scale, r.model) != key])
+
+    def _add(self, row: BenchRow, signals: bool) -> None:
         key = (row.dataset, row.scale, row.model)
         group = self._groups.setdefault(key, [])
-        group.append(row)
-        self._insert(len(self._rows), row)
+        same = next((i for i, r in enumerate(group) if r.image == row.image), None)
+        if same is not None:  # the same cell computed again: its row is replaced in place
+            at = next(i for i, r in enumerate(self._rows) if r is group[same])
+            group[same] = row
+            self._rows[at] = row
+            if signals:
+                self.dataChanged.emit(self.index(at, 0), self.index(at, len(COLUMNS) - 1))
+        else:
+            group.append(row)
+            self._insert(len(self._rows), row, signals)
         mean = mean_score(ImageScore(r.psnr, r.ssim, r.ifc) for r in group)
         seconds = sum(r.seconds for r in group) / len(group)
         if key not in self._mean_of:
@@ -122,18 +151,22 @@ class BenchTableModel(QAbstractTableModel):
             self._mean_of[key] = position
             self._insert(position, BenchRow(row.dataset, MEAN_LABEL, row.scale, row.model,
                                             mean.psnr, mean.ssim, mean.ifc, seconds,
-                                            is_mean=True, of=row.of))
+                                            is_mean=True, count=len(group), of=row.of),
+                         signals)
             return
         i = self._mean_of[key]
         mean_row = self._rows[i]
         mean_row.psnr, mean_row.ssim, mean_row.ifc = mean.psnr, mean.ssim, mean.ifc
-        mean_row.seconds, mean_row.count = seconds, len(group)
-        self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+        mean_row.seconds, mean_row.count, mean_row.of = seconds, len(group), row.of
+        if signals:
+            self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
 
-    def _insert(self, position: int, row: BenchRow) -> None:
-        self.beginInsertRows(QModelIndex(), position, position)
+    def _insert(self, position: int, row: BenchRow, signals: bool = True) -> None:
+        if signals:
+            self.beginInsertRows(QModelIndex(), position, position)
         self._rows.insert(position, row)
-        self.endInsertRows()
+        if signals:
+            self.endInsertRows()
 
 
 class BenchProxyModel(QSortFilterProxyModel):

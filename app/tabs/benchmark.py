@@ -1,15 +1,30 @@
 """The Benchmark tab: the paper's evaluation protocol over dataset folders, models and scales, with
 results streaming into a sortable table (with per-group mean rows), a per-image PSNR plot, and
-CSV / JSON export (the JSON is exactly `drrn bench --json`'s)."""
+CSV / JSON / table export (the JSON is exactly `drrn bench --json`'s).
+
+Results stay: the table is kept in a file beside the settings (a `drrn bench --json` list, which
+`drrn bench --resume` also reads) and comes back at the next start. A run computes only what the
+table lacks for the ticked boxes: a result is reused when it was computed from the same image with
+the same weights (their SHA-256), precision and IFC choice. Before a run its time is estimated on
+a worker thread (the engine's calibrated estimate and a measured scoring speed); a run of over a
+minute is asked about first. Progress and its ETA are weighted by each cell's estimate, so fast
+bicubic results early on do not promise a short run.
+"""
 
 from __future__ import annotations
 
-import json
+import logging
+import math
+import os
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -24,12 +39,15 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from app import estimate
+from app.settings import AppSettings, data_path
 from app.tabs._bench_table import BenchProxyModel, BenchRow, BenchTableModel
 from app.tabs._models import BICUBIC, ModelChoice, model_choices
 from app.tabs._widgets import (
@@ -40,43 +58,262 @@ from app.tabs._widgets import (
     scroll_panel,
     user_message,
 )
-from app.upscalers import model_spec, upscaler_for
+from app.upscalers import model_spec, upscaler_for, weights_file
 from app.workers import Job, JobContext, format_eta, start_job
 from drrn_core import benchmark
-from drrn_core.benchmark import BenchResult, Failed, Scored
+from drrn_core.benchmark import BenchResult, Dataset, Failed, Results, RunInfo, Scored
+
+log = logging.getLogger("drrn-studio.benchmark")
 
 SCALES = (2, 3, 4)
 CSV_SUMMARY = "CSV with mean and std rows, model hash and backend (*.csv)"
 CSV_PLAIN = "CSV per image, as drrn bench --csv (*.csv)"
+RESULTS_FILE = "benchmark-results.json"
+"""The kept results, beside the settings (app.settings.data_path)."""
+LONG_RUN_S = 60.0
+"""A run estimated longer than this is asked about before it starts."""
+SAVE_EVERY_S = 30.0
+"""While a run goes on, its results are written to the kept file at most this often (and when it
+ends): a crash loses at most this much work."""
+ESTIMATE_TRUSTED_UNTIL = 0.2
+"""Below this share of the (estimated) work done, the ETA comes from the estimate; after it, from
+the measured pace."""
 _PLOT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
 # Per scale: pyqtgraph symbol, the same shape as a character for the legend, line style.
 _SCALE_STYLES = {2: ("o", "●", Qt.PenStyle.SolidLine), 3: ("t1", "▲", Qt.PenStyle.DashLine),
                  4: ("s", "■", Qt.PenStyle.DotLine)}
 _OTHER_SCALE_STYLE = ("d", "◆", Qt.PenStyle.DashDotLine)
 
+Cell = tuple[str, Path, int, str]
+"""(dataset name, image path, scale, model spec): one result of a run."""
 
-def run_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scales: list[int],
-                  with_ifc: bool, device: str = "auto",
-                  precision: str = "auto") -> Iterator[Scored | Failed]:
-    """Worker body: drrn_core.benchmark's runner over the datasets (a bad image fails alone)."""
+
+# -- before a run: what is missing and how long it takes ------------------------------------
+@dataclass
+class Plan:
+    """What a run computes: the datasets, each model's RunInfo, the cells the kept results lack
+    with their estimated seconds, how many results are reused, and where DRRN runs."""
+
+    datasets: list[Dataset]
+    infos: dict[str, RunInfo]
+    cells: dict[Cell, float] = field(default_factory=dict)
+    reused: int = 0
+    device: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.cells.values())
+
+    def weight(self, cell: Cell) -> float:
+        """A cell's share of the work (its estimate; never zero, so progress always moves)."""
+        return max(self.cells.get(cell, 0.0), 1e-3)
+
+    def total_weight(self) -> float:
+        return sum(self.weight(c) for c in self.cells)
+
+
+_SCORING: dict[bool, float] = {}
+_SCORING_LOCK = threading.Lock()
+
+
+def scoring_seconds_per_pixel(with_ifc: bool) -> float:
+    """Seconds per ground-truth pixel of the protocol's own work on one result (LR and ILR by
+    bicubic, PSNR, SSIM and, ``with_ifc``, IFC): measured once per session on a synthetic
+    128x128 image, after a first run that pays the one-off costs (about a second with IFC)."""
+    with _SCORING_LOCK:
+        if with_ifc in _SCORING:
+            return _SCORING[with_ifc]
+    import numpy as np
+
+    from drrn_core.metrics.protocol import prepare, score
+
+    side = 128
+    ramp = np.linspace(0.0, 1.0, side)
+    rng = np.random.default_rng(0)
+    image = np.clip(np.outer(ramp, ramp[::-1]) + 0.1 * rng.standard_normal((side, side)), 0, 1)
+    image = (image * 255).astype(np.uint8)
+    times = []
+    for _ in range(2):  # the first run loads and builds what later ones reuse
+        start = time.perf_counter()
+        images = prepare(image, 2)
+        score(images.gt_y, images.ilr_y, 2, with_ifc)
+        times.append(time.perf_counter() - start)
+    rate = times[-1] / (side * side)
+    with _SCORING_LOCK:
+        _SCORING[with_ifc] = rate
+    return rate
+
+
+def _image_hw(path: Path) -> tuple[int, int] | None:
+    """(H, W) from the file's header; None when it cannot be read (the run reports it)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size[1], im.size[0]
+    except Exception:  # noqa: BLE001 - any unreadable file: no estimate, the run says why
+        return None
+
+
+def model_info(spec: str, up, with_ifc: bool) -> RunInfo:
+    """What a model's results depend on: its weights file's SHA-256 and the precision it runs
+    in (none for bicubic), and the IFC choice."""
+    if spec == BICUBIC:
+        return RunInfo(with_ifc=with_ifc)
+    from drrn_core.weights import split_ensemble
+
+    path, _ = weights_file(split_ensemble(spec)[0])
+    return RunInfo(benchmark.file_sha256(path), up.precision, with_ifc)
+
+
+def reusable(kept: Results, cell: Cell, info: RunInfo) -> bool:
+    """Whether the kept results hold this cell, computed from the same file under ``info``."""
+    dataset, path, scale, model = cell
+    entry = kept.reusable(dataset, path.name, scale, model, info)
+    return entry is not None and entry.get("path", str(path)) == str(path)
+
+
+def plan_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scales: list[int],
+                   with_ifc: bool, device: str, precision: str, kept: Results) -> Plan:
+    """Worker body before a run: the datasets, the models loaded (the engine's speed is
+    calibrated once per machine and run path), the cells ``kept`` lacks and their estimates."""
     datasets = benchmark.collect_datasets(folders)
-    ctx.progress(0.0, "loading models")
-    restorers = {m: BICUBIC if m == BICUBIC else
-                 _restorer(upscaler_for(m, device, precision), ctx) for m in models}
-    for event in benchmark.run(datasets, scales, restorers, with_ifc, cancel=ctx.cancelled):
-        name = event.dataset.name
+    ctx.progress(0.0, "Loading the models…")
+    ups = {m: None if m == BICUBIC else upscaler_for(m, device, precision) for m in models}
+    infos = {m: model_info(m, up, with_ifc) for m, up in ups.items()}
+    drrn = [up for up in ups.values() if up is not None]
+    if drrn and not all(up.calibrated for up in drrn):
+        ctx.progress(0.0, "Measuring this computer's speed (once)…")
+    plan = Plan(datasets, infos, device=drrn[0].description if drrn else "")
+    per_px = scoring_seconds_per_pixel(with_ifc)
+    for dataset in datasets:
+        for path in map(Path, dataset.images):
+            ctx.check()
+            hw = None
+            for scale in scales:
+                for model in models:
+                    cell = (dataset.name, path, scale, model)
+                    if reusable(kept, cell, infos[model]):
+                        plan.reused += 1
+                        continue
+                    hw = hw or _image_hw(path) or (0, 0)
+                    cropped = (hw[0] - hw[0] % scale, hw[1] - hw[1] % scale)
+                    seconds = cropped[0] * cropped[1] * per_px
+                    if ups[model] is not None and min(cropped) > 0:
+                        seconds += estimate.restore_seconds(ups[model], cropped)
+                    plan.cells[cell] = seconds
+    return plan
+
+
+def run_benchmark(ctx: JobContext, plan: Plan, scales: list[int], with_ifc: bool,
+                  device: str = "auto", precision: str = "auto") -> Iterator[Scored | Failed]:
+    """Worker body: drrn_core.benchmark's runner over the plan's cells (a bad image fails
+    alone). Progress is the estimated share of the work done, a cell counting as much as its
+    estimate (a DRRN result can take a thousand times a bicubic one); the message names the
+    cell that runs now."""
+    total = plan.total_weight()
+    state = {"done": 0.0, "cell": 0.0, "image": None, "image_start": 0.0, "message": ""}
+
+    def report(within: float = 0.0) -> None:
+        fraction = (state["done"] + state["cell"] * min(max(within, 0.0), 1.0)) / total
+        ctx.progress(min(fraction, 0.999), state["message"])
+
+    def starting(dataset: Dataset, path: Path, scale: int, model: str) -> None:
+        cell = (dataset.name, Path(path), scale, model)
+        if state["image"] != cell[:2]:
+            state["image"], state["image_start"] = cell[:2], state["done"]
+        state["cell"] = plan.weight(cell)
+        state["message"] = f"{dataset.name} ×{scale} {model}: {Path(path).name}"
+        report()
+        ctx.flush()  # said now, not held back by the throttle while a long cell runs
+
+    def restorer(model: str):
+        up = upscaler_for(model, device, precision)
+        return lambda ilr_y: up.restore_y(ilr_y, progress=report, cancel=ctx.cancelled)
+
+    restorers = {m: BICUBIC if m == BICUBIC else restorer(m) for m in plan.infos}
+    image_weight: dict[tuple[str, Path], float] = {}
+    for cell in plan.cells:
+        image_weight[cell[:2]] = image_weight.get(cell[:2], 0.0) + plan.weight(cell)
+
+    def skip(dataset: Dataset, path: Path, scale: int, model: str) -> bool:
+        return (dataset.name, Path(path), scale, model) not in plan.cells
+
+    for event in benchmark.run(plan.datasets, scales, restorers, with_ifc,
+                               cancel=ctx.cancelled, skip=skip, starting=starting):
+        key = (event.dataset.name, Path(event.path))
         if isinstance(event, Failed):
-            ctx.progress(event.done / event.total, f"{name}: {event.path.name} could not be "
-                                                   "scored")
+            state["done"] = state["image_start"] if state["image"] == key else state["done"]
+            state["done"] += image_weight.get(key, 0.0)
+            state["message"] = f"{event.dataset.name}: {event.path.name} could not be scored"
         else:
             r = event.result
-            ctx.progress(event.done / event.total, f"{name} ×{r.scale} {r.model}: {r.image}")
+            state["done"] += plan.weight((*key, r.scale, r.model))
+        state["cell"] = 0.0
+        report()
         yield event
 
 
-def _restorer(upscaler, ctx: JobContext):
-    """The model as a protocol Restorer that honours the job's cancel between tiles."""
-    return lambda ilr_y: upscaler.restore_y(ilr_y, cancel=ctx.cancelled)
+def run_eta(estimated: float, fraction: float, elapsed: float, measured: float) -> float:
+    """Seconds left: early on (under ESTIMATE_TRUSTED_UNTIL of the work) the estimate's
+    remaining share, never less than what the estimate has left after ``elapsed``; then the
+    measured pace (``measured``, NaN while unknown)."""
+    if fraction >= ESTIMATE_TRUSTED_UNTIL and math.isfinite(measured):
+        return measured
+    if not math.isfinite(estimated) or estimated <= 0:
+        return measured
+    return max(estimated * (1.0 - fraction), estimated - elapsed, 0.0)
+
+
+def load_kept(path: Path) -> tuple[Results, str | None]:
+    """The kept results and, when the file is damaged, one line saying so (the file is set
+    aside as NAME.damaged-N.json, never read again nor overwritten)."""
+    if not path.exists():
+        return Results(), None
+    try:
+        return benchmark.read_results(path), None
+    except benchmark.ResultsFileError as exc:
+        n = 1
+        while (aside := path.with_name(f"{path.stem}.damaged-{n}{path.suffix}")).exists():
+            n += 1
+        try:
+            os.replace(path, aside)
+            where = f"kept as {aside.name}"
+        except OSError:
+            where = "left as it is"
+        notice = (f"The saved benchmark results could not be read ({exc}); the table starts "
+                  f"empty and the damaged file is {where}.")
+        log.warning(notice)
+        return Results(), notice
+
+
+class StatusLine(QLabel):
+    """One line that never changes height (so nothing below or above it moves): text too long
+    for it is elided in the middle, the whole text in its tooltip; ``text()`` is the whole."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setMinimumWidth(40)
+        self.setFixedHeight(self.fontMetrics().height() + 4)
+
+    def text(self) -> str:  # the whole text, as set
+        return self._full
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideMiddle,
+                                              max(self.width(), 40))
+        super().setText(shown)
 
 
 class BenchmarkTab(QWidget):
@@ -84,18 +321,30 @@ class BenchmarkTab(QWidget):
 
     openInEvaluation = Signal(str, int, str)  # noqa: N815 (Qt naming) - image, scale, model
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None,
+                 settings: AppSettings | None = None) -> None:
         super().__init__(parent)
         # Exact fp32 by default, as `drrn bench`: protocol numbers must not depend on the machine.
         self.device, self.precision = "auto", "fp32"
+        self.settings = settings or AppSettings()
+        self.results_path = data_path(self.settings.store, RESULTS_FILE)
         self._job: Job | None = None
-        self._results: dict[str, list[BenchResult]] = {}
+        self._plan: Plan | None = None
+        self._started = 0.0
+        self._saved_at = 0.0
+        self._quiet = True  # no choices saved while the boxes are being built or restored
         self._failures: list[tuple[str, str]] = []
+        self._computed = 0
         self._plot_timer = QTimer(self, singleShot=True, interval=150)
         self._plot_timer.timeout.connect(self._redraw_plot)
         self._build_ui()
         self.refresh_models()
         self._restore_choices()
+        self._quiet = False
+        self._results, notice = load_kept(self.results_path)
+        self._show_kept()
+        if notice:
+            self.message.show_error(notice)
         self._update_buttons()
 
     # UI construction
@@ -108,6 +357,7 @@ class BenchmarkTab(QWidget):
         side.addWidget(self._models_box(), 1)
         self.ifc_check = QCheckBox("Compute IFC (slowest metric)", self)
         self.ifc_check.setChecked(True)
+        self.ifc_check.toggled.connect(self._choices_changed)
         side.addWidget(self.ifc_check)
         buttons = QHBoxLayout()
         self.run_button = QPushButton("Run benchmark", self)
@@ -115,23 +365,19 @@ class BenchmarkTab(QWidget):
         self.run_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.clicked.connect(self.cancel)
+        self.clear_button = QPushButton("Clear…", self)
+        self.clear_button.clicked.connect(self._clear_dialog)
         buttons.addWidget(self.run_button, 1)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.clear_button)
         side.addLayout(buttons)
+        # Below the buttons only lines of a fixed height: nothing a run says moves the buttons.
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         side.addWidget(self.progress)
-        self.status = QLabel("", self)
-        self.status.setWordWrap(True)
+        self.status = StatusLine(self)
         side.addWidget(self.status)
-        self.message = MessageLine(self)
-        side.addWidget(self.message)
-        self.failure_list = QListWidget(self)
-        self.failure_list.setToolTip("Images that could not be scored, with the reason")
-        self.failure_list.setMaximumHeight(120)
-        self.failure_list.hide()
-        side.addWidget(self.failure_list)
 
         splitter = QSplitter(Qt.Orientation.Vertical, self)
         splitter.addWidget(self._table_panel())
@@ -144,10 +390,12 @@ class BenchmarkTab(QWidget):
         lay.addWidget(scroll_panel(controls, 330))
         lay.addWidget(splitter, 1)
         self.run_button.setToolTip("Score every image of every dataset at every ticked scale "
-                                   "with every ticked model (the paper's protocol)")
+                                   "with every ticked model (the paper's protocol); results "
+                                   "already in the table are kept, not computed again")
         self.cancel_button.setToolTip("Stop; the results so far stay in the table")
         self.ifc_check.setToolTip("IFC takes longer than PSNR and SSIM together")
         self.remove_button.setToolTip("Remove the selected datasets from the list")
+        self.progress.setToolTip("The estimated share of the run done")
 
     def _datasets_box(self) -> QGroupBox:
         box = QGroupBox("Datasets (drop folders here)", self)
@@ -155,6 +403,7 @@ class BenchmarkTab(QWidget):
         self.datasets = FolderList(box)
         self.datasets.setMinimumHeight(80)
         self.datasets.foldersChanged.connect(self._update_buttons)
+        self.datasets.foldersChanged.connect(self._choices_changed)
         lay.addWidget(self.datasets)
         row = QHBoxLayout()
         add = QPushButton("Add folder…", box)
@@ -176,6 +425,7 @@ class BenchmarkTab(QWidget):
             check.setToolTip(f"Score at scale ×{s}")
             check.setChecked(True)
             check.toggled.connect(self._update_buttons)
+            check.toggled.connect(self._choices_changed)
             self.scale_checks[s] = check
             lay.addWidget(check)
         return box
@@ -185,11 +435,13 @@ class BenchmarkTab(QWidget):
         lay = QVBoxLayout(box)
         self.models = QListWidget(box)
         self.models.setToolTip("Bicubic (the protocol's baseline) is always included")
+        self.models.itemChanged.connect(self._choices_changed)
         lay.addWidget(self.models)
         self.ensemble_check = QCheckBox("Self-ensemble too (NAME+, 8× time)", box)
         self.ensemble_check.setToolTip(
             "Also score each ticked DRRN model as its self-ensemble, the mean of its 8 flips and "
             "rotations: the “+” rows of super-resolution tables (drrn bench --model NAME+)")
+        self.ensemble_check.toggled.connect(self._choices_changed)
         lay.addWidget(self.ensemble_check)
         return box
 
@@ -210,10 +462,17 @@ class BenchmarkTab(QWidget):
         self.json_button.clicked.connect(self._export_json_dialog)
         self.table_button = QPushButton("Export table…", panel)
         self.table_button.clicked.connect(self._export_table_dialog)
-        bar.addWidget(self.csv_button)
-        bar.addWidget(self.json_button)
-        bar.addWidget(self.table_button)
+        for button in (self.csv_button, self.json_button, self.table_button):
+            bar.addWidget(button)
         lay.addLayout(bar)
+        # Messages and failures under the buttons (which they never move), above the table.
+        self.message = MessageLine(panel)
+        lay.addWidget(self.message)
+        self.failure_list = QListWidget(panel)
+        self.failure_list.setToolTip("Images that could not be scored, with the reason")
+        self.failure_list.setMaximumHeight(120)
+        self.failure_list.hide()
+        lay.addWidget(self.failure_list)
         self.table_model = BenchTableModel(self)
         self.proxy = BenchProxyModel(self)
         self.proxy.setSourceModel(self.table_model)
@@ -228,10 +487,14 @@ class BenchmarkTab(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(self._on_double_click)
         self.table.setToolTip("Double-click an image row to open it in the evaluation view")
+        self.clear_button.setToolTip("Forget every result in the table (the next run computes "
+                                     "them again)")
         self.csv_button.setToolTip("One row per image plus mean and standard-deviation rows")
-        self.json_button.setToolTip("Exactly what `drrn bench --json` writes")
+        self.json_button.setToolTip("Exactly what `drrn bench --json` writes (`drrn bench "
+                                    "--resume` can go on from it)")
         self.table_button.setToolTip("The means as a Markdown or LaTeX table to paste into a "
-                                     "paper, each row's best PSNR in bold (drrn bench --table)")
+                                     "paper, each row's best PSNR in bold and each model's "
+                                     "weights hash named (drrn bench --table)")
         lay.addWidget(self.table)
         return panel
 
@@ -271,6 +534,7 @@ class BenchmarkTab(QWidget):
         except Exception as exc:  # noqa: BLE001 - a broken registry must not break the tab
             choices = [ModelChoice("Bicubic", BICUBIC)]
             self.message.show_error(f"Could not list models: {user_message(exc)}")
+        quiet, self._quiet = self._quiet, True  # the same ticks: nothing to remember anew
         self.models.clear()
         for choice in choices:
             item = QListWidgetItem(choice.label, self.models)
@@ -283,6 +547,7 @@ class BenchmarkTab(QWidget):
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsUserCheckable)
                 on = choice.name in ticked
                 item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self._quiet = quiet
 
     def add_dataset(self, folder: str | Path) -> bool:
         return self.datasets.add_folder(folder)
@@ -305,20 +570,34 @@ class BenchmarkTab(QWidget):
     def is_running(self) -> bool:
         return self._job is not None
 
-    def confirm_replace(self) -> bool:
-        """Ask before a new run replaces the results in the table (True: go ahead)."""
-        n = len(self.table_model.rows(means=False))
+    def results(self) -> Results:
+        """Every result in the table, with what each was computed under."""
+        return self._results
+
+    def confirm_long_run(self, plan: Plan) -> bool:
+        """Ask before a run estimated over LONG_RUN_S (True: run it)."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Run the benchmark?",
+                          self._plan_text(plan) + " Run it now?", parent=self)
+        run = box.addButton("Run", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(run)
+        box.exec()
+        return box.clickedButton() is run
+
+    def confirm_clear(self) -> bool:
+        """Ask before forgetting every result (True: forget them)."""
+        n = len(self._results)
         answer = QMessageBox.question(
-            self, "Replace the results?",
-            f"The table holds {n} result{'s' if n != 1 else ''} of the last run. A new run "
-            "replaces them (export them first to keep them). Run now?",
+            self, "Clear the results?",
+            f"Forget the {n} result{'s' if n != 1 else ''} in the table? The next run computes "
+            "them again (export them first to keep a copy).",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 
     def start(self) -> None:
-        """Validate the choices and start the protocol on a worker thread (asks first when the
-        table holds results)."""
+        """Validate the choices, then on a worker thread find what the table lacks and estimate
+        its time; a run over a minute is asked about; then compute only the missing results."""
         if self._job is not None:
             return
         folders, scales = self.datasets.folders(), self.selected_scales()
@@ -329,31 +608,23 @@ class BenchmarkTab(QWidget):
                 else "Add at least one dataset folder." if not folders
                 else "Choose at least one scale.")
             return
-        if self.table_model.rowCount() and not self.confirm_replace():
-            return
         self.save_choices()
         self.message.clear_message()
         self.message.setToolTip("")
         self.failure_list.clear()
         self.failure_list.hide()
-        self.table_model.clear()
-        self._results.clear()
         self._failures.clear()
-        self.plot_dataset.clear()
-        self.plot.clear()
-        self.plot_placeholder.set_empty(True)
         self.progress.setValue(0)
-        self.status.setText("Starting…")
-        models = self.model_specs()
-        self._job = start_job(run_benchmark, folders, models, scales, self.ifc_check.isChecked(),
-                              self.device, self.precision,
-                              name="benchmark", parent=self)
-        self._job.progressed.connect(self._on_progress)
-        self._job.yielded.connect(self._on_item)
-        self._job.succeeded.connect(lambda _: self.status.setText(self._summary("Done")))
-        self._job.cancelled.connect(lambda: self.status.setText(self._summary("Cancelled")))
-        self._job.failed.connect(self._on_failed)
-        self._job.finished.connect(self._on_finished)
+        self.status.setText("Estimating the run time…")
+        job = start_job(plan_benchmark, folders, self.model_specs(), scales,
+                        self.ifc_check.isChecked(), self.device, self.precision, self._results,
+                        name="benchmark estimate", parent=self)
+        self._job = job
+        job.progressed.connect(lambda _f, _e, text: text and self.status.setText(text))
+        job.cancelled.connect(lambda: self.status.setText("Cancelled."))
+        job.failed.connect(lambda exc: (self.message.show_error(user_message(exc)),
+                                        self.status.setText("")))
+        job.finished.connect(lambda: self._on_planned(job, scales))
         self._update_buttons()
 
     def cancel(self) -> None:
@@ -365,11 +636,18 @@ class BenchmarkTab(QWidget):
         """(image path, reason) of every image that could not be scored in the last run."""
         return list(self._failures)
 
+    def clear_results(self) -> None:
+        """Forget every result (the table, the plot and the kept file)."""
+        self._results = Results()
+        self._save_kept()
+        self._show_kept()
+        self.status.setText("")
+
     def export_csv(self, path: str | Path, summary: bool = True) -> None:
         """One row per scored image as `drrn bench --csv` writes it (with the seconds each
         restoration took); with ``summary`` (default) then a mean and a standard-deviation row
-        per dataset, model and scale, and for every row the model file's SHA-256 and what it ran
-        on (backend, device, precision). Atomic."""
+        per dataset, model and scale, and for every row the SHA-256 of the weights the result
+        was computed with and what the model runs on (backend, device, precision). Atomic."""
         import csv
         import io
         import statistics
@@ -381,7 +659,9 @@ class BenchmarkTab(QWidget):
         if not summary:
             write_text_atomic(Path(path), benchmark.bench_csv(docs))
             return
-        prov = {m: self._provenance(m) for m in {r.model for r in self.table_model.rows()}}
+        sha = {(doc["dataset"], run["model"], run["scale"]): run.get("weights_sha256") or ""
+               for doc in docs for run in doc["runs"]}
+        ran = {m: self._ran_on(m) for m in {r.model for r in self.table_model.rows()}}
         times: dict[tuple, list[float]] = {}
         for r in self.table_model.rows(means=False):
             times.setdefault((r.dataset, r.model, r.scale), []).append(r.seconds)
@@ -392,40 +672,37 @@ class BenchmarkTab(QWidget):
             for run in doc["runs"]:
                 for im in run["images"]:
                     w.writerow([doc["dataset"], run["model"], run["scale"], im["image"],
-                                *benchmark.csv_cells(im), *prov[run["model"]]])
+                                *benchmark.csv_cells(im),
+                                sha[(doc["dataset"], run["model"], run["scale"])],
+                                ran[run["model"]]])
         for row in summary_rows(self.table_model.rows(means=False)):
             group = times[(row[0], row[1], row[2])]
             if row[3].startswith("mean"):
                 seconds = repr(statistics.fmean(group))
             else:
                 seconds = repr(statistics.stdev(group)) if len(group) > 1 else ""
-            w.writerow([*row, seconds, *prov[row[1]]])
+            w.writerow([*row, seconds, sha[(row[0], row[1], row[2])], ran[row[1]]])
         write_text_atomic(Path(path), buf.getvalue())
 
-    def _provenance(self, model: str) -> tuple[str, str]:
-        """(weights SHA-256, what it ran on) of a benchmarked model; bicubic: ("", "bicubic")."""
+    def _ran_on(self, model: str) -> str:
+        """What a benchmarked model runs on (backend, device, precision)."""
         if model == BICUBIC:
-            return "", "bicubic (MATLAB-exact, float64)"
-        from app.exports import file_sha256
-        from drrn_core import weights
-
+            return "bicubic (MATLAB-exact, float64)"
         try:
-            sha = file_sha256(weights.find_model(weights.split_ensemble(model)[0]).path)
-            ran = upscaler_for(model, self.device, self.precision).description
+            return upscaler_for(model, self.device, self.precision).description
         except Exception:  # noqa: BLE001 - a model removed since the run: leave it blank
-            return "", ""
-        return sha, ran
+            return ""
 
     def export_json(self, path: str | Path) -> None:
-        """Exactly `drrn bench --json`: one object per dataset (a list for several), atomically."""
+        """Exactly `drrn bench --json`: one object per dataset (a list for several), with each
+        run's weights hash, precision and IFC choice; atomically."""
         from drrn_core.atomic import write_text_atomic
 
-        docs = self._bench_docs()
-        doc = docs[0] if len(docs) == 1 else docs
-        write_text_atomic(Path(path), json.dumps(doc, indent=2) + "\n")
+        write_text_atomic(Path(path), benchmark.results_text(self._bench_docs()))
 
     def export_table(self, path: str | Path) -> None:
-        """Exactly `drrn bench --table`: the means as Markdown (.md) or LaTeX (.tex)."""
+        """Exactly `drrn bench --table`: the means as Markdown (.md) or LaTeX (.tex), each
+        model's weights hash named under the table or in its caption."""
         from drrn_core.atomic import write_text_atomic
 
         fmt = benchmark.TABLE_FORMATS.get(Path(path).suffix.lower())
@@ -434,10 +711,11 @@ class BenchmarkTab(QWidget):
         write_text_atomic(Path(path), benchmark.means_table(self._bench_docs(), fmt))
 
     def _bench_docs(self) -> list[dict]:
-        """The bench JSON (drrn_core.benchmark.bench_json) of each dataset with results."""
-        if not self._results:
+        """The bench JSON (drrn bench --json's shape) of the results in the table."""
+        docs = self._results.documents(extra=False)
+        if not docs:
             raise ValueError("There are no results to export yet.")
-        return [benchmark.bench_json(name, results) for name, results in self._results.items()]
+        return docs
 
     # Slots
     def _choose_folder(self) -> None:
@@ -445,10 +723,58 @@ class BenchmarkTab(QWidget):
         if folder:
             self.datasets.add_folder(folder)
 
+    def _on_planned(self, job: Job, scales: list[int]) -> None:
+        """The estimate is in: nothing to do, ask about a long run, or start it (at once: the
+        tab never looks idle between the two jobs)."""
+        if self._job is not job:
+            return
+        self._job = None
+        plan = job.result
+        if not isinstance(plan, Plan) or job.token.is_cancelled():
+            self._update_buttons()
+            return
+        self._plan = plan
+        if not plan.cells:
+            n = plan.reused
+            self.progress.setValue(self.progress.maximum())
+            self.status.setText(f"Nothing to compute: the table holds all {n} "
+                                f"result{'s' if n != 1 else ''} of these choices.")
+        elif plan.seconds > LONG_RUN_S and not self.confirm_long_run(plan):
+            self.status.setText(f"Not run. {self._plan_text(plan)}")
+        else:
+            self.status.setText(self._plan_text(plan))
+            self._start_run(plan, scales)
+        self._update_buttons()
+
+    def _plan_text(self, plan: Plan) -> str:
+        n = len(plan.cells)
+        kept = f" ({plan.reused} in the table already)" if plan.reused else ""
+        where = f"; {plan.device}" if plan.device else ""
+        return (f"{n} result{'s' if n != 1 else ''} to compute{kept}: "
+                f"{estimate.format_duration(plan.seconds)}{where}.")
+
+    def _start_run(self, plan: Plan, scales: list[int]) -> None:
+        if self._job is not None:
+            return
+        self._started = time.monotonic()
+        self._saved_at = self._started
+        self._computed = 0
+        job = start_job(run_benchmark, plan, scales, self.ifc_check.isChecked(), self.device,
+                        self.precision, name="benchmark", parent=self)
+        self._job = job
+        job.progressed.connect(self._on_progress)
+        job.yielded.connect(self._on_item)
+        job.succeeded.connect(lambda _: self.status.setText(self._summary("Done")))
+        job.cancelled.connect(lambda: self.status.setText(self._summary("Cancelled")))
+        job.failed.connect(self._on_failed)
+        job.finished.connect(lambda: self._on_finished(job))
+        self._update_buttons()
+
     def _on_progress(self, fraction: float, eta: float, message: str) -> None:
         self.progress.setValue(round(fraction * 1000))
-        eta_str = format_eta(eta)
-        self.status.setText(f"{message}  {eta_str}".strip())
+        if self._plan is not None:
+            eta = run_eta(self._plan.seconds, fraction, time.monotonic() - self._started, eta)
+        self.status.setText(f"{message}  {format_eta(eta)}".strip())
 
     def _on_item(self, item: Scored | Failed) -> None:
         if isinstance(item, Failed):
@@ -456,13 +782,68 @@ class BenchmarkTab(QWidget):
             self._show_failures()
             return
         r, dataset = item.result, item.dataset.name
-        self._results.setdefault(dataset, []).append(r)
-        self.table_model.add_image(BenchRow(
-            dataset, r.image, r.scale, r.model, r.score.psnr, r.score.ssim, r.score.ifc,
-            seconds=r.seconds, path=str(item.path), of=len(item.dataset.images)))
+        self._computed += 1
+        info = self._plan.infos[r.model] if self._plan is not None else RunInfo()
+        if self._results.add(dataset, r, info, path=str(item.path)):
+            self.table_model.remove_group(dataset, r.scale, r.model)  # other weights: replaced
+        self._results.dataset_extra(dataset)["image_count"] = len(item.dataset.images)
+        self.table_model.add_image(self._row(dataset, r, str(item.path),
+                                             len(item.dataset.images)))
         if self.plot_dataset.findText(dataset) < 0:
             self.plot_dataset.addItem(dataset)
         self._plot_timer.start()
+        if time.monotonic() - self._saved_at > SAVE_EVERY_S:
+            self._save_kept()
+
+    @staticmethod
+    def _row(dataset: str, r: BenchResult, path: str | None, of: int) -> BenchRow:
+        """A table row; its seconds as the kept file has them (microseconds), so a row reads
+        the same after a restart."""
+        return BenchRow(dataset, r.image, r.scale, r.model, r.score.psnr, r.score.ssim,
+                        r.score.ifc, seconds=round(r.seconds, 6), path=path, of=of)
+
+    def _show_kept(self) -> None:
+        """The table and plot from the kept results (at start, after Clear)."""
+        rows = []
+        for dataset, model, scale, _info, entry in self._results.entries():
+            of = self._results.dataset_extra(dataset).get("image_count")
+            score = benchmark.entry_score(entry)
+            result = BenchResult(model, scale, entry["image"], score, 0, 0,
+                                 float(entry.get("seconds") or 0.0))
+            rows.append(self._row(dataset, result, entry.get("path"),
+                                  of if isinstance(of, int) and of > 0 else 1))
+        groups: dict[tuple, int] = {}
+        for row in rows:
+            groups[(row.dataset, row.scale, row.model)] = groups.get(
+                (row.dataset, row.scale, row.model), 0) + 1
+        for row in rows:  # a count never above what is there (a file from elsewhere)
+            row.of = max(row.of, groups[(row.dataset, row.scale, row.model)])
+        self.table_model.set_rows(rows)
+        self.plot_dataset.clear()
+        for dataset in dict.fromkeys(r.dataset for r in rows):
+            self.plot_dataset.addItem(dataset)
+        self._redraw_plot()
+        if rows:
+            n = len(rows)
+            self.status.setText(f"{n} result{'s' if n != 1 else ''} from earlier runs: a run "
+                                "adds what these choices lack.")
+        self._update_buttons()
+
+    def _save_kept(self) -> None:
+        """The results to their file, atomically (a failure is said once, never a crash)."""
+        from drrn_core.atomic import write_text_atomic
+
+        self._saved_at = time.monotonic()
+        try:
+            self.results_path.parent.mkdir(parents=True, exist_ok=True)
+            docs = self._results.documents()
+            write_text_atomic(self.results_path,
+                              benchmark.results_text(docs) if docs else "[]\n")
+        except OSError as exc:
+            log.warning("could not keep the benchmark results in %s: %s", self.results_path,
+                        exc)
+            self.message.show_error(f"Could not keep the results for the next start: "
+                                    f"{user_message(exc)}")
 
     def _show_failures(self) -> None:
         """Every failed image is listed (name and reason), not "(and 2 more)"."""
@@ -478,8 +859,14 @@ class BenchmarkTab(QWidget):
         self.message.show_error(f"Benchmark stopped: {user_message(exc)}")
         self.status.setText(self._summary("Failed"))
 
-    def _on_finished(self) -> None:
+    def _on_finished(self, job: Job) -> None:
+        if self._job is not job:
+            return
         self._job = None
+        if job.error is None and not job.token.is_cancelled():
+            self.progress.setValue(self.progress.maximum())
+        self._save_kept()
+        self._plan = None
         self._redraw_plot()
         self._update_buttons()
 
@@ -487,6 +874,10 @@ class BenchmarkTab(QWidget):
         row = self.table_model.row_at(self.proxy.mapToSource(index).row())
         if row.path and not row.is_mean:
             self.openInEvaluation.emit(row.path, row.scale, row.model)
+
+    def _clear_dialog(self) -> None:
+        if self._results and self.confirm_clear():
+            self.clear_results()
 
     def _export_csv_dialog(self) -> None:
         path, chosen = QFileDialog.getSaveFileName(
@@ -531,14 +922,18 @@ class BenchmarkTab(QWidget):
             self.message.show_info(f"Saved {saved}")
 
     # Remembered choices
+    def _choices_changed(self, *_args) -> None:
+        """Every change of the boxes is remembered as the user leaves them (not only at Run)."""
+        if not self._quiet:
+            self.save_choices()
+
     def save_choices(self) -> None:
         """Datasets, scales, ticked models, IFC and self-ensemble, for the next session."""
-        from app.settings import AppSettings
-
-        store = AppSettings().store
+        store = self.settings.store
         store.setValue("benchmark/datasets", [str(f) for f in self.datasets.folders()])
         store.setValue("benchmark/scales", [str(s) for s in self.selected_scales()])
-        store.setValue("benchmark/models", [c.name for c in self.selected_models()])
+        store.setValue("benchmark/models", [c.name for c in self.selected_models()
+                                            if not c.is_bicubic])
         store.setValue("benchmark/ifc", self.ifc_check.isChecked())
         store.setValue("benchmark/ensemble", self.ensemble_check.isChecked())
         store.sync()
@@ -546,20 +941,20 @@ class BenchmarkTab(QWidget):
     def _restore_choices(self) -> None:
         """The last session's choices; without any, the default DRRN model is ticked beside
         bicubic (the comparison people run a benchmark for)."""
-        from app.settings import AppSettings
-
-        store = AppSettings().store
+        store = self.settings.store
 
         def strings(key: str) -> list[str] | None:
             value = store.value(key)
             if value is None:
                 return None
-            return [value] if isinstance(value, str) else [str(v) for v in value]
+            if isinstance(value, str):
+                return [value] if value else []
+            return [str(v) for v in value]
 
         for folder in strings("benchmark/datasets") or []:
             self.datasets.add_folder(folder)
         scales = strings("benchmark/scales")
-        if scales:
+        if scales is not None:
             for s, check in self.scale_checks.items():
                 check.setChecked(str(s) in scales)
         models = strings("benchmark/models")
@@ -583,8 +978,10 @@ class BenchmarkTab(QWidget):
 
     # Helpers
     def _summary(self, word: str) -> str:
-        n, failed = len(self.table_model.rows(means=False)), len(self._failures)
+        n, failed = self._computed, len(self._failures)
+        reused = self._plan.reused if self._plan is not None else 0
         text = f"{word}: {n} result{'s' if n != 1 else ''}"
+        text += f" ({reused} more kept from earlier runs)" if reused else ""
         return text + (f", {failed} image{'s' if failed != 1 else ''} failed." if failed else ".")
 
     def _update_buttons(self) -> None:
@@ -592,9 +989,8 @@ class BenchmarkTab(QWidget):
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         has_rows = self.table_model.rowCount() > 0
-        self.csv_button.setEnabled(has_rows and not running)
-        self.json_button.setEnabled(has_rows and not running)
-        self.table_button.setEnabled(has_rows and not running)
+        for button in (self.clear_button, self.csv_button, self.json_button, self.table_button):
+            button.setEnabled(has_rows and not running)
 
     def _redraw_plot(self) -> None:
         dataset = self.plot_dataset.currentText()

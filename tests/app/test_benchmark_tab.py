@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -191,7 +192,8 @@ def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
     doc = json.loads((tmp_path / "bench.json").read_text())
     paths = list_images(dataset)
     expected = benchmark.bench_json("Tiny", benchmark.iter_benchmark(
-        paths, [2, 4], {"bicubic": "bicubic"}, with_ifc=False))
+        paths, [2, 4], {"bicubic": "bicubic"}, with_ifc=False),
+        info={"bicubic": benchmark.RunInfo(with_ifc=False)})
 
     def scores_only(d: dict) -> dict:
         """The document without the measured seconds (a timing differs from run to run)."""
@@ -214,7 +216,7 @@ def test_table_export_is_drrn_bench_table(qtbot, tab, dataset, tmp_path, monkeyp
     _only_scales(tab, {2})
     tab.ifc_check.setChecked(False)
     _run(qtbot, tab)
-    docs = [benchmark.bench_json(n, rs) for n, rs in tab._results.items()]
+    docs = tab.results().documents(extra=False)
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         lambda *a, **k: (str(tmp_path / "table"), "LaTeX table (*.tex)"))
     tab.table_button.click()
@@ -336,23 +338,7 @@ def test_an_image_that_cannot_be_scored_fails_alone(qtbot, tab, tmp_path):
     assert tab.progress.value() == tab.progress.maximum()
 
 
-# -- issue 12.9: asking before wiping, sensible default ticks, remembered choices, all failures --
-def test_a_second_run_asks_before_replacing_the_results(qtbot, tab, dataset, monkeypatch):
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
-    _run(qtbot, tab)
-    first = tab.table_model.rows()
-    asked = []
-    monkeypatch.setattr(tab, "confirm_replace", lambda: asked.append(1) or False)
-    tab.start()
-    assert asked == [1] and not tab.is_running()
-    assert tab.table_model.rows() == first  # declined: nothing wiped
-    monkeypatch.setattr(tab, "confirm_replace", lambda: asked.append(2) or True)
-    _run(qtbot, tab)
-    assert asked == [1, 2] and len(tab.table_model.rows(means=False)) == 3
-
-
+# -- sensible default ticks, remembered choices, all failures ---------------------------------
 def test_default_model_is_ticked_and_choices_are_remembered(qtbot, model_store, monkeypatch,
                                                             dataset, tmp_path):
     import shutil
@@ -426,3 +412,347 @@ def test_csv_with_mean_and_std_rows_and_provenance(qtbot, tmp_path, dataset, mod
     tiny = [r for r in rows if r["model"] == "tiny"]
     assert {r["model_sha256"] for r in tiny} == {sha}
     assert all("fp32" in r["ran_on"] for r in tiny)
+
+
+# -- results that stay: kept between runs and sessions, only what is missing computed ----------
+def _tiny_model(folder: Path, factor: float = 1.0) -> Path:
+    """A tiny DRRN in the user model folder (weights scaled by ``factor``: other weights)."""
+    import torch
+
+    from drrn_core import weights
+    from drrn_core.model import DRRN, DRRNConfig
+
+    torch.manual_seed(0)
+    net = DRRN(DRRNConfig(B=1, U=1, channels=8))
+    with torch.no_grad():
+        for param in net.parameters():
+            param.mul_(factor)
+    path = folder / "models" / "tiny.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return weights.save_weights(path, net)
+
+
+def _tick(tab: BenchmarkTab, name: str, on: bool = True) -> None:
+    for i in range(tab.models.count()):
+        item = tab.models.item(i)
+        if item.data(Qt.ItemDataRole.UserRole).name == name:
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            return
+    raise AssertionError(f"{name} not listed")
+
+
+def _cells(tab: BenchmarkTab) -> dict[tuple, tuple]:
+    return {(r.dataset, r.image, r.scale, r.model): (r.psnr, r.ssim, r.ifc, r.seconds, r.path)
+            for r in tab.table_model.rows(means=False)}
+
+
+def _computed(qtbot, tab: BenchmarkTab) -> list[tuple]:
+    """Run and return the (image, scale, model) of every result the run computed."""
+    got: list[tuple] = []
+    original = tab._on_item
+
+    def record(item):
+        if isinstance(item, benchmark.Scored):
+            got.append((item.result.image, item.result.scale, item.result.model))
+        original(item)
+
+    tab._on_item = record
+    try:
+        _run(qtbot, tab)
+    finally:
+        del tab._on_item
+    return got
+
+
+def test_results_come_back_after_a_restart(qtbot, tab, dataset):
+    from app.settings import AppSettings
+
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2, 3})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    before = _cells(tab)
+    assert len(before) == 6
+    store = AppSettings().store
+    assert tab.results_path.parent == Path(store.fileName()).parent  # beside the settings
+    assert benchmark.read_results(tab.results_path).documents() == tab.results().documents()
+
+    again = BenchmarkTab()
+    qtbot.addWidget(again)
+    assert _cells(again) == before
+    assert [(m.dataset, m.scale, m.model, m.count) for m in again.table_model.rows(means=True)] \
+        == [(m.dataset, m.scale, m.model, m.count) for m in tab.table_model.rows(means=True)]
+    assert again.plot_dataset.currentText() == "Tiny"
+    assert len(again.plot.getPlotItem().listDataItems()) == 2
+    assert "6 results from earlier runs" in again.status.text()
+    assert again.csv_button.isEnabled() and not again.message.is_error()
+
+
+def test_a_run_computes_only_what_the_table_lacks(qtbot, tab, dataset):
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    first = _computed(qtbot, tab)
+    assert sorted(first) == [(f"img_00{i}.png", 2, "bicubic") for i in (1, 2, 3)]
+    kept = _cells(tab)
+
+    _only_scales(tab, {2, 4})  # a scale added: only its results run
+    added = _computed(qtbot, tab)
+    assert sorted(added) == [(f"img_00{i}.png", 4, "bicubic") for i in (1, 2, 3)]
+    cells = _cells(tab)
+    assert len(cells) == 6 and all(cells[k] == v for k, v in kept.items())
+    assert tab.status.text() == "Done: 3 results (3 more kept from earlier runs)."
+
+    tab.start()  # nothing missing: nothing runs
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=RUN_TIMEOUT_MS)
+    assert tab.status.text() == "Nothing to compute: the table holds all 6 results of these " \
+                                "choices."
+    assert _cells(tab) == cells
+
+    _only_scales(tab, {3})  # unticked scales keep their results in the table
+    assert sorted(_computed(qtbot, tab)) == [(f"img_00{i}.png", 3, "bicubic") for i in (1, 2, 3)]
+    assert len(_cells(tab)) == 9
+
+
+def test_an_added_model_runs_alone_and_other_weights_run_again(qtbot, dataset, tmp_path):
+    user = tmp_path / "user"
+    weights_path = _tiny_model(user)
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _tick(tab, "tiny", False)
+    _computed(qtbot, tab)
+    _tick(tab, "tiny")
+    assert sorted(_computed(qtbot, tab)) == [(f"img_00{i}.png", 2, "tiny") for i in (1, 2, 3)]
+    before = _cells(tab)
+    doc = tab.results().documents()[0]
+    sha = benchmark.file_sha256(weights_path)
+    assert {r["model"]: r["weights_sha256"] for r in doc["runs"]} == {"bicubic": None,
+                                                                      "tiny": sha}
+
+    from app.upscalers import forget_models
+
+    _tiny_model(user, factor=0.5)  # retrained: the same name, other weights
+    forget_models()
+    again = _computed(qtbot, tab)
+    assert sorted(again) == [(f"img_00{i}.png", 2, "tiny") for i in (1, 2, 3)]
+    after = _cells(tab)
+    assert len(after) == 6
+    for key, value in before.items():
+        if key[3] == "bicubic":
+            assert after[key] == value
+        else:
+            assert after[key][0] != value[0]  # the new weights' scores replaced the old ones
+    (mean,) = [m for m in tab.table_model.rows(means=True) if m.model == "tiny"]
+    assert mean.count == 3
+    assert tab.results().documents()[0]["runs"][1]["weights_sha256"] != sha
+
+
+def test_the_ifc_choice_is_part_of_a_results_key(qtbot, tab, dataset):
+    tab.add_dataset(dataset)
+    _only_scales(tab, {4})
+    tab.ifc_check.setChecked(False)
+    _computed(qtbot, tab)
+    assert all(v[2] is None for v in _cells(tab).values())
+    tab.ifc_check.setChecked(True)
+    assert len(_computed(qtbot, tab)) == 3
+    cells = _cells(tab)
+    assert len(cells) == 3 and all(v[2] is not None for v in cells.values())
+
+
+def test_a_damaged_results_file_is_ignored_with_one_notice(qtbot, tab, dataset):
+    path = tab.results_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('[{"dataset": "Tiny", "runs": [{"model": "bicubic", "sca')
+    first = BenchmarkTab()
+    qtbot.addWidget(first)
+    assert first.table_model.rowCount() == 0
+    assert first.message.is_error() and "could not be read" in first.message.text()
+    aside = path.with_name(f"{path.stem}.damaged-1{path.suffix}")
+    assert aside.read_text().startswith('[{"dataset": "Tiny"') and not path.exists()
+    second = BenchmarkTab()
+    qtbot.addWidget(second)
+    assert second.message.isHidden() and not second.message.text()
+    second.add_dataset(dataset)
+    _only_scales(second, {2})
+    second.ifc_check.setChecked(False)
+    _run(qtbot, second)
+    assert len(benchmark.read_results(path)) == 3
+
+
+def test_clear_forgets_every_result(qtbot, tab, dataset, monkeypatch):
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _run(qtbot, tab)
+    monkeypatch.setattr(tab, "confirm_clear", lambda: False)
+    tab.clear_button.click()
+    assert len(_cells(tab)) == 3
+    monkeypatch.setattr(tab, "confirm_clear", lambda: True)
+    tab.clear_button.click()
+    assert tab.table_model.rowCount() == 0 and not tab.csv_button.isEnabled()
+    assert tab.plot_placeholder.is_empty()
+    fresh = BenchmarkTab()
+    qtbot.addWidget(fresh)
+    assert fresh.table_model.rowCount() == 0
+
+
+def test_a_run_over_a_minute_is_asked_about_first(qtbot, dataset, tmp_path, monkeypatch):
+    """The estimate (the engine's, on a worker thread) is shown and a long run asked about;
+    Cancel runs nothing. A short run is not asked about."""
+    from app import estimate
+
+    _tiny_model(tmp_path / "user")
+    monkeypatch.setattr(estimate, "restore_seconds", lambda up, hw: 100.0)
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _tick(tab, "tiny", False)
+    asked = []
+    monkeypatch.setattr(tab, "confirm_long_run", lambda plan: asked.append(plan) or False)
+    _run(qtbot, tab)  # bicubic only: seconds, not asked
+    assert asked == [] and len(_cells(tab)) == 3
+
+    _tick(tab, "tiny")
+    _run(qtbot, tab)
+    (plan,) = asked
+    assert len(plan.cells) == 3 and plan.reused == 3 and plan.seconds >= 300
+    assert len(_cells(tab)) == 3  # declined: nothing ran
+    assert tab.status.text().startswith("Not run. 3 results to compute (3 in the table "
+                                        "already): about 5 min")
+
+    monkeypatch.setattr(tab, "confirm_long_run", lambda plan: asked.append(plan) or True)
+    _run(qtbot, tab)
+    assert len(asked) == 2 and len(_cells(tab)) == 6
+
+
+def test_progress_eta_and_status_follow_the_real_work(qtbot, dataset, tmp_path, monkeypatch):
+    """The first ETA comes from the estimate, not from the quick bicubic results before the
+    model's, and the status line names the result being computed (the model's, while it runs)."""
+    from app import estimate
+
+    _tiny_model(tmp_path / "user")
+    monkeypatch.setattr(estimate, "restore_seconds", lambda up, hw: 100.0)
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    monkeypatch.setattr(tab, "confirm_long_run", lambda plan: True)
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    _tick(tab, "tiny")
+    events: list[tuple] = []
+    on_progress, on_item = tab._on_progress, tab._on_item
+
+    def progress(fraction, eta, message):
+        on_progress(fraction, eta, message)
+        events.append(("progress", fraction, message, tab.status.text()))
+
+    def item(event):
+        events.append(("result", event.result.image, event.result.scale, event.result.model))
+        on_item(event)
+
+    tab._on_progress, tab._on_item = progress, item
+    _run(qtbot, tab)
+    results = [e for e in events if e[0] == "result"]
+    assert len(results) == 6
+    for i, event in enumerate(events):
+        if event[0] == "result":
+            said = [e for e in events[:i] if e[0] == "progress"][-1]
+            assert said[2] == f"Tiny ×2 {event[3]}: {event[1]}"
+    first_bicubic = events.index(results[0])
+    assert results[0][3] == "bicubic"
+    after = [e for e in events[first_bicubic:] if e[0] == "progress"][0]
+    assert after[1] < 0.01  # a bicubic result is a sliver of this run's work
+    minutes = int(after[3].rsplit("ETA ", 1)[1].split(":")[0])
+    assert minutes >= 4  # 3 x 100 s of DRRN ahead, not bicubic's pace
+
+
+def test_run_eta_trusts_the_estimate_early_and_the_pace_later():
+    from app.tabs.benchmark import run_eta
+
+    assert run_eta(360.0, 0.01, 2.0, 26.0) == pytest.approx(358.0)  # not bicubic's 0:26
+    assert run_eta(360.0, 0.1, 100.0, 900.0) == pytest.approx(324.0)
+    assert run_eta(360.0, 0.05, 10.0, float("nan")) == pytest.approx(350.0)
+    assert run_eta(360.0, 0.5, 400.0, 390.0) == 390.0
+    assert math.isnan(run_eta(0.0, 0.0, 1.0, float("nan")))
+
+
+def test_choices_are_remembered_as_the_boxes_are_left(qtbot, tab, dataset, tmp_path):
+    """Without running: every box is remembered as the user leaves it."""
+    _tiny_model(tmp_path / "user")
+    first = BenchmarkTab()
+    qtbot.addWidget(first)
+    first.add_dataset(dataset)
+    other = _crops(tmp_path / "Other", 48, count=1)
+    first.add_dataset(other)
+    _only_scales(first, {2, 4})
+    first.ifc_check.setChecked(False)
+    first.ensemble_check.setChecked(True)
+    _tick(first, "tiny")
+    first.datasets.setCurrentRow(0)
+    first.datasets.item(0).setSelected(True)
+    first.remove_button.click()
+    again = BenchmarkTab()
+    qtbot.addWidget(again)
+    assert again.datasets.folders() == [other.resolve()]
+    assert again.selected_scales() == [2, 4] and not again.ifc_check.isChecked()
+    assert again.model_specs() == ["bicubic", "tiny", "tiny+"]
+    _tick(again, "tiny", False)
+    third = BenchmarkTab()
+    qtbot.addWidget(third)
+    assert third.model_specs() == ["bicubic"]
+
+
+@pytest.mark.parametrize("height", [720, 420])
+def test_the_run_button_stays_where_it_is(qtbot, tab, dataset, height):
+    """Nothing a run says (status lines, messages, the failure list) moves the Run and Cancel
+    buttons, in a tall window and in one short enough to scroll."""
+    tab.resize(1000, height)
+    tab.show()
+    qtbot.waitExposed(tab)
+
+    def where() -> tuple:
+        qtbot.wait(10)
+        return (tab.run_button.mapTo(tab, tab.run_button.rect().topLeft()),
+                tab.cancel_button.mapTo(tab, tab.cancel_button.rect().topLeft()),
+                tab.csv_button.mapTo(tab, tab.csv_button.rect().topLeft()))
+
+    start = where()
+    tab.status.setText("Tiny ×4 a-model-with-a-long-name+: an_image_with_a_long_name.png  "
+                       "ETA 5:55 and more words than fit on one line")
+    assert where() == start
+    tab.message.show_error("3 images could not be scored: and a message long enough to wrap "
+                           "onto a second line in a narrow panel")
+    tab.failure_list.addItem("a.png: cannot identify image file")
+    tab.failure_list.show()
+    assert where() == start
+    tab.add_dataset(dataset)
+    _only_scales(tab, {2})
+    tab.ifc_check.setChecked(False)
+    tab.message.clear_message()
+    tab.failure_list.hide()
+    _run(qtbot, tab)
+    assert where() == start and tab.status.text().startswith("Done")
+
+
+def test_table_export_names_the_weights_hash(qtbot, dataset, tmp_path):
+    path = _tiny_model(tmp_path / "user")
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    tab.add_dataset(dataset)
+    _only_scales(tab, {3})
+    tab.ifc_check.setChecked(False)
+    _tick(tab, "tiny")
+    _run(qtbot, tab)
+    tab.export_table(tmp_path / "t.md")
+    short = benchmark.file_sha256(path)[:16]
+    assert (tmp_path / "t.md").read_text().splitlines()[-1] == (
+        f"Weights (SHA-256, first 16 hex digits): tiny `{short}`.")
+    tab.export_json(tmp_path / "r.json")
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert [r["weights_sha256"] for r in doc["runs"]] == [None, benchmark.file_sha256(path)]
+    assert "path" not in doc["runs"][0]["images"][0]  # exactly drrn bench --json's shape
