@@ -82,8 +82,9 @@ def export_evaluation(compare, folder: str | Path) -> list[Path]:
 
 def plan_evaluation(compare, folder: str | Path) -> list[exports.Output]:
     """Every pane of the evaluation at output size (the input stretched nearest, as shown), the
-    error maps with their colour scale, and one labelled sheet of all: PNGs in ``folder``
-    (existing files are never replaced: name-2.png ...)."""
+    error maps with their colour scale, and one labelled sheet of all, the bicubic and DRRN
+    scores under their titles: PNGs in ``folder`` (existing files are never replaced:
+    name-2.png ...); every PNG's text chunks name the scores too."""
     from app.tabs.compare import TITLES
 
     if compare.mode != "evaluate" or "gt" not in compare.results:
@@ -91,7 +92,11 @@ def plan_evaluation(compare, folder: str | Path) -> list[exports.Output]:
     folder = Path(folder)
     stem, lut = _stem(compare), _lut()
     top = float(compare.error_scale.bar.levels()[1])
-    prov = _provenance(compare, "evaluation panes", error_scale=f"0-{top:g} (Y, 0-255 units)")
+    labels = sheet_labels(compare)
+    scores = {f"scores {TITLES[k]}": exports.score_label(compare.scores[k])
+              for k in ("bicubic", "drrn") if compare.scores.get(k) is not None}
+    prov = _provenance(compare, "evaluation panes", error_scale=f"0-{top:g} (Y, 0-255 units)",
+                       **scores)
     images: dict[str, np.ndarray] = {}
     for key in ("input", "bicubic", "drrn", "gt"):
         if key in compare.results:
@@ -113,11 +118,24 @@ def plan_evaluation(compare, folder: str | Path) -> list[exports.Output]:
     if last in errors:  # the sheet's colour scale: right of the last error map
         pictures[last] = exports.with_colour_scale(errors[last], top, lut)
     sheet = exports.stack_rows(
-        [exports.labelled_row([pictures[k] for k in row], [TITLES[k] for k in row])
+        [exports.labelled_row([pictures[k] for k in row], [labels[k] for k in row])
          for row in rows if row])
     written.append(exports.Output(_free(folder / f"{stem}_panes.png"), sheet,
                                   exports.png_text(prov, "evaluation panes")))
     return written
+
+
+def sheet_labels(compare) -> dict[str, str]:
+    """The evaluation sheet's label of each pane: its title, and under the bicubic and DRRN
+    panes their scores against the ground truth (:func:`app.exports.score_label`), so the
+    figure carries its numbers."""
+    from app.tabs.compare import TITLES
+
+    labels = dict(TITLES)
+    for key in ("bicubic", "drrn"):
+        if compare.scores.get(key) is not None:
+            labels[key] = f"{TITLES[key]}\n{exports.score_label(compare.scores[key])}"
+    return labels
 
 
 def export_crops(compare, folder: str | Path) -> list[Path]:

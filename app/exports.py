@@ -184,26 +184,74 @@ def _draw_label(canvas, xy: tuple[int, int], text: str, box: bool = False) -> No
         draw.text(xy, text, fill=LABEL_COLOUR, font=font)
 
 
+LINE_HEIGHT = 18
+"""Pixels of each further line of a label (a label's first line takes LABEL_HEIGHT)."""
+
+
+def label_lines(label: str, width: int) -> list[str]:
+    """A label's lines (split at newlines), each line wider than ``width`` - 8 pixels broken at
+    its " / " separators where it can be (scores under a narrow image)."""
+    from PIL import Image, ImageDraw
+
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    font = _font()
+    lines: list[str] = []
+    for line in plain(label).split("\n"):
+        parts = line.split(" / ")
+        current = parts[0]
+        for part in parts[1:]:
+            longer = f"{current} / {part}"
+            if draw.textlength(longer, font=font) <= width - 8:
+                current = longer
+            else:
+                lines.append(current)
+                current = part
+        lines.append(current)
+    return lines
+
+
+def strip_height(lines: int) -> int:
+    """Pixels of a label strip of ``lines`` lines."""
+    return LABEL_HEIGHT + LINE_HEIGHT * max(lines - 1, 0)
+
+
 def labelled_row(images: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndarray:
-    """Images of one height side by side, GAP apart, each under a LABEL_HEIGHT label strip:
-    image i occupies rows LABEL_HEIGHT.. and columns i * (w + GAP).. of the result (uint8 RGB)."""
+    """Images of one height side by side, GAP apart, each under its label (:func:`label_lines`:
+    a second line, e.g. scores, goes under the first): with labels of one line image i occupies
+    rows LABEL_HEIGHT.. and columns i * (w + GAP).. of the result (uint8 RGB); each further
+    line adds LINE_HEIGHT rows to the strip of every image of the row."""
     from PIL import Image
 
     rgb = [as_rgb8(im) for im in images]
+    lines = [label_lines(label, im.shape[1]) for im, label in zip(rgb, labels, strict=True)]
+    top = strip_height(max(len(ls) for ls in lines))
     h = max(im.shape[0] for im in rgb)
     width = sum(im.shape[1] for im in rgb) + GAP * (len(rgb) - 1)
-    out = np.full((LABEL_HEIGHT + h, width, 3), SHEET_BACKGROUND, np.uint8)
+    out = np.full((top + h, width, 3), SHEET_BACKGROUND, np.uint8)
     x = 0
     for im in rgb:
-        out[LABEL_HEIGHT:LABEL_HEIGHT + im.shape[0], x:x + im.shape[1]] = im
+        out[top:top + im.shape[0], x:x + im.shape[1]] = im
         x += im.shape[1] + GAP
     x = 0
-    for im, label in zip(rgb, labels, strict=True):  # each label clipped to its image's width
-        strip = Image.fromarray(out[:LABEL_HEIGHT, x:x + im.shape[1]].copy())
-        _draw_label(strip, (4, 4), plain(label))
-        out[:LABEL_HEIGHT, x:x + im.shape[1]] = np.asarray(strip)
+    for im, label in zip(rgb, lines, strict=True):  # each label clipped to its image's width
+        strip = Image.fromarray(out[:top, x:x + im.shape[1]].copy())
+        for i, line in enumerate(label):  # further lines below the first line's strip
+            _draw_label(strip, (4, 4 if i == 0 else LABEL_HEIGHT + (i - 1) * LINE_HEIGHT), line)
+        out[:top, x:x + im.shape[1]] = np.asarray(strip)
         x += im.shape[1] + GAP
     return out
+
+
+def score_label(score) -> str:
+    """The scores of one result for a figure: 'PSNR 30.39 dB / SSIM 0.8682 / IFC 3.580'
+    (ImageScore-like; the paper's decimals; IFC only when measured)."""
+    from drrn_core.benchmark import format_score
+
+    parts = [f"PSNR {format_score('psnr', score.psnr)} dB",
+             f"SSIM {format_score('ssim', score.ssim)}"]
+    if getattr(score, "ifc", None) is not None:
+        parts.append(f"IFC {format_score('ifc', score.ifc)}")
+    return " / ".join(parts)
 
 
 def plain(label: str) -> str:

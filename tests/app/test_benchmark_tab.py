@@ -674,7 +674,7 @@ def test_progress_eta_and_status_follow_the_real_work(qtbot, dataset, tmp_path, 
 def test_run_eta_trusts_the_estimate_early_and_the_pace_later():
     from app.tabs.benchmark import run_eta
 
-    assert run_eta(360.0, 0.01, 2.0, 26.0) == pytest.approx(358.0)  # not bicubic's 0:26
+    assert run_eta(360.0, 0.01, 2.0, 26.0) == pytest.approx(358.0)  # the estimate's, not the pace
     assert run_eta(360.0, 0.1, 100.0, 900.0) == pytest.approx(324.0)
     assert run_eta(360.0, 0.05, 10.0, float("nan")) == pytest.approx(350.0)
     assert run_eta(360.0, 0.5, 400.0, 390.0) == 390.0

@@ -42,6 +42,27 @@ def test_before_after_side_and_split_pure(astronaut_rgb):
         exports.before_after(a, b[:70], ("a", "b"))
 
 
+
+def test_a_label_of_several_lines_and_narrow_images(astronaut_rgb):
+    """A second label line goes under the first (the strip grows for the whole row); a line too
+    wide for its image breaks at its ' / ' separators."""
+    a = np.ascontiguousarray(astronaut_rgb[:80, :300])
+    b = np.ascontiguousarray(astronaut_rgb[100:180, :300])
+    line = "PSNR 30.39 dB / SSIM 0.8682 / IFC 3.580"
+    assert exports.label_lines(f"Bicubic\n{line}", 300) == ["Bicubic", line]
+    assert exports.label_lines(f"Bicubic\n{line}", 110) == [
+        "Bicubic", "PSNR 30.39 dB", "SSIM 0.8682", "IFC 3.580"]
+    row = exports.labelled_row([a, b], ["Input", f"Bicubic\n{line}"])
+    top = exports.strip_height(2)
+    assert top == exports.LABEL_HEIGHT + exports.LINE_HEIGHT
+    assert row.shape == (top + 80, 600 + exports.GAP, 3)
+    np.testing.assert_array_equal(row[top:, :300], a)
+    np.testing.assert_array_equal(row[top:, 300 + exports.GAP:], b)
+    assert (row[exports.LABEL_HEIGHT:top, 300 + exports.GAP:] < 100).any()  # the second line
+    assert not (row[exports.LABEL_HEIGHT:top, :300] < 100).any()  # one line: nothing below
+    assert exports.score_label(type("S", (), {"psnr": float("inf"), "ssim": 1.0,
+                                              "ifc": None})()) == "PSNR inf dB / SSIM 1.0000"
+
 def test_colourise_and_colour_scale():
     lut = np.stack([np.arange(256)] * 3, axis=1).astype(np.uint8)[:, ::-1].copy()
     lut[:, 1] = 7
@@ -128,8 +149,25 @@ def test_export_evaluation_panes_and_error_maps(evaluated, tmp_path):
     np.testing.assert_array_equal(pixels[:, :err.shape[1]],
                                   exports.colourise(err, top, xd._lut()))
     assert f"0-{top:g}" in text["Comment"]
-    sheet, _ = read(tmp_path / "astro_x2_panes.png")
-    assert sheet.shape[0] == 2 * (exports.LABEL_HEIGHT + h) + exports.GAP
+    sheet, text = read(tmp_path / "astro_x2_panes.png")
+    # The figure carries the scores: under the Bicubic and DRRN titles, in the text chunks too.
+    labels = xd.sheet_labels(compare)
+    for key, title in (("bicubic", "Bicubic"), ("drrn", "DRRN")):
+        s = compare.scores[key]
+        line = f"PSNR {s.psnr:.2f} dB / SSIM {s.ssim:.4f}" + (
+            f" / IFC {s.ifc:.3f}" if s.ifc is not None else "")
+        assert labels[key] == f"{title}\n{line}"
+        assert f"scores {title}: {line}" in text["Comment"]
+    lines = max(len(exports.label_lines(labels[k], w)) for k in ("input", "bicubic", "drrn"))
+    assert lines >= 2
+    top = exports.strip_height(lines)
+    assert sheet.shape[0] == top + h + exports.GAP + exports.LABEL_HEIGHT + h
+    bicubic_x = w + exports.GAP
+    np.testing.assert_array_equal(sheet[top:top + h, bicubic_x:bicubic_x + w],
+                                  u8(compare.results["bicubic"][0]))
+    second_line = sheet[exports.LABEL_HEIGHT:top, bicubic_x:bicubic_x + w]
+    assert (second_line < 100).any()  # the scores are drawn under the title
+    assert not (sheet[exports.LABEL_HEIGHT:top, :w] < 100).any()  # the input has no scores
 
 
 def test_export_aligned_crops_of_the_view(evaluated, tmp_path):
