@@ -199,6 +199,13 @@ class MainWindow(QMainWindow):
                   "Compute again with the current settings (preview first when slow)")
         self._act("whole", "Upscale &whole image", c.run_whole, "Ctrl+Shift+U",
                   "DRRN on the whole image, however long it takes")
+        from app.dialogs import help as help_dialogs
+
+        self._act("guide", "&Getting started", lambda: help_dialogs.show_guide(self),
+                  QKeySequence.StandardKey.HelpContents,
+                  "How to upscale a photo, evaluate, batch a folder, benchmark and train")
+        self._act("shortcuts", "&Keyboard shortcuts", lambda: help_dialogs.show_shortcuts(self),
+                  None, "Every keyboard shortcut of the window")
         self._act("about", "&About DRRN Studio", self.about)
         self._act("log", "Open &log folder", self.open_log_folder)
         c.controls.modeChanged.connect(self._sync_mode_actions)
@@ -228,8 +235,11 @@ class MainWindow(QMainWindow):
             else:
                 view.addAction(a[key])
         help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(a["about"])
-        help_menu.addAction(a["log"])
+        for key in ("guide", "shortcuts", None, "about", "log"):
+            if key is None:
+                help_menu.addSeparator()
+            else:
+                help_menu.addAction(a[key])
         self._rebuild_recent()
 
     def _rebuild_recent(self) -> None:
