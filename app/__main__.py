@@ -357,6 +357,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # noqa: BLE001 - the smoke test reports, never tracebacks
             print(f"drrn-studio self-test: FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
+        finally:
+            # Python's last collection at exit walks every object torch and Qt made (about a
+            # second here, a tenth of the self-test); none of them needs collecting now.
+            import gc
+
+            gc.freeze()
 
     app = make_application(sys.argv[:1])
     window = launch(args.path, problem)
