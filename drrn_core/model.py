@@ -126,7 +126,10 @@ class DRRN(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """He (MSRA, fan-in) initialisation as in the authors' release; zero biases."""
+        """He (MSRA, fan-in) initialisation as in the authors' release; zero biases. Nothing on
+        the meta device (shapes only: its random init would import torch._dynamo, ~1.7 s)."""
+        if self.conv_rec.weight.is_meta:
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 fan_in = m.in_channels * m.kernel_size[0] * m.kernel_size[1]

@@ -122,3 +122,17 @@ def test_saved_weights_get_the_usual_file_mode(tmp_path):
     path = tmp_path / "m.safetensors"
     save_weights(path, _model())
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_reading_a_header_builds_no_random_weights():
+    """Shapes come from a network on the meta device, where random init would import
+    torch._dynamo (seconds at every app start and `drrn upscale`)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from drrn_core import weights; "
+            "shapes = weights.expected_shapes(weights.DRRNConfig(U=3, channels=16)); "
+            "print(shapes['conv_rec.weight'][0], 'torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out == ["(1,", "16,", "3,", "3)", "False"]
