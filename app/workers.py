@@ -54,6 +54,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from drrn_core.errors import UserError
+from drrn_core.memory import release_free_memory
 
 __all__ = [
     "CancelToken",
@@ -202,6 +203,12 @@ class _JobThread(QThread):
         self._resume = resume
 
     def run(self) -> None:  # noqa: D102 - QThread entry point
+        try:
+            self._run()
+        finally:  # the job's buffers are freed: give them back to the OS (drrn_core.memory)
+            release_free_memory()
+
+    def _run(self) -> None:
         ctx = JobContext(self, self._token)
         try:
             result = self._fn(ctx, *self._args, **self._kwargs)

@@ -32,6 +32,7 @@ from drrn_core.cli.common import (
 from drrn_core.engine import OutOfMemory, Upscaler
 from drrn_core.imaging import io
 from drrn_core.imaging.resize import output_size
+from drrn_core.memory import release_free_memory
 from drrn_core.metrics.protocol import BICUBIC
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP", "tif": "TIFF"}
@@ -353,5 +354,6 @@ def _run_jobs(args: argparse.Namespace, jobs: list[Job], created: list[Path]) ->
                 failures.append(str(job.source))
             else:
                 tqdm.write(str(written))  # the result's path on stdout, above the progress bars
+            release_free_memory()  # this image's buffers: back to the OS, not kept for ever
             overall.update()
     return report_failures(failures, len(jobs))

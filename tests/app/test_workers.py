@@ -200,3 +200,24 @@ def test_errors_are_classified_by_type_not_by_name():
     assert user_message(CheckpointErrorLookalike("x")) == "CheckpointError: x"
     assert user_message(ValueError("scale must be 2-8\ndetails")) == "scale must be 2-8"
     assert user_message(KeyError("k")) == "KeyError: 'k'"
+
+
+@pytest.mark.parametrize("outcome", ["ok", "error"])
+def test_every_job_gives_its_freed_memory_back(qtbot, monkeypatch, outcome):
+    """After a job (succeeded or failed) the heap it freed goes back to the OS
+    (drrn_core.memory): an app opening photo after photo keeps its memory."""
+    import app.workers as workers
+
+    released = []
+    monkeypatch.setattr(workers, "release_free_memory", lambda: released.append(1))
+
+    def work(ctx):
+        if outcome == "error":
+            raise ValueError("boom")
+        return bytearray(1 << 20)
+
+    job = start_job(work)
+    with qtbot.waitSignal(job.finished, timeout=5000):
+        pass
+    job.wait(5000)  # the release runs as the worker thread ends, after it reported
+    assert released == [1]
