@@ -144,7 +144,7 @@ class Document(QObject):
         try:
             lr, _ = self._load(lr_path)
             hr, _ = self._load(hr_path)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - unreadable input is a message, not a crash
             self.failed.emit("Could not open the pair", describe_error(exc))
             return None
         try:
@@ -171,7 +171,7 @@ class Document(QObject):
         try:
             loaded = io.load_image_bytes(bytes(data.data()), max_pixels=limits.MAX_INPUT_PIXELS,
                                          name=name)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - unreadable input is a message, not a crash
             self.failed.emit("Could not open the pasted image", describe_error(exc))
             return None
         return self._open(Opened(loaded.image, name, name, loaded))
@@ -247,7 +247,7 @@ class Document(QObject):
         try:
             io.save_image(path, image, like=self.loaded, quality=quality,
                           background=self.background(), notice=log.info)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a failed save is a message, not a crash
             self.failed.emit("Could not save", describe_error(exc))
             return False
         log.info("saved %s", path)

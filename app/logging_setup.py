@@ -46,7 +46,7 @@ class _LogFile(logging.handlers.RotatingFileHandler):
         self.failed = True
         reason = sys.exc_info()[1]
         why = getattr(reason, "strerror", None) or reason or "unknown error"
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # no or a closed stderr
             sys.stderr.write(f"{LOG_NAME}: cannot write the log file {self.baseFilename} "
                              f"({why}); logging to the console only\n")
 

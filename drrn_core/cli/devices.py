@@ -30,14 +30,15 @@ def add_devices_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentPars
 
 
 def run_devices(args: argparse.Namespace) -> int:
-    """Print one line per device (or JSON), the auto candidates when measured, then auto."""
+    """Print one line per device (or JSON), each failed probe with its reason, the auto
+    candidates when measured, then auto."""
     from dataclasses import asdict
 
     from drrn_core.engine import autotune
-    from drrn_core.engine.device import DeviceError, list_devices, resolve_target
+    from drrn_core.engine.device import DeviceError, probe_devices, resolve_target
     from drrn_core.engine.ncnn_probe import probe_vulkan
 
-    devices = list_devices()
+    devices, problems = probe_devices()
     name, macs, margin, choice = _auto_choice(args)
     try:
         auto = choice.target if choice else resolve_target("auto", "auto", "auto")
@@ -45,7 +46,7 @@ def run_devices(args: argparse.Namespace) -> int:
         raise CLIError(exc) from None
     how = "measured" if choice else "rule"
     if args.json:
-        doc = {"devices": [asdict(d) for d in devices],
+        doc = {"devices": [asdict(d) for d in devices], "probe_problems": problems,
                "auto": {"device": str(auto.device), "backend": auto.backend,
                         "precision": auto.precision, "how": how}}
         if choice:
@@ -63,7 +64,10 @@ def run_devices(args: argparse.Namespace) -> int:
     for d in devices:
         print(f"{d.spec:<{width}}  {d.name} ({d.detail}); backends: {', '.join(d.backends)}; "
               f"precisions: {', '.join(d.precisions)}")
-    if not any(d.kind == "vulkan" for d in devices):
+    for problem in problems:
+        print(f"({problem})")
+    if not any(d.kind == "vulkan" for d in devices) and not any(
+            p.startswith("Vulkan") for p in problems):
         print(f"(no Vulkan device: {probe_vulkan()[1]})")
     auto_text = f"{auto.device}, {auto.backend} {auto.precision}"
     if choice is None:

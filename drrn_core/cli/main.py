@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TERMINATED
     except MemoryError:
         error("out of memory (try a smaller --tile, a smaller image or a smaller scale)")
-    except Exception as exc:  # an internal error: one line unless --debug
+    except Exception as exc:  # noqa: BLE001 - an internal error: one line unless --debug
         if args.debug:
             traceback.print_exc()
             error(f"internal error: {type(exc).__name__}: {exc}")

@@ -173,12 +173,12 @@ def machine_key() -> str:
     """What a measurement depends on: CPU name and flags, threads, torch/ncnn versions, GPUs."""
     flags = hashlib.sha256(" ".join(sorted(dev.cpu_flags())).encode()).hexdigest()[:12]
     ncnn_version = "none"
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(ImportError):
         if dev.ncnn_usable():
             import ncnn
 
             ncnn_version = str(getattr(ncnn, "__version__", "?"))
-    gpus = []
+    gpus = []  # a probe that fails only leaves its GPUs out of the key (drrn devices says why)
     with contextlib.suppress(Exception):
         if torch.cuda.is_available():
             gpus += [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
@@ -373,7 +373,7 @@ def measure(model, targets: list[Target], notice: Notice | None = None) -> list[
                     t0 = _clock()
                     backends[i].run(xs[side])
                     dt = _clock() - t0
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:  # noqa: BLE001 - any failure only rules this candidate out
                     problems[i] = _reason(e)
                     say(f"auto: {_label(targets[i])} skipped ({problems[i]}).")
                     break

@@ -2,7 +2,7 @@
 
 Devices: ``cpu``, ``cuda[:N]``, ``mps`` (PyTorch) and ``vulkan[:N]`` (ncnn's Vulkan compute, any
 GPU vendor; inference only). ``list_devices()`` lists what is usable here for pickers and
-``drrn devices``.
+``drrn devices`` (``probe_devices()`` also says which probes failed and why).
 
 Precisions: ``fp32`` (exact PyTorch convolutions), ``fp32-fast`` (CPU only: NNPACK Winograd
 convolutions, about 2x faster on AVX2 CPUs, relative error ~1e-6), ``bf16`` and ``fp16`` (autocast).
@@ -12,7 +12,6 @@ because emulated bf16 is many times slower than fp32; otherwise fp32-fast where 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import platform
@@ -338,30 +337,56 @@ def cpu_isa() -> str:
 
 def list_devices() -> list[DeviceInfo]:
     """Every device usable here: the CPU first, then CUDA GPUs, MPS, Vulkan GPUs. Never raises
-    (a failing probe leaves its devices out); Vulkan probing is cached per process."""
+    (a failing probe leaves its devices out: ``probe_devices`` also says why); Vulkan probing
+    is cached per process."""
+    return probe_devices()[0]
+
+
+def probe_devices() -> tuple[list[DeviceInfo], list[str]]:
+    """(``list_devices()``, one line per probe that failed, e.g. ``"CUDA probe failed:
+    RuntimeError: ..."``). Never raises."""
     cpu_prec = ("fp32", "fp32-fast", "bf16") if nnpack_available() else ("fp32", "bf16")
     out = [DeviceInfo("cpu", "cpu", cpu_name(),
                       f"{torch.get_num_threads()} threads, {cpu_isa()}",
                       None, ("torch", "ncnn") if ncnn_usable() else ("torch",), cpu_prec)]
-    with contextlib.suppress(Exception):
-        if torch.cuda.is_available():
-            for i in range(torch.cuda.device_count()):
-                props = torch.cuda.get_device_properties(i)
-                mb = int(props.total_memory // 2**20)
-                prec = ("fp32", "bf16", "fp16") if torch.cuda.is_bf16_supported() else (
-                    "fp32", "fp16")
-                out.append(DeviceInfo(f"cuda:{i}", "cuda", props.name,
-                                      f"CUDA {props.major}.{props.minor}, {mb} MiB", mb,
-                                      ("torch",), prec))
-    if _mps_available():
-        out.append(DeviceInfo("mps", "mps", "Apple GPU", "Metal", None, ("torch",),
-                              ("fp32", "fp16")))
-    with contextlib.suppress(Exception):
-        from drrn_core.engine.ncnn_probe import probe_vulkan
+    problems: list[str] = []
+    try:
+        out.extend(_cuda_devices())
+    except Exception as e:  # noqa: BLE001 - a driver may raise anything; reported, CPU still runs
+        problems.append(f"CUDA probe failed: {type(e).__name__}: {e}")
+    try:
+        if _mps_available():
+            out.append(DeviceInfo("mps", "mps", "Apple GPU", "Metal", None, ("torch",),
+                                  ("fp32", "fp16")))
+    except Exception as e:  # noqa: BLE001 - a driver may raise anything; reported, CPU still runs
+        problems.append(f"MPS probe failed: {type(e).__name__}: {e}")
+    try:
+        out.extend(_vulkan_devices())
+    except Exception as e:  # noqa: BLE001 - a driver may raise anything; reported, CPU still runs
+        problems.append(f"Vulkan probe failed: {type(e).__name__}: {e}")
+    return out, problems
 
-        for g in probe_vulkan()[0]:
-            detail = g.kind + (f", {g.heap_mb} MiB" if g.heap_mb else "") + (
-                ": slow, for testing" if g.software else "")
-            out.append(DeviceInfo(f"vulkan:{g.index}", "vulkan", g.name, detail, g.heap_mb,
-                                  ("ncnn",), ("fp32", "fp16"), g.software))
+
+def _cuda_devices() -> list[DeviceInfo]:
+    if not torch.cuda.is_available():
+        return []
+    out = []
+    for i in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(i)
+        mb = int(props.total_memory // 2**20)
+        prec = ("fp32", "bf16", "fp16") if torch.cuda.is_bf16_supported() else ("fp32", "fp16")
+        out.append(DeviceInfo(f"cuda:{i}", "cuda", props.name,
+                              f"CUDA {props.major}.{props.minor}, {mb} MiB", mb, ("torch",), prec))
+    return out
+
+
+def _vulkan_devices() -> list[DeviceInfo]:
+    from drrn_core.engine.ncnn_probe import probe_vulkan
+
+    out = []
+    for g in probe_vulkan()[0]:
+        detail = g.kind + (f", {g.heap_mb} MiB" if g.heap_mb else "") + (
+            ": slow, for testing" if g.software else "")
+        out.append(DeviceInfo(f"vulkan:{g.index}", "vulkan", g.name, detail, g.heap_mb,
+                              ("ncnn",), ("fp32", "fp16"), g.software))
     return out

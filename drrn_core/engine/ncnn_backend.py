@@ -266,7 +266,7 @@ class NcnnBackend:
                     raise NcnnError(f"ncnn could not load {param.name}")
         except NcnnError:
             raise
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a driver may raise anything; one NcnnError line
             raise NcnnError(f"ncnn failed to set up ({type(e).__name__}: {e})") from None
         self.net = net
         self._ncnn = ncnn

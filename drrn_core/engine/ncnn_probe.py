@@ -23,7 +23,7 @@ def import_ncnn():
         raise NcnnError("ncnn is disabled ($DRRN_NO_NCNN is set)")
     try:
         import ncnn
-    except Exception as e:  # ImportError, or a broken shared library
+    except Exception as e:  # noqa: BLE001 - a broken shared library raises anything
         raise NcnnError(f"ncnn is not available ({type(e).__name__}: {e})") from None
     return ncnn
 
@@ -65,11 +65,11 @@ def probe_vulkan() -> tuple[tuple[VulkanGpu, ...], str]:
                 info = ncnn.get_gpu_info(i)
                 try:
                     heap = int(ncnn.get_gpu_device(i).get_heap_budget())
-                except Exception:
+                except Exception:  # noqa: BLE001 - any driver error: no memory shown
                     heap = None
                 gpus.append(VulkanGpu(i, str(info.device_name()).strip(),
                                       VULKAN_TYPES.get(int(info.type()), "GPU"), heap))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a driver may raise anything; it becomes the reason
         return (), f"the Vulkan driver failed: {type(e).__name__}: {e}"
     if not gpus:
         return (), "no Vulkan driver or GPU found (install your GPU's Vulkan driver)"

@@ -137,7 +137,7 @@ class Backend:
                 return out[0, 0].float().cpu().numpy()
             except (torch.OutOfMemoryError, MemoryError):
                 raise
-            except Exception as e:  # compiler missing or failing: the eager path still works
+            except Exception as e:  # noqa: BLE001 - compiler missing or failing: eager still works
                 self._compiled = None
                 self._notice(compile_failed(e))
         with torch.inference_mode(), self._autocast():

@@ -85,3 +85,30 @@ def test_upscale_on_vulkan_matches_the_cpu(drrn, png, tiny_model, tmp_path):
         images[device] = np.asarray(Image.open(out)).astype(int)
     assert images["vulkan"].shape == (48, 40, 3)
     assert np.abs(images["vulkan"] - images["cpu"]).max() <= 1  # 8-bit rounding at most
+
+
+def test_devices_says_why_a_probe_failed(drrn, monkeypatch):
+    """A CUDA probe that raises leaves no CUDA device and one line with its reason; the CPU and
+    the other probes are listed as before."""
+    from drrn_core.engine import device
+
+    def broken() -> list:
+        raise RuntimeError("CUDA driver initialization failed")
+
+    monkeypatch.setattr(device, "_cuda_devices", broken)
+    result = drrn("devices")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("cpu ")
+    assert "(CUDA probe failed: RuntimeError: CUDA driver initialization failed)" in lines
+    assert not any(line.startswith("cuda:") for line in lines)
+    doc = json.loads(drrn("devices", "--json").out)
+    assert doc["probe_problems"] == [
+        "CUDA probe failed: RuntimeError: CUDA driver initialization failed"]
+    devices, problems = device.probe_devices()
+    assert devices == device.list_devices() and len(problems) == 1
+
+
+def test_devices_no_probe_problem_on_a_working_machine(drrn):
+    doc = json.loads(drrn("devices", "--json").out)
+    assert doc["probe_problems"] == []
