@@ -5,7 +5,8 @@ metadata and the JSON of ``drrn bench``, beside the paper's tables (from ../shar
     python training/model_card.py --weights PATH --bench a.json [b.json ...] --default
 
 Writes <weights>.md (the card) and <weights>.json (the sidecar metadata: results, default flag)
-and prints the Markdown results table for the README.
+and prints the Markdown results table for the README. The card is read by users (Help > About
+shows it as it is), so it is written in their words: no source paths, commands or jargon.
 """
 
 from __future__ import annotations
@@ -49,8 +50,8 @@ def fmt(m: dict | None) -> str:
 
 def results_table(bench: list[dict], model_name: str, paper_name: str,
                   paper: dict) -> tuple[str, dict]:
-    lines = [f"| set | scale | bicubic (ours) | {model_name} (ours) | paper {paper_name} "
-             "| PSNR gap |", "|---|---|---|---|---|---|"]
+    lines = [f"| set | scale | bicubic | {model_name} | the paper's {paper_name} "
+             "| PSNR difference to the paper |", "|---|---|---|---|---|---|"]
     results: dict = {}
     for ds in bench:
         runs = {(r["model"], r["scale"]): r["mean"] for r in ds["runs"]}
@@ -84,7 +85,7 @@ def main() -> None:
                     help="JSON files written by drrn bench --json")
     ap.add_argument("--paper-name", default="DRRN_B1U9", help="method name in the paper's tables")
     ap.add_argument("--default", action="store_true", help="mark as the default bundled model")
-    ap.add_argument("--note", default="", help="a status paragraph for the card")
+    ap.add_argument("--note", default="", help="a status paragraph for the card, in users' words")
     ap.add_argument("--hardware", help="where it was trained, when not only on this machine")
     a = ap.parse_args()
     config, descriptor, meta = read_header(a.weights)
@@ -101,11 +102,11 @@ def main() -> None:
     rows = [
         ("architecture", f"B={config.B} U={config.U} channels={config.channels} "
          f"depth={config.depth} (BatchNorm: {config.batchnorm}, biases: {config.bias})"),
-        ("input / output", "Y (MATLAB BT.601) in [0, 1]; input is the bicubic-upscaled image "
-         "(ILR); global residual"),
+        ("input / output", "brightness (Y, MATLAB BT.601) in [0, 1]; it refines a bicubic "
+         "enlargement; global residual"),
         ("training data", f"the paper's 291 images (T91 + BSD200), {scales} mixed, "
          "8 rotations/flips"),
-        ("recipe", f"`{recipe.get('name', '?')}`: {recipe.get('optimizer', '?')} lr "
+        ("training recipe", f"{recipe.get('name', '?')}: {recipe.get('optimizer', '?')} lr "
          f"{recipe.get('lr', '?')} ({recipe.get('schedule', '?')}), batch "
          f"{recipe.get('batch', '?')}, patch {recipe.get('patch', '?')} "
          f"({recipe.get('sampling', '?')})"),
@@ -122,12 +123,13 @@ def main() -> None:
     card = (
         f"# {a.weights.stem}\n\nDRRN (Tai, Yang, Liu, CVPR 2017) trained by DRRN Studio's own "
         "engine; one model for every scale.\n\n" + (a.note + "\n\n" if a.note else "")
-        + "| | |\n|---|---|\n" + facts
-        + "\n\n## Results (`drrn bench`, PROTOCOL.md: Y channel, border = scale; "
-        "PSNR / SSIM / IFC)\n\n" + table
-        + "\n\nEvery \"ours\" number was measured by `drrn bench` on these weights; the "
-        "paper's are from its Tables 2 and 3. A negative gap means these weights are behind "
-        "the paper's released model.\n"
+        + "| Property | Value |\n|---|---|\n" + facts
+        + "\n\n## Measured quality\n\nPSNR (dB) / SSIM / IFC on the brightness (Y) channel of "
+        "the standard test sets, a border as wide as the scale left out; higher is better.\n\n"
+        + table
+        + "\n\nThe numbers for bicubic and this model were measured by DRRN Studio on these "
+        "weights; the paper's are from its Tables 2 and 3. A negative difference means these "
+        "weights are behind the paper's released model.\n"
     )
     a.weights.with_suffix(".md").write_text(card, encoding="utf-8")
     sidecar = {"results": results, "model_card": a.weights.with_suffix(".md").name}

@@ -25,54 +25,15 @@ from drrn_core.weights import bundled_dir
 CARDS = bundled_dir()
 
 
-# The model card is written for the project's researchers (training/model_card.py); in the app
-# it is read by users. Its developer wording becomes user wording: (pattern, replacement), in
-# order, on the whole card.
-USER_WORDING: tuple[tuple[str, str], ...] = (
-    # Sentences that point into the source tree (run folders, READMEs) mean nothing to a user.
-    (r"[^.|\n]*`(?:training|docs|\.\./shared)/[^`]*`[^.|\n]*\.[ \t]*", ""),
-    (r"\s*\(see `[^`]*\.md`\)", ""),
-    (r"No GPU was available to this project, so these weights saw",
-     "Trained without a GPU, these weights saw"),
-    (r"[\d.]+ dB (?:short of|above) the issue's floor(?: \([^)]*\))?(?: and |; |, )?", ""),
-    (r",? (?:below|short of|above) the issue's floor(?: \([^)]*\))?", ""),
-    (r"[^.\n]*the issue's floor[^.\n]*\.[ \t]*", ""),
-    (r"(?m)^## Results \(.*\)$",
-     "## Measured quality\n\nPSNR (dB) / SSIM / IFC on the brightness (Y) channel of the standard "
-     "test sets; higher is better"),
-    (r"\(ours\)", ""),
-    (r"\| paper (\S+) \|", r"| the paper's \1 |"),
-    (r"\| PSNR gap \|", "| PSNR difference to the paper |"),
-    (r"Every \"ours\" number was measured by `drrn bench` on these weights",
-     "The numbers for bicubic and this model were measured by DRRN Studio on these weights"),
-    (r"A negative gap means", "A negative difference means"),
-    (r"input is the bicubic-upscaled image \(ILR\)", "it refines a bicubic enlargement"),
-    (r"(?m)^\| recipe \| `([^`]*)`:", r"| training recipe | \1:"),
-    (r"`([^`]*)`", r"\1"),
-    (r"  +", " "),
-)
-
-
-def tidy_card(markdown: str) -> str:
-    """A card as users read it: key/value tables get a real header row (an empty one rendered
-    as a blank bar) and the developer wording becomes user wording (USER_WORDING)."""
-    import re
-
-    text = re.sub(r"(?m)^\|\s*\|\s*\|\s*$", "| Property | Value |", markdown)
-    for pattern, replacement in USER_WORDING:
-        text = re.sub(pattern, replacement, text)
-    return text
-
-
 def model_card(entry: object) -> str:
-    """The Markdown card of a model: ``<weights>.md`` beside it, else resources/weights/NAME.md,
-    else a summary from its descriptor (when available)."""
+    """The Markdown card of a model, shown as it is written: ``<weights>.md`` beside it, else
+    resources/weights/NAME.md, else a summary from its descriptor (when available)."""
     path = getattr(entry, "path", None)
     name = getattr(entry, "name", str(entry))
     for candidate in ([Path(path).with_suffix(".md")] if path else []) + [CARDS / f"{name}.md"]:
         if candidate.is_file():
             try:
-                return tidy_card(candidate.read_text(encoding="utf-8"))
+                return candidate.read_text(encoding="utf-8")
             except OSError:
                 break
     descriptor = getattr(entry, "descriptor", None)

@@ -79,6 +79,9 @@ def test_ship_replaces_only_when_better(tmp_path: Path, tiny_folder, tiny_recipe
     assert all(torch.equal(v, tensors[f"ema.{k}"]) for k, v in model.items())
     card = (bundled / "TINY.md").read_text()
     assert "an EMA of the weights" in card and "| Set5 | x3 |" in card
+    for word in ("issue", "training/", "README", "PROTOCOL", "(ours)", "`", "ILR", "drrn bench"):
+        assert word not in card, (word, card)  # users read it as it is (Help > About)
+    assert "| Property | Value |" in card and "## Measured quality" in card
     sidecar = json.loads((bundled / "TINY.json").read_text())
     new_results = json.loads(results.read_text())
     new_results = new_results if isinstance(new_results, list) else [new_results]
