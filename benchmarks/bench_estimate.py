@@ -1,4 +1,4 @@
-"""How close is Upscaler.estimate_seconds to the actual time? (issue 9: within +-30 %)
+"""How close is Upscaler.estimate_seconds to the actual time? (the aim: within +-30 %)
 
 For each method, in a fresh cache folder (so the calibration runs, and is timed), the estimate
 for each case is taken before the run, then the case is run and timed. Cases: ``set5`` a 256x256

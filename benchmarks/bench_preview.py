@@ -1,4 +1,4 @@
-"""What a user sees on opening a large photo in the app (issue 9): how long until DRRN shows the
+"""What a user sees on opening a large photo in the app: how long until DRRN shows the
 visible region, the whole-image estimate the app then offers, and (``--whole``) how long the
 whole image really takes after "Upscale whole image".
 

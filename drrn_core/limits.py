@@ -2,7 +2,7 @@
 
 Every number a user can run into (scale ranges, pixel limits, tile and thread bounds, the formats
 results are written in) is defined here once; docs/CONTRACTS.md ("Input rules") lists them with
-the reasons where front ends used to differ. Pure Python: importing it costs nothing (no torch).
+their reasons. Pure Python: importing it costs nothing (no torch).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def test_no_display_is_one_line_and_exit_1_before_qt_or_torch(tmp_path, platform
     assert len(lines) == 1 and lines[0].startswith("drrn-studio: cannot open a window: no "
                                                    "display"), proc.stderr
     assert "DISPLAY" in lines[0] and "drrn" in lines[0]
-    # Nothing heavy was loaded, so this returns in well under the 2 s the issue asks for.
+    # Nothing heavy was loaded, so this returns in well under 2 s.
     assert _imports(proc) == {"torch": -1, "PySide6": -1}
 
 
@@ -244,7 +244,7 @@ def test_vulkan_option_goes_with_the_self_test(capsys):
     assert "--vulkan goes with --self-test" in capsys.readouterr().err
 
 
-# -- Qt's X11 plugin and its system libraries (issue 22: a fresh desktop) ----------------------
+# -- Qt's X11 plugin and its system libraries (a fresh desktop) ---------------------------------
 
 def _loader(missing: set[str], plugin_error: str | None = None):
     """A fake dlopen: OSError for the sonames in ``missing`` and, with ``plugin_error``, for the

@@ -53,7 +53,7 @@ EXISTING = {"Keep it, add -2": batch.RENAME, "Skip the file": batch.SKIP,
             "Replace it": batch.REPLACE}
 """'If a result exists' box label -> drrn_core.batch policy. The first is the default: keeping
 the file and naming the new result ``-2`` never loses anything (a second run into the same
-folder used to replace the first run's results without a word)."""
+folder keeps the first run's results)."""
 
 
 @dataclass(frozen=True)

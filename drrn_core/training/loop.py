@@ -494,8 +494,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     def release_ddp() -> None:
         """Free the DDP wrapper while the process group lives. Its reducer sits in reference
         cycles: freed by a later garbage collection, after the caller destroyed the group, it
-        aborted a rank at exit (SIGABRT; 5 of 56 runs of tests/training/test_ddp.py with
-        channels_last, 0 of 55 since)."""
+        can abort a rank at exit (SIGABRT)."""
         nonlocal net
         if world > 1:
             net = None

@@ -1,4 +1,4 @@
-"""Issue 9 item 4 in the app: the measured `auto` (engine.autotune) runs its calibration on the
+"""The measured `auto` in the app (engine.autotune) runs its calibration on the
 worker thread that builds the Upscaler, never on the GUI thread, and the run then uses it."""
 
 from __future__ import annotations

@@ -165,7 +165,7 @@ def _tiny_batch(qtbot, photos: Path, out: Path, model_store: Path, monkeypatch) 
 
 def test_the_batch_is_estimated_before_it_runs(qtbot, photos, tmp_path, model_store,
                                               monkeypatch):
-    """Issue 12: every place uses the calibrated estimate; progress is weighted by it."""
+    """Every place uses the calibrated estimate; progress is weighted by it."""
     from app.tabs.batch import BatchEvent
     from app.upscalers import upscaler_for
 
@@ -205,7 +205,7 @@ def test_self_ensemble_upscales_each_image_with_model_plus(qtbot, photos, tmp_pa
     assert again.ensemble_check.isChecked() and again.settings().model == "tiny+"
 
 
-# -- issue 11/12: file-name template, keep the format, existing files, remembered fields -------
+# -- file-name template, keep the format, existing files, remembered fields ------------------
 def test_template_and_keep_format(qtbot, tab, photos, tmp_path):
     out = tmp_path / "out"
     tab.input_field.set_path(photos)

@@ -1,4 +1,4 @@
-"""Issue 12 cosmetics: in preview-first mode the Bicubic/DRRN panes show the same region as the
+"""Cosmetics: in preview-first mode the Bicubic/DRRN panes show the same region as the
 Input pane (the input, dimmed, around the computed patch); the error maps' colour bar sits beside
 the |DRRN − GT| pane without shrinking its image area; the model card speaks to users."""
 

@@ -1,4 +1,4 @@
-"""Issue 23.8 cosmetics: notes that fit their pane, an error-scale label clear of its ticks,
+"""Cosmetics: notes that fit their pane, an error-scale label clear of its ticks,
 "1 patch/s", one checkerboard size, one JPEG quality default, drops taken as copies, no negative
 timer intervals, empty plots that say so (and whole iterations), a validation period the budget
 cannot reach, and one line per resume."""

@@ -1,4 +1,4 @@
-"""Damaged state is rebuilt, not fatal (issue 25): a garbled or torn settings file, broken user
+"""Damaged state is rebuilt, not fatal: a garbled or torn settings file, broken user
 model files, a log folder that cannot be written; two app instances sharing the settings. Each:
 the next start works, with at most one notice, and nothing the user made is deleted."""
 

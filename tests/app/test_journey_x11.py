@@ -1,6 +1,6 @@
-"""The app in a real X server. One user journey with real input events (issue 12): open an image
+"""The app in a real X server. One user journey with real input events: open an image
 with Ctrl+O and the file dialog, evaluate at ×3 (Ctrl+E, a click on "×3"), read the scores, save
-with Ctrl+S. And the first window under a real window manager (issue 22): frame included, it lies
+with Ctrl+S. And the first window under a real window manager: frame included, it lies
 inside the screen's free area at 1366x768 and at 1920x1080 with 150 % scaling. Xvfb (and openbox)
 are started here; skipped with a reason where Xvfb, xdotool, openbox or x11-utils is missing
 (`.ci/run` installs them). The app runs in a child process (this one is offscreen)."""
@@ -122,8 +122,8 @@ def _openbox(display: str):
     ("1366x768", None, False),  # no room kept before showing: the correction alone fits it
 ], ids=["1366x768", "1920x1080-150%", "1366x768-correction-only"])
 def test_the_first_window_fits_the_screen_frame_included(tmp_path, size, scale, allowance):
-    """Issue 22.5: at 1366x768 the first window was 1280x768 plus the title bar, its status bar
-    off the screen (the same at 1920x1080 with 150 % scaling)."""
+    """The first window, title bar and status bar included, lies on the screen at 1366x768 and
+    at 1920x1080 with 150 % scaling."""
     missing = [t for t in ("Xvfb", "openbox", "xprop", "xwininfo") if shutil.which(t) is None]
     if missing:
         pytest.skip(f"needs {', '.join(missing)} (apt-get install xvfb openbox x11-utils; "

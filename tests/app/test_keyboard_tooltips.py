@@ -1,4 +1,4 @@
-"""Issue 12: every control says what it does (a tooltip) and can be reached with the keyboard
+"""Every control says what it does (a tooltip) and can be reached with the keyboard
 (Tab focus); every menu action has a shortcut or a mnemonic."""
 
 from __future__ import annotations

@@ -262,11 +262,11 @@ def test_drags_over_a_pane_reach_the_window(window, astro_png, monkeypatch):
     assert seen and event.isAccepted()
 
 
-# -- issue 12: window size, saving over the input, 16-bit, drops, long messages ---------------
+# -- window size, saving over the input, 16-bit, drops, long messages --------------------------
 def test_the_window_fits_small_screens(qtbot, tmp_path):
-    """Issue 12.1: the window's minimum size (from the Benchmark tab's side panel and the
-    Training fields) was 897x697, so at 800x560 (or 150 %) Qt squeezed fields to strips; a
-    new window opened larger than the screen."""
+    """The window's minimum size (set by the Benchmark tab's side panel and the Training
+    fields) fits an 800x560 screen (or 150 % scaling) without squeezing fields to strips, and a
+    new window opens no larger than the screen."""
     from app.main_window import settings_at
 
     win = MainWindow(settings=settings_at(tmp_path / "s.ini"))
@@ -296,7 +296,7 @@ def test_fit_rect_shrinks_then_moves_a_frame_inside_the_free_area():
 
 
 def test_the_first_window_keeps_room_for_its_frame(qtbot, tmp_path):
-    """Issue 22.5: before it is shown the window's frame is unknown; its size keeps
+    """Before it is shown the window's frame is unknown; its size keeps
     FRAME_ALLOWANCE free (the X11 test in test_journey_x11.py checks the real frame)."""
     from app.main_window import FIRST_SIZE, FRAME_ALLOWANCE, settings_at
 
@@ -333,8 +333,8 @@ def test_the_window_is_fitted_again_once_framed(qtbot, tmp_path, monkeypatch):
 def test_saving_over_the_input_asks_once_and_defaults_to_a_new_file(window, tmp_path,
                                                                     astro_crop, monkeypatch,
                                                                     wait_idle):
-    """Issue 12.10: Qt's overwrite question, the JPEG quality and our question came one after
-    the other; one wrong "Yes" replaced the original."""
+    """Saving over the input asks once, not Qt's overwrite question, the JPEG quality and our
+    question one after the other, where one wrong "Yes" replaced the original."""
     from PIL import Image
     from PySide6.QtWidgets import QFileDialog, QInputDialog
 
@@ -362,7 +362,7 @@ def test_saving_over_the_input_asks_once_and_defaults_to_a_new_file(window, tmp_
 
 
 def test_16_bit_colour_png_is_saved_at_16_bits(window, tmp_path, wait_idle):
-    """Issue 12.6: a 16-bit PNG came out as an 8-bit file without a word."""
+    """A 16-bit PNG is saved as a 16-bit file, not silently reduced to 8 bits."""
     rng = np.random.default_rng(1)
     smooth = np.cumsum(rng.random((40, 40, 3)), axis=1)
     source = tmp_path / "deep.png"
@@ -433,7 +433,7 @@ def test_a_benchmark_row_opens_with_its_model(window, astro_png, wait_idle, sele
 
 
 def test_model_cards_have_no_empty_header_row():
-    """Issue 12 (cosmetic): the model card's key/value table showed an empty header bar."""
+    """The model card's key/value table has a header row, not an empty header bar."""
     from app.dialogs.about import model_card
 
     class Entry:
@@ -445,7 +445,7 @@ def test_model_cards_have_no_empty_header_row():
 
 
 def test_every_control_has_a_tooltip(window):
-    """Issue 12: tooltips were on few controls."""
+    """Every control has a tooltip."""
     from PySide6.QtWidgets import (
         QAbstractButton,
         QAbstractSpinBox,

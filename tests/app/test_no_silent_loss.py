@@ -1,4 +1,4 @@
-"""Issue 23.4 and 23.5: nothing is lost without a word. Batch keeps existing results by default
+"""Nothing is lost without a word. Batch keeps existing results by default
 (a remembered choice still wins), quitting while a job runs asks first (Cancel is the default),
 and a JPEG of an image with transparency is flattened onto the chosen background, said once."""
 

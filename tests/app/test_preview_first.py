@@ -1,7 +1,7 @@
-"""Issue 12 items 2-5 and 8, issue 9 item 5: nothing heavy starts unasked (preview of the visible
-region, "Upscale whole image (about N)"), an honest calibrated estimate, "Use this model" starts
-nothing, width/height follow the scale, a too-small image in evaluation is one plain message,
-transparency shows as a checkerboard."""
+"""Nothing heavy starts unasked (preview of the visible region, "Upscale whole image (about
+N)"), an honest calibrated estimate, "Use this model" starts nothing, width/height follow the
+scale, a too-small image in evaluation is one plain message, transparency shows as a
+checkerboard."""
 
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ def test_transparency_is_shown_over_a_checkerboard(window, tmp_path, wait_idle):
 
 def test_device_box_lists_the_engines_devices_and_the_status_names_the_backend(
         window, photo_png, qtbot, wait_idle):
-    """Issue 9.2: the Device box offers what `drrn devices` lists (Vulkan GPUs included) and
+    """The Device box offers what `drrn devices` lists (Vulkan GPUs included) and
     the status bar says which backend, device and precision the result came from."""
     from drrn_core.engine.device import list_devices
 

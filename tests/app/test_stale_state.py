@@ -1,4 +1,4 @@
-"""Issue 23.3: nothing in the Compare tab speaks of the image before: titles after a refused
+"""Nothing in the Compare tab speaks of the image before: titles after a refused
 evaluation, the size boxes in evaluate mode, a target size on a new image, the greyed factor."""
 
 from __future__ import annotations

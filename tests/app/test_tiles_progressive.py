@@ -1,4 +1,4 @@
-"""Issue 9 item 5: tiles of a whole-image run appear in the DRRN pane as they finish."""
+"""Tiles of a whole-image run appear in the DRRN pane as they finish."""
 
 from __future__ import annotations
 

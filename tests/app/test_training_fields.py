@@ -1,4 +1,4 @@
-"""Issue 12: the Training tab's fields are remembered across restarts (QSettings)."""
+"""The Training tab's fields are remembered across restarts (QSettings)."""
 
 from __future__ import annotations
 

@@ -218,9 +218,9 @@ def test_time_budget_spec(tab):
     assert spec.max_iters == 2 * spec.recipe.iters_per_epoch
 
 
-# -- issue 12: small windows, "Use this model", charts, progress against a time budget ---------
+# -- small windows, "Use this model", charts, progress against a time budget -------------------
 def test_fields_keep_their_height_in_a_small_window(qtbot):
-    """Issue 12.1: at 800x560 the recipe fields were squeezed to 1-2 px strips."""
+    """At 800x560 the recipe fields keep their height (not squeezed to 1-2 px strips)."""
     from app.tabs.training import TrainingTab
 
     tab = TrainingTab()
@@ -234,7 +234,7 @@ def test_fields_keep_their_height_in_a_small_window(qtbot):
 
 
 def test_use_this_model_is_enabled_only_with_a_model(qtbot, tab, tmp_path):
-    """Issue 12.3: the button was enabled before any training ran."""
+    """The button is disabled until a training run has a model."""
     assert not tab.use_button.isEnabled()
     run = tmp_path / "run"
     run.mkdir()
@@ -244,7 +244,7 @@ def test_use_this_model_is_enabled_only_with_a_model(qtbot, tab, tmp_path):
 
 
 def test_loss_axis_has_numbers_at_real_loss_values(qtbot):
-    """Issue 12.7: a loss between 0.0021 and 0.0029 had no y-axis numbers (log axis)."""
+    """A loss between 0.0021 and 0.0029 gets y-axis numbers (log axis)."""
     import math
 
     tab = TrainingTab()
@@ -257,7 +257,7 @@ def test_loss_axis_has_numbers_at_real_loss_values(qtbot):
 
 
 def test_progress_and_eta_follow_the_time_budget(qtbot, tab, monkeypatch):
-    """Issue 12.7: with a 5-minute budget the bar stayed at 0 % and the ETA said 21915:31."""
+    """With a 5-minute budget the bar and the ETA follow the budget's time, not the iterations."""
     from drrn_core.training.loop import Progress
 
     clock = [1000.0]

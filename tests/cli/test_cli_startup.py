@@ -1,4 +1,4 @@
-"""`drrn --version` and `drrn --help` answer without importing torch (issue 22: a quick answer);
+"""`drrn --version` and `drrn --help` answer quickly, without importing torch;
 a command's module, and with it torch, is imported only when that command is on the command
 line. Structural checks in a fresh interpreter, not timings (those are measured by hand)."""
 

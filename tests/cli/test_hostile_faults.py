@@ -1,4 +1,4 @@
-"""Faults of the machine rather than of a file's content (issue 25): a symbolic-link loop given as
+"""Faults of the machine rather than of a file's content: a symbolic-link loop given as
 an input, and `drrn upscale` onto a full disk. Each is one `drrn: error:` line, exit 1, and
 nothing left behind; the full disk is refused before any pixel is computed."""
 

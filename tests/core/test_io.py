@@ -171,7 +171,7 @@ def test_unique_output_path(tmp_path):
     assert unique_output_path(tmp_path / "b.png", avoid=(tmp_path / "b.png",)).name == "b-2.png"
 
 
-# -- issue 23.5: an image with alpha saved as JPEG is flattened onto a background, once said ---
+# -- an image with alpha saved as JPEG is flattened onto a background, once said ---------------
 def _rgba_with_hidden_colour(rgb: np.ndarray) -> np.ndarray:
     """RGBA uint8: the left half fully transparent over saturated green, the right half opaque."""
     rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])

@@ -1,4 +1,4 @@
-"""`drrn train` against faults of the machine (issue 25): a full disk at a checkpoint, a model
+"""`drrn train` against faults of the machine: a full disk at a checkpoint, a model
 whose header or recipe declares 60,000 channels, a second trainer on a run being trained, and a
 damaged log.csv. Each is one `drrn: error:` line and exit 1 (or, for the log, one notice and a
 run that goes on); the checkpoint that stood before is untouched and nothing is left behind."""
