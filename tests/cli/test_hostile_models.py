@@ -15,7 +15,7 @@ from drrn_core import weights
 
 @pytest.fixture(autouse=True)
 def no_hang():
-    """A header that allocates before it is checked used to hang: fail instead of hanging."""
+    """A header that allocated before it was checked would hang: fail instead of hanging."""
     def expire(*_):
         raise TimeoutError("took over 60 s: something was built from an unchecked header")
 

@@ -88,8 +88,8 @@ def _calibrate(up: Upscaler, seconds_per_px: float) -> None:
 
 @pytest.mark.parametrize("shape", [(2000, 2000), (512, 512), (200, 200)])
 def test_tiles_do_not_depend_on_the_recorded_speed(shape):
-    """A slow record (a busy machine, a slow path) used to shrink tiles down to 64 px, where the
-    margins made a tile ~2.6x the work of its core; tiles now come from memory and cache only."""
+    """Tiles come from memory and cache only: a slow record (a busy machine, a slow path) does not
+    shrink them (at 64 px the margins would make a tile ~2.6x the work of its core)."""
     up = Upscaler(_net(U=9, channels=16), device="cpu", precision="fp32")
     uncalibrated = up.tile_size(shape)
     _calibrate(up, 1e-3)  # 100 s for a 316 px padded tile
