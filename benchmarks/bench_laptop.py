@@ -9,11 +9,13 @@ for the whole measurement. Parts:
 
 - ``ncnn``: ncnn fp32 with OpenMP block time 0 / 20 ms and 1 / 2 threads, and PyTorch fp32-fast
   (NNPACK), idle and busy (seconds and speed-up over the reference in the same load).
-- ``auto``: the issue's targets. Fresh cache, first use busy (the measurement runs under load),
+- ``auto``: fresh cache, first use busy (the measurement runs under load),
   then idle from that cache (a new engine, as a later run of the app); and fresh and idle.
 - ``tiles``: a 512x512 Y through auto's automatic tiles against the same path as one tile.
+- ``cancel``: ``drrn upscale`` of a 1200x900 photo x2 (auto, calibrated), interrupted (SIGINT)
+  at ``--repeats`` random moments 2-6 s after its start: seconds from the signal to its exit.
 
-    python benchmarks/bench_laptop.py [--parts ncnn auto tiles] [--repeats 5] [--json FILE]
+    python benchmarks/bench_laptop.py [--parts ncnn auto tiles cancel] [--repeats 5] [--json FILE]
 
 Run with the harvester paused (scripts/harvest.sh pause) and nothing else running; say which CPU
 (``lscpu``) and whether laptop mode ($DRRN_CPU_ISA=avx2) was on.
@@ -135,10 +137,44 @@ def part_tiles(loaded, repeats: int) -> list[dict]:
     return [r]
 
 
+def part_cancel(repeats: int) -> list[dict]:
+    import random
+    import signal
+
+    from PIL import Image
+
+    folder = Path(tempfile.mkdtemp(prefix="drrn-cancel-"))
+    photo = folder / "photo.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (900, 1200, 3), np.uint8)).save(photo)
+    argv = [sys.executable, "-m", "drrn_core.cli", "upscale", str(photo), "-s", "2", "-o",
+            str(folder / "out.png")]
+    small = folder / "small.png"
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), np.uint8)).save(small)
+    subprocess.run([*argv[:4], str(small), "-s", "2", "-o", str(folder / "warm.png")],
+                   check=True, capture_output=True)  # auto measured once; later runs read it
+    pick = random.Random(0)
+    latencies = []
+    for _ in range(repeats):
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(pick.uniform(2.0, 6.0))
+        t0 = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        proc.wait()
+        latencies.append(time.perf_counter() - t0)
+    r = {"what": "drrn upscale 1200x900 x2, SIGINT to exit", "median_s": round(
+        statistics.median(latencies), 3), "worst_s": round(max(latencies), 3),
+        "left_behind": sorted(p.name for p in folder.iterdir()
+                              if p.name not in ("photo.png", "small.png", "warm.png"))}
+    print(f"  idle  {r['what']}: median {r['median_s']} s, worst {r['worst_s']} s, "
+          f"left behind {r['left_behind']}", flush=True)
+    return [r]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", nargs="+", default=["ncnn", "auto", "tiles"],
-                    choices=["ncnn", "auto", "tiles"])
+    ap.add_argument("--parts", nargs="+", default=["ncnn", "auto", "tiles", "cancel"],
+                    choices=["ncnn", "auto", "tiles", "cancel"])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
@@ -163,6 +199,9 @@ def main() -> None:
     if "tiles" in args.parts:
         print("tiles against one tile:")
         out["tiles"] = part_tiles(loaded, args.repeats)
+    if "cancel" in args.parts:
+        print("cancel in the command line:")
+        out["cancel"] = part_cancel(args.repeats)
     if args.json:
         args.json.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
 
