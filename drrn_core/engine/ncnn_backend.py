@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from drrn_core.atomic import atomic_path
+from drrn_core.engine.contention import Meter
 from drrn_core.engine.ncnn_probe import NcnnError, import_ncnn, vulkan_count
 from drrn_core.engine.records import cache_dir
 from drrn_core.model import DRRN
@@ -241,18 +242,28 @@ class NcnnBackend:
                  blocktime_ms: int = OPENMP_BLOCKTIME_MS) -> None:
         if precision not in NCNN_PRECISIONS:
             raise NcnnError(f"ncnn runs fp32 or fp16, not {precision}")
-        ncnn = import_ncnn()
-        self.vulkan, self.precision, self.threads = vulkan, precision, threads
+        self._ncnn = import_ncnn()
+        self.vulkan, self.precision, self.threads = vulkan, precision, max(1, threads)
         if vulkan is not None:
             count = vulkan_count()
             if vulkan >= count:
                 raise NcnnError(f"Vulkan device {vulkan} does not exist ({count} found)")
-        half = precision == "fp16"
+        self._model, self._blocktime = model, int(blocktime_ms)
+        self._nets = {self.threads: self._load(self.threads)}
+        self.net = self._nets[self.threads]
+        self.threads_used = self.threads  # by the last run
+        self._busy = False  # other programs kept the CPU busy during the last run
+
+    def _load(self, threads: int):
+        """A Net of the model with ``threads`` OpenMP threads (ncnn fixes its Winograd kernels'
+        threads at load time, so another count is another Net)."""
+        ncnn, vulkan = self._ncnn, self.vulkan
+        half = self.precision == "fp16"
         try:
             net = ncnn.Net()
             opt = net.opt
-            opt.num_threads = max(1, threads)
-            opt.openmp_blocktime = int(blocktime_ms)
+            opt.num_threads = threads
+            opt.openmp_blocktime = self._blocktime
             opt.use_vulkan_compute = vulkan is not None
             opt.use_fp16_packed = opt.use_fp16_storage = opt.use_fp16_arithmetic = half
             opt.use_bf16_storage = opt.use_bf16_packed = False
@@ -261,24 +272,38 @@ class NcnnBackend:
             opt.lightmode = True
             if vulkan is not None:
                 net.set_vulkan_device(vulkan)
-            with _converted(model) as (param, binf):
+            with _converted(self._model) as (param, binf):
                 if net.load_param(str(param)) != 0 or net.load_model(str(binf)) != 0:
                     raise NcnnError(f"ncnn could not load {param.name}")
         except NcnnError:
             raise
         except Exception as e:  # noqa: BLE001 - a driver may raise anything; one NcnnError line
             raise NcnnError(f"ncnn failed to set up ({type(e).__name__}: {e})") from None
-        self.net = net
-        self._ncnn = ncnn
+        return net
+
+    def _net_for_now(self):
+        """The Net to run next: on the CPU, one thread fewer per core that other programs kept
+        busy during the last run (ncnn's threads wait for each other at every layer, so a thread
+        whose core another program holds stalls them all: measured, benchmarks/bench_laptop.py);
+        all threads otherwise."""
+        threads = self.threads
+        if self.vulkan is None and self._busy and threads > 1:
+            threads = max(1, threads - 1)
+        if threads not in self._nets:
+            self._nets[threads] = self._load(threads)
+        self.threads_used = threads
+        return self._nets[threads]
 
     def run(self, y: np.ndarray) -> np.ndarray:
         """float HxW Y (ILR) -> float32 HxW network output, unclipped."""
         ncnn = self._ncnn
         x = np.ascontiguousarray(y, dtype=np.float32)[None]
-        ex = self.net.create_extractor()
+        meter = Meter()
+        ex = self._net_for_now().create_extractor()
         ex.set_light_mode(True)
         ex.input("in", ncnn.Mat(x).clone())  # a copy: in-place layers must not touch numpy memory
         ret, out = ex.extract("out")
+        self._busy = meter.busy()
         if ret == _ERR_NOMEM:
             raise NcnnOutOfMemory(f"out of memory in ncnn ({y.shape[1]}x{y.shape[0]} tile)")
         if ret != 0:

@@ -339,3 +339,38 @@ def test_an_idle_run_replaces_a_busy_record():
     estimate.observe(key, [(4096, 0.8)], 1, False)
     idle = up.calibration()
     assert not idle.contended and idle.tile_seconds(4096) == pytest.approx(0.8)
+
+
+class _Load:
+    """A contention meter whose verdict the test sets."""
+
+    busy_now = False
+
+    def busy(self) -> bool:
+        return _Load.busy_now
+
+
+def test_ncnn_gives_up_a_thread_while_another_program_is_busy(monkeypatch):
+    """A run during which other programs kept a core busy makes the next run use one thread
+    fewer (its own Net: ncnn fixes Winograd threads at load); idle again, all threads; the
+    numbers do not change."""
+    monkeypatch.setattr(nb, "Meter", _Load)
+    backend = nb.NcnnBackend(_tiny(), None, "fp32", threads=2)
+    y = _ilr((40, 30))
+    first = backend.run(y)
+    assert backend.threads_used == 2
+    _Load.busy_now = True
+    backend.run(y)  # busy during this run: the next one gives a thread up
+    assert backend.threads_used == 2
+    second = backend.run(y)
+    assert backend.threads_used == 1 and np.array_equal(first, second)
+    _Load.busy_now = False
+    backend.run(y)
+    assert backend.threads_used == 1  # the busy verdict came from the run before
+    third = backend.run(y)
+    assert backend.threads_used == 2 and np.array_equal(first, third)
+    single = nb.NcnnBackend(_tiny(), None, "fp32", threads=1)
+    _Load.busy_now = True
+    single.run(y)
+    single.run(y)
+    assert single.threads_used == 1  # never below one thread
