@@ -299,16 +299,31 @@ class NcnnBackend:
         ncnn = self._ncnn
         x = np.ascontiguousarray(y, dtype=np.float32)[None]
         meter = Meter()
-        ex = self._net_for_now().create_extractor()
-        ex.set_light_mode(True)
-        ex.input("in", ncnn.Mat(x).clone())  # a copy: in-place layers must not touch numpy memory
-        ret, out = ex.extract("out")
+        net = self._net_for_now()
+        # The run's own pools, emptied after it: the net's default pools keep every buffer of
+        # every tile shape for good (a process grew by 1.3 GB over 40 photos).
+        pools = (ncnn.UnlockedPoolAllocator(), ncnn.PoolAllocator()) if self.vulkan is None \
+            else None
+        try:
+            ex = net.create_extractor()
+            ex.set_light_mode(True)
+            if pools is not None:
+                ex.set_blob_allocator(pools[0])
+                ex.set_workspace_allocator(pools[1])
+            ex.input("in", ncnn.Mat(x).clone())  # a copy: in-place layers must not touch numpy
+            ret, out = ex.extract("out")
+            res = np.array(out) if ret == 0 else None  # a copy, out of the pools
+            del out
+            ex.clear()
+            del ex
+        finally:
+            for pool in pools or ():
+                pool.clear()
         self._busy = meter.busy()
         if ret == _ERR_NOMEM:
             raise NcnnOutOfMemory(f"out of memory in ncnn ({y.shape[1]}x{y.shape[0]} tile)")
         if ret != 0:
             raise NcnnError(f"ncnn failed on a {y.shape[1]}x{y.shape[0]} tile (code {ret})")
-        res = np.array(out)
         if res.shape[-2:] != y.shape:
             raise NcnnError(f"ncnn returned shape {res.shape} for a {y.shape} tile")
         return res.reshape(y.shape).astype(np.float32, copy=False)

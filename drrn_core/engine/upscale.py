@@ -38,6 +38,7 @@ from drrn_core.errors import UserError
 from drrn_core.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
 from drrn_core.imaging.io import quantise
 from drrn_core.imaging.resize import imresize, output_size
+from drrn_core.memory import release_free_memory
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
@@ -480,7 +481,10 @@ class Upscaler:
 
         sub = None if progress is None else (lambda f: progress(0.05 + 0.95 * f))
         _report(progress, 0.0)
-        self._restore_tiles(out_hw, y_rows, sink, sub, cancel)
+        try:
+            self._restore_tiles(out_hw, y_rows, sink, sub, cancel)
+        finally:
+            release_free_memory()  # this image's freed buffers back to the system (glibc)
         _report(progress, 1.0)
         return out
 

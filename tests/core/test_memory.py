@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 
+import numpy as np
 import pytest
 
 from drrn_core import memory
@@ -51,3 +52,25 @@ def test_drrn_upscale_releases_after_every_file(tmp_path, monkeypatch):
     assert main(["upscale", str(tmp_path), "-s", "2", "--model", "bicubic", "--out-dir",
                  str(tmp_path.parent / f"{tmp_path.name}-out")]) == 0
     assert len(calls) == 3
+
+
+def test_ncnn_runs_of_new_tile_shapes_do_not_keep_their_buffers():
+    """ncnn's default pools keep every blob of every tile shape for good (~+400 MB per new shape
+    of a B1U9-sized tile); each run now has its own pools, emptied after it."""
+    pytest.importorskip("ncnn", reason="ncnn is not installed (pip install ncnn)")
+    import torch
+
+    from drrn_core.engine.ncnn_backend import NcnnBackend
+    from drrn_core.model import DRRN, DRRNConfig
+
+    torch.manual_seed(0)
+    backend = NcnnBackend(DRRN(DRRNConfig()).eval(), None, "fp32", threads=2)
+    rng = np.random.default_rng(0)
+
+    backend.run(rng.random((120, 120)).astype(np.float32))
+    memory.release_free_memory()
+    first = resident_mb()
+    for h, w in [(140, 150), (160, 170), (180, 190), (200, 210)]:  # each needs larger buffers
+        backend.run(rng.random((h, w)).astype(np.float32))
+    memory.release_free_memory()
+    assert resident_mb() - first < 150
