@@ -123,8 +123,8 @@ class MainWindow(QMainWindow):
                 self.models.modelsChanged.connect(tab.refresh_models)
         self._restore_settings()
         self._update_actions()
-        self.show_message(log_problem or "Open an image (Ctrl+O), drop one here or paste it "
-                          "(Ctrl+V).", 0)
+        self.show_message(log_problem or self.settings.notice or "Open an image (Ctrl+O), drop "
+                          "one here or paste it (Ctrl+V).", 0)
 
     # -- construction ----------------------------------------------------------------------
     def _add_extra_tabs(self) -> None:
