@@ -3,6 +3,7 @@ small real images (scikit-image's astronaut) and a main window that is closed af
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -49,6 +50,10 @@ def app_env(model_store, tmp_path, monkeypatch):
     monkeypatch.setenv("DRRN_LOG_DIR", str(tmp_path / "logs"))
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    yield
+    # Collect the test's dead widgets here, on the GUI thread: left to a later collection, one
+    # can run on a worker thread and delete Qt objects there (a hang seen in long runs).
+    gc.collect()
 
 
 @pytest.fixture

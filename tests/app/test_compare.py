@@ -3,6 +3,7 @@ linked panes, split view and error maps."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -164,12 +165,22 @@ def big_png(tmp_path, astronaut_rgb):
     return path
 
 
-def test_cancel_stops_within_a_second(window, big_png, qtbot, select_model):
+def test_cancel_stops_within_a_second(window, big_png, qtbot, select_model, monkeypatch):
+    from drrn_core.engine import Upscaler
+
+    real, started = Upscaler._run_tile, threading.Event()
+
+    def slower(self, x, cancel):  # a tile in flight when cancel comes, however fast the CPU
+        started.set()
+        time.sleep(0.3)
+        return real(self, x, cancel)
+
+    monkeypatch.setattr(Upscaler, "_run_tile", slower)
     select_model(window, MEDIUM)
     window.compare.controls.scale.setValue(4)
     window.open_path(big_png)
     job = window.compare.job
-    qtbot.waitUntil(lambda: window.compare.controls.progress.value() > 150, timeout=20000)
+    qtbot.waitUntil(started.is_set, timeout=20000)
     t0 = time.monotonic()
     window.compare.cancel()
     assert not window.compare.is_busy()
