@@ -66,13 +66,18 @@ class ShortcutsDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.reject)
-        buttons.button(QDialogButtonBox.StandardButton.Close).setToolTip("Close this list")
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.table)
-        lay.addWidget(buttons)
+        _body_and_close(self, self.table, "Close this list")
         self.resize(480, min(640, 90 + 30 * len(self.rows)))
+
+
+def _body_and_close(dialog: QDialog, body: QWidget, tip: str) -> None:
+    """Lay ``body`` out above a Close button (tooltip ``tip``) that closes ``dialog``."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
+    buttons.rejected.connect(dialog.reject)
+    buttons.button(QDialogButtonBox.StandardButton.Close).setToolTip(tip)
+    lay = QVBoxLayout(dialog)
+    lay.addWidget(body)
+    lay.addWidget(buttons)
 
 
 def guide_text() -> str:
@@ -92,12 +97,7 @@ class GettingStartedDialog(QDialog):
         self.browser.setOpenExternalLinks(False)
         self.browser.setMarkdown(guide_text())
         self.browser.setToolTip("How to upscale, evaluate, batch, benchmark and train")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
-        buttons.rejected.connect(self.reject)
-        buttons.button(QDialogButtonBox.StandardButton.Close).setToolTip("Close the manual")
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.browser)
-        lay.addWidget(buttons)
+        _body_and_close(self, self.browser, "Close the manual")
         self.resize(680, 720)
 
 
