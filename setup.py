@@ -4,8 +4,8 @@ The source tree keeps icons, weights and model cards in ``resources/`` and the n
 recipes in ``training/*.toml`` (where the scripts, the PyInstaller spec and the trainers expect
 them). A wheel must carry them too, or ``pip install .`` ships a CLI with no model and no recipe.
 ``build_py`` therefore copies them into the built package as ``drrn_core/_data/resources/...``
-and ``drrn_core/_data/training/*.toml``, where ``drrn_core.weights.resources_dir`` and
-``drrn_core.training.recipe.recipes_dir`` find them through ``importlib.resources``. Editable
+and ``drrn_core/_data/training/*.toml``, where ``drrn_core.packaging.data.resources_dir`` and
+``drrn_core.trainer.recipe.recipes_dir`` find them through ``importlib.resources``. Editable
 installs skip the copy: there the lookups fall back to the source tree. Everything else about
 the project is in pyproject.toml.
 """

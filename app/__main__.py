@@ -235,8 +235,8 @@ def self_test(vulkan: bool = False) -> int:
     then the Vulkan check (``vulkan``: on a software driver too, see vulkan_check)."""
     from PySide6.QtCore import QEventLoop, QTimer
 
-    from app import pipeline
     from app.main_window import MainWindow, settings_at
+    from app.services import pipeline
     from drrn_core import weights
 
     def fail(message: str) -> int:
@@ -348,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     import_torch_before_qt()
     from app.dialogs.crash import show_crash
-    from app.logging_setup import install_excepthook, setup_logging
+    from app.services.logging_setup import install_excepthook, setup_logging
 
     _log_path, problem = setup_logging()
     if args.self_test:

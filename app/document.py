@@ -1,7 +1,8 @@
 """The opened document: the image (or LR + HR pair) the window works on, where it came from, and
 how results are written back with the original's metadata.
 
-Reading goes through app.imageio16.load_image (drrn_core.imaging.io with EXIF orientation applied,
+Reading goes through app.services.imageio16.load_image (drrn_core.imaging.io with EXIF
+orientation applied,
 ICC and EXIF kept, 16-bit colour PNGs at 16 bits); in-memory images (clipboard, drops) through
 drrn_core.imaging.io.load_image_bytes as PNG bytes. Writing goes through
 drrn_core.imaging.io.save_image (metadata and bit depth of the original, atomic). Questions to the
@@ -19,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QObject, Signal
 from PySide6.QtGui import QImage, QImageReader
 
-from app.imageio16 import depth_note
+from app.services.imageio16 import depth_note
 from app.workers import describe_error
 from drrn_core import limits
 
@@ -114,7 +115,7 @@ class Document(QObject):
 
     # -- reading ---------------------------------------------------------------------------
     def _load(self, path: str | Path) -> tuple[object, str]:
-        from app.imageio16 import load_image
+        from app.services.imageio16 import load_image
 
         return load_image(path, max_pixels=limits.MAX_INPUT_PIXELS)
 

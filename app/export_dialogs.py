@@ -1,4 +1,5 @@
-"""File → Export: the Qt side of app.exports (what to take from the Compare tab, file dialogs,
+"""File → Export: the Qt side of app.services.exports (what to take from the Compare tab, file
+dialogs,
 messages). A before/after image, the evaluation's panes and error maps, and aligned crops of the
 viewed region, each a PNG with its provenance in text chunks, written atomically."""
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app import exports
+from app.services import exports
 
 
 class ExportError(ValueError):
@@ -127,7 +128,7 @@ def plan_evaluation(compare, folder: str | Path) -> list[exports.Output]:
 
 def sheet_labels(compare) -> dict[str, str]:
     """The evaluation sheet's label of each pane: its title, and under the bicubic and DRRN
-    panes their scores against the ground truth (:func:`app.exports.score_label`), so the
+    panes their scores against the ground truth (:func:`app.services.exports.score_label`), so the
     figure carries its numbers."""
     from app.tabs.compare import TITLES
 

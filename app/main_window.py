@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.devices import AUTO, device_choices, precision_choices
 from app.document import (
     LOSSY,
     SAVE_FILTERS,
@@ -43,13 +42,15 @@ from app.document import (
     is_image_path,
     qimage_from_array,
 )
-from app.pipeline import BICUBIC
+from app.services.devices import AUTO, device_choices, precision_choices
+from app.services.pipeline import BICUBIC
 from app.settings import AppSettings
 from app.tabs._models import ModelRegistry
 from app.tabs.compare import CompareTab
 from app.views.status_bar import StatusBar
 from app.workers import describe_error, shutdown_jobs
-from drrn_core.weights import resources_dir, split_ensemble
+from drrn_core.packaging.data import resources_dir
+from drrn_core.weights import split_ensemble
 
 log = logging.getLogger("drrn-studio.window")
 
@@ -489,7 +490,7 @@ class MainWindow(QMainWindow):
     def open_folder(self, folder: Path) -> bool:
         """A folder: offer to open its first image or hand it to the Benchmark / Batch tab (a
         folder of datasets, or one whose images lie in an HR sub-folder: those two)."""
-        from drrn_core.benchmark import DatasetError, collect_datasets
+        from drrn_core.metrics.benchmark import DatasetError, collect_datasets
 
         images = sorted((p for p in folder.iterdir() if is_image_path(p)),
                         key=lambda p: p.name.lower())
@@ -698,7 +699,7 @@ class MainWindow(QMainWindow):
         AboutDialog(self).exec()
 
     def open_log_folder(self) -> None:
-        from app.logging_setup import default_log_dir
+        from app.services.logging_setup import default_log_dir
 
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(default_log_dir())))
 

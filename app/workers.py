@@ -20,7 +20,7 @@ This is the one place the app starts threads; every tab uses it the same way. Th
   ``() -> bool`` callable, so both can be handed straight to ``drrn_core.engine`` callbacks.
 * ``ctx.emit(item)`` delivers an item on ``yielded`` from inside a long call (e.g. an engine
   run's finished tiles); the caller throttles.
-* If ``fn`` returns a generator/iterator (e.g. ``drrn_core.training.loop.iter_training``), the
+* If ``fn`` returns a generator/iterator (e.g. ``drrn_core.trainer.loop.iter_training``), the
   job drains it: each item is emitted on ``yielded`` (in the GUI thread). Between items the job
   honours :meth:`Job.pause` / :meth:`Job.resume` (it stops pulling) and :meth:`Job.cancel`
   (it calls the generator's ``close()``, which lets it checkpoint). The generator's return value
@@ -31,7 +31,8 @@ This is the one place the app starts threads; every tab uses it the same way. Th
 * Running jobs are kept alive by a module registry; :func:`shutdown_jobs` cancels and joins them
   (the main window calls it on close).
 * A failed job's traceback goes to the log (``drrn-studio.jobs``, so the log file of
-  app.logging_setup) with the job's name; the exception carries it as ``__drrn_traceback__``.
+  app.services.logging_setup) with the job's name; the exception carries it as
+  ``__drrn_traceback__``.
 
 Why a QThread per job and not superqt's thread workers: those are QRunnables on the global
 QThreadPool, whose size is the number of cores, so on a 2-core machine a long training run plus a

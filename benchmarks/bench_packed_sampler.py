@@ -34,9 +34,9 @@ def timed_batches(fn, n: int, sync) -> list[float]:
 def main() -> None:
     import torch
 
-    from drrn_core.training.data import PatchSampler, TrainingData
-    from drrn_core.training.packed import PackedSampler, pack_training_data
-    from drrn_core.training.recipe import load_recipe
+    from drrn_core.trainer.data import PatchSampler, TrainingData
+    from drrn_core.trainer.packed import PackedSampler, pack_training_data
+    from drrn_core.trainer.recipe import load_recipe
 
     root = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -21,10 +21,10 @@ from pathlib import Path
 
 from drrn_core import weights
 from drrn_core.atomic import atomic_path
-from drrn_core.benchmark import iter_benchmark, mean_score
 from drrn_core.engine import Upscaler
 from drrn_core.engine.device import cpu_isa, cpu_name
 from drrn_core.imaging.io import list_images
+from drrn_core.metrics.benchmark import iter_benchmark, mean_score
 
 METHODS = {"torch-fp32": {"device": "cpu", "precision": "fp32"},
            "torch-bf16": {"device": "cpu", "precision": "bf16"},

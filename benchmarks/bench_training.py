@@ -45,8 +45,8 @@ def _setup(variant: str, bf16: bool, batch: int, patch: int) -> Callable[[], Non
     import torch
 
     from drrn_core.model import DRRN, DRRNConfig
-    from drrn_core.training.loop import clip_gradients, loss_fn, make_optimizer
-    from drrn_core.training.recipe import load_recipe
+    from drrn_core.trainer.loop import clip_gradients, loss_fn, make_optimizer
+    from drrn_core.trainer.recipe import load_recipe
 
     torch.manual_seed(0)
     fmt = torch.contiguous_format if variant == "nchw" else torch.channels_last

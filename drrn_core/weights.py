@@ -22,7 +22,6 @@ import math
 import os
 import re
 import shutil
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -303,27 +302,10 @@ def _check_file(p: Path) -> Path:
 # --- registry -------------------------------------------------------------------------------
 
 
-def packaged_data(name: str) -> Path | None:
-    """``drrn_core/_data/NAME`` of an installed wheel (found through importlib.resources), or
-    None in a source checkout / editable install, where setup.py copies nothing there."""
-    from importlib.resources import files
-
-    folder = files("drrn_core").joinpath("_data", name)
-    return Path(str(folder)) if isinstance(folder, Path) and folder.is_dir() else None
-
-
-def resources_dir() -> Path:
-    """Icons, weights and model cards: $DRRN_RESOURCES, the frozen bundle's, the installed
-    wheel's package data (``drrn_core/_data/resources``), or the repository's ``resources/``."""
-    if os.environ.get("DRRN_RESOURCES"):
-        return Path(os.environ["DRRN_RESOURCES"])
-    if getattr(sys, "frozen", False) and hasattr(sys, "_MEIPASS"):
-        return Path(sys._MEIPASS) / "resources"
-    return packaged_data("resources") or Path(__file__).resolve().parents[1] / "resources"
-
-
 def bundled_dir() -> Path:
     """Bundled weights: ``resources_dir() / "weights"``."""
+    from drrn_core.packaging.data import resources_dir
+
     return resources_dir() / "weights"
 
 

@@ -118,7 +118,7 @@ def test_wheel_holds_weights_cards_recipes_icons_and_licence(installed):
 
 def test_installed_package_is_the_wheel_not_the_source_tree(installed):
     proc = _ok(_run([installed["python"], "-c",
-                     "import drrn_core, drrn_core.weights as w; print(drrn_core.__file__); "
+                     "import drrn_core, drrn_core.packaging.data as w; print(drrn_core.__file__); "
                      "print(w.resources_dir())"], installed["work"], installed["env"]))
     module, resources = (Path(line) for line in proc.stdout.splitlines())
     venv = installed["venv"].resolve()

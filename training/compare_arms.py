@@ -18,8 +18,8 @@ import json
 import sys
 from pathlib import Path
 
-from drrn_core.training.loop import TrainSpec, Validation, iter_training
-from drrn_core.training.recipe import Recipe, load_recipe
+from drrn_core.trainer.loop import TrainSpec, Validation, iter_training
+from drrn_core.trainer.recipe import Recipe, load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 

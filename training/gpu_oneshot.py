@@ -6,7 +6,7 @@ run folder the CPU harvester continues from.
     python training/gpu_oneshot.py --pack-only      # make carry/ ready to travel, nothing else
 
 The training images are packed once into ``carry/train_y.npz`` (git-ignored, ~27 MB, with a copy
-of Set5 in ``carry/Set5`` for validation) and cropped on the GPU (drrn_core.training.packed).
+of Set5 in ``carry/Set5`` for validation) and cropped on the GPU (drrn_core.trainer.packed).
 RUN_DIR is only read. The GPU steps run in ``carry/gpu-work/NAME`` with the run's own recipe except
 a large batch, a learning rate scaled by sqrt(batch ratio) and a short warm-up; the result
 (``--out``, default ``carry/gpu-result/NAME``) is RUN_DIR continued: its recipe.json, its checkpoint
@@ -35,9 +35,9 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from drrn_core.atomic import atomic_path  # noqa: E402
-from drrn_core.training import checkpoint as ckpt  # noqa: E402
-from drrn_core.training.command import parse_duration  # noqa: E402
-from drrn_core.training.recipe import Recipe, load_recipe  # noqa: E402
+from drrn_core.trainer import checkpoint as ckpt  # noqa: E402
+from drrn_core.trainer.command import parse_duration  # noqa: E402
+from drrn_core.trainer.recipe import Recipe, load_recipe  # noqa: E402
 
 CARRY = ROOT / "carry"
 SHARED = ROOT.parent / "shared" / "data"
@@ -56,7 +56,7 @@ def say(message: str) -> None:
 def ensure_packed(packed: Path, data: Path | None, check: bool = True) -> Path:
     """The packed file, (re)made from ``data`` when it is missing or (``check``) no longer
     matches it."""
-    from drrn_core.training.packed import pack_training_data, packed_matches
+    from drrn_core.trainer.packed import pack_training_data, packed_matches
 
     if packed.is_file() and (not check or data is None or not data.is_dir()
                              or packed_matches(packed, data)):
@@ -162,7 +162,7 @@ def train(args: argparse.Namespace) -> int:
     import torch
 
     from drrn_core.engine.device import resolve_device
-    from drrn_core.training.loop import (
+    from drrn_core.trainer.loop import (
         Finished,
         Notice,
         Progress,
@@ -270,7 +270,7 @@ def validate_checkpoint(path: Path, recipe: Recipe, val: Path, device) -> dict[i
     """Validation PSNR per scale of the weights a checkpoint ships: its EMA if it keeps one,
     else the model."""
     from drrn_core.model import DRRN
-    from drrn_core.training.loop import validate
+    from drrn_core.trainer.loop import validate
 
     tensors = ckpt.read_checkpoint(path)[0]
     prefix = "ema." if any(k.startswith("ema.") for k in tensors) else "model."
@@ -429,7 +429,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
-    from drrn_core.training.loop import TrainingError
+    from drrn_core.trainer.loop import TrainingError
 
     try:
         if args.adopt:

@@ -18,8 +18,8 @@ import os
 import platform
 from pathlib import Path
 
-from drrn_core.benchmark import format_scores
 from drrn_core.engine.device import cpu_name
+from drrn_core.metrics.benchmark import format_scores
 from drrn_core.weights import read_header
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference"

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from harvest_status import checkpoint_info  # noqa: E402  (standard library only, no torch)
 
-from drrn_core.training.runlog import read_history  # noqa: E402  (no torch either)
+from drrn_core.trainer.runlog import read_history  # noqa: E402  (no torch either)
 
 RECENT_ROWS = 100  # log rows (10 iterations each by default) behind the recent rate
 

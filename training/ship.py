@@ -32,8 +32,8 @@ NOT_BETTER = 3
 def export_run(run: Path, out: Path) -> Path:
     """The run's shippable weights (EMA if kept) as a bundled-format model file at ``out``."""
     from drrn_core.model import DRRN, DRRNConfig
-    from drrn_core.training import checkpoint as ckpt
-    from drrn_core.training.loop import read_run_recipe, save_model_weights
+    from drrn_core.trainer import checkpoint as ckpt
+    from drrn_core.trainer.loop import read_run_recipe, save_model_weights
 
     tensors, info, _ = ckpt.read_checkpoint(run / ckpt.LAST)
     recipe, _ = read_run_recipe(run / "recipe.json")

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import __version__
-from app.logging_setup import default_log_dir
+from app.services.logging_setup import default_log_dir
 from drrn_core.weights import bundled_dir
 
 CARDS = bundled_dir()
@@ -62,7 +62,7 @@ def runtime_text() -> str:
 def licences_text() -> str:
     """DRRN Studio's licence, then the third-party notices (the bundle's file, or generated
     from the installed dependencies' metadata)."""
-    from drrn_core import notices
+    from drrn_core.packaging import notices
 
     return (f"DRRN Studio {__version__}\n\n{notices.project_licence().rstrip()}\n\n\n"
             f"{notices.installed_notices()}")

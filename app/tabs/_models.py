@@ -1,6 +1,7 @@
 """The models a tab can offer: the protocol's bicubic baseline plus the registry's bundled and user
 models (drrn_core.weights), and :class:`ModelRegistry`, the window's one model list whose
-``modelsChanged`` every tab follows. Upscalers come from app.upscalers.upscaler_for (cached,
+``modelsChanged`` every tab follows. Upscalers come from app.services.upscalers.upscaler_for
+(cached,
 tiled)."""
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class ModelRegistry(QObject):
     def refresh(self) -> None:
         """Re-read the models and tell every list. A broken model folder leaves the list empty
         and ``problem`` set to one line; it never raises."""
-        from app import upscalers
+        from app.services import upscalers
         from app.workers import describe_error
         from drrn_core import weights
 

@@ -31,10 +31,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services.upscalers import model_spec, upscaler_for
 from app.settings import DEFAULT_BACKGROUND, DEFAULT_QUALITY, AppSettings
 from app.tabs._models import BICUBIC, ModelChoice, default_model, model_choices
 from app.tabs._widgets import MessageLine, PathField, user_message
-from app.upscalers import model_spec, upscaler_for
 from app.workers import Job, JobContext, format_eta, start_job
 from drrn_core import batch, limits
 
@@ -94,7 +94,7 @@ def _estimates(upscaler, files: list[Path], settings: BatchSettings) -> list[flo
     """The engine's estimate for each file (size read from its header; 0 if unreadable)."""
     from PIL import Image
 
-    from app.estimate import upscale_seconds
+    from app.services.estimate import upscale_seconds
 
     out = []
     for path in files:
@@ -133,7 +133,7 @@ def plan_outputs(settings: BatchSettings) -> list[batch.Planned]:
 
 def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
     """Worker body: load, upscale and save each file; failures become events, not exceptions."""
-    from app.imageio16 import load_image
+    from app.services.imageio16 import load_image
     from drrn_core.imaging import io
 
     plans = plan_outputs(settings)
@@ -467,7 +467,7 @@ class BatchTab(QWidget):
 
     def _on_event(self, event: BatchEvent) -> None:
         if event.kind == "estimate":
-            from app.estimate import format_duration
+            from app.services.estimate import format_duration
 
             self.estimate_s = event.seconds
             self._shares = list(event.shares)

@@ -46,9 +46,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import estimate
+from app.services import estimate
+from app.services.upscalers import model_spec, upscaler_for, weights_file
 from app.settings import AppSettings, data_path
-from app.tabs._bench_table import BenchProxyModel, BenchRow, BenchTableModel
+from app.tabs._benchmark_table import BenchProxyModel, BenchRow, BenchTableModel
 from app.tabs._models import BICUBIC, ModelChoice, model_choices
 from app.tabs._widgets import (
     FolderList,
@@ -58,10 +59,9 @@ from app.tabs._widgets import (
     scroll_panel,
     user_message,
 )
-from app.upscalers import model_spec, upscaler_for, weights_file
 from app.workers import Job, JobContext, format_eta, start_job
-from drrn_core import benchmark
-from drrn_core.benchmark import BenchResult, Dataset, Failed, Results, RunInfo, Scored
+from drrn_core.metrics import benchmark
+from drrn_core.metrics.benchmark import BenchResult, Dataset, Failed, Results, RunInfo, Scored
 
 log = logging.getLogger("drrn-studio.benchmark")
 
@@ -207,7 +207,7 @@ def plan_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scal
 
 def run_benchmark(ctx: JobContext, plan: Plan, scales: list[int], with_ifc: bool,
                   device: str = "auto", precision: str = "auto") -> Iterator[Scored | Failed]:
-    """Worker body: drrn_core.benchmark's runner over the plan's cells (a bad image fails
+    """Worker body: drrn_core.metrics.benchmark's runner over the plan's cells (a bad image fails
     alone). Progress is the estimated share of the work done, a cell counting as much as its
     estimate (a DRRN result can take a thousand times a bicubic one); the message names the
     cell that runs now."""
@@ -652,7 +652,7 @@ class BenchmarkTab(QWidget):
         import io
         import statistics
 
-        from app.exports import summary_rows
+        from app.services.exports import summary_rows
         from drrn_core.atomic import write_text_atomic
 
         docs = self._bench_docs()

@@ -2,7 +2,7 @@
 
 Every change of input, mode, scale, model, device or precision starts a new run (debounced);
 runs are numbered and a result of a superseded run is dropped, so stale output never
-overwrites newer output. Computation happens in app.pipeline on a worker thread.
+overwrites newer output. Computation happens in app.services.pipeline on a worker thread.
 
 Preview first: when DRRN on the whole image is estimated to take longer than
 pipeline.AUTO_LIMIT_S, a run computes DRRN only for the visible region (refreshed when the
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import estimate, pipeline, upscalers
+from app.services import estimate, pipeline, upscalers
 from app.tabs._widgets import user_message
 from app.views.control_panel import ControlPanel
 from app.views.error_map import ErrorPane, ErrorScale
@@ -37,8 +37,8 @@ from app.views.image_pane import ImagePane
 from app.views.pane_grid import PaneGrid, ViewSync
 from app.views.split_view import SplitPane
 from app.workers import Generation, Job, format_eta, start_job
-from drrn_core.benchmark import format_score
 from drrn_core.metrics import protocol
+from drrn_core.metrics.benchmark import format_score
 
 DEBOUNCE_MS = 250
 PREVIEW_DEBOUNCE_MS = 400
@@ -529,8 +529,8 @@ class CompareTab(QWidget):
 
     # -- scores out ------------------------------------------------------------------------
     def score_provenance(self):
-        """What the evaluation's scores come from (app.exports.Provenance)."""
-        from app.exports import Provenance, file_sha256
+        """What the evaluation's scores come from (app.services.exports.Provenance)."""
+        from app.services.exports import Provenance, file_sha256
 
         model = self.controls.model_name()
         path = None
@@ -547,7 +547,7 @@ class CompareTab(QWidget):
 
     def scores_text(self, fmt: str) -> str:
         """The evaluation's scores as "CSV", "Markdown" or "LaTeX", provenance included."""
-        from app.exports import FORMATS
+        from app.services.exports import FORMATS
 
         if not self.scores:
             raise ValueError("There are no scores yet: evaluate an image first.")
@@ -566,7 +566,7 @@ class CompareTab(QWidget):
     def save_scores_dialog(self) -> None:
         from PySide6.QtWidgets import QFileDialog
 
-        from app.exports import FORMATS
+        from app.services.exports import FORMATS
         from drrn_core.atomic import write_text_atomic
 
         filters = {f"{k} (*{v[1]})": k for k, v in FORMATS.items()}

@@ -1,4 +1,4 @@
-"""The Training tab: drrn_core.training's loop on a worker thread, with live loss and validation
+"""The Training tab: drrn_core.trainer's loop on a worker thread, with live loss and validation
 PSNR curves, pause / continue / cancel (cancel checkpoints first), resume from a run folder, and
 "Use this model", which imports the run's weights into the user's models."""
 
@@ -88,15 +88,15 @@ class Resumed:
 
     config: object  # drrn_core.model.DRRNConfig
     iteration: int
-    history: object  # drrn_core.training.runlog.History
+    history: object  # drrn_core.trainer.runlog.History
     run_dir: Path | None = None
 
 
 def run_training(ctx: JobContext, spec) -> Iterator:
     """Worker body: drrn_core's training events; closing this generator checkpoints the run."""
-    from drrn_core.training import checkpoint
-    from drrn_core.training.loop import iter_training
-    from drrn_core.training.runlog import read_history
+    from drrn_core.trainer import checkpoint
+    from drrn_core.trainer.loop import iter_training
+    from drrn_core.trainer.runlog import read_history
 
     if spec.resume:
         notes: list[str] = []
@@ -125,8 +125,8 @@ def export_run(ctx: JobContext, spec) -> str:
     then exports its weights), and import those; the imported path."""
     from dataclasses import replace
 
-    from drrn_core.training import checkpoint
-    from drrn_core.training.loop import Finished, iter_training
+    from drrn_core.trainer import checkpoint
+    from drrn_core.trainer.loop import Finished, iter_training
 
     state = checkpoint.load_latest(spec.run_dir, warn=lambda _message: None)
     if state is None:
@@ -366,8 +366,8 @@ class TrainingTab(QWidget):
     def spec(self, *, resume: bool = False):
         """The TrainSpec the current fields describe; ValueError (one line) if incomplete."""
         from drrn_core.model import DRRNConfig
-        from drrn_core.training.data import default_cache_dir
-        from drrn_core.training.loop import TrainSpec
+        from drrn_core.trainer.data import default_cache_dir
+        from drrn_core.trainer.loop import TrainSpec
 
         data, run = self.data_field.path(), self.run_field.path()
         if run is None:
@@ -490,7 +490,7 @@ class TrainingTab(QWidget):
         self._update_buttons()
 
     def _on_event(self, event) -> None:
-        from drrn_core.training import loop
+        from drrn_core.trainer import loop
 
         if isinstance(event, loop.Progress):
             self._loss[0].append(event.iteration)
@@ -542,7 +542,7 @@ class TrainingTab(QWidget):
 
     def _show_folder_history(self) -> None:
         """Between runs, the plots show the chosen run folder's logged curves (none: empty)."""
-        from drrn_core.training.runlog import History, read_history
+        from drrn_core.trainer.runlog import History, read_history
 
         if self._job is None:
             run = self.run_field.path()
@@ -667,7 +667,7 @@ class TrainingTab(QWidget):
 
     # Helpers
     def _recipe(self):
-        from drrn_core.training.recipe import load_recipe
+        from drrn_core.trainer.recipe import load_recipe
 
         if self.recipe_combo.currentText() == RECIPE_FILE:
             path = self.recipe_file.path()
@@ -788,12 +788,12 @@ def _spin(low: int, high: int, value: int, parent: QWidget) -> QSpinBox:
 
 
 def _default_val_dir() -> Path | None:
-    from drrn_core.training.loop import default_val_dir
+    from drrn_core.trainer.loop import default_val_dir
 
     return default_val_dir()
 
 
 def _has_checkpoint(run_dir: Path) -> bool:
-    from drrn_core.training.checkpoint import LAST, PREV
+    from drrn_core.trainer.checkpoint import LAST, PREV
 
     return any((run_dir / name).is_file() for name in (LAST, PREV))

@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.pipeline import BICUBIC, MAX_SCALE, MIN_SCALE
-from app.upscalers import model_spec
-from drrn_core.benchmark import format_score
+from app.services.pipeline import BICUBIC, MAX_SCALE, MIN_SCALE
+from app.services.upscalers import model_spec
+from drrn_core.metrics.benchmark import format_score
 
 ROWS = {"bicubic": 0, "drrn": 1}
 

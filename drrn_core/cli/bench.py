@@ -8,17 +8,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from drrn_core import benchmark, limits, weights
+from drrn_core import limits, weights
 from drrn_core.atomic import write_text_atomic
-from drrn_core.benchmark import (
-    Dataset,
-    DatasetError,
-    Failed,
-    Results,
-    ResultsFileError,
-    RunInfo,
-    bench_csv,
-)
 from drrn_core.cli.common import (
     CLIError,
     check_output_folder,
@@ -29,6 +20,16 @@ from drrn_core.cli.common import (
     note,
     positive_int,
     report_failures,
+)
+from drrn_core.metrics import benchmark
+from drrn_core.metrics.benchmark import (
+    Dataset,
+    DatasetError,
+    Failed,
+    Results,
+    ResultsFileError,
+    RunInfo,
+    bench_csv,
 )
 from drrn_core.metrics.protocol import BICUBIC, Restorer
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from drrn_core.benchmark import format_score
 from drrn_core.cli.common import EXIT_OK, CLIError, non_negative_int, positive_int
 from drrn_core.imaging import io, shave
 from drrn_core.metrics import ifc, psnr, ssim
+from drrn_core.metrics.benchmark import format_score
 from drrn_core.metrics.ifc import min_size as ifc_min_size
 from drrn_core.metrics.protocol import gt_luma, quantize
 from drrn_core.metrics.ssim import WINDOW

@@ -7,8 +7,8 @@ import json
 import re
 
 from drrn_core import weights
-from drrn_core.benchmark import format_scores
 from drrn_core.cli.common import EXIT_OK
+from drrn_core.metrics.benchmark import format_scores
 
 
 def add_models_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

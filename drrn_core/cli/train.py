@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 from drrn_core.cli.common import compile_allowed, positive_int, thread_count
 from drrn_core.errors import UserError
-from drrn_core.training.command import parse_duration
+from drrn_core.trainer.command import parse_duration
 
 if TYPE_CHECKING:
-    from drrn_core.training.loop import TrainSpec
+    from drrn_core.trainer.loop import TrainSpec
 
 
 def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -49,9 +49,9 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
 def _spec(args: argparse.Namespace) -> TrainSpec:
     from drrn_core.model import DRRNConfig
-    from drrn_core.training.data import default_cache_dir
-    from drrn_core.training.loop import TrainSpec
-    from drrn_core.training.recipe import load_recipe
+    from drrn_core.trainer.data import default_cache_dir
+    from drrn_core.trainer.loop import TrainSpec
+    from drrn_core.trainer.recipe import load_recipe
 
     run_dir = args.resume or args.out
     if run_dir is None:
@@ -86,7 +86,7 @@ def _interrupt(_signum: int, _frame) -> None:
 
 def _saved_iteration(run_dir: Path | None) -> int | None:
     """The iteration of a run's newest checkpoint, or None when it has none."""
-    from drrn_core.training import checkpoint as ckpt
+    from drrn_core.trainer import checkpoint as ckpt
 
     try:
         return int(ckpt.read_info(Path(run_dir) / ckpt.LAST)["iteration"]) if run_dir else None
@@ -118,8 +118,8 @@ def _leave_process_group() -> None:
 def _train_with_progress(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from drrn_core.training.checkpoint import CheckpointError
-    from drrn_core.training.loop import (
+    from drrn_core.trainer.checkpoint import CheckpointError
+    from drrn_core.trainer.loop import (
         Finished,
         Notice,
         Progress,

@@ -1,7 +1,7 @@
 """The engine's measurement records: one JSON file of calibrations per cache folder.
 
 ``auto``'s measured choices (``engine.autotune``) and the time-estimate calibrations
-(``engine.estimate``) are kept in ``<cache>/calibration.json``, a dict of key -> record. The file
+(``engine.calibration``) are kept in ``<cache>/calibration.json``, a dict of key -> record. The file
 is only ever read whole and replaced whole (an atomic rename), and every change is a
 read-modify-write under an exclusive lock on ``calibration.json.lock``, so two processes that
 calibrate at once both keep their records and leave a valid file. A missing, truncated, garbage or

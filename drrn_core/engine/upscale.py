@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from drrn_core.descriptor import ModelDescriptor
-from drrn_core.engine import autotune, estimate
+from drrn_core.engine import autotune, calibration
 from drrn_core.engine.contention import Meter
 from drrn_core.engine.decide import decide, rule
 from drrn_core.engine.device import Target, cpu_name, describe
@@ -178,11 +178,11 @@ class Upscaler:
 
     def estimate_seconds(self, in_hw: tuple[int, int], scale: float | None = None,
                          size: tuple[int | None, int | None] | None = None) -> float:
-        """Estimated seconds of ``upscale`` for an (H, W) input (``engine.estimate``; the first
+        """Estimated seconds of ``upscale`` for an (H, W) input (``engine.calibration``; the first
         call for this machine and run path runs a short calibration, cached afterwards)."""
         out_hw = self.output_shape(in_hw, scale, size)
         return self.estimate_restore_seconds(out_hw) + \
-            out_hw[0] * out_hw[1] * estimate.pipeline_s_per_px()
+            out_hw[0] * out_hw[1] * calibration.pipeline_s_per_px()
 
     def estimate_restore_seconds(self, hw: tuple[int, int]) -> float:
         """Estimated seconds of ``restore_y`` on an (H, W) ILR Y image (see estimate_seconds)."""
@@ -196,31 +196,31 @@ class Upscaler:
     @property
     def calibrated(self) -> bool:
         """True when estimate_seconds will answer at once (no calibration to run)."""
-        return estimate.is_calibrated(None if self._backend is None else self._path_key())
+        return calibration.is_calibrated(None if self._backend is None else self._path_key())
 
     def _path_key(self) -> str:
         info = self.run_info
-        return estimate.path_key(info.backend, info.device, info.device_name, info.precision,
+        return calibration.path_key(info.backend, info.device, info.device_name, info.precision,
                                  self.compile, self.descriptor.config.channels)
 
-    def calibration(self) -> estimate.Calibration:
+    def calibration(self) -> calibration.Calibration:
         """This run path's speed calibration: cached, else measured now (seconds) through this
         Upscaler's own backend on a small and a large tile (auto's measurement of the path, when
         there is one, is the small point). An ncnn failure meanwhile falls back as a run would,
         and what it falls back to is calibrated."""
-        hit = estimate.cached(self._path_key())
+        hit = calibration.cached(self._path_key())
         if hit is not None:
             return hit
         software = self.device.type == "vulkan" and self._software_vulkan()
         cap = (self.tile_size((4096, 4096)) or 4096) + 2 * self.margin
-        small, large = (16, 32) if software else (64, min(cap, estimate.LARGE_CAP))
+        small, large = (16, 32) if software else (64, min(cap, calibration.LARGE_CAP))
         info = self.run_info
         known = None if software or self.compile else autotune.known_point(
             self.net, info.backend, info.device, info.precision)
         sides = (min(small, cap), large) if known is None or known[0] >= large * large \
             else (large,)
         try:
-            return estimate.measure(self._path_key(), self._backend.run, sides, known)
+            return calibration.measure(self._path_key(), self._backend.run, sides, known)
         except NcnnError as e:
             self._ncnn_failed(e)
             return self.calibration()
@@ -344,7 +344,7 @@ class Upscaler:
                 done += t.area
                 _report(progress, done / total)
         if self._backend is backend:  # no fallback mid-run: the times belong to this path
-            estimate.observe(self._path_key(), timings, 8 if self.ensemble else 1, meter.busy())
+            calibration.observe(self._path_key(), timings, 8 if self.ensemble else 1, meter.busy())
 
     def _run_tile(self, x: np.ndarray, cancel: Cancel | None) -> np.ndarray:
         """The network on one padded tile (x8 with the self-ensemble). With ``cancel``, eager

@@ -3,7 +3,7 @@
 ``psnr``, ``ssim`` and ``ifc`` take 2-D (HxW) arrays, uint8 or float, values in [0, 255],
 reference first, and compute in float64. :mod:`drrn_core.metrics.protocol` runs the whole
 protocol for one image (GT luma, modcrop, bicubic LR/ILR, quantisation, shave, metrics);
-benchmark runs over folders are :mod:`drrn_core.benchmark`'s.
+benchmark runs over folders are :mod:`drrn_core.metrics.benchmark`'s.
 """
 
 from drrn_core.metrics.ifc import ifc

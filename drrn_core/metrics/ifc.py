@@ -27,7 +27,7 @@ from functools import cache
 import numpy as np
 
 from drrn_core.bands import row_bands
-from drrn_core.metrics.psnr import as_pair
+from drrn_core.metrics.pairs import as_pair
 
 
 @cache

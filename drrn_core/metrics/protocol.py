@@ -22,7 +22,7 @@ API:
 
 Ground truth is read by :func:`drrn_core.imaging.io.read_gt` (re-exported here with
 ``list_images`` and ``IMAGE_SUFFIXES``); benchmark runs over folders, their means, JSON and CSV
-are :mod:`drrn_core.benchmark`'s.
+are :mod:`drrn_core.metrics.benchmark`'s.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import correlate1d
 
-from drrn_core.metrics.psnr import PEAK, as_pair
+from drrn_core.metrics.pairs import PEAK, as_pair
 
 WINDOW = 11
 SIGMA = 1.5

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from app import upscalers
+from app.services import upscalers
 from drrn_core import weights
 from drrn_core.engine import autotune
 

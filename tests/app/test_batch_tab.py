@@ -166,8 +166,8 @@ def _tiny_batch(qtbot, photos: Path, out: Path, model_store: Path, monkeypatch) 
 def test_the_batch_is_estimated_before_it_runs(qtbot, photos, tmp_path, model_store,
                                               monkeypatch):
     """Every place uses the calibrated estimate; progress is weighted by it."""
+    from app.services.upscalers import upscaler_for
     from app.tabs.batch import BatchEvent
-    from app.upscalers import upscaler_for
 
     tab = _tiny_batch(qtbot, photos, tmp_path / "out", model_store, monkeypatch)
     assert tab.model_combo.currentData().name == "tiny"
@@ -187,7 +187,7 @@ def test_the_batch_is_estimated_before_it_runs(qtbot, photos, tmp_path, model_st
 def test_self_ensemble_upscales_each_image_with_model_plus(qtbot, photos, tmp_path, model_store,
                                                           monkeypatch):
     """Self-ensemble runs MODEL+ on every image (the engine's 8-pass mean) and is remembered."""
-    from app.upscalers import upscaler_for
+    from app.services.upscalers import upscaler_for
 
     tab = _tiny_batch(qtbot, photos, tmp_path / "out", model_store, monkeypatch)
     tab.ensemble_check.setChecked(True)

@@ -14,9 +14,8 @@ from PySide6.QtCore import Qt
 
 from app.tabs.benchmark import BenchmarkTab
 from app.workers import shutdown_jobs
-from drrn_core import benchmark
 from drrn_core.imaging.io import list_images
-from drrn_core.metrics import protocol
+from drrn_core.metrics import benchmark, protocol
 
 RUN_TIMEOUT_MS = 30_000
 
@@ -207,7 +206,7 @@ def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_table_export_is_drrn_bench_table(qtbot, tab, dataset, tmp_path, monkeypatch):
+def test_table_export_is_drrn_benchmark_table(qtbot, tab, dataset, tmp_path, monkeypatch):
     """Export table… writes benchmark.means_table of the results (as `drrn bench --table`); a
     name typed without a suffix takes the chosen filter's."""
     from PySide6.QtWidgets import QFileDialog
@@ -532,7 +531,7 @@ def test_an_added_model_runs_alone_and_other_weights_run_again(qtbot, dataset, t
     assert {r["model"]: r["weights_sha256"] for r in doc["runs"]} == {"bicubic": None,
                                                                       "tiny": sha}
 
-    from app.upscalers import forget_models
+    from app.services.upscalers import forget_models
 
     _tiny_model(user, factor=0.5)  # retrained: the same name, other weights
     forget_models()
@@ -602,7 +601,7 @@ def test_clear_forgets_every_result(qtbot, tab, dataset, monkeypatch):
 def test_a_run_over_a_minute_is_asked_about_first(qtbot, dataset, tmp_path, monkeypatch):
     """The estimate (the engine's, on a worker thread) is shown and a long run asked about;
     Cancel runs nothing. A short run is not asked about."""
-    from app import estimate
+    from app.services import estimate
 
     _tiny_model(tmp_path / "user")
     monkeypatch.setattr(estimate, "restore_seconds", lambda up, hw: 100.0)
@@ -633,7 +632,7 @@ def test_a_run_over_a_minute_is_asked_about_first(qtbot, dataset, tmp_path, monk
 def test_progress_eta_and_status_follow_the_real_work(qtbot, dataset, tmp_path, monkeypatch):
     """The first ETA comes from the estimate, not from the quick bicubic results before the
     model's, and the status line names the result being computed (the model's, while it runs)."""
-    from app import estimate
+    from app.services import estimate
 
     _tiny_model(tmp_path / "user")
     monkeypatch.setattr(estimate, "restore_seconds", lambda up, hw: 100.0)

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QElapsedTimer, QTimer
 
-from app import pipeline
+from app.services import pipeline
 from drrn_core import weights
 from drrn_core.engine import Upscaler
 from drrn_core.imaging import imresize

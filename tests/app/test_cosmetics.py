@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app import pipeline
+from app.services import pipeline
 
 
 def test_preview_panes_show_the_input_region_around_the_patch(window, photo_png, monkeypatch,

@@ -12,7 +12,7 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPointF, QRect, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from app import exports
+from app.services import exports
 from app.settings import DEFAULT_QUALITY, AppSettings
 from app.tabs._widgets import FolderList, PathField
 from app.tabs.batch import BatchTab
@@ -125,7 +125,7 @@ def _whole(axis, lo: float, hi: float) -> list[float]:
 
 
 def test_empty_plots_say_so_and_iterations_are_whole(qtbot):
-    from drrn_core.training.runlog import History
+    from drrn_core.trainer.runlog import History
 
     tab = TrainingTab()
     qtbot.addWidget(tab)

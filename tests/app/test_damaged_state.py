@@ -146,7 +146,7 @@ def test_the_last_writer_of_a_setting_wins(tmp_path):
 
 def test_a_read_only_log_folder_is_one_notice_and_the_window_starts(qtbot, tmp_path,
                                                                    small_disk):
-    from app.logging_setup import setup_logging
+    from app.services.logging_setup import setup_logging
 
     done = subprocess.run(["mount", "-o", "remount,ro", str(small_disk.path)],
                           capture_output=True, text=True)
@@ -164,7 +164,7 @@ def test_a_read_only_log_folder_is_one_notice_and_the_window_starts(qtbot, tmp_p
 def test_a_log_file_that_fills_its_disk_says_so_once(tmp_path, small_disk, capfd):
     import logging
 
-    from app.logging_setup import setup_logging
+    from app.services.logging_setup import setup_logging
 
     path, problem = setup_logging(small_disk.path / "logs")
     assert problem is None

@@ -1,8 +1,9 @@
-"""app.devices: the Device box lists "auto" and the engine's devices, probed once per process."""
+"""app.services.devices: the Device box lists "auto" and the engine's devices, probed once per
+process."""
 
 from __future__ import annotations
 
-from app import devices
+from app.services import devices
 
 
 def test_devices_are_listed_once_with_auto_first(monkeypatch):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from app import export_dialogs as xd
-from app import exports
+from app.services import exports
 
 
 def u8(image: np.ndarray) -> np.ndarray:
@@ -214,7 +214,7 @@ def test_exports_never_replace_files(evaluated, tmp_path):
 
 def test_crops_of_a_preview_take_the_computed_part(window, tmp_path, astronaut_rgb, monkeypatch,
                                                    wait_idle):
-    from app import pipeline
+    from app.services import pipeline
 
     monkeypatch.setattr(pipeline, "AUTO_LIMIT_S", 0.0)
     monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", 1e-9)  # a patch smaller than the view

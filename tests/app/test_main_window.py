@@ -180,7 +180,7 @@ def test_no_models_means_bicubic_only_with_a_note(window, tmp_path, monkeypatch,
 
 
 def test_excepthook_logs_and_shows_instead_of_dying(tmp_path, caplog):
-    from app.logging_setup import install_excepthook
+    from app.services.logging_setup import install_excepthook
 
     shown = []
     old = sys.excepthook
@@ -198,8 +198,8 @@ def test_excepthook_logs_and_shows_instead_of_dying(tmp_path, caplog):
 
 
 def test_log_file_and_unwritable_log_folder(qtbot, tmp_path):
-    from app.logging_setup import setup_logging
     from app.main_window import settings_at
+    from app.services.logging_setup import setup_logging
 
     path, problem = setup_logging(tmp_path / "logs")
     assert problem is None and path.exists()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app import estimate, pipeline, upscalers
+from app.services import estimate, pipeline, upscalers
 from drrn_core import weights
 from drrn_core.engine import Upscaler
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.devices import device_choices
 from app.main_window import MainWindow, settings_at
+from app.services.devices import device_choices
 from app.settings import MAX_RECENT
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.pipeline import min_evaluate_side
+from app.services.pipeline import min_evaluate_side
 from app.tabs.compare import TITLES
 from app.views.control_panel import ControlPanel
 from drrn_core.metrics import protocol

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app import pipeline, upscalers
+from app.services import pipeline, upscalers
 from app.tabs.compare import CompareTab
 
 

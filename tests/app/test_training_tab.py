@@ -258,7 +258,7 @@ def test_loss_axis_has_numbers_at_real_loss_values(qtbot):
 
 def test_progress_and_eta_follow_the_time_budget(qtbot, tab, monkeypatch):
     """With a 5-minute budget the bar and the ETA follow the budget's time, not the iterations."""
-    from drrn_core.training.loop import Progress
+    from drrn_core.trainer.loop import Progress
 
     clock = [1000.0]
     monkeypatch.setattr("app.tabs.training.time.monotonic", lambda: clock[0])

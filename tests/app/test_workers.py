@@ -153,7 +153,7 @@ def test_the_last_throttled_progress_is_delivered(qtbot):
 def test_a_failed_jobs_traceback_goes_to_the_log_file(qtbot, tmp_path):
     import logging
 
-    from app.logging_setup import setup_logging
+    from app.services.logging_setup import setup_logging
 
     path, problem = setup_logging(tmp_path / "logs")
     assert problem is None
@@ -183,7 +183,7 @@ def test_errors_are_classified_by_type_not_by_name():
     from drrn_core.engine.device import DeviceError
     from drrn_core.engine.upscale import OutOfMemory as EngineOutOfMemory
     from drrn_core.errors import UserError
-    from drrn_core.training.checkpoint import CheckpointError
+    from drrn_core.trainer.checkpoint import CheckpointError
 
     class OutOfMemory(Exception):  # same name as the engine's, not the engine's
         pass

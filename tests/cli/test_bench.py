@@ -188,7 +188,7 @@ def test_bicubic_ifc_reproduces_reference_set5(drrn, shared_dir, tmp_path):
 
 
 def test_two_folders_of_one_name_are_told_apart_as_in_the_app(drrn, tmp_path):
-    """One naming rule (drrn_core.benchmark.dataset_names) for `drrn bench` and the tab."""
+    """One naming rule (drrn_core.metrics.benchmark.dataset_names) for `drrn bench` and the tab."""
     for parent in ("a", "b"):
         (tmp_path / parent / "Set").mkdir(parents=True)
         Image.fromarray(data.astronaut()[:40, :40]).save(tmp_path / parent / "Set" / "x.png")

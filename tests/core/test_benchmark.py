@@ -1,4 +1,5 @@
-"""drrn_core.benchmark: datasets and their names, the runner (a bad image fails alone, per-image
+"""drrn_core.metrics.benchmark: datasets and their names, the runner (a bad image fails alone,
+per-image
 seconds), means (infinite PSNR included), JSON/CSV and score text; on scikit-image's images."""
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from drrn_core import benchmark
-from drrn_core.benchmark import (
+from drrn_core.imaging.io import list_images
+from drrn_core.metrics import ImageScore, benchmark, evaluate_image, prepare
+from drrn_core.metrics.benchmark import (
     BenchResult,
     DatasetError,
     Failed,
@@ -30,8 +32,6 @@ from drrn_core.benchmark import (
     iter_benchmark,
     mean_score,
 )
-from drrn_core.imaging.io import list_images
-from drrn_core.metrics import ImageScore, evaluate_image, prepare
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,7 @@ def test_run_a_bad_image_fails_alone_with_progress(tmp_path, image_folder):
 def test_run_skips_known_cells_and_says_what_starts(image_folder, monkeypatch):
     """``skip`` leaves cells out (not computed, not counted; an image with nothing left is not
     read); ``starting`` names each cell just before its restoration runs."""
-    from drrn_core import benchmark as bm
+    from drrn_core.metrics import benchmark as bm
 
     (sets,) = [collect_datasets([image_folder])]
     read = []

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from drrn_core.engine import Cancelled, Upscaler, estimate, records
+from drrn_core.engine import Cancelled, Upscaler, calibration, records
 from drrn_core.engine import device as dev
 from drrn_core.engine import ncnn_backend as nb
 from drrn_core.engine.device import DeviceError, list_devices, resolve_device, resolve_target
@@ -312,18 +312,18 @@ def test_finished_runs_correct_the_calibration(monkeypatch):
     up = Upscaler(_tiny(), device="cpu", backend="ncnn")
     seen = []
     with monkeypatch.context() as m:  # (undo() would also drop the cache folder's env var)
-        m.setattr(estimate, "observe", lambda key, timings, passes, busy: seen.append(timings))
+        m.setattr(calibration, "observe", lambda key, timings, passes, busy: seen.append(timings))
         up.restore_y(_ilr((30, 20)))
     assert len(seen) == 1 and seen[0][0][0] == 30 * 20  # one whole-image tile, no margins
     key = up._path_key()
-    estimate.observe(key, [(4096, 10.0)], 1, False)  # not calibrated yet: nothing to correct
+    calibration.observe(key, [(4096, 10.0)], 1, False)  # not calibrated yet: nothing to correct
     assert not up.calibrated
     cal = up.calibration()
     predicted = cal.tile_seconds(4096)
-    slow = 4 * predicted + estimate.OBSERVE_MIN_S
-    estimate.observe(key, [(4096, slow)], 1, True)  # a busy run: an idle record stays
+    slow = 4 * predicted + calibration.OBSERVE_MIN_S
+    calibration.observe(key, [(4096, slow)], 1, True)  # a busy run: an idle record stays
     assert up.calibration().tile_seconds(4096) == pytest.approx(predicted)
-    estimate.observe(key, [(4096, slow)], 1, False)  # an idle run: halfway (in log)
+    calibration.observe(key, [(4096, slow)], 1, False)  # an idle run: halfway (in log)
     after = up.calibration()
     assert after.tile_seconds(4096) == pytest.approx(predicted * (slow / predicted) ** 0.5)
 
@@ -334,9 +334,9 @@ def test_an_idle_run_replaces_a_busy_record():
     records.put(key, {"points": [[4096, 1e-3], [90000, 1e-3]], "contended": True})
     busy = up.calibration()
     assert busy.contended and busy.tile_seconds(4096) == pytest.approx(4.096)
-    estimate.observe(key, [(4096, 0.9)], 1, True)  # busy again: corrected, still marked
+    calibration.observe(key, [(4096, 0.9)], 1, True)  # busy again: corrected, still marked
     assert up.calibration().contended
-    estimate.observe(key, [(4096, 0.8)], 1, False)
+    calibration.observe(key, [(4096, 0.8)], 1, False)
     idle = up.calibration()
     assert not idle.contended and idle.tile_seconds(4096) == pytest.approx(0.8)
 

@@ -1,4 +1,5 @@
-"""Third-party notices from installed metadata (drrn_core.notices; build.spec uses the same code
+"""Third-party notices from installed metadata (drrn_core.packaging.notices; build.spec uses the
+same code
 for the bundle's THIRD_PARTY_NOTICES.txt)."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from drrn_core import notices
+from drrn_core.packaging import notices
 
 
 def test_top_level_names_map_to_their_distributions():

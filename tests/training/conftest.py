@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from drrn_core.model import DRRNConfig
-from drrn_core.training.recipe import load_recipe
+from drrn_core.trainer.recipe import load_recipe
 
 TINY_MODEL = DRRNConfig(B=1, U=2, channels=8)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch.distributed as dist
 
 from drrn_core.model import DRRN
-from drrn_core.training import checkpoint as ckpt
-from drrn_core.training import loop
-from drrn_core.training.recipe import load_recipe
+from drrn_core.trainer import checkpoint as ckpt
+from drrn_core.trainer import loop
+from drrn_core.trainer.recipe import load_recipe
 
 data_dir, run_dir, out_dir = (Path(a) for a in sys.argv[1:4])
 writes: list[str] = []

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from drrn_core.training import checkpoint as ckpt
-from drrn_core.training import loop
-from drrn_core.training.loop import (
+from drrn_core.trainer import checkpoint as ckpt
+from drrn_core.trainer import loop
+from drrn_core.trainer.loop import (
     Finished,
     Progress,
     TrainingError,
@@ -20,7 +20,7 @@ from drrn_core.training.loop import (
     iter_training,
     lr_at,
 )
-from drrn_core.training.recipe import load_recipe, parse_recipe
+from drrn_core.trainer.recipe import load_recipe, parse_recipe
 from drrn_core.weights import load_weights
 
 

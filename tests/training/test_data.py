@@ -10,8 +10,8 @@ from PIL import Image
 
 from drrn_core.imaging import imresize
 from drrn_core.metrics.protocol import prepare
-from drrn_core.training import data as data_mod
-from drrn_core.training.data import PatchSampler, TrainingData, dihedral, make_pair, read_y_u8
+from drrn_core.trainer import data as data_mod
+from drrn_core.trainer.data import PatchSampler, TrainingData, dihedral, make_pair, read_y_u8
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

@@ -26,7 +26,7 @@ def _two_processes(*args: str) -> subprocess.CompletedProcess:
 def _torchrun(tiny_folder: Path, run_dir: Path, out: Path, *extra: str) -> tuple[dict, dict]:
     """ddp_worker.py on two CPU processes; what each rank recorded."""
     # Prepare the patch cache once so the two ranks don't race to write it.
-    from drrn_core.training.data import TrainingData
+    from drrn_core.trainer.data import TrainingData
 
     TrainingData(tiny_folder, (2.0, 3.0), 16, cache_dir=out / "cache")
     _two_processes(str(HERE / "ddp_worker.py"), str(tiny_folder), str(run_dir), str(out), *extra)
@@ -53,7 +53,7 @@ def test_an_interrupted_ddp_run_keeps_one_checkpoint_and_exits_cleanly(tmp_path:
     the checkpoint of iteration 2 while rank 1, done first, leaves the run folder alone (it
     used to undo the "unstarted" run: rank 0's log and recipe deleted under it), and both
     processes exit 0 after tearing down the group."""
-    from drrn_core.training import checkpoint as ckpt
+    from drrn_core.trainer import checkpoint as ckpt
 
     run_dir = tmp_path / "run"
     r0, r1 = _torchrun(tiny_folder, run_dir, tmp_path / "out", "2")

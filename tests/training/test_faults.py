@@ -18,11 +18,11 @@ import pytest
 from safetensors import SafetensorError
 
 from drrn_core.cli import main
-from drrn_core.training import checkpoint as ckpt
-from drrn_core.training import runlock
-from drrn_core.training.loop import Notice, TrainSpec, iter_training
-from drrn_core.training.recipe import load_recipe
-from drrn_core.training.runlog import LOG_NAME, read_history
+from drrn_core.trainer import checkpoint as ckpt
+from drrn_core.trainer import runlock
+from drrn_core.trainer.loop import Notice, TrainSpec, iter_training
+from drrn_core.trainer.recipe import load_recipe
+from drrn_core.trainer.runlog import LOG_NAME, read_history
 
 RECIPE = Path(__file__).with_name("tiny_recipe.toml")
 
@@ -163,7 +163,7 @@ def test_a_locked_run_is_refused_and_a_killed_holder_leaves_no_lock(tmp_path, ti
     assert main(train(run, tiny_folder, tmp_path / "cache", "--iters", "2")) == 0
     before = {name: digest(run / name) for name in files(run)}
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom drrn_core.training import runlock\n"
+        [sys.executable, "-c", "import sys, time\nfrom drrn_core.trainer import runlock\n"
          f"lock = runlock.acquire({str(run)!r}, create=False)\nprint('held', flush=True)\n"
          "time.sleep(600)"], stdout=subprocess.PIPE, text=True)
     try:

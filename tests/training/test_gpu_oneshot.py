@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from drrn_core.training import checkpoint as ckpt
-from drrn_core.training.loop import Finished, Notice, Progress, TrainSpec, iter_training
-from drrn_core.training.recipe import load_recipe
+from drrn_core.trainer import checkpoint as ckpt
+from drrn_core.trainer.loop import Finished, Notice, Progress, TrainSpec, iter_training
+from drrn_core.trainer.recipe import load_recipe
 from tests.training.conftest import TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from drrn_core.training import checkpoint as ckpt
+from drrn_core.trainer import checkpoint as ckpt
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "harvest.sh"

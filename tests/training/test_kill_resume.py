@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from drrn_core.training import checkpoint as ckpt
+from drrn_core.trainer import checkpoint as ckpt
 
 RECIPE = Path(__file__).with_name("tiny_recipe.toml")
 ITERS, EVERY = 300, 15

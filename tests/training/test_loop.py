@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from drrn_core.model import DRRN, DRRNConfig
-from drrn_core.training import checkpoint as ckpt
-from drrn_core.training.loop import (
+from drrn_core.trainer import checkpoint as ckpt
+from drrn_core.trainer.loop import (
     Checkpoint,
     Finished,
     Notice,
@@ -23,7 +23,7 @@ from drrn_core.training.loop import (
     lr_at,
     make_optimizer,
 )
-from drrn_core.training.recipe import load_recipe, parse_recipe
+from drrn_core.trainer.recipe import load_recipe, parse_recipe
 
 TINY_MODEL = DRRNConfig(B=1, U=2, channels=8)
 
@@ -219,7 +219,7 @@ def test_validation_uses_the_protocol_and_keeps_the_best_weights(tmp_path, tiny_
                                                                  tiny_recipe) -> None:
     from drrn_core.engine import Upscaler
     from drrn_core.metrics.protocol import evaluate_image, list_images
-    from drrn_core.training.loop import Validation
+    from drrn_core.trainer.loop import Validation
     from drrn_core.weights import load_weights
 
     recipe = tiny_recipe.with_overrides(validate_every=3, val_scales=(2, 3))

@@ -10,15 +10,15 @@ import torch
 from PIL import Image
 
 from drrn_core.imaging import imresize
-from drrn_core.training.data import dihedral, list_images, make_pair, read_y_u8
-from drrn_core.training.packed import (
+from drrn_core.trainer.data import dihedral, list_images, make_pair, read_y_u8
+from drrn_core.trainer.packed import (
     PackedSampler,
     load_packed,
     pack_training_data,
     packed_matches,
     resize_matrix,
 )
-from drrn_core.training.recipe import load_recipe
+from drrn_core.trainer.recipe import load_recipe
 
 SHARED_TRAIN = Path(__file__).resolve().parents[3] / "shared" / "data" / "train"
 

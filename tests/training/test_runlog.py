@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drrn_core.training.runlog import LOG_NAME, RunLog, parse_rows, read_history
+from drrn_core.trainer.runlog import LOG_NAME, RunLog, parse_rows, read_history
 
 
 def test_written_rows_read_back_as_curves(tmp_path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from drrn_core.training import checkpoint as ckpt
-from drrn_core.training.loop import TrainSpec, iter_training
+from drrn_core.trainer import checkpoint as ckpt
+from drrn_core.trainer.loop import TrainSpec, iter_training
 from drrn_core.weights import load_weights
 
 ROOT = Path(__file__).resolve().parents[2]

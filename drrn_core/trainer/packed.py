@@ -26,8 +26,8 @@ import torch
 from drrn_core.atomic import atomic_path
 from drrn_core.imaging import modcrop
 from drrn_core.imaging.resize import contributions, output_size
-from drrn_core.training.data import dihedral, list_images, read_y_planes
-from drrn_core.training.recipe import Recipe
+from drrn_core.trainer.data import dihedral, list_images, read_y_planes
+from drrn_core.trainer.recipe import Recipe
 
 PACK_VERSION = 1
 

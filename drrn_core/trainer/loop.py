@@ -35,11 +35,11 @@ from drrn_core.engine.runner import compile_failed
 from drrn_core.errors import UserError
 from drrn_core.filesystem import is_disk_full, missing_reason
 from drrn_core.model import DRRN, DRRNConfig
-from drrn_core.training import checkpoint as ckpt
-from drrn_core.training import runlock
-from drrn_core.training.data import PatchSampler, TrainingData
-from drrn_core.training.recipe import Recipe
-from drrn_core.training.runlog import LOG_NAME, RunLog
+from drrn_core.trainer import checkpoint as ckpt
+from drrn_core.trainer import runlock
+from drrn_core.trainer.data import PatchSampler, TrainingData
+from drrn_core.trainer.recipe import Recipe
+from drrn_core.trainer.runlog import LOG_NAME, RunLog
 
 
 @dataclass
@@ -48,7 +48,7 @@ class TrainSpec:
     seconds of training; time the consumer holds an event, e.g. paused, does not count) stop
     early; the recipe's epochs x iters_per_epoch is the full length. ``init_from`` starts a new
     run from the weights of a model file or of another run's checkpoint (the model only);
-    ``packed`` trains from a file of ``drrn_core.training.packed`` with crops made on the device;
+    ``packed`` trains from a file of ``drrn_core.trainer.packed`` with crops made on the device;
     ``compile`` runs the forward pass and loss through torch.compile (seconds to compile; if that
     fails, one notice and the run goes on eagerly)."""
 
@@ -397,7 +397,7 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
     device, precision = _resolve(spec)
     notices: list[str] = []
     if spec.packed is not None:
-        from drrn_core.training.packed import PackedSampler
+        from drrn_core.trainer.packed import PackedSampler
 
         sampler = PackedSampler(spec.packed, recipe, device, warn=notices.append)
     else:

@@ -9,7 +9,7 @@ for exactly the distributions PyInstaller collected (plus Python, the PyInstalle
 the system libraries it copied); a wheel or source install shows the same text generated for
 the project's dependency closure, on demand.
 
-    python -m drrn_core.notices [--out FILE]     # the dependency closure's notices
+    python -m drrn_core.packaging.notices [--out FILE]     # the dependency closure's notices
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ RULE = "=" * 78
 
 def licences_dir() -> Path:
     """``resources/licenses`` of this installation (bundle, wheel or checkout)."""
-    from drrn_core.weights import resources_dir
+    from drrn_core.packaging.data import resources_dir
 
     return resources_dir() / "licenses"
 
@@ -270,7 +270,7 @@ def write_notices(path: Path, text: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drrn_core.notices",
+    parser = argparse.ArgumentParser(prog="python -m drrn_core.packaging.notices",
                                      description="Write the third-party notices of the "
                                      "project's installed dependencies.")
     parser.add_argument("--out", type=Path, help="file to write (default: stdout)")

@@ -4,7 +4,7 @@ Both pipelines only orchestrate drrn_core: the engine upscales, the protocol pre
 and scores (so the readouts are the very numbers ``drrn bench`` prints). They yield events as
 results become available, so the GUI shows bicubic before DRRN and PSNR/SSIM before IFC.
 
-Preview first: before DRRN runs, its time is estimated (app.estimate, calibrated on this
+Preview first: before DRRN runs, its time is estimated (app.services.estimate, calibrated on this
 machine). Above ``AUTO_LIMIT_S`` only the region the user is looking at is upscaled (with the
 receptive-field margin, so it equals that part of the whole result) and an :class:`Estimate`
 says what the whole image would take; the whole image runs only when the request asks
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.upscalers import take_notices, upscaler_for
+from app.services.upscalers import take_notices, upscaler_for
 from drrn_core import limits
 from drrn_core.imaging.resize import output_size
 from drrn_core.metrics import protocol
@@ -274,7 +274,7 @@ def fit_preview(up, hw: tuple[int, int], scale: float, view, size: tuple[int, in
                 budget_s: float) -> tuple[int, int, int, int]:
     """The visible region, shrunk about its centre until the engine's estimate of upscaling it
     (margins and tiles included) is within ``budget_s``."""
-    from app import estimate
+    from app.services import estimate
 
     limit = float(size[0] * size[1])
     box = preview_box(view, size, limit)
@@ -308,7 +308,7 @@ def upscale(req: Request, progress: Progress, cancel: Cancel,
     image when that is quick or asked for, else on the visible region (see module doc).
     ``emit``: delivers :class:`Partial` events while a whole-image DRRN run is going (the
     worker's ``JobContext.emit``); without it only the finished result is yielded."""
-    from app import estimate
+    from app.services import estimate
 
     size = target_size(req.image, req.scale, req.size)
     kw = {"size": (size[1], size[0])} if req.size is not None else {"scale": req.scale}
@@ -385,7 +385,7 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[objec
     progress(0.05)
     run_drrn = req.model != BICUBIC
     if run_drrn:
-        from app import estimate
+        from app.services import estimate
 
         up = upscaler_for(req.model, req.device, EXACT, exact=True)
         seconds = estimate.restore_seconds(up, (h, w))

@@ -245,7 +245,7 @@ def labelled_row(images: Sequence[np.ndarray], labels: Sequence[str]) -> np.ndar
 def score_label(score) -> str:
     """The scores of one result for a figure: 'PSNR 30.39 dB / SSIM 0.8682 / IFC 3.580'
     (ImageScore-like; the paper's decimals; IFC only when measured)."""
-    from drrn_core.benchmark import format_score
+    from drrn_core.metrics.benchmark import format_score
 
     parts = [f"PSNR {format_score('psnr', score.psnr)} dB",
              f"SSIM {format_score('ssim', score.ssim)}"]

@@ -1,5 +1,5 @@
 """How long a DRRN run will take, before it starts: the engine's calibrated estimate
-(drrn_core.engine.estimate: one short calibration per machine, backend, device and precision,
+(drrn_core.engine.calibration: one short calibration per machine, backend, device and precision,
 cached on disk; later estimates are arithmetic over the engine's own tile plan, margins included).
 
 The app asks only through these two functions, so every tab shows the same numbers. Call them

@@ -128,7 +128,7 @@ def recipes_dir() -> Path:
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         return Path(frozen) / "training"
-    from drrn_core.weights import packaged_data
+    from drrn_core.packaging.data import packaged_data
 
     return packaged_data("training") or Path(__file__).resolve().parents[2] / "training"
 

@@ -16,7 +16,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QFont
 
-from drrn_core.benchmark import format_score, mean_score
+from drrn_core.metrics.benchmark import format_score, mean_score
 from drrn_core.metrics.protocol import ImageScore
 
 COLUMNS = ("Dataset", "Image", "Scale", "Model", "PSNR (dB)", "SSIM", "IFC", "Time (s)")
@@ -118,7 +118,8 @@ class BenchTableModel(QAbstractTableModel):
     def add_image(self, row: BenchRow) -> None:
         """Appends an image row, or replaces the row of the same image, scale and model, and
         creates or updates its group's mean row (the means are
-        drrn_core.benchmark.mean_score's, as in `drrn bench`: an infinite PSNR makes the mean
+        drrn_core.metrics.benchmark.mean_score's, as in `drrn bench`: an infinite PSNR makes the
+        mean
         infinite, IFC only when every image has one)."""
         self._add(row, signals=True)
 
