@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.upscalers import model_spec, upscaler_for
+from app.services.upscalers import model_spec, take_notices, upscaler_for
 from app.settings import DEFAULT_BACKGROUND, DEFAULT_QUALITY, AppSettings
 from app.tabs._models import BICUBIC, ModelChoice, default_model, model_choices
 from app.tabs._widgets import MessageLine, PathField, user_message
@@ -79,7 +79,8 @@ class BatchSettings:
 class BatchEvent:
     """Yielded by the worker: ``begin`` a file, or its outcome ``written`` / ``failed`` /
     ``skipped`` (an existing result left alone); ``flattened`` before ``written`` when its
-    transparency was flattened onto the background (a JPEG result)."""
+    transparency was flattened onto the background (a JPEG result); ``notice``: the engine's
+    one-line notice for this batch (e.g. a fallback to another backend), in ``detail``."""
 
     kind: str
     index: int
@@ -142,7 +143,7 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
     files = [p.source for p in plans]
     total = len(files)
     ctx.progress(0.0, "loading the model")
-    upscaler = upscaler_for(settings.model, settings.device, settings.precision)
+    upscaler = upscaler_for(settings.model, settings.device, settings.precision, owner="batch")
     ctx.progress(0.0, "estimating the time")
     todo = [p.source for p in plans if not p.skip]
     estimated = dict(zip(todo, _estimates(upscaler, todo, settings), strict=True))
@@ -180,14 +181,22 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
             if ctx.cancelled():
                 return
+            yield from _notices(i, total, rel)
             yield BatchEvent("failed", i, total, rel,
                              user_message(exc).removeprefix(f"{source}: "))
             continue
         spent += weights[i]
         ctx.progress(spent, rel)
+        yield from _notices(i, total, rel)
         if flattened:
             yield BatchEvent("flattened", i, total, rel, flattened[0])
         yield BatchEvent("written", i, total, rel, str(target))
+
+
+def _notices(index: int, total: int, rel: str) -> Iterator[BatchEvent]:
+    """The engine's notices for this batch since the last call, as ``notice`` events."""
+    for text in take_notices():
+        yield BatchEvent("notice", index, total, rel, text)
 
 
 def _size_kw(settings: BatchSettings) -> dict:
@@ -475,6 +484,9 @@ class BatchTab(QWidget):
                                 "estimated on this machine.")
             return
         self._current, self._total = event.index, event.total
+        if event.kind == "notice":
+            self.message.show_info(event.detail)
+            return
         if event.kind == "flattened":  # one line for the whole run, however many files
             from drrn_core.imaging.io import colour_name
 
