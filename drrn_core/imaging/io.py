@@ -1,8 +1,9 @@
 """Reading and writing user photos: float32 pixels in [0, 1], metadata kept, atomic saves.
 
 Reading applies the EXIF orientation, converts palette/CMYK/1-bit/LA/I;16 images to grey or RGB
-(+ a separate alpha), keeps 16-bit depth (grey PNG/TIFF via Pillow, colour TIFF via tifffile;
-Pillow reads 16-bit colour PNGs at 8 bits), and refuses images over ``max_pixels``. Errors are
+(+ a separate alpha), keeps 16-bit depth (grey PNG/TIFF via Pillow, colour TIFF via tifffile,
+RGB/RGBA PNG via Pillow's PNG decoder run once per byte of each sample), and refuses images over
+``max_pixels``. Errors are
 ``ImageReadError`` / ``ImageWriteError`` whose ``str()`` is one user-facing line.
 """
 
@@ -253,6 +254,8 @@ def _decode(im: Image.Image, label: str, max_pixels: int, source) -> LoadedImage
     try:
         if fmt == "TIFF" and _colour16_tiff(im):
             return _decode_tiff16(im, source, fmt)
+        if fmt == "PNG" and _colour16_png(im):
+            return _decode_png16(im, label, max_pixels, source)
         im.load()
         im = ImageOps.exif_transpose(im)
     except ImageReadError:
@@ -317,6 +320,49 @@ def _decode_tiff16(im: Image.Image, source, fmt: str) -> LoadedImage:
     alpha = unit[..., 3].copy() if unit.shape[2] == 4 else None
     icc = im.info.get("icc_profile") or None
     return LoadedImage(unit[..., :3].copy(), alpha, 16, im.mode, None, icc, fmt)
+
+
+_PNG16_LOW_BYTE = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
+"""Pillow's raw modes of a 16-bit RGB / RGBA PNG (which keep the high byte of each big-endian
+sample) -> the raw modes that unpack the same samples' other byte: the low byte."""
+
+
+def _colour16_png(im: Image.Image) -> bool:
+    """Whether ``im`` (an opened, not yet loaded PNG) is 16-bit RGB or RGBA."""
+    return len(im.tile) == 1 and getattr(im.tile[0], "args", None) in _PNG16_LOW_BYTE
+
+
+def _decode_png16(im: Image.Image, label: str, max_pixels: int, source) -> LoadedImage:
+    """A 16-bit RGB/RGBA PNG at 16 bits, orientation applied, EXIF and ICC kept.
+
+    Pillow has no 16-bit colour mode and keeps the high byte of each sample. Its PNG decoder
+    (zlib, the five row filters, Adam7 interlacing: C code) runs a second time on the file with
+    the little-endian raw mode, whose unpacker takes each sample's other byte, the low one; the two
+    8-bit images make the 16-bit samples."""
+    low_rawmode = _PNG16_LOW_BYTE[im.tile[0].args]
+    im.load()
+    high = ImageOps.exif_transpose(im)
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    with open_image(source, max_pixels, label) as again:
+        if again.size != im.size or not _colour16_png(again) or again.mode != im.mode:
+            raise ImageReadError(f"{label}: the file changed while it was read")
+        again.tile = [again.tile[0]._replace(args=low_rawmode)]
+        again.load()
+        low = ImageOps.exif_transpose(again)
+    hi, lo = np.asarray(high), np.asarray(low)
+    h, w, c = hi.shape
+    pixels = np.empty((h, w, 3), np.float32)
+    alpha = np.empty((h, w), np.float32) if c == 4 else None
+    for rows in row_bands(h, w * c):
+        band = (hi[rows].astype(np.uint16) << 8 | lo[rows]).astype(np.float32)
+        band /= np.float32(65535.0)
+        pixels[rows] = band[..., :3]
+        if alpha is not None:
+            alpha[rows] = band[..., 3]
+    exif = high.info.get("exif") or None
+    icc = high.info.get("icc_profile") or None
+    return LoadedImage(pixels, alpha, 16, im.mode, exif, icc, "PNG")
 
 
 def check_finite(label: str, pixels: np.ndarray) -> None:
