@@ -1,9 +1,8 @@
 """The opened document: the image (or LR + HR pair) the window works on, where it came from, and
 how results are written back with the original's metadata.
 
-Reading goes through app.services.imageio16.load_image (drrn_core.imaging.io with EXIF
-orientation applied,
-ICC and EXIF kept, 16-bit colour PNGs at 16 bits); in-memory images (clipboard, drops) through
+Reading goes through drrn_core.imaging.io.load_image (EXIF orientation applied, ICC and EXIF
+kept, 16-bit PNG and TIFF at 16 bits); in-memory images (clipboard, drops) through
 drrn_core.imaging.io.load_image_bytes as PNG bytes. Writing goes through
 drrn_core.imaging.io.save_image (metadata and bit depth of the original, atomic). Questions to the
 user (which file, replace the original?) stay with the window; a refusal is the ``failed`` signal
@@ -20,7 +19,6 @@ import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QObject, Signal
 from PySide6.QtGui import QImage, QImageReader
 
-from app.services.imageio16 import depth_note
 from app.workers import describe_error
 from drrn_core import limits
 
@@ -115,9 +113,9 @@ class Document(QObject):
 
     # -- reading ---------------------------------------------------------------------------
     def _load(self, path: str | Path) -> tuple[object, str]:
-        from app.services.imageio16 import load_image
+        from drrn_core.imaging.io import load_image
 
-        return load_image(path, max_pixels=limits.MAX_INPUT_PIXELS)
+        return load_image(path, max_pixels=limits.MAX_INPUT_PIXELS), ""
 
     def _open(self, opened: Opened) -> Opened:
         self.current = opened
@@ -210,6 +208,8 @@ class Document(QObject):
         """What saving as ``suffix`` loses of the original, or "": bits (a 16-bit input as
         JPEG), transparency (an input with transparent parts as JPEG: flattened onto the
         background colour, one sentence)."""
+        from drrn_core.imaging.io import depth_note
+
         notes = [depth_note(self.loaded, suffix), self.flatten_note(suffix)]
         return " ".join(n for n in notes if n)
 

@@ -134,7 +134,6 @@ def plan_outputs(settings: BatchSettings) -> list[batch.Planned]:
 
 def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
     """Worker body: load, upscale and save each file; failures become events, not exceptions."""
-    from app.services.imageio16 import load_image
     from drrn_core.imaging import io
 
     plans = plan_outputs(settings)
@@ -165,7 +164,7 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
         try:
             if batch.inside(target, settings.input_dir):
                 raise ValueError("refusing to write into the input folder")
-            loaded, _note = load_image(source, max_pixels=limits.MAX_INPUT_PIXELS)
+            loaded = io.load_image(source, max_pixels=limits.MAX_INPUT_PIXELS)
             h, w = loaded.pixels.shape[:2]
             batch.check_output_size(str(source), (h, w),
                                     upscaler.output_shape((h, w), **_size_kw(settings)),

@@ -439,6 +439,16 @@ def stored_dtype(path: str | os.PathLike, bit_depth: int | None = None,
     return np.uint16 if sixteen else np.uint8
 
 
+def depth_note(loaded: LoadedImage | None, suffix: str) -> str:
+    """One line when saving ``loaded``'s result with ``suffix`` loses bits (a 16-bit input as
+    JPEG or WebP), else ""."""
+    fmt = FORMATS.get(suffix.lower())
+    if loaded is None or loaded.bit_depth != 16 or fmt is None or fmt in ("PNG", "TIFF"):
+        return ""
+    return (f"the input has 16 bits per channel; {suffix.lstrip('.').upper()} holds 8, "
+            "so the result is saved at 8 bits (PNG or TIFF keep 16).")
+
+
 def colour_name(background: tuple[int, int, int]) -> str:
     """``white (#ffffff)``, ``black (#000000)`` or just ``#rrggbb``: a background for messages."""
     hexa = "#{:02x}{:02x}{:02x}".format(*background)

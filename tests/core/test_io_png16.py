@@ -143,3 +143,13 @@ def test_drrn_upscale_writes_the_16_bit_result(tmp_path, capsys):
     high_bytes_only = quantise(
         Upscaler(None).upscale((ramp >> 8).astype(np.float32) / 255.0, scale=2), 65535)
     assert not np.array_equal(written, high_bytes_only)  # the low bytes were used
+
+
+def test_depth_note_names_the_formats_that_lose_bits(deep):
+    from drrn_core.imaging.io import depth_note
+
+    got = load_image_bytes(encode_png16(deep[..., :3], [0]))
+    assert "16 bits" in depth_note(got, ".jpg") and "WEBP holds 8" in depth_note(got, ".webp")
+    assert depth_note(got, ".png") == depth_note(got, ".TIF") == depth_note(None, ".jpg") == ""
+    got.bit_depth = 8
+    assert depth_note(got, ".jpg") == ""
