@@ -364,7 +364,9 @@ def _remove_unstarted(run_dir: Path, lock: runlock.RunLock | None) -> None:
                 shutil.rmtree(folder, ignore_errors=True)
 
 
-def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
+def _check_spec(spec: TrainSpec, run_dir: Path) -> tuple[Recipe, int | None]:
+    """The recipe and iteration limit of the run: a resumed run keeps its own; every option is
+    checked before anything is built or written."""
     recipe, max_iters = spec.recipe, spec.max_iters
     if spec.model is not None:
         recipe = recipe.with_overrides(model=spec.model)
@@ -391,211 +393,299 @@ def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
         raise ValueError(f"validation folder not found: {spec.val_dir}")
     if spec.init_from is not None and spec.resume:
         raise ValueError("--init-from starts a new run; a resumed run has its own weights")
-    rank, world = _distributed()
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
-    device, precision = _resolve(spec)
-    notices: list[str] = []
-    if spec.packed is not None:
-        from drrn_core.trainer.packed import PackedSampler
+    return recipe, max_iters
 
-        sampler = PackedSampler(spec.packed, recipe, device, warn=notices.append)
-    else:
+
+class _Run:
+    """One training run's state and its steps. ``_train`` calls them in order: feed_data,
+    optimise_step, log, maybe_validate, maybe_checkpoint, and finish (or cancelled). Steps that
+    hand events to the consumer are generators; the time the consumer holds an event is not
+    training time (``_ActiveClock``)."""
+
+    def __init__(self, spec: TrainSpec, run_dir: Path) -> None:
+        recipe, max_iters = _check_spec(spec, run_dir)
+        self.spec, self.run_dir, self.recipe = spec, run_dir, recipe
+        self.rank, self.world = _distributed()
+        if spec.threads:
+            torch.set_num_threads(spec.threads)
+        device, precision = self.device, self.precision = _resolve(spec)
+        self.notices: list[str] = []
+        self.sampler = self._make_sampler()
+        torch.manual_seed(recipe.seed)
+        model = self.model = DRRN(recipe.model)
+        if recipe.zero_init_rec:  # start from the bicubic ILR itself: output = 0 + x
+            nn.init.zeros_(model.conv_rec.weight)
+        self.lineage: dict = {}
+        if spec.init_from is not None:
+            state, self.lineage = _initial_weights(spec.init_from, recipe.model)
+            model.load_state_dict(state)
+            self.notices.append(f"started from the weights of {self.lineage['from']} "
+                                f"({self.lineage['patches_seen']:,} patches seen before)")
+        model.to(device)
+        _keep_torch_caches_out_of_tmp()
+        # NHWC on every device: tensor cores on CUDA; on CPUs much faster in bf16 and within 2 %
+        # of NCHW or faster in fp32 (benchmarks/README.md, bench_training.py --variants)
+        model.to(memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(model, recipe)
+        self.ema = _Ema(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
+        self.iteration, self.elapsed, self.best, self.run_loss = 0, 0.0, {}, 0.0
+        # where the weights trained before
+        self.hardware: list[str] = list(self.lineage.get("hardware", []))
+        if spec.resume:
+            self._restore()
+        if self.rank == 0:  # everything checked: now the run folder may be written
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if not spec.resume or spec.max_iters is not None:  # a new horizon holds for resumes
+                with atomic_path(run_dir / "recipe.json") as tmp:
+                    tmp.write_text(json.dumps({"recipe": recipe.to_dict(),
+                                               "max_iters": max_iters}, indent=1))
+        self.runlog = (RunLog(run_dir, self.iteration if spec.resume else None,
+                              warn=self.notices.append) if self.rank == 0 else None)
+        self.net: nn.Module | None = model
+        if self.world > 1:
+            self.net = nn.parallel.DistributedDataParallel(model)
+        self.autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+        self.compiled = torch.compile(self._forward_loss) if spec.compile else None
+        self.compile_proven = False  # one compiled step has run: later failures are not its
+        self.val_dir = spec.val_dir or default_val_dir()
+        self.total = recipe.total_iters if max_iters is None \
+            else min(max_iters, recipe.total_iters)
+        self.params = list(model.parameters())
+        self.clock, self.last_ckpt = _ActiveClock(), 0.0  # started again by started()
+        self.window_t, self.window_n = 0.0, 0
+        here = _hardware(device, precision, self.world)
+        self.hardware = self.hardware if here in self.hardware else [*self.hardware, here]
+        # what validation measures and exports
+        self.shipped = self.ema.model if self.ema is not None else model
+
+    def _make_sampler(self):
+        spec, recipe = self.spec, self.recipe
+        if spec.packed is not None:
+            from drrn_core.trainer.packed import PackedSampler
+
+            return PackedSampler(spec.packed, recipe, self.device, warn=self.notices.append)
         data = TrainingData(spec.data_dir, recipe.scales, recipe.patch, spec.cache_dir,
-                            warn=notices.append)
-        sampler = PatchSampler(data, recipe.batch, recipe.sampling, recipe.stride,
-                               recipe.augment, recipe.seed)
-    torch.manual_seed(recipe.seed)
-    model = DRRN(recipe.model)
-    if recipe.zero_init_rec:  # start from the bicubic ILR itself: output = 0 + x
-        nn.init.zeros_(model.conv_rec.weight)
-    lineage: dict = {}
-    if spec.init_from is not None:
-        state, lineage = _initial_weights(spec.init_from, recipe.model)
-        model.load_state_dict(state)
-        notices.append(f"started from the weights of {lineage['from']} "
-                       f"({lineage['patches_seen']:,} patches seen before)")
-    model.to(device)
-    _keep_torch_caches_out_of_tmp()
-    # NHWC on every device: tensor cores on CUDA; on CPUs much faster in bf16 and within 2 % of
-    # NCHW or faster in fp32 (benchmarks/README.md, bench_training.py --variants)
-    model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, recipe)
-    ema = _Ema(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
-    iteration, elapsed, best, run_loss = 0, 0.0, {}, 0.0
-    hardware: list[str] = list(lineage.get("hardware", []))  # where the weights trained before
-    if spec.resume:
-        state = ckpt.load_latest(run_dir, warn=notices.append)
+                            warn=self.notices.append)
+        return PatchSampler(data, recipe.batch, recipe.sampling, recipe.stride,
+                            recipe.augment, recipe.seed)
+
+    def _restore(self) -> None:
+        """Model, optimiser, EMA and counters from the run's latest good checkpoint."""
+        run_dir, ema = self.run_dir, self.ema
+        state = ckpt.load_latest(run_dir, warn=self.notices.append)
         if state is None:
             raise ckpt.CheckpointError(f"nothing to resume: no checkpoint in {run_dir}")
         tensors, info, opt_meta = state
-        if DRRNConfig.from_dict(info["model"]) != recipe.model:
+        if DRRNConfig.from_dict(info["model"]) != self.recipe.model:
             raise ckpt.CheckpointError("the checkpoint's model differs from the requested one")
-        ckpt.restore(model, optimizer, tensors, opt_meta, ema.model if ema else None)
-        model.to(device)
+        ckpt.restore(self.model, self.optimizer, tensors, opt_meta, ema.model if ema else None)
+        self.model.to(self.device)
         if ema is not None:
-            ema.model.to(device)
-        iteration, elapsed = int(info["iteration"]), float(info["elapsed_s"])
-        best = {int(k): v for k, v in info.get("best_psnr", {}).items()}
-        run_loss = float(info.get("smoothed_loss", 0.0))
-        lineage = info.get("lineage", {})
-        hardware = list(info.get("hardware", []))
-        notices.append(f"resumed {run_dir} at iteration {iteration}")
-    if rank == 0:  # everything checked: now the run folder may be written
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not spec.resume or spec.max_iters is not None:  # a new horizon holds for later resumes
-            with atomic_path(saved) as tmp:
-                tmp.write_text(json.dumps({"recipe": recipe.to_dict(), "max_iters": max_iters},
-                                          indent=1))
-    log = (RunLog(run_dir, iteration if spec.resume else None, warn=notices.append)
-           if rank == 0 else None)
-    for message in notices if rank == 0 else []:
-        yield Notice(message)
-    net: nn.Module = model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(model)
-    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+            ema.model.to(self.device)
+        self.iteration, self.elapsed = int(info["iteration"]), float(info["elapsed_s"])
+        self.best = {int(k): v for k, v in info.get("best_psnr", {}).items()}
+        self.run_loss = float(info.get("smoothed_loss", 0.0))
+        self.lineage = info.get("lineage", {})
+        self.hardware = list(info.get("hardware", []))
+        self.notices.append(f"resumed {run_dir} at iteration {self.iteration}")
 
-    def forward_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device.type, dtype=autocast or torch.float32,
-                            enabled=autocast is not None):
-            out = net(x)
-        return loss_fn(recipe, out, y)
+    # -- what the loop calls ----------------------------------------------------------------
 
-    def forward_backward(fn: Callable, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def started(self) -> Iterator[TrainEvent]:
+        """The notices gathered while setting up (rank 0 only); then the model trains."""
+        for message in self.notices if self.rank == 0 else []:
+            yield Notice(message)
+        self.clock = _ActiveClock()
+        self.model.train()
+
+    def out_of_time(self) -> bool:
+        return self.spec.time_budget_s is not None and \
+            self.clock.active() >= self.spec.time_budget_s
+
+    def feed_data(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """This iteration's learning rate set on the optimiser, and its mini-batch (this rank's
+        share) on the device: (x, y, lr)."""
+        lr = lr_at(self.recipe, self.iteration, self.total)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group["lr_mult"]
+        xb, yb = self.sampler.batch(self.iteration, self.rank, self.world)
+        x = (xb if torch.is_tensor(xb) else torch.from_numpy(xb).to(self.device)).contiguous(
+            memory_format=torch.channels_last)
+        y = yb if torch.is_tensor(yb) else torch.from_numpy(yb).to(self.device)
+        return x, y, lr
+
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.float32,
+                            enabled=self.autocast is not None):
+            out = self.net(x)
+        return loss_fn(self.recipe, out, y)
+
+    def _forward_backward(self, fn: Callable, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = fn(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        (loss if scaler is None else scaler.scale(loss)).backward()
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
         return loss
 
-    compiled = torch.compile(forward_loss) if spec.compile else None
-    compile_proven = False  # one compiled step has run: later failures are not the compiler's
-    val_dir = spec.val_dir or default_val_dir()
-    total = recipe.total_iters if max_iters is None else min(max_iters, recipe.total_iters)
-    params = list(model.parameters())
-    clock, last_ckpt, reason = _ActiveClock(), 0.0, "done"
-    window_t, window_n = 0.0, 0
-    here = _hardware(device, precision, world)
-    hardware = hardware if here in hardware else [*hardware, here]
-    shipped = ema.model if ema is not None else model  # what validation measures and exports
+    def optimise_step(self, x: torch.Tensor, y: torch.Tensor,
+                      lr: float) -> Iterator[TrainEvent]:
+        """Forward, backward, gradient clipping and the optimiser step; then the EMA and the
+        smoothed loss. A torch.compile failure on the first compiled step is one notice and the
+        step runs eagerly (as every later one); a non-finite loss stops the run."""
+        compiled = self.compiled
+        try:
+            loss = self._forward_backward(self._forward_loss if compiled is None else compiled,
+                                          x, y)
+            self.compile_proven = compiled is not None
+        except (torch.OutOfMemoryError, MemoryError):
+            raise
+        except Exception as e:  # torch.compile failed (no C++ compiler...): eagerly from now
+            if compiled is None or self.compile_proven:
+                raise
+            self.compiled = None
+            with self.clock.handed_out():
+                yield Notice(compile_failed(e))
+            loss = self._forward_backward(self._forward_loss, x, y)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise TrainingError(
+                f"the loss became {value} at iteration {self.iteration + 1}; training stopped "
+                "and the last checkpoint was kept (try a lower learning rate)")
+        scaler = self.scaler
+        if scaler is not None:
+            scaler.unscale_(self.optimizer)
+        clip_gradients(self.params, self.recipe, lr)
+        if scaler is not None:
+            scaler.step(self.optimizer)
+            scaler.update()
+        else:
+            self.optimizer.step()
+        self.iteration += 1
+        if self.ema is not None:
+            self.ema.update(self.model, self.iteration)
+        self.run_loss = value if self.run_loss == 0 else 0.9 * self.run_loss + 0.1 * value
+        self.window_n += 1
 
-    def info() -> dict:
-        now = elapsed + clock.active()
+    def log(self, lr: float) -> Iterator[TrainEvent]:
+        """Every ``log_every`` iterations and at the last: a log.csv row and a Progress event."""
+        iteration, recipe, spec = self.iteration, self.recipe, self.spec
+        if not (iteration % spec.log_every == 0 or iteration == self.total):
+            return
+        now = self.clock.active()
+        rate = self.window_n * recipe.batch / max(now - self.window_t, 1e-9)
+        self.window_t, self.window_n = now, 0
+        eta = (self.total - iteration) * recipe.batch / max(rate, 1e-9)
+        if spec.time_budget_s is not None:
+            eta = min(eta, max(0.0, spec.time_budget_s - now))
+        if self.runlog is not None:
+            self.runlog.write(iteration=iteration, epoch=iteration // recipe.iters_per_epoch,
+                              loss=f"{self.run_loss:.6g}", lr=f"{lr:.6g}",
+                              patches_per_s=f"{rate:.1f}",
+                              elapsed_s=f"{self.info()['elapsed_s']:.1f}")
+        with self.clock.handed_out():
+            yield Progress(iteration, self.total, iteration // recipe.iters_per_epoch,
+                           self.run_loss, lr, rate, eta)
+
+    def maybe_validate(self) -> Iterator[TrainEvent]:
+        """Every ``validate_every`` iterations on rank 0 (with a validation folder): PSNR of the
+        shipped weights; an improvement is saved as best.safetensors."""
+        if not (self.rank == 0 and self.val_dir is not None
+                and self.iteration % self.recipe.validate_every == 0):
+            return
+        psnr = validate(self.shipped, self.val_dir, self.recipe.val_scales)
+        best = self.best
+        improved = not best or np.mean(list(psnr.values())) > np.mean(list(best.values()))
+        if improved:
+            self.best = psnr
+            save_model_weights(self.run_dir / "best.safetensors", self.shipped, self.recipe,
+                               self.info())
+        if self.runlog is not None:
+            self.runlog.write_validation(self.iteration, psnr)
+        with self.clock.handed_out():
+            yield Validation(self.iteration, psnr, improved)
+
+    def maybe_checkpoint(self) -> Iterator[TrainEvent]:
+        """A checkpoint every ``checkpoint_every_iters`` iterations, else every
+        ``checkpoint_minutes`` of training time."""
+        every = self.spec.checkpoint_every_iters
+        due = (every and self.iteration % every == 0) or (
+            not every and self.clock.active() - self.last_ckpt >=
+            self.recipe.checkpoint_minutes * 60)
+        if not due:
+            return
+        self.last_ckpt = self.clock.active()
+        path = self.checkpoint()
+        if path is not None:
+            with self.clock.handed_out():
+                yield Checkpoint(self.iteration, path)
+
+    def cancelled(self) -> None:
+        """Cancelled, Ctrl-C or SIGTERM: keep the work done (a checkpoint), free DDP."""
+        if self.iteration > 0 or self.spec.resume:
+            self.checkpoint()
+        self.release_ddp()
+
+    def finish(self, reason: str) -> Iterator[TrainEvent]:
+        """The last checkpoint and last_model.safetensors; then Finished."""
+        path = self.checkpoint()
+        if path is not None:
+            yield Checkpoint(self.iteration, path)
+        weights = None
+        if self.rank == 0:
+            weights = save_model_weights(self.run_dir / "last_model.safetensors", self.shipped,
+                                         self.recipe, self.info())
+        if self.world > 1:  # no rank leaves (tearing down its process group) while rank 0 writes
+            dist.barrier()
+        self.release_ddp()
+        yield Finished(self.iteration, reason, weights, self.best)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def info(self) -> dict:
+        """The run's counters and provenance, as checkpoints and weights metadata keep them."""
+        recipe, lineage, iteration = self.recipe, self.lineage, self.iteration
+        now = self.elapsed + self.clock.active()
         return {"iteration": iteration, "elapsed_s": now,
                 "patches_seen": iteration * recipe.batch,
                 "patches_seen_total": lineage.get("patches_seen", 0) + iteration * recipe.batch,
                 "elapsed_s_total": lineage.get("elapsed_s", 0.0) + now,
                 "lineage": lineage, "model": recipe.model.to_dict(), "recipe": recipe.name,
-                "best_psnr": best, "world_size": world, "device": str(device),
-                "precision": precision, "smoothed_loss": run_loss, "ema": ema is not None,
-                "hardware": hardware}
+                "best_psnr": self.best, "world_size": self.world, "device": str(self.device),
+                "precision": self.precision, "smoothed_loss": self.run_loss,
+                "ema": self.ema is not None, "hardware": self.hardware}
 
-    def release_ddp() -> None:
+    def checkpoint(self) -> Path | None:
+        if self.rank != 0:
+            return None
+        return ckpt.save_checkpoint(self.run_dir, self.model, self.optimizer, self.info(),
+                                    self.ema.model if self.ema else None)
+
+    def release_ddp(self) -> None:
         """Free the DDP wrapper while the process group lives. Its reducer sits in reference
         cycles: freed by a later garbage collection, after the caller destroyed the group, it
         can abort a rank at exit (SIGABRT)."""
-        nonlocal net
-        if world > 1:
-            net = None
+        if self.world > 1:
+            self.net = None
             gc.collect()
 
-    def checkpoint() -> Path | None:
-        if rank != 0:
-            return None
-        return ckpt.save_checkpoint(run_dir, model, optimizer, info(),
-                                    ema.model if ema else None)
 
-    model.train()
+def _train(spec: TrainSpec, run_dir: Path) -> Iterator[TrainEvent]:
+    run = _Run(spec, run_dir)
+    yield from run.started()
+    reason = "done"
     try:
-        while iteration < total:
-            if spec.time_budget_s is not None and clock.active() >= spec.time_budget_s:
+        while run.iteration < run.total:
+            if run.out_of_time():
                 reason = "time_budget"
                 break
-            lr = lr_at(recipe, iteration, total)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_mult"]
-            xb, yb = sampler.batch(iteration, rank, world)
-            x = (xb if torch.is_tensor(xb) else torch.from_numpy(xb).to(device)).contiguous(
-                memory_format=torch.channels_last)
-            y = yb if torch.is_tensor(yb) else torch.from_numpy(yb).to(device)
-            try:
-                loss = forward_backward(forward_loss if compiled is None else compiled, x, y)
-                compile_proven = compiled is not None
-            except (torch.OutOfMemoryError, MemoryError):
-                raise
-            except Exception as e:  # torch.compile failed (no C++ compiler...): eagerly from now
-                if compiled is None or compile_proven:
-                    raise
-                compiled = None
-                with clock.handed_out():
-                    yield Notice(compile_failed(e))
-                loss = forward_backward(forward_loss, x, y)
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingError(
-                    f"the loss became {value} at iteration {iteration + 1}; training stopped "
-                    "and the last checkpoint was kept (try a lower learning rate)")
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            clip_gradients(params, recipe, lr)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            iteration += 1
-            if ema is not None:
-                ema.update(model, iteration)
-            run_loss = value if run_loss == 0 else 0.9 * run_loss + 0.1 * value
-            window_n += 1
-            if iteration % spec.log_every == 0 or iteration == total:
-                now = clock.active()
-                rate = window_n * recipe.batch / max(now - window_t, 1e-9)
-                window_t, window_n = now, 0
-                eta = (total - iteration) * recipe.batch / max(rate, 1e-9)
-                if spec.time_budget_s is not None:
-                    eta = min(eta, max(0.0, spec.time_budget_s - now))
-                if log is not None:
-                    log.write(iteration=iteration, epoch=iteration // recipe.iters_per_epoch,
-                              loss=f"{run_loss:.6g}", lr=f"{lr:.6g}", patches_per_s=f"{rate:.1f}",
-                              elapsed_s=f"{info()['elapsed_s']:.1f}")
-                with clock.handed_out():
-                    yield Progress(iteration, total, iteration // recipe.iters_per_epoch,
-                                   run_loss, lr, rate, eta)
-            if rank == 0 and val_dir is not None and iteration % recipe.validate_every == 0:
-                psnr = validate(shipped, val_dir, recipe.val_scales)
-                improved = not best or np.mean(list(psnr.values())) > np.mean(list(best.values()))
-                if improved:
-                    best = psnr
-                    save_model_weights(run_dir / "best.safetensors", shipped, recipe, info())
-                if log is not None:
-                    log.write_validation(iteration, psnr)
-                with clock.handed_out():
-                    yield Validation(iteration, psnr, improved)
-            every = spec.checkpoint_every_iters
-            due = (every and iteration % every == 0) or (
-                not every and clock.active() - last_ckpt >= recipe.checkpoint_minutes * 60)
-            if due:
-                last_ckpt = clock.active()
-                path = checkpoint()
-                if path is not None:
-                    with clock.handed_out():
-                        yield Checkpoint(iteration, path)
+            x, y, lr = run.feed_data()
+            yield from run.optimise_step(x, y, lr)
+            yield from run.log(lr)
+            yield from run.maybe_validate()
+            yield from run.maybe_checkpoint()
         else:
-            reason = "done" if total == recipe.total_iters else "max_iters"
+            reason = "done" if run.total == run.recipe.total_iters else "max_iters"
     except (GeneratorExit, KeyboardInterrupt):  # cancelled, Ctrl-C or SIGTERM: keep the work
-        if iteration > 0 or spec.resume:
-            checkpoint()
-        release_ddp()
+        run.cancelled()
         raise
-    path = checkpoint()
-    if path is not None:
-        yield Checkpoint(iteration, path)
-    weights = None
-    if rank == 0:
-        weights = save_model_weights(run_dir / "last_model.safetensors", shipped, recipe, info())
-    if world > 1:  # no rank leaves (and tears down its process group) while rank 0 still writes
-        dist.barrier()
-    release_ddp()
-    yield Finished(iteration, reason, weights, best)
+    yield from run.finish(reason)
