@@ -2,8 +2,10 @@
 
 File format (``.safetensors``): the DRRN state dict, plus header metadata (string values):
 ``format`` = "drrn-studio/1", ``architecture`` = JSON of DRRNConfig.to_dict(), ``descriptor`` =
-JSON of name/scales/precisions/trained, ``metadata`` = JSON of anything else (training recipe,
-results, ``"default": true`` to mark the preferred bundled model). An optional sidecar
+JSON of name/scales/precisions/in_channels/colour_space/min_size (fields the engine checks at load
+and acts on; others, such as the ``trained`` flag older files carry, are ignored), ``metadata`` =
+JSON of anything else (training recipe, results, ``"default": true`` to mark the preferred
+bundled model). An optional sidecar
 ``<name>.json`` next to the file is merged into ``metadata`` (the sidecar wins).
 
 Pickle checkpoints (.pth/.pt/.ckpt/.bin/.pkl) are refused, never unpickled: they can run code.
@@ -179,6 +181,12 @@ class LoadedModel:
     metadata: dict
     path: Path
 
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """The precisions the file declares (descriptor.PRECISIONS names; the engine's own
+        choices for it: ``engine.offered_precisions``)."""
+        return self.descriptor.precisions
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -264,9 +272,13 @@ def read_header(path: str | os.PathLike) -> tuple[DRRNConfig, ModelDescriptor, d
     try:
         fields["name"] = str(fields.get("name") or config.name)
         descriptor = ModelDescriptor(config=config, **fields)
-        descriptor.summary()  # formats scales: fails here, not later in a list
+        problem = descriptor.problem()
+        if problem is None:
+            descriptor.summary()  # formats scales: fails here, not later in a list
     except (TypeError, ValueError) as e:
         raise WeightsError(f"{p}: damaged descriptor in the header ({first_line(e)})") from None
+    if problem is not None:
+        raise WeightsError(f"{p}: {problem}")
     return config, descriptor, metadata
 
 

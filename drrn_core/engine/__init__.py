@@ -10,8 +10,16 @@ from drrn_core.engine.device import (
     resolve_precision,
     resolve_target,
 )
-from drrn_core.engine.upscale import Cancelled, OutOfMemory, RunInfo, Upscaler
+from drrn_core.engine.upscale import (
+    Cancelled,
+    InputTooSmall,
+    OutOfMemory,
+    RunInfo,
+    Upscaler,
+    UpscalerModel,
+    offered_precisions,
+)
 
-__all__ = ["PRECISIONS", "Cancelled", "DeviceError", "DeviceInfo", "OutOfMemory", "RunInfo",
-           "Upscaler", "describe", "list_devices", "resolve_device", "resolve_precision",
-           "resolve_target"]
+__all__ = ["PRECISIONS", "Cancelled", "DeviceError", "DeviceInfo", "InputTooSmall", "OutOfMemory",
+           "RunInfo", "Upscaler", "UpscalerModel", "describe", "list_devices",
+           "offered_precisions", "resolve_device", "resolve_precision", "resolve_target"]

@@ -22,7 +22,7 @@ from drrn_core.descriptor import ModelDescriptor
 from drrn_core.engine import autotune, calibration
 from drrn_core.engine.contention import Meter
 from drrn_core.engine.decide import decide, rule
-from drrn_core.engine.device import Target, cpu_name, describe
+from drrn_core.engine.device import PRECISIONS, DeviceError, Target, cpu_name, describe
 from drrn_core.engine.ncnn_backend import NcnnBackend
 from drrn_core.engine.ncnn_probe import NcnnError, probe_vulkan
 from drrn_core.engine.runner import Backend, abandonable
@@ -39,6 +39,8 @@ from drrn_core.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
 from drrn_core.imaging.io import quantise
 from drrn_core.imaging.resize import imresize, output_size
 from drrn_core.memory import release_free_memory
+from drrn_core.model import DRRN, DRRNConfig
+from drrn_core.weights import LoadedModel
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
@@ -46,6 +48,10 @@ Notice = Callable[[str], None]
 Rect = tuple[int, int, int, int]
 """(y0, y1, x0, x1): output rows y0..y1-1, columns x0..x1-1."""
 TileCallback = Callable[[Rect, np.ndarray], None]
+UpscalerModel = LoadedModel | DRRN | None
+"""What an Upscaler runs: a loaded weights file (its descriptor decides precisions and the
+smallest input), a bare DRRN network (default descriptor; e.g. training's validation) or None
+(plain bicubic)."""
 
 DEFAULT_BUDGET_MB = {"cpu": 768, "mps": 1024, "cuda": 4096, "vulkan": 2048}
 """Memory (MiB) for one tile's feature maps; CUDA also stays under half of the free memory,
@@ -62,6 +68,30 @@ class Cancelled(Exception):
 
 class OutOfMemory(UserError, MemoryError):
     """Even the smallest tiles did not fit (on the CPU, after any GPU fallback); one-line str()."""
+
+
+class InputTooSmall(UserError, ValueError):
+    """The input is smaller than the model's declared ``min_size``; one-line str()."""
+
+
+def model_parts(model: UpscalerModel) -> tuple[nn.Module | None, ModelDescriptor | None]:
+    """(network, descriptor) of what an Upscaler is given; TypeError for anything but
+    UpscalerModel (a DRRN-like module: an ``nn.Module`` whose ``config`` is a DRRNConfig)."""
+    if model is None:
+        return None, None
+    if isinstance(model, LoadedModel):
+        return model.model, model.descriptor
+    if isinstance(model, nn.Module) and isinstance(getattr(model, "config", None), DRRNConfig):
+        return model, ModelDescriptor.for_config(model.config)
+    raise TypeError("Upscaler(model=...) takes a weights.LoadedModel, a DRRN network or None "
+                    f"(plain bicubic), not {type(model).__name__}")
+
+
+def offered_precisions(model: UpscalerModel) -> tuple[str, ...]:
+    """The engine's precisions (device.PRECISIONS) that ``model`` may run in, as its descriptor
+    declares them ("fp32-fast" runs in fp32); () for bicubic. What a Precision box offers."""
+    descriptor = model_parts(model)[1]
+    return descriptor.offered(PRECISIONS) if descriptor is not None else ()
 
 
 @dataclass(frozen=True)
@@ -81,8 +111,11 @@ class RunInfo:
 class Upscaler:
     """Super-resolve images with a DRRN (or plain bicubic when ``model`` is None).
 
-    model: a ``weights.LoadedModel`` or a bare ``DRRN``. device: auto/cpu/cuda[:N]/mps/vulkan[:N].
-    precision: auto/fp32/fp32-fast/bf16/fp16 (see ``engine.device``). backend: auto/torch/ncnn
+    model: UpscalerModel (TypeError for anything else). device: auto/cpu/cuda[:N]/mps/vulkan[:N].
+    precision: auto/fp32/fp32-fast/bf16/fp16 (see ``engine.device``), among the model's
+    ``precisions`` (its descriptor's: an explicit other one is a DeviceError, auto keeps to
+    them). An input under the descriptor's ``min_size`` is refused (InputTooSmall) before any
+    work. backend: auto/torch/ncnn
     (decided by ``engine.decide``: for a LoadedModel with auto precision and backend on device
     auto/cpu/cuda, the fastest path measured on this machine, once per model, cached; else the
     fixed rule; an ncnn failure falls back to PyTorch with a notice).
@@ -93,7 +126,8 @@ class Upscaler:
     the user (out-of-memory and compile fallbacks).
     """
 
-    def __init__(self, model=None, device: str | torch.device = "auto", precision: str = "auto",
+    def __init__(self, model: UpscalerModel = None, device: str | torch.device = "auto",
+                 precision: str = "auto",
                  tile: int | None = None, memory_mb: float | None = None, ensemble: bool = False,
                  compile: bool = False, notice: Notice | None = None,
                  backend: str = "auto") -> None:
@@ -104,23 +138,47 @@ class Upscaler:
         self.ensemble = ensemble
         self.compile = compile
         self.notice = notice or (lambda message: None)
-        self.net: nn.Module | None
-        if model is None:
-            self.net, self.descriptor = None, None
-        elif isinstance(model, nn.Module):
-            self.net, self.descriptor = model, ModelDescriptor.for_config(model.config)
-        else:
-            self.net, self.descriptor = model.model, model.descriptor
+        self.net, self.descriptor = model_parts(model)
         self.margin = self.descriptor.receptive_radius if self.descriptor else 0
         self._asked_precision = precision  # an ncnn fallback keeps an explicit exact fp32
         self.device, self.precision, self.backend = torch.device("cpu"), "fp32", "bicubic"
         self._backend: Backend | NcnnBackend | None = None
         self._tile_lock = threading.Lock()  # one tile at a time, an abandoned one included
         if self.net is not None:
-            self._set_target(decide(model, device, precision, backend, self.notice, tile))
+            target = decide(model, device, precision, backend, self.notice, tile)
+            if not self.descriptor.allows(target.precision) and \
+                    str(precision).strip().lower() != "auto":
+                raise DeviceError(
+                    f"{self.descriptor.name} runs in {', '.join(self.precisions)} (as its "
+                    f"weights file declares), not {target.precision}.")
+            self._set_target(target)
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """The engine's precisions this model may run in (``offered_precisions``)."""
+        return self.descriptor.offered(PRECISIONS) if self.descriptor is not None else ()
+
+    def _permitted(self, target: Target) -> Target:
+        """``target``, or when the model does not declare its precision, fp32 on the same device
+        (ncnn fp32, else PyTorch fp32-fast where it runs, else exact fp32), with a notice."""
+        if self.descriptor.allows(target.precision):
+            return target
+        if target.backend == "ncnn":
+            chosen = Target(target.device, "ncnn", "fp32")
+        else:
+            try:
+                chosen = rule(target.device, "fp32-fast", "torch")
+            except DeviceError:
+                chosen = rule(target.device, "fp32", "torch")
+        self.notice(f"{self.descriptor.name} runs in {', '.join(self.descriptor.precisions)} "
+                    f"(as its weights file declares): {chosen.precision} instead of "
+                    f"{target.precision}.")
+        return chosen
 
     def _set_target(self, target: Target) -> None:
-        """Build the backend for ``target``; an ncnn failure becomes a notice and PyTorch."""
+        """Build the backend for ``target`` (kept to the model's precisions: ``_permitted``); an
+        ncnn failure becomes a notice and PyTorch."""
+        target = self._permitted(target)
         self.device, self.backend, self.precision = target.device, target.backend, target.precision
         if self.backend == "ncnn":
             vulkan = (self.device.index or 0) if self.device.type == "vulkan" else None
@@ -274,6 +332,7 @@ class Upscaler:
         y = np.asarray(ilr_y)
         if y.ndim != 2:
             raise ValueError(f"restore_y expects a 2-D Y image, got shape {y.shape}")
+        self._check_size(y.shape)
         out = np.empty(y.shape, np.float32 if y.dtype == np.float32 else np.float64)
 
         def sink(rect: Rect, res: np.ndarray) -> None:
@@ -400,6 +459,12 @@ class Upscaler:
         queue.extendleft(reversed(retile(t, self.tile_size(shape) or max(shape), shape,
                                          self.margin)))
 
+    def _check_size(self, hw: tuple[int, ...]) -> None:
+        """InputTooSmall (the user's words) for an input under the model's ``min_size``."""
+        problem = self.descriptor.size_problem(hw[1], hw[0]) if self.descriptor else None
+        if problem:
+            raise InputTooSmall(problem)
+
     def output_shape(self, in_hw: tuple[int, int], scale: float | None = None,
                      size: tuple[int | None, int | None] | None = None) -> tuple[int, int]:
         """(H, W) of the result: ``ceil(in * scale)`` or ``size`` (one side None: keep aspect)."""
@@ -441,6 +506,7 @@ class Upscaler:
             raise ValueError(f"expected a float image in [0, 1], got {img.dtype}")
         if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] > 4):
             raise ValueError(f"expected HW or HWxC with C <= 4, got shape {img.shape}")
+        self._check_size(img.shape[:2])
         out_hw = self.output_shape(img.shape[:2], scale, size)
         dtype = np.float32 if img.dtype == np.float32 else np.float64
         top = _quantise_top(out_dtype)
