@@ -253,7 +253,6 @@ class ImagePane(QWidget):
 
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.graphics.setStatusTip(STATUS_TIP)
-        self.graphics.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # Esc reaches a clicked pane
         self._events = _PaneEvents(self)
         self.graphics.installEventFilter(self._events)
         self.graphics.viewport().installEventFilter(self._events)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QPoint, QRect, QRectF, QSettings, QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QRectF, QSettings, QSize, Qt
 from PySide6.QtGui import QAction, QColor, QGuiApplication, QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QWidget
 
@@ -176,9 +176,16 @@ class LoupeTool(QObject):
             self.loupe.hide()
 
     def attach(self, pane: ImagePane) -> None:
-        """Follow the cursor over ``pane`` (while on)."""
+        """Follow the cursor over ``pane`` (while on); hide when it leaves or the pane hides
+        (another tab, another layout)."""
         pane.hovered.connect(lambda x, y, pane=pane: self._on_hover(pane, x, y))
         pane.left.connect(self.loupe.hide)
+        pane.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.Hide and watched is self.loupe.pane:
+            self.loupe.hide()
+        return False
 
     def _on_hover(self, pane: ImagePane, x: float, y: float) -> None:
         if self.enabled:

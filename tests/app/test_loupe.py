@@ -288,6 +288,10 @@ def test_the_loupe_hides_when_the_cursor_leaves(pane, tool):
     assert tool.loupe.isVisible()
     hover(pane, screen_at(pane, 150.5, 10.5))  # off the image, still in the pane
     assert not tool.loupe.isVisible()
+    hover(pane, screen_at(pane, 14.5, 10.5))
+    assert tool.loupe.isVisible()
+    pane.hide()  # e.g. another tab shown from the keyboard
+    assert not tool.loupe.isVisible()
 
 
 def test_the_loupe_is_a_remembered_toggle(pane, tool, tmp_path):
