@@ -144,7 +144,7 @@ class Upscaler:
         self.device, self.precision, self.backend = torch.device("cpu"), "fp32", "bicubic"
         self._backend: Backend | NcnnBackend | None = None
         self._tile_lock = threading.Lock()  # one tile at a time, an abandoned one included
-        if self.net is not None:
+        if self.net is not None and self.descriptor is not None:
             target = decide(model, device, precision, backend, self.notice, tile)
             if not self.descriptor.allows(target.precision) and \
                     str(precision).strip().lower() != "auto":
@@ -161,7 +161,8 @@ class Upscaler:
     def _permitted(self, target: Target) -> Target:
         """``target``, or when the model does not declare its precision, fp32 on the same device
         (ncnn fp32, else PyTorch fp32-fast where it runs, else exact fp32), with a notice."""
-        if self.descriptor.allows(target.precision):
+        declared = self.descriptor
+        if declared is None or declared.allows(target.precision):
             return target
         if target.backend == "ncnn":
             chosen = Target(target.device, "ncnn", "fp32")
@@ -170,7 +171,7 @@ class Upscaler:
                 chosen = rule(target.device, "fp32-fast", "torch")
             except DeviceError:
                 chosen = rule(target.device, "fp32", "torch")
-        self.notice(f"{self.descriptor.name} runs in {', '.join(self.descriptor.precisions)} "
+        self.notice(f"{declared.name} runs in {', '.join(declared.precisions)} "
                     f"(as its weights file declares): {chosen.precision} instead of "
                     f"{target.precision}.")
         return chosen

@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeGuard
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from drrn_core import limits
 from drrn_core.atomic import atomic_path
@@ -327,25 +327,29 @@ _PNG16_LOW_BYTE = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
 sample) -> the raw modes that unpack the same samples' other byte: the low byte."""
 
 
-def _colour16_png(im: Image.Image) -> bool:
+def _colour16_png(im: Image.Image) -> TypeGuard[ImageFile.ImageFile]:
     """Whether ``im`` (an opened, not yet loaded PNG) is 16-bit RGB or RGBA."""
-    return len(im.tile) == 1 and getattr(im.tile[0], "args", None) in _PNG16_LOW_BYTE
+    if not isinstance(im, ImageFile.ImageFile) or len(im.tile) != 1:
+        return False
+    rawmode = im.tile[0].args
+    return isinstance(rawmode, str) and rawmode in _PNG16_LOW_BYTE
 
 
-def _decode_png16(im: Image.Image, label: str, max_pixels: int, source) -> LoadedImage:
+def _decode_png16(im: ImageFile.ImageFile, label: str, max_pixels: int,
+                  source) -> LoadedImage:
     """A 16-bit RGB/RGBA PNG at 16 bits, orientation applied, EXIF and ICC kept.
 
     Pillow has no 16-bit colour mode and keeps the high byte of each sample. Its PNG decoder
     (zlib, the five row filters, Adam7 interlacing: C code) runs a second time on the file with
     the little-endian raw mode, whose unpacker takes each sample's other byte, the low one; the two
     8-bit images make the 16-bit samples."""
-    low_rawmode = _PNG16_LOW_BYTE[im.tile[0].args]
+    low_rawmode = _PNG16_LOW_BYTE[str(im.tile[0].args)]
     im.load()
     high = ImageOps.exif_transpose(im)
     if isinstance(source, io.BytesIO):
         source.seek(0)
     with open_image(source, max_pixels, label) as again:
-        if again.size != im.size or not _colour16_png(again) or again.mode != im.mode:
+        if not _colour16_png(again) or again.size != im.size or again.mode != im.mode:
             raise ImageReadError(f"{label}: the file changed while it was read")
         again.tile = [again.tile[0]._replace(args=low_rawmode)]
         again.load()
