@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from typing import TypeGuard
 
 from drrn_core import weights
 from drrn_core.cli.common import EXIT_OK
@@ -45,7 +46,7 @@ def _result_lines(results: object) -> list[str]:
     return [json.dumps(results, separators=(", ", ": "))]
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
 
