@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from app import __version__
 
@@ -194,7 +195,8 @@ def make_application(argv: Sequence[str]):
     from app.main_window import ICON
     from app.settings import APPLICATION, ORGANIZATION
 
-    app = QApplication.instance() or QApplication(list(argv))
+    # instance() is typed QCoreApplication; this process only ever makes a QApplication
+    app = cast("QApplication | None", QApplication.instance()) or QApplication(list(argv))
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationVersion(__version__)
@@ -307,7 +309,7 @@ def vulkan_check(model: str | None, image, asked: bool = False) -> str | None:
     elif not hardware and not asked:
         why = (f"{vulkan[0].spec} is a software driver, listed, not timed; "
                "'drrn-studio --self-test --vulkan' runs it")
-    if why:
+    if why or model is None:
         if asked:
             return f"Vulkan inference asked for (--vulkan) but not possible: {why}"
         print(f"drrn-studio self-test: Vulkan inference not run ({why})")

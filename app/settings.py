@@ -125,7 +125,7 @@ class AppSettings:
         except OSError:
             raw = None  # unreadable: Qt reports it, nothing is ours to rebuild
         problem = ini_damage(raw) if raw is not None else None
-        if problem is None:
+        if problem is None or path is None:  # a problem comes with a path (read above)
             return store
         fmt, name = store.format(), store.fileName()
         values = {k: store.value(k) for k in store.allKeys() if _KEY.fullmatch(k)}

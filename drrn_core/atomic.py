@@ -61,7 +61,7 @@ def remove_stale_parts(path: str | os.PathLike, name_regex: str | None = None) -
     variants of an output name); the paths removed. Errors are ignored: this is housekeeping."""
     target = Path(path)
     pattern = part_pattern(target.name, name_regex)
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(target.parent)
     except OSError:
@@ -120,8 +120,8 @@ def signals_held() -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        for s in pending:
-            signal.raise_signal(s)  # now the real handler runs (e.g. KeyboardInterrupt)
+        for signum in pending:
+            signal.raise_signal(signum)  # now the real handler runs (e.g. KeyboardInterrupt)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -4,8 +4,9 @@ Both are non-modal: they can stay open beside the window."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.resources import files
+from typing import TypeVar
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -101,7 +102,10 @@ class GettingStartedDialog(QDialog):
         self.resize(680, 720)
 
 
-def _show(window, kind: type[QDialog], make) -> QDialog:
+Dialog = TypeVar("Dialog", bound=QDialog)
+
+
+def _show(window, kind: type[Dialog], make: Callable[[], Dialog]) -> Dialog:
     """The window's one dialog of ``kind`` (made on first use), shown and brought to the
     front."""
     dialog = window.findChild(kind)

@@ -345,7 +345,7 @@ def with_colour_scale(coloured: np.ndarray, top: float, lut: np.ndarray,
     if label:
         font = _font(11)
         x0, y0, x1, y1 = draw.textbbox((0, 0), label, font=font)
-        strip = Image.new("RGB", (x1 - x0 + 2, y1 - y0 + 2), (SHEET_BACKGROUND,) * 3)
+        strip = Image.new("RGB", (int(x1 - x0 + 2), int(y1 - y0 + 2)), (SHEET_BACKGROUND,) * 3)
         ImageDraw.Draw(strip).text((1 - x0, 1 - y0), label, fill=LABEL_COLOUR, font=font)
         strip = strip.rotate(90, expand=True)  # reads upwards
         x = max(right + 6, w + SCALE_WIDTH - strip.width - 2)

@@ -194,14 +194,18 @@ class PlotPlaceholder(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setStyleSheet("color: #8a8a8a; background: transparent; font-size: 12pt;")
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.setGeometry(plot.rect())
+        self._fit()
         plot.installEventFilter(self)
         self.set_empty(True)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
         if watched is self.plot and event.type() == QEvent.Type.Resize:
-            self.setGeometry(self.plot.rect())
+            self._fit()
         return False
+
+    def _fit(self) -> None:
+        """Cover the whole plot."""
+        self.setGeometry(self.plot.rect())
 
     def set_empty(self, empty: bool) -> None:
         item = self.plot.getPlotItem()

@@ -169,9 +169,12 @@ def run_batch(ctx: JobContext, settings: BatchSettings) -> Iterator[BatchEvent]:
             batch.check_output_size(str(source), (h, w),
                                     upscaler.output_shape((h, w), **_size_kw(settings)),
                                     limits.MAX_OUTPUT_PIXELS)
+
+            def progress(f: float, rel: str = rel, w: float = weights[i], s: float = spent) -> None:
+                ctx.progress(s + f * w, rel)
+
             image = upscaler.upscale(
-                loaded.image, **_size_kw(settings),
-                progress=lambda f, rel=rel, w=weights[i], s=spent: ctx.progress(s + f * w, rel),
+                loaded.image, **_size_kw(settings), progress=progress,
                 cancel=ctx.cancelled, out_dtype=io.stored_dtype(target, loaded.bit_depth))
             target.parent.mkdir(parents=True, exist_ok=True)
             flattened: list[str] = []
@@ -196,6 +199,11 @@ def _notices(index: int, total: int, rel: str) -> Iterator[BatchEvent]:
     """The engine's notices for this batch since the last call, as ``notice`` events."""
     for text in take_notices():
         yield BatchEvent("notice", index, total, rel, text)
+
+
+def _text(item: QTableWidgetItem | None) -> str:
+    """A table cell's text ("" for a cell with no item)."""
+    return item.text() if item is not None else ""
 
 
 def _size_kw(settings: BatchSettings) -> dict:
@@ -455,7 +463,7 @@ class BatchTab(QWidget):
 
     def failed_files(self) -> list[tuple[str, str]]:
         """(relative path, reason) of every file reported as failed."""
-        return [(self.failures.item(r, 0).text(), self.failures.item(r, 1).text())
+        return [(_text(self.failures.item(r, 0)), _text(self.failures.item(r, 1)))
                 for r in range(self.failures.rowCount())]
 
     # Slots
@@ -543,7 +551,8 @@ class BatchTab(QWidget):
 
         from drrn_core.imaging.io import colour_name
 
-        self._background = tuple(int(v) for v in rgb)
+        r, g, b = rgb
+        self._background = (int(r), int(g), int(b))
         if remember:
             AppSettings().jpeg_background = self._background
         swatch = QPixmap(14, 14)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -97,7 +97,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser
     return p
 
 
-def format_cell(scores: dict | None) -> str:
+def format_cell(scores: Mapping | None) -> str:
     """One table cell: 'PSNR / SSIM / IFC' with the paper's precision ('-' where missing)."""
     return benchmark.format_scores(scores)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 from drrn_core.cli.common import EXIT_OK, CLIError
 
@@ -46,9 +47,10 @@ def run_devices(args: argparse.Namespace) -> int:
         raise CLIError(exc) from None
     how = "measured" if choice else "rule"
     if args.json:
-        doc = {"devices": [asdict(d) for d in devices], "probe_problems": problems,
-               "auto": {"device": str(auto.device), "backend": auto.backend,
-                        "precision": auto.precision, "how": how}}
+        doc: dict[str, Any] = {
+            "devices": [asdict(d) for d in devices], "probe_problems": problems,
+            "auto": {"device": str(auto.device), "backend": auto.backend,
+                     "precision": auto.precision, "how": how}}
         if choice:
             doc["auto"].update(
                 model=name, tiles_px=[autotune.SMALL, autotune.TILE],

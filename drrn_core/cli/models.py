@@ -32,14 +32,16 @@ def _result_lines(results: object) -> list[str]:
     a model card's ``{"Set5_x2": {"psnr", "ssim", "ifc"}, ...}`` as one 'Set5: x2 P / S / I · x3
     ...' line per dataset, anything else as compact JSON."""
     docs = results if isinstance(results, list) else [results]
-    if all(isinstance(d, dict) and {"dataset", "runs"} <= d.keys() for d in docs):
+    runs = [d for d in docs if isinstance(d, dict) and {"dataset", "runs"} <= d.keys()]
+    if len(runs) == len(docs):
         return [f"{doc['dataset']} x{run['scale']:g} {run['model']}: {format_scores(run['mean'])}"
-                for doc in docs for run in doc["runs"]]
+                for doc in runs for run in doc["runs"]]
     cells = [(_CELL.fullmatch(k), v) for k, v in results.items()] \
         if isinstance(results, dict) else []
-    if cells and all(m and isinstance(v, dict) and "psnr" in v for m, v in cells):
+    found = [(m, v) for m, v in cells if m and isinstance(v, dict) and "psnr" in v]
+    if cells and len(found) == len(cells):
         by_dataset: dict[str, list[str]] = {}
-        for m, scores in cells:
+        for m, scores in found:
             by_dataset.setdefault(m["dataset"], []).append(
                 f"x{m['scale']} {format_scores(scores)}")
         return [f"{name}: " + " · ".join(parts) for name, parts in by_dataset.items()]

@@ -40,6 +40,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -49,6 +50,10 @@ from drrn_core.engine import records
 from drrn_core.engine.contention import Meter, machine_busy
 from drrn_core.engine.device import Target
 from drrn_core.engine.tiling import CPU_MAX_TILE
+
+if TYPE_CHECKING:
+    from drrn_core.engine.ncnn_backend import NcnnBackend
+    from drrn_core.engine.runner import Backend
 
 SMALL, TILE = 64, 128
 """Padded sides (px) of the two timed tiles. A path's time per tile is modelled as a fixed cost
@@ -270,10 +275,11 @@ def fresh_choice(model, device: str | torch.device, notice: Notice | None = None
     """The choice to run now: the cached one, re-measured when it was taken on a busy machine
     and the machine is idle now; measured (with one notice) when there is none."""
     hit = cached_choice(model, device)
-    same = hit is not None and {t.label for t in hit.trials} == {
-        _label(t) for t in candidates(device)}  # e.g. not when NNPACK or ncnn went away
-    if same and not (hit.contended and not machine_busy()):
-        return hit
+    if hit is not None:
+        same = {t.label for t in hit.trials} == {
+            _label(t) for t in candidates(device)}  # e.g. not when NNPACK or ncnn went away
+        if same and not (hit.contended and not machine_busy()):
+            return hit
     say = notice or (lambda message: None)
     say("Measuring which way of running this model is fastest here (once, a few seconds).")
     return choose(model, device, say, force=True)
@@ -314,7 +320,7 @@ def _probe_input(side: int) -> np.ndarray:
     return (img - 0.1 + 0.05 * rng.standard_normal((side, side))).astype(np.float32)
 
 
-def _build(model, target: Target):
+def _build(model, target: Target) -> Backend | NcnnBackend:
     """A backend for ``target`` (the Upscaler's own classes); raises on any failure."""
     if target.backend == "ncnn":
         from drrn_core.engine.ncnn_backend import NcnnBackend
@@ -339,7 +345,7 @@ def measure(model, targets: list[Target], notice: Notice | None = None) -> list[
 
     exact = Backend(model, torch.device("cpu"), "fp32").run(xs[SMALL])
     problems: dict[int, str] = {}
-    backends: dict[int, object] = {}
+    backends: dict[int, Backend | NcnnBackend] = {}
     first: dict[int, float] = {}
     rms: dict[int, float] = {}
     for i, t in enumerate(targets):  # round 1: build, warm up, check the numbers

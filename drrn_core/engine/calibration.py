@@ -95,8 +95,10 @@ def cached(key: str) -> Calibration | None:
 
 
 def _calibration(entry: dict | None) -> Calibration | None:
+    if entry is None:
+        return None
     try:
-        points = tuple((int(p), float(r)) for p, r in entry["points"])  # type: ignore[index]
+        points = tuple((int(p), float(r)) for p, r in entry["points"])
     except (TypeError, KeyError, ValueError):
         return None
     if not points or any(r <= 0 or p <= 0 for p, r in points):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -88,7 +89,7 @@ def _locked() -> Iterator[None]:
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / f"{FILE_NAME}.lock", "a+b") as f:
-        if os.name == "nt":
+        if sys.platform == "win32":  # os.name == "nt", in the form type checkers understand
             import msvcrt
 
             f.seek(0)

@@ -6,13 +6,14 @@ import contextlib
 import copy
 import threading
 from collections.abc import Callable
+from typing import cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from drrn_core.model import DRRN, PreAct
+from drrn_core.model import DRRN, PreAct, RecursiveBlock
 
 
 def _nnpack_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
@@ -31,15 +32,18 @@ def fast_forward(model: DRRN, x: torch.Tensor,
     """``model(x)`` with NNPACK Winograd convolutions and in-place adds (eval mode, CPU fp32);
     ``check()`` runs between units, as in ``DRRN.forward``."""
     h = x
-    for block in model.blocks:
+    # A ModuleList's items are typed Module: these are the model's blocks, PreActs and Conv2ds.
+    for block in cast("list[RecursiveBlock]", model.blocks):
+        act1, act2 = cast("list[PreAct]", block.act1), cast("list[PreAct]", block.act2)
+        conv1, conv2 = cast("list[nn.Conv2d]", block.conv1), cast("list[nn.Conv2d]", block.conv2)
         h0 = _nnpack_conv(_act(block.act_in, h), block.conv_in)
         h = h0
-        for u in range(len(block.act1)):
+        for u in range(len(act1)):
             if check is not None:
                 check()
-            k = u if len(block.conv1) > 1 else 0
-            t = _nnpack_conv(_act(block.act1[u], h), block.conv1[k])
-            t = _nnpack_conv(_act(block.act2[u], t), block.conv2[k])
+            k = u if len(conv1) > 1 else 0
+            t = _nnpack_conv(_act(act1[u], h), conv1[k])
+            t = _nnpack_conv(_act(act2[u], t), conv2[k])
             h = t.add_(h if block.chain else h0)
     if check is not None:
         check()
@@ -106,12 +110,14 @@ class Backend:
         self.model = copy.deepcopy(model).float().eval().requires_grad_(False).to(device)
         self._channels_last = device.type != "cpu" or precision != "fp32-fast"
         if self._channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+            # Module.to's overloads in torch's hints omit memory_format (accepted at run time).
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._notice = notice or (lambda message: None)
         self._dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
         self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
         if compile:
-            frozen = copy.deepcopy(self.model).to(self._dtype, memory_format=torch.channels_last)
+            frozen = copy.deepcopy(self.model).to(  # type: ignore[call-overload]  # as above
+                self._dtype, memory_format=torch.channels_last)
             self._compiled = torch.compile(frozen, dynamic=False, options={"freezing": True})
 
     @property

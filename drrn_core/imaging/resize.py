@@ -100,6 +100,7 @@ def imresize(
         out_h, out_w = output_size((h, w), scale)
         scales = (float(scale), float(scale))
     else:
+        assert output_shape is not None  # exactly one of the two (checked above)
         out_h, out_w = int(output_shape[0]), int(output_shape[1])
         if out_h < 1 or out_w < 1:
             raise ValueError(f"output shape must be positive, got {output_shape}")

@@ -317,11 +317,11 @@ def mean_score(scores: Iterable[ImageScore]) -> ImageScore:
     scores = list(scores)
     if not scores:
         raise ValueError("no scores to average")
-    ifcs = [s.ifc for s in scores]
+    ifcs = [s.ifc for s in scores if s.ifc is not None]
     return ImageScore(
         psnr=float(np.mean([s.psnr for s in scores])),
         ssim=float(np.mean([s.ssim for s in scores])),
-        ifc=None if any(v is None for v in ifcs) else float(np.mean(ifcs)),
+        ifc=float(np.mean(ifcs)) if len(ifcs) == len(scores) else None,
     )
 
 

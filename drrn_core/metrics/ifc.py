@@ -168,8 +168,8 @@ def _covariance(y: _Rows) -> np.ndarray:
     products = np.empty((rows_n, len(upper[0])))
     for rows in row_bands(rows_n, cols_n):
         d = [x - m for x, m in zip(vectors(rows), mean, strict=True)]
-        for p, (i, j) in enumerate(zip(*upper, strict=True)):
-            products[rows, p] = (d[i] * d[j]).sum(axis=1)
+        for p, (u, v) in enumerate(zip(*upper, strict=True)):
+            products[rows, p] = (d[u] * d[v]).sum(axis=1)
     cov = np.empty((len(_OFFSETS), len(_OFFSETS)))
     cov[upper] = np.add.reduce(products, axis=0) / count
     cov.T[upper] = cov[upper]

@@ -70,8 +70,8 @@ class ImageScore:
 
 def check_scale(scale: object) -> int:
     """The scale as an int >= 2; ValueError for anything else (e.g. 2.5, "x2", True)."""
-    is_number = isinstance(scale, int | float | np.integer | np.floating)
-    if isinstance(scale, bool) or not is_number or not math.isfinite(scale):
+    if (isinstance(scale, bool) or not isinstance(scale, int | float | np.integer | np.floating)
+            or not math.isfinite(scale)):
         raise ValueError(f"scale must be an integer >= 2, got {scale!r}")
     if scale != int(scale) or int(scale) < 2:
         raise ValueError(f"the protocol needs an integer scale >= 2, got {scale!r}")

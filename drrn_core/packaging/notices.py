@@ -15,15 +15,20 @@ the project's dependency closure, on demand.
 from __future__ import annotations
 
 import argparse
+import email.message
 import importlib.metadata as md
 import re
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, cast
 
 from drrn_core.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 PROJECT = "drrn-studio"
 NOTICES_NAME = "THIRD_PARTY_NOTICES.txt"
@@ -81,10 +86,16 @@ class Notice:
         return "\n".join(parts)
 
 
+def _metadata(dist: md.Distribution) -> email.message.Message:
+    """The distribution's metadata: an email Message (Python 3.11's PackageMetadata protocol
+    does not declare its ``get``)."""
+    return cast(email.message.Message, dist.metadata)
+
+
 def licence_name(dist: md.Distribution) -> str:
     """The licence as the metadata states it: License-Expression, a short License field, or the
     licence classifiers."""
-    meta = dist.metadata
+    meta = _metadata(dist)
     if meta.get("License-Expression"):
         return meta["License-Expression"]
     text = (meta.get("License") or "").strip()
@@ -96,7 +107,7 @@ def licence_name(dist: md.Distribution) -> str:
 
 
 def home_page(dist: md.Distribution) -> str:
-    meta = dist.metadata
+    meta = _metadata(dist)
     if meta.get("Home-page"):
         return meta["Home-page"]
     for entry in meta.get_all("Project-URL") or []:
@@ -168,10 +179,13 @@ def distributions_for(names: Iterable[str]) -> list[md.Distribution]:
 def dependency_closure(project: str = PROJECT) -> list[md.Distribution]:
     """The project's run-time requirements, recursively (extras and non-matching markers
     skipped), as installed here; the project itself excluded."""
+    parse: Callable[[str], Requirement] | None
     try:
-        from packaging.requirements import Requirement
+        from packaging.requirements import Requirement as requirement
+
+        parse = requirement
     except ImportError:  # packaging is a dependency of scikit-image; be safe anyway
-        Requirement = None  # noqa: N806
+        parse = None
     seen: dict[str, md.Distribution] = {}
     todo = [project]
     while todo:
@@ -184,13 +198,13 @@ def dependency_closure(project: str = PROJECT) -> list[md.Distribution]:
             continue
         seen[name] = dist
         for spec in dist.requires or []:
-            if Requirement is not None:
-                req = Requirement(spec)
+            if parse is not None:
+                req = parse(spec)
                 if req.marker is not None and not req.marker.evaluate({"extra": ""}):
                     continue
                 todo.append(req.name)
-            elif "extra ==" not in spec:
-                todo.append(re.match(r"[A-Za-z0-9._-]+", spec).group(0))
+            elif "extra ==" not in spec and (m := re.match(r"[A-Za-z0-9._-]+", spec)):
+                todo.append(m.group(0))
     seen.pop(_canonical(project), None)
     return [seen[k] for k in sorted(seen)]
 

@@ -182,6 +182,7 @@ class TrainingData:
     def _load_scale(self, s: float, manifest: dict) -> ScaleData:
         if hasattr(self, "_arrays"):
             return self._arrays[s]
+        assert self.cache is not None  # without a cache the arrays are held (above)
         k = _scale_key(s)
         shapes = np.load(self.cache / f"shapes_x{k}.npy")
         sizes = shapes[:, 0] * shapes[:, 1]

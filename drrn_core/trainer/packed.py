@@ -166,12 +166,14 @@ class PackedSampler:
 
     def _build(self, hrs: list[np.ndarray]) -> None:
         """HR planes and their ILR, made on the device, as flat tensors with per-entry offsets."""
-        dev, mats = self.device, {}
+        dev = self.device
+        mats: dict[tuple[int, float], tuple[torch.Tensor, torch.Tensor]] = {}
 
         def mat(length: int, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
             if (length, scale) not in mats:
-                mats[(length, scale)] = tuple(torch.from_numpy(m).to(dev)
-                                              for m in ilr_matrices(length, scale))
+                down, up = ilr_matrices(length, scale)
+                mats[(length, scale)] = (torch.from_numpy(down).to(dev),
+                                         torch.from_numpy(up).to(dev))
             return mats[(length, scale)]
 
         ilrs, flat_hr = [], []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 from drrn_core.errors import UserError
@@ -30,7 +31,8 @@ class RunLock:
     """A held lock on a run folder; :meth:`release` (or the end of the process) lets it go."""
 
     def __init__(self, run_dir: Path, fd: int, created: list[Path]) -> None:
-        self.run_dir, self._fd = run_dir, fd
+        self.run_dir = run_dir
+        self._fd: int | None = fd
         self.created = created  # folders made for the lock (a new run), outermost first
 
     @property
@@ -61,7 +63,7 @@ def holder(run_dir: Path) -> int | None:
 
 def _try_lock(fd: int) -> bool:
     """Take the exclusive lock on ``fd`` without waiting; False when another process holds it."""
-    if os.name == "nt":
+    if sys.platform == "win32":  # os.name == "nt", in the form type checkers understand
         import msvcrt
 
         try:
