@@ -112,7 +112,7 @@ def plan_evaluation(compare, folder: str | Path) -> list[exports.Output]:
         written.append(exports.Output(
             _free(folder / f"{stem}_{key}.png"), exports.with_colour_scale(image, top, lut),
             exports.png_text(prov, TITLES[key])))
-    rows = [[k for k in ("input", "bicubic", "drrn") if k in images],
+    rows: list[list[str]] = [[k for k in ("input", "bicubic", "drrn") if k in images],
             ["gt"] + [k for k in ("err_bicubic", "err_drrn") if k in errors]]
     pictures = {**images, **errors}
     last = rows[1][-1]
@@ -194,11 +194,11 @@ def before_after_dialog(window, layout: str = "side"):
 
     compare = window.compare
     start = Path(window.settings.last_dir) / f"{_stem(compare)}_before-after.png"
-    path, _ = QFileDialog.getSaveFileName(window, "Export before/after", str(start),
-                                          "PNG image (*.png)")
-    if not path:
+    chosen, _ = QFileDialog.getSaveFileName(window, "Export before/after", str(start),
+                                            "PNG image (*.png)")
+    if not chosen:
         return None
-    path = Path(path).with_suffix(".png")
+    path = Path(chosen).with_suffix(".png")
     source = window.document.source_path
     if source is not None and path.exists() and path.resolve() == Path(source).resolve():
         path = _free(path)  # an export never replaces the opened image
