@@ -1,24 +1,40 @@
 """What the Compare tab computes, as generators run on a worker thread (no Qt here).
 
 Both pipelines only orchestrate drrn_core: the engine upscales, the protocol prepares LR/ILR
-and scores (so the readouts are the very numbers ``drrn bench`` prints). They yield events as
-results become available, so the GUI shows bicubic before DRRN and PSNR/SSIM before IFC.
+and scores (so the readouts are the very numbers ``drrn bench`` prints). They yield typed events
+(:data:`Event`) as results become available, so the GUI shows bicubic before DRRN and PSNR/SSIM
+before IFC.
 
-Preview first: before DRRN runs, its time is estimated (app.services.estimate, calibrated on this
-machine). Above ``AUTO_LIMIT_S`` only the region the user is looking at is upscaled (with the
-receptive-field margin, so it equals that part of the whole result) and an :class:`Estimate`
-says what the whole image would take; the whole image runs only when the request asks
-(``whole=True``: the user pressed "Upscale whole image").
+Coordinates: the app speaks of output regions as :class:`Box` (x0, y0, x1, y1) and sizes as
+:class:`Size` (w, h); the engine's rects are (y0, y1, x0, x1) and its shapes (h, w). The two
+meet only in ``Box.from_rect`` / ``Box.rect`` and ``Size.from_hw`` / ``Size.hw``.
+
+DRRN in upscale mode fills a :class:`Canvas`: the output cut into the engine's tiles (cores of
+the engine's tile size; each computed from its input region plus the receptive-field margin, so
+it equals that part of the whole result). A canvas is kept per image file and choices
+(:class:`CanvasCache`, bounded in bytes), so no tile is ever computed twice: a preview, a
+whole-image run, a cancelled run resumed, the same file opened again all continue from the
+finished tiles. Tiles are computed outward from where the user looks (:class:`Focus`: the view's
+centre, or a clicked spot), read again before every tile, so panning moves the remaining work.
+The first tile of a new canvas is small (:data:`FIRST_TILE_S`) so DRRN shows at once.
+
+Preview first: a run whose whole-image DRRN time (the sum of its tiles' calibrated estimates,
+app.services.estimate) is above ``AUTO_LIMIT_S`` computes only the tiles of the visible region,
+unless the request asks for the whole image (``whole=True``: "Upscale whole image" / Resume).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,100 +46,153 @@ from drrn_core.metrics import protocol
 BICUBIC = protocol.BICUBIC  # the model name that means "no network"
 MIN_SCALE, MAX_SCALE = limits.COMPARE_SCALE.low, limits.COMPARE_SCALE.high
 AUTO_LIMIT_S = 10.0
-"""A DRRN run estimated to take longer than this (seconds) does not start unasked."""
-PREVIEW_BUDGET_S = 6.0
-"""Estimated seconds a preview of the visible region may take (the region shrinks to fit)."""
-MIN_PREVIEW_SIDE = 48
-
-PARTIAL_INTERVAL_S = 0.5
-"""Shortest time (s) between two Partial events of a whole-image run (the GUI redraws the pane)."""
-PARTIAL_PIXELS_PER_S = 5e6
-"""Output pixels per second of run time that Partial events may carry: a large result redraws
-less often (48 MP: every ~10 s), since each snapshot copies the whole canvas on the worker (144 MB
-for 48 MP RGB) and is drawn again on the GUI thread."""
+"""A whole-image DRRN run estimated to take longer than this (seconds) does not start unasked;
+only the visible region's tiles are computed."""
+PREVIEW_BUDGET_S = math.inf
+"""Estimated seconds of tiles one preview run computes before it stops (at least one tile); by
+default none: a preview covers the whole visible region."""
+FIRST_TILE_S = 0.6
+"""Estimated seconds the first tile of a new canvas may take (PREVIEW_BUDGET_S, when smaller):
+a larger engine tile under the view's centre is cut into a small square there and four
+rectangles around it (a pinwheel), so the first DRRN pixels show within about a second of the
+estimate being known."""
+FIRST_SIDES = (128, 96, 64, 48, 32)
+"""Sides (px) tried, largest first, for that first square."""
+CANVAS_CACHE_BYTES = 400 * 2**20
+"""Pixels the kept canvases may hold together; the least recently used go first (the canvas in
+use stays, however large)."""
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
-Emit = Callable[[object], None]
+
+
+class Size(NamedTuple):
+    """An output size in pixels, width first (the engine's shapes are (h, w): :meth:`hw`)."""
+
+    w: int
+    h: int
+
+    @classmethod
+    def from_hw(cls, hw: tuple[int, int]) -> Size:
+        return cls(int(hw[1]), int(hw[0]))
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return self.h, self.w
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+
+class Box(NamedTuple):
+    """Pixels ``[x0, x1) x [y0, y1)`` (of the output unless said otherwise). The engine's rect
+    (y0, y1, x0, x1) converts only through :meth:`from_rect` and :attr:`rect`."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @classmethod
+    def from_rect(cls, rect: tuple[int, int, int, int]) -> Box:
+        y0, y1, x0, x1 = rect
+        return cls(x0, y0, x1, y1)
+
+    @property
+    def rect(self) -> tuple[int, int, int, int]:
+        """The engine's (y0, y1, x0, x1)."""
+        return self.y0, self.y1, self.x0, self.x1
+
+    @classmethod
+    def whole(cls, size: Size) -> Box:
+        return cls(0, 0, size.w, size.h)
+
+    @property
+    def w(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def h(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def area(self) -> int:
+        return max(0, self.w) * max(0, self.h)
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.x0 + self.x1) / 2, (self.y0 + self.y1) / 2
+
+    def slices(self) -> tuple[slice, slice]:
+        """Index of this box in an (h, w[, c]) array: ``array[box.slices()]``."""
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    def intersects(self, other: Box) -> bool:
+        return (self.x0 < other.x1 and other.x0 < self.x1 and self.y0 < other.y1
+                and other.y0 < self.y1)
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.x0 <= x < self.x1 and self.y0 <= y < self.y1
+
+    def clipped(self, size: Size) -> Box | None:
+        """This box inside an output of ``size`` (whole pixels), or None when outside it."""
+        b = Box(max(0, int(math.floor(self.x0))), max(0, int(math.floor(self.y0))),
+                min(size.w, int(math.ceil(self.x1))), min(size.h, int(math.ceil(self.y1))))
+        return b if b.w > 0 and b.h > 0 else None
 
 
 @dataclass(frozen=True)
-class Request:
-    """One run. ``image`` is the opened photo (upscale) or the ground truth (evaluate), float
-    [0, 1] or uint8, HW or HWC. ``lr`` is set for an LR + HR pair (then ``image`` is the HR)."""
+class Stage:
+    """A pane's image is ready: ``key`` in input/bicubic/drrn/gt; drawn over ``size``."""
 
+    key: str
     image: np.ndarray
-    mode: str = "upscale"
-    scale: float = 2.0
-    size: tuple[int, int] | None = None  # target (width, height), upscale mode only
-    model: str = BICUBIC
-    device: str = "auto"
-    precision: str = "auto"
-    lr: np.ndarray | None = None
-    path: Path | None = None  # the file ``image`` was read from (evaluate reads it as bench does)
-    lr_path: Path | None = None  # the file ``lr`` was read from
-    whole: bool = False  # the user asked for DRRN on the whole image, however long it takes
-    view: tuple[int, int, int, int] | None = None  # visible output region (x0, y0, x1, y1)
-    preview_only: bool = False  # only refresh the DRRN preview of ``view`` (pan/zoom)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """DRRN's estimated time (seconds) on the whole image; ``whole``: it runs now (short enough,
-    or asked for), else only a preview of the visible region runs."""
-
-    seconds: float
-    whole: bool
-    device: str = ""
+    size: Size
 
 
 @dataclass(frozen=True)
 class Patch:
-    """A part of ``key``'s result: ``image`` covers output pixels ``box`` = (x0, y0, x1, y1) of
-    an output of ``size`` = (w, h). ``preview``: DRRN of the visible region only."""
+    """A part of ``key``'s result: ``image`` covers output pixels ``box`` of an output of
+    ``size`` (the bicubic of the visible region; DRRN's finished part of it)."""
 
     key: str
     image: np.ndarray
-    box: tuple[int, int, int, int]
-    size: tuple[int, int]
-    preview: bool = True
+    box: Box
+    size: Size
 
 
 @dataclass(frozen=True)
-class Partial:
-    """A whole-image run in progress: ``image`` (uint8, output size; black where no tile is done
-    yet) holds every tile finished so far; ``done`` is their share of the output's pixels."""
+class Tile:
+    """A finished DRRN tile: ``image`` (uint8, for display) covers output pixels ``box``.
 
-    key: str
+    ``done`` is the share of the run's work (``scope``: "visible region" or "whole image")
+    finished, ``seconds_left`` the estimate for the rest of it (corrected by this run's speed);
+    ``whole_done`` and ``whole_seconds`` the same for the whole image, from the tiles' stored
+    estimates only (they do not depend on the view). ``replay``: a tile finished earlier (a
+    canvas opened again), shown again."""
+
+    box: Box
     image: np.ndarray
-    size: tuple[int, int]
+    size: Size
     done: float
+    scope: str
+    seconds_left: float
+    whole_done: float
+    whole_seconds: float
+    replay: bool = False
 
 
-class _TilePainter:
-    """The engine's per-tile callback for a whole-image run: paints each finished tile into a
-    uint8 canvas (worker thread) and emits a :class:`Partial` snapshot at most every
-    ``PARTIAL_INTERVAL_S`` seconds, and less often for large outputs (``PARTIAL_PIXELS_PER_S``),
-    so the GUI only redraws, and not most of the time."""
+@dataclass(frozen=True)
+class WholeImageTime:
+    """DRRN's estimated time (seconds) for what is left of the whole image (``done``: the share
+    already computed); ``runs_now``: it runs in this run (short enough, or asked for), else only
+    the visible region's tiles are computed."""
 
-    def __init__(self, key: str, size: tuple[int, int], channels: int, emit: Emit,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        w, h = size
-        self.key, self.size, self.emit, self.clock = key, size, emit, clock
-        self.canvas = np.zeros((h, w) if channels == 1 else (h, w, channels), np.uint8)
-        self.painted, self.last = 0, clock()
-        self.interval = max(PARTIAL_INTERVAL_S, w * h / PARTIAL_PIXELS_PER_S)
-
-    def __call__(self, rect: tuple[int, int, int, int], pixels: np.ndarray) -> None:
-        y0, y1, x0, x1 = rect
-        px = pixels if pixels.ndim == self.canvas.ndim else pixels[..., 0]
-        self.canvas[y0:y1, x0:x1] = np.clip(px * 255.0 + 0.5, 0, 255)
-        self.painted += (y1 - y0) * (x1 - x0)
-        now = self.clock()
-        if now - self.last >= self.interval:
-            self.last = now
-            done = self.painted / (self.size[0] * self.size[1])
-            self.emit(Partial(self.key, self.canvas.copy(), self.size, done))
+    seconds: float
+    runs_now: bool
+    device: str = ""
+    done: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -132,15 +201,6 @@ class Ran:
     fallback), one line, e.g. "DRRN_B1U9 on CPU (...), ncnn fp32 (Winograd convolutions)"."""
 
     text: str
-
-
-@dataclass(frozen=True)
-class Stage:
-    """A pane's image is ready: ``key`` in input/bicubic/drrn/gt; drawn over ``size`` (w, h)."""
-
-    key: str
-    image: np.ndarray
-    size: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -166,23 +226,184 @@ class Note:
     text: str
 
 
+Event = Stage | Patch | Tile | WholeImageTime | Ran | Scores | ErrorMap | Note
+"""Everything a pipeline yields."""
+
+
+class Focus:
+    """Where the user looks: the visible output region and, after a click, a spot in it. The
+    GUI writes it, a running job reads it before every tile (so it is locked)."""
+
+    def __init__(self, view: Box | None = None) -> None:
+        self._lock = threading.Lock()
+        self._view, self._point = view, None
+
+    def look(self, view: Box | None) -> None:
+        """The view changed (pan, zoom, resize): its centre is the work's centre again."""
+        with self._lock:
+            self._view, self._point = view, None
+
+    def point_at(self, x: float, y: float) -> None:
+        """The work's centre moves to (x, y) (a click), the view staying as it is."""
+        with self._lock:
+            self._point = (float(x), float(y))
+
+    def get(self) -> tuple[Box | None, tuple[float, float] | None]:
+        with self._lock:
+            return self._view, self._point
+
+
+@dataclass(frozen=True)
+class Request:
+    """One run. ``image`` is the opened photo (upscale) or the ground truth (evaluate), float
+    [0, 1] or uint8, HW or HWC. ``lr`` is set for an LR + HR pair (then ``image`` is the HR)."""
+
+    image: np.ndarray
+    mode: str = "upscale"
+    scale: float = 2.0
+    size: Size | None = None  # target size, upscale mode only
+    model: str = BICUBIC
+    device: str = "auto"
+    precision: str = "auto"
+    lr: np.ndarray | None = None
+    path: Path | None = None  # the file ``image`` was read from (evaluate reads it as bench does)
+    lr_path: Path | None = None  # the file ``lr`` was read from
+    whole: bool = False  # the user asked for DRRN on the whole image, however long it takes
+    view: Box | None = None  # visible output region (when no ``focus`` is given)
+    preview_only: bool = False  # only the visible region's tiles and bicubic (pan/zoom)
+    focus: Focus | None = None  # where the user looks now (read before every tile)
+    replay: bool = True  # send the canvas's finished tiles first (the DRRN pane is empty)
+    bit_depth: int = 8  # of the opened file: 8-bit results are kept as uint8, else float32
+
+
+class Canvas:
+    """The DRRN result of one image and set of choices, tile by tile (worker threads write it;
+    ``lock`` guards every change). ``pieces`` cover the output exactly once; ``seconds`` holds
+    each piece's estimate, made once, so what is left never changes with the view."""
+
+    def __init__(self, key: tuple, size: Size, channels: int, dtype: np.dtype,
+                 pieces: list[Box], seconds: dict[Box, float], description: str) -> None:
+        self.key, self.size, self.dtype = key, size, np.dtype(dtype)
+        self.shape = size.hw if channels == 1 else (*size.hw, channels)
+        self.pieces, self.seconds, self.description = pieces, seconds, description
+        self.done: set[Box] = set()
+        self.pixels: np.ndarray | None = None
+        self.lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done) == len(self.pieces)
+
+    def _in(self, scope: Box | None) -> list[Box]:
+        return self.pieces if scope is None else [p for p in self.pieces if p.intersects(scope)]
+
+    def pending(self, scope: Box | None = None) -> list[Box]:
+        """Pieces not finished yet (of those meeting ``scope``; None: all)."""
+        with self.lock:
+            return [p for p in self._in(scope) if p not in self.done]
+
+    def fraction(self, scope: Box | None = None) -> float:
+        """Share of the pixels of the pieces meeting ``scope`` that are finished."""
+        with self.lock:
+            pieces = self._in(scope)
+            total = sum(p.area for p in pieces)
+            return 1.0 if total == 0 else sum(p.area for p in pieces if p in self.done) / total
+
+    def seconds_left(self, scope: Box | None = None) -> float:
+        """The stored estimates of the pieces meeting ``scope`` that are not finished."""
+        with self.lock:
+            return sum(self.seconds[p] for p in self._in(scope) if p not in self.done)
+
+    def put(self, box: Box, result: np.ndarray) -> np.ndarray:
+        """Store a finished piece (float [0, 1], ``box``'s shape); its display pixels (uint8)."""
+        from drrn_core.imaging.io import quantise
+
+        shown = quantise(np.asarray(result), 255).astype(np.uint8, copy=False)
+        with self.lock:
+            if self.pixels is None:
+                self.pixels = np.zeros(self.shape, self.dtype)
+            part = shown if self.dtype == np.uint8 else result
+            self.pixels[box.slices()] = part.reshape(self.pixels[box.slices()].shape)
+            self.done.add(box)
+        return shown
+
+    def piece_pixels(self, box: Box) -> np.ndarray:
+        """A finished piece's uint8 display pixels (a copy)."""
+        from drrn_core.imaging.io import quantise
+
+        with self.lock:
+            part = self.pixels[box.slices()]
+            return part.copy() if part.dtype == np.uint8 else quantise(part, 255).astype(np.uint8)
+
+    def region(self, box: Box) -> np.ndarray:
+        """A copy of the stored pixels under ``box`` (finished pieces only make sense)."""
+        with self.lock:
+            return self.pixels[box.slices()].copy()
+
+
+class CanvasCache:
+    """Canvases by key, the most recently used last; at most ``max_bytes`` of pixels kept (the
+    canvas just used always stays)."""
+
+    def __init__(self, max_bytes: int = CANVAS_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple, Canvas] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Canvas | None:
+        with self._lock:
+            canvas = self._items.get(key)
+            if canvas is not None:
+                self._items.move_to_end(key)
+            return canvas
+
+    def put(self, canvas: Canvas) -> Canvas:
+        """Keep ``canvas`` (or the one already kept under its key, which is returned)."""
+        with self._lock:
+            kept = self._items.setdefault(canvas.key, canvas)
+            self._items.move_to_end(canvas.key)
+            while len(self._items) > 1 and self.nbytes() > self.max_bytes:
+                self._items.popitem(last=False)
+            return kept
+
+    def nbytes(self) -> int:
+        return sum(c.nbytes for c in self._items.values())
+
+    def kept_keys(self) -> list[tuple]:
+        """The keys kept, the least recently used first."""
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+CANVASES = CanvasCache()
+"""The canvases of this process (Compare's runs on any image)."""
+
+
 def _span(progress: Progress, lo: float, hi: float) -> Progress:
     return lambda f: progress(lo + (hi - lo) * min(max(f, 0.0), 1.0))
 
 
-def target_size(image: np.ndarray, scale: float, size: tuple[int, int] | None) -> tuple[int, int]:
-    """Output (width, height) for ``scale`` or an explicit ``size``; ValueError when too large."""
+def target_size(image: np.ndarray, scale: float, size: tuple[int, int] | None) -> Size:
+    """Output size for ``scale`` or an explicit ``size`` (w, h); ValueError when too large."""
     h, w = image.shape[:2]
     if size is not None:
-        out_w, out_h = size
+        out = Size(int(size[0]), int(size[1]))
     else:
-        out_h, out_w = output_size((h, w), scale)
-    if out_w * out_h > limits.COMPARE_MAX_OUTPUT_PIXELS:
+        out = Size.from_hw(output_size((h, w), scale))
+    if out.area > limits.COMPARE_MAX_OUTPUT_PIXELS:
         raise ValueError(
-            f"The result would be {out_w}x{out_h} ({out_w * out_h / 1e6:.0f} MP); the limit is "
+            f"The result would be {out.w}x{out.h} ({out.area / 1e6:.0f} MP); the limit is "
             f"{limits.COMPARE_MAX_OUTPUT_PIXELS / 1e6:.0f} MP. Choose a smaller scale or size."
         )
-    return out_w, out_h
+    return out
 
 
 def as_float(image: np.ndarray) -> np.ndarray:
@@ -231,34 +452,8 @@ def _exact_step(scale: float) -> int:
     return frac.denominator if abs(float(frac) - scale) < 1e-9 else 0
 
 
-def preview_box(view: tuple[int, int, int, int] | None, size: tuple[int, int],
-                max_pixels: float) -> tuple[int, int, int, int]:
-    """The output region (x0, y0, x1, y1) to preview: the visible ``view`` clipped to the image
-    (the centre when unknown), shrunk about its centre to at most ``max_pixels`` pixels."""
-    w, h = size
-    if view is None:
-        x0, y0, x1, y1 = 0, 0, w, h
-    else:
-        x0, y0 = max(0, int(math.floor(view[0]))), max(0, int(math.floor(view[1])))
-        x1, y1 = min(w, int(math.ceil(view[2]))), min(h, int(math.ceil(view[3])))
-        if x1 - x0 < 1 or y1 - y0 < 1:
-            x0, y0, x1, y1 = 0, 0, w, h
-    bw, bh = x1 - x0, y1 - y0
-    if bw * bh > max_pixels:
-        shrink = math.sqrt(max_pixels / (bw * bh))
-        nw = min(bw, max(MIN_PREVIEW_SIDE, int(bw * shrink)))
-        nh = min(bh, max(MIN_PREVIEW_SIDE, int(bh * shrink)))
-        cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
-        x0 = min(max(x0, cx - nw // 2), x1 - nw)
-        y0 = min(max(y0, cy - nh // 2), y1 - nh)
-        x1, y1 = x0 + nw, y0 + nh
-    return x0, y0, x1, y1
-
-
-def _input_span(up, hw: tuple[int, int], scale: float,
-                box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-    """Input rows/cols (y0, y1, x0, x1) that :func:`upscale_region` reads for ``box``."""
-    x0, y0, x1, y1 = box
+def _input_span(up, hw: tuple[int, int], scale: float, box: Box) -> Box:
+    """The input pixels :func:`upscale_region` reads for output ``box``."""
     q = _exact_step(scale) or 1
     m = math.ceil(up.margin / scale) + 3  # receptive field (output px) + bicubic support
 
@@ -267,94 +462,236 @@ def _input_span(up, hw: tuple[int, int], scale: float,
         a -= a % q
         return a, min(n, int(math.ceil(hi / scale)) + m)
 
-    return (*span(y0, y1, hw[0]), *span(x0, x1, hw[1]))
+    (y0, y1), (x0, x1) = span(box.y0, box.y1, hw[0]), span(box.x0, box.x1, hw[1])
+    return Box(x0, y0, x1, y1)
 
 
-def fit_preview(up, hw: tuple[int, int], scale: float, view, size: tuple[int, int],
-                budget_s: float) -> tuple[int, int, int, int]:
-    """The visible region, shrunk about its centre until the engine's estimate of upscaling it
-    (margins and tiles included) is within ``budget_s``."""
-    from app.services import estimate
-
-    limit = float(size[0] * size[1])
-    box = preview_box(view, size, limit)
-    for _ in range(6):
-        iy0, iy1, ix0, ix1 = _input_span(up, hw, scale, box)
-        seconds = estimate.upscale_seconds(up, (iy1 - iy0, ix1 - ix0), scale=scale)
-        area = (box[2] - box[0]) * (box[3] - box[1])
-        if seconds <= budget_s or area <= MIN_PREVIEW_SIDE ** 2:
-            break
-        limit = area * budget_s / seconds * 0.9
-        box = preview_box(box, size, limit)
-    return box
-
-
-def upscale_region(up, image: np.ndarray, scale: float, box: tuple[int, int, int, int],
+def upscale_region(up, image: np.ndarray, scale: float, box: Box,
                    cancel: Cancel | None = None) -> np.ndarray:
-    """DRRN (or bicubic) of output pixels ``box`` = (x0, y0, x1, y1) only: the input region
-    under it plus a margin covering the bicubic kernel and the network's receptive field is
-    upscaled and cut. For scales whose crops land on the whole image's pixel grid (any scale
-    p/q with q <= 64: 2, 3, 2.5, 1.75 ...) the patch equals that part of the whole result."""
-    x0, y0, x1, y1 = box
-    iy0, iy1, ix0, ix1 = _input_span(up, image.shape[:2], scale, box)
-    out = up.upscale(np.ascontiguousarray(image[iy0:iy1, ix0:ix1]), scale=scale, cancel=cancel)
-    oy, ox = int(round(iy0 * scale)), int(round(ix0 * scale))
-    return out[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
+    """DRRN (or bicubic) of output pixels ``box`` only: the input region under it plus a margin
+    covering the bicubic kernel and the network's receptive field is upscaled and cut. For
+    scales whose crops land on the whole image's pixel grid (any scale p/q with q <= 64: 2, 3,
+    2.5, 1.75 ...) the patch equals that part of the whole result."""
+    src = _input_span(up, image.shape[:2], scale, box)
+    out = up.upscale(np.ascontiguousarray(image[src.slices()]), scale=scale, cancel=cancel)
+    oy, ox = int(round(src.y0 * scale)), int(round(src.x0 * scale))
+    return out[box.y0 - oy:box.y1 - oy, box.x0 - ox:box.x1 - ox]
 
 
-def upscale(req: Request, progress: Progress, cancel: Cancel,
-            emit: Emit | None = None) -> Iterator[object]:
-    """Input (nearest at output size), Bicubic, then DRRN (when a model is chosen): on the whole
-    image when that is quick or asked for, else on the visible region (see module doc).
-    ``emit``: delivers :class:`Partial` events while a whole-image DRRN run is going (the
-    worker's ``JobContext.emit``); without it only the finished result is yielded."""
+def _pinwheel(cell: Box, inner: Box) -> list[Box]:
+    """``cell`` cut into ``inner`` and the four rectangles turning around it (empty ones left
+    out): they cover the cell exactly once."""
+    around = [Box(cell.x0, cell.y0, inner.x1, inner.y0), Box(inner.x1, cell.y0, cell.x1, inner.y1),
+              Box(inner.x0, inner.y1, cell.x1, cell.y1), Box(cell.x0, inner.y0, inner.x0, cell.y1)]
+    return [inner] + [b for b in around if b.area > 0]
+
+
+def _square_at(cell: Box, side: int, x: float, y: float) -> Box:
+    """A ``side`` square inside ``cell``, centred on (x, y) as far as the cell allows."""
+    sw, sh = min(side, cell.w), min(side, cell.h)
+    x0 = min(max(int(round(x - sw / 2)), cell.x0), cell.x1 - sw)
+    y0 = min(max(int(round(y - sh / 2)), cell.y0), cell.y1 - sh)
+    return Box(x0, y0, x0 + sw, y0 + sh)
+
+
+def _centre(focus: Focus, size: Size) -> tuple[float, float]:
+    view, point = focus.get()
+    if point is not None:
+        return point
+    return (view.clipped(size) or Box.whole(size)).centre if view is not None else \
+        Box.whole(size).centre
+
+
+def _scope(focus: Focus, size: Size) -> Box:
+    view, _ = focus.get()
+    return (view.clipped(size) if view is not None else None) or Box.whole(size)
+
+
+def _nearest(pieces: list[Box], centre: tuple[float, float]) -> Box:
+    """The piece under ``centre`` or else the one whose centre is nearest."""
+    x, y = centre
+    return min(pieces, key=lambda b: (not b.contains(x, y),
+                                      math.hypot(b.centre[0] - x, b.centre[1] - y)))
+
+
+def centre_out(pieces: list[Box], centre: tuple[float, float]) -> list[Box]:
+    """``pieces`` in the order a run computes them from ``centre`` (nearest first)."""
+    x, y = centre
+    return sorted(pieces, key=lambda b: (not b.contains(x, y),
+                                         math.hypot(b.centre[0] - x, b.centre[1] - y)))
+
+
+def _source_id(req: Request) -> tuple:
+    """The opened image's identity: its file (path, mtime, size) or, pasted, its pixels."""
+    if req.path is not None:
+        try:
+            st = Path(req.path).stat()
+            return ("file", str(Path(req.path).resolve()), st.st_mtime_ns, st.st_size)
+        except OSError:
+            pass
+    data = np.ascontiguousarray(req.image)
+    return ("pixels", data.shape, str(data.dtype),
+            hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).hexdigest())
+
+
+def _model_id(model: str) -> tuple:
+    from app.services.upscalers import weights_file
+    from drrn_core.weights import split_ensemble
+
+    name, ensemble = split_ensemble(model)
+    try:
+        return model, weights_file(name)[1], ensemble
+    except (OSError, LookupError, ValueError):
+        return model, None, ensemble
+
+
+def exact_regions(image: np.ndarray, scale: float, size: Size) -> bool:
+    """Whether regions of the output can be computed alone and equal the whole result: the
+    scale lands crops on the output's grid and gives exactly ``size``."""
+    return bool(_exact_step(scale)) and Size.from_hw(output_size(image.shape[:2], scale)) == size
+
+
+def canvas_for(req: Request, up, image: np.ndarray, size: Size, scale: float,
+               focus: Focus, cache: CanvasCache | None = None) -> Canvas:
+    """The canvas of this image and these choices: kept, or new (its pieces the engine's tiles of
+    the output, the one under the focus cut small when it would take over FIRST_TILE_S)."""
     from app.services import estimate
+    from drrn_core.engine.tiling import plan_tiles
 
+    cache = CANVASES if cache is None else cache
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    regions = exact_regions(image, scale, size)
+    tile = up.tile_size(size.hw) if regions else None
+    key = (_source_id(req), _model_id(req.model), req.device, req.precision, up.description,
+           size, channels, req.bit_depth, tile, regions)
+    kept = cache.get(key)
+    if kept is not None:
+        return kept
+    whole = Box.whole(size)
+
+    def seconds(box: Box) -> float:
+        if box == whole:
+            return estimate.upscale_seconds(up, image.shape[:2], scale=scale) if req.size is None \
+                else estimate.upscale_seconds(up, image.shape[:2], size=size.hw)
+        src = _input_span(up, image.shape[:2], scale, box)
+        return estimate.upscale_seconds(up, (src.h, src.w), scale=scale)
+
+    cells = [Box(t.x0, t.y0, t.x1, t.y1) for t in plan_tiles(size.hw, tile, up.margin)]
+    pieces = list(cells)
+    if regions:
+        x, y = _centre(focus, size)
+        first = _nearest(cells, (x, y))
+        limit = min(FIRST_TILE_S, PREVIEW_BUDGET_S)
+        if seconds(first) > limit:
+            inner = None
+            for side in FIRST_SIDES:
+                inner = _square_at(first, side, x, y)
+                if side < min(first.w, first.h) and seconds(inner) <= limit:
+                    break
+            if inner is not None and inner != first:
+                i = pieces.index(first)
+                pieces[i:i + 1] = _pinwheel(first, inner)
+    canvas = Canvas(key, size, channels, np.uint8 if req.bit_depth <= 8 else np.float32,
+                    pieces, {p: seconds(p) for p in pieces}, up.description)
+    return cache.put(canvas)
+
+
+def _compute(up, image: np.ndarray, scale: float, box: Box, size: Size, req: Request,
+             cancel: Cancel) -> np.ndarray:
+    """DRRN of one piece: the whole image through the engine when the piece is all of it."""
+    if box == Box.whole(size):
+        kw = {"size": size.hw} if req.size is not None else {"scale": req.scale}
+        return up.upscale(image, cancel=cancel, **kw)
+    return upscale_region(up, image, scale, box, cancel)
+
+
+def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Event]:
+    """Input (nearest at output size), Bicubic, then DRRN (when a model is chosen) tile by tile
+    from where the user looks: every tile of the image when that is quick or asked for, else
+    those of the visible region (see module doc)."""
     size = target_size(req.image, req.scale, req.size)
-    kw = {"size": (size[1], size[0])} if req.size is not None else {"scale": req.scale}
+    kw = {"size": size.hw} if req.size is not None else {"scale": req.scale}
     image = as_float(req.image)
     if not req.preview_only:
         yield Stage("input", image, size)
 
-    def bicubic(lo: float, hi: float) -> Iterator[Stage]:
-        out = upscaler_for(BICUBIC).upscale(image, progress=_span(progress, lo, hi),
-                                            cancel=cancel, **kw)
-        yield Stage("bicubic", out, size)
+    def bicubic_whole() -> Iterator[Event]:
+        yield Stage(BICUBIC, upscaler_for(BICUBIC).upscale(image, cancel=cancel, **kw), size)
+
+    scale = req.scale if req.size is None else size.w / image.shape[1]
+
+    def bicubic_view(view: Box) -> Iterator[Event]:
+        if view == Box.whole(size):
+            yield Patch(BICUBIC, upscaler_for(BICUBIC).upscale(image, cancel=cancel, **kw),
+                        view, size)
+        elif exact_regions(image, scale, size):
+            yield Patch(BICUBIC, upscale_region(upscaler_for(BICUBIC), image, scale, view, cancel),
+                        view, size)
 
     if req.model == BICUBIC:
-        yield from bicubic(0.0, 1.0)
+        yield from bicubic_whole()
         progress(1.0)
         return
     try:
         up = upscaler_for(req.model, req.device, req.precision)
     except Exception:
         if not req.preview_only:  # an unusable model: still show bicubic, then say why
-            yield from bicubic(0.0, 1.0)
+            yield from bicubic_whole()
         raise
-    seconds = estimate.upscale_seconds(up, image.shape[:2], **kw)
-    whole = req.whole or (seconds <= AUTO_LIMIT_S and not req.preview_only)
-    yield Estimate(seconds, whole, up.run_info.text)
+    focus = req.focus if req.focus is not None else Focus(req.view)
+    canvas = canvas_for(req, up, image, size, scale, focus)
+    total = sum(canvas.seconds.values())
+    whole = req.whole or canvas.complete or (total <= AUTO_LIMIT_S and not req.preview_only)
+    yield WholeImageTime(canvas.seconds_left(), whole, up.run_info.text, canvas.fraction())
+    if req.replay:
+        for box in centre_out([p for p in canvas.pieces if p in canvas.done],
+                              _centre(focus, size)):
+            yield Tile(box, canvas.piece_pixels(box), size, canvas.fraction(), "whole image",
+                       canvas.seconds_left(), canvas.fraction(), canvas.seconds_left(), True)
     if whole:
-        yield from bicubic(0.0, 0.1)
-        channels = 1 if image.ndim == 2 else image.shape[2]
-        painter = None if emit is None else _TilePainter("drrn", size, channels, emit)
-        out = up.upscale(image, progress=_span(progress, 0.1, 1.0), cancel=cancel,
-                         on_tile=painter, **kw)
-        yield from (Note(t) for t in take_notices())
-        yield Ran(up.description)
-        yield Stage("drrn", out, size)
-    else:  # bicubic and DRRN of the visible region only (the whole bicubic is heavy too)
-        scale = req.scale if req.size is None else size[0] / image.shape[1]
-        box = fit_preview(up, image.shape[:2], scale, req.view, size, PREVIEW_BUDGET_S)
-        cheap = upscale_region(upscaler_for(BICUBIC), image, scale, box, cancel)
-        box = (box[0], box[1], box[0] + cheap.shape[1], box[1] + cheap.shape[0])
-        yield Patch(BICUBIC, cheap, box, size)
-        progress(0.1)
-        patch = upscale_region(up, image, scale, box, cancel)
-        yield from (Note(t) for t in take_notices())
-        yield Ran(up.description)
-        yield Patch("drrn", patch, box, size)
-    progress(1.0)
+        yield from bicubic_whole()
+    name = "whole image" if whole else "visible region"
+    spent = estimated = computed = 0.0
+    bicubic_shown = whole
+    while True:
+        scope = None if whole else _scope(focus, size)
+        pending = canvas.pending(scope)
+        if not pending or (not whole and computed >= PREVIEW_BUDGET_S):
+            break
+        if cancel():
+            return
+        box = _nearest(pending, _centre(focus, size))
+        t0 = time.perf_counter()
+        result = _compute(up, image, scale, box, size, req, cancel)
+        spent += time.perf_counter() - t0
+        estimated += canvas.seconds[box]
+        computed += canvas.seconds[box]
+        shown = canvas.put(box, result)
+        done = canvas.fraction(scope)
+        left = canvas.seconds_left(scope) * (spent / estimated if estimated > 0 else 1.0)
+        progress(done)
+        yield Tile(box, shown, size, done, name, left, canvas.fraction(), canvas.seconds_left())
+        if not bicubic_shown:
+            bicubic_shown = True
+            yield from bicubic_view(_scope(focus, size))
+    if not bicubic_shown:
+        yield from bicubic_view(_scope(focus, size))
+    yield from (Note(t) for t in take_notices())
+    yield Ran(up.description)
+    if canvas.complete:
+        yield Stage("drrn", canvas.pixels, size)
+    else:
+        view = _scope(focus, size)
+        if not canvas.pending(view):
+            yield Patch("drrn", canvas.region(view), view, size)
+        else:
+            done = [p for p in canvas.pieces if p in canvas.done and p.intersects(view)]
+            if done:  # the finished part, when it is a rectangle
+                part = Box(min(p.x0 for p in done), min(p.y0 for p in done),
+                           max(p.x1 for p in done), max(p.y1 for p in done))
+                if not canvas.pending(part):
+                    yield Patch("drrn", canvas.region(part), part, size)
+    progress(1.0 if whole else canvas.fraction(_scope(focus, size)))
 
 
 EXACT = "fp32"
@@ -362,7 +699,7 @@ EXACT = "fp32"
 measures (bf16 moves PSNR by up to 0.005 dB), so its scores are the benchmark's scores."""
 
 
-def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[object]:
+def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Event]:
     """Protocol evaluation: Input (LR), Ground truth, Bicubic (+scores), DRRN (+scores), IFC.
 
     Every image comes from ``protocol.prepare_view``, reading ``req.path`` / ``req.lr_path``
@@ -376,10 +713,11 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[objec
     s = images.scale
     h, w = images.gt_y.shape
     gt_q = protocol.quantize(images.gt_y).astype(np.float32)
-    yield Stage("input", view.colour(images.lr_y), (w, h))
-    yield Stage("gt", view.gt, (w, h))
+    size = Size(w, h)
+    yield Stage("input", view.colour(images.lr_y), size)
+    yield Stage("gt", view.gt, size)
     outputs = {BICUBIC: images.ilr_y}
-    yield Stage(BICUBIC, view.colour(images.ilr_y), (w, h))
+    yield Stage(BICUBIC, view.colour(images.ilr_y), size)
     yield ErrorMap(BICUBIC, np.abs(protocol.quantize(images.ilr_y) - gt_q))
     yield Scores(BICUBIC, protocol.score(images.gt_y, images.ilr_y, s, with_ifc=False))
     progress(0.05)
@@ -390,13 +728,13 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[objec
         up = upscaler_for(req.model, req.device, EXACT, exact=True)
         seconds = estimate.restore_seconds(up, (h, w))
         run_drrn = req.whole or seconds <= AUTO_LIMIT_S
-        yield Estimate(seconds, run_drrn, up.run_info.text)
+        yield WholeImageTime(seconds, run_drrn, up.run_info.text)
     if run_drrn:
         out_y = up.restore_y(images.ilr_y, progress=_span(progress, 0.05, 0.8), cancel=cancel)
         yield from (Note(t) for t in take_notices())
         yield Ran(f"{up.description} (exact, as drrn bench)")
         outputs["drrn"] = out_y
-        yield Stage("drrn", view.colour(out_y), (w, h))
+        yield Stage("drrn", view.colour(out_y), size)
         yield ErrorMap("drrn", np.abs(protocol.quantize(out_y) - gt_q))
         yield Scores("drrn", protocol.score(images.gt_y, out_y, s, with_ifc=False))
     for i, (key, out) in enumerate(outputs.items()):
@@ -407,9 +745,8 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[objec
     progress(1.0)
 
 
-def run(req: Request, progress: Progress, cancel: Cancel,
-        emit: Emit | None = None) -> Iterator[object]:
-    """The pipeline for ``req.mode`` (``emit``: see :func:`upscale`)."""
+def run(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Event]:
+    """The pipeline for ``req.mode``."""
     if req.mode == "evaluate":
         return evaluate(req, progress, cancel)
-    return upscale(req, progress, cancel, emit)
+    return upscale(req, progress, cancel)

@@ -4,10 +4,12 @@ Every change of input, mode, scale, model, device or precision starts a new run 
 runs are numbered and a result of a superseded run is dropped, so stale output never
 overwrites newer output. Computation happens in app.services.pipeline on a worker thread.
 
-Preview first: when DRRN on the whole image is estimated to take longer than
-pipeline.AUTO_LIMIT_S, a run computes DRRN only for the visible region (refreshed when the
-user pans or zooms) and offers "Upscale whole image (about N min)"; nothing longer starts
-unasked.
+Preview where the user looks: DRRN is computed tile by tile outward from the view's centre (or
+a clicked spot), each tile drawn in the DRRN pane as it arrives. When the whole image is
+estimated to take longer than pipeline.AUTO_LIMIT_S, only the visible region's tiles are
+computed (panning or zooming moves the remaining work) and "Upscale whole image (about N min)"
+runs the rest. Tiles are kept per image and choices (pipeline.CANVASES): Cancel keeps them on
+screen, and "Resume" continues from them, also after the image was opened again.
 """
 
 from __future__ import annotations
@@ -30,11 +32,23 @@ from PySide6.QtWidgets import (
 )
 
 from app.services import estimate, pipeline, upscalers
+from app.services.pipeline import (
+    Box,
+    ErrorMap,
+    Note,
+    Patch,
+    Ran,
+    Scores,
+    Size,
+    Stage,
+    Tile,
+    WholeImageTime,
+)
 from app.tabs._widgets import user_message
-from app.views.control_panel import ControlPanel
+from app.views.control_panel import ControlPanel, percent
 from app.views.error_map import ErrorPane, ErrorScale
 from app.views.image_pane import ImagePane
-from app.views.pane_grid import PaneGrid, ViewSync
+from app.views.pane_grid import PaneGrid, TileLayer, ViewSync
 from app.views.split_view import SplitPane
 from app.workers import Generation, Job, format_eta, start_job
 from drrn_core.metrics import protocol
@@ -92,17 +106,22 @@ class CompareTab(QWidget):
         self._fit_pending = False
         self._last_size: tuple[int, int] | None = None
         self._started = 0.0
-        self.estimate: pipeline.Estimate | None = None  # of the last run's DRRN (whole image)
-        self.preview = False  # the DRRN pane shows a preview of a region, not the whole image
+        self.whole_time: WholeImageTime | None = None  # what is left of DRRN on the whole image
+        self.preview = False  # the DRRN pane shows a part of the image (tiles), not all of it
         self.provenance = ""  # model, backend, device and precision of the DRRN result
         self._preview_job = False
-        self._previewed_view: tuple[int, int, int, int] | None = None
+        self._whole_job = False  # the running job computes every tile
+        self._previewed_view: Box | None = None
         self.preview_skipped = ""  # why the last refresh_preview did not run (diagnostics)
+        self.focus = pipeline.Focus()  # where the user looks; running jobs read it per tile
+        self.drrn_done = 0.0  # share of the whole image's DRRN tiles finished
+        self._eta: tuple[float, float] | None = None  # (seconds left, when said) of the run
 
         panes: list[ImagePane] = [ImagePane(k, TITLES[k]) for k in ("input", "bicubic", "drrn",
                                                                      "gt")]
         self.error_panes = [ErrorPane(k, TITLES[k]) for k in ("err_bicubic", "err_drrn")]
         self.grid = PaneGrid(panes + self.error_panes)
+        self.tiles = TileLayer(self.grid.panes["drrn"])
         self.error_scale = ErrorScale(self.error_panes[-1], self.error_panes)
         self.split = SplitPane()
         self.sync = ViewSync()
@@ -147,6 +166,8 @@ class CompareTab(QWidget):
         self.preview_timer.timeout.connect(self.refresh_preview)
         for pane in self.grid.panes.values():
             pane.view.sigRangeChangedManually.connect(self._on_view_changed)
+            pane.graphics.scene().sigMouseClicked.connect(
+                lambda event, pane=pane: self._on_click(pane, event))
         self.controls.wholeRequested.connect(self.run_whole)
         for fmt in ("CSV", "Markdown", "LaTeX"):
             self.controls.copy_menu.addAction(fmt, lambda fmt=fmt: self.copy_scores(fmt))
@@ -176,6 +197,7 @@ class CompareTab(QWidget):
                 self.controls.scale.setValue(protocol.pair_scale(lr.shape, image.shape))
         self._fit_pending = True
         self._last_size = None
+        self.focus.look(None)
         self.run()
 
     @property
@@ -191,29 +213,33 @@ class CompareTab(QWidget):
         if self.source is not None:
             self.debounce.start()
 
-    def visible_region(self) -> tuple[int, int, int, int] | None:
-        """The output region (x0, y0, x1, y1) the DRRN pane shows, when it shows the current
+    def visible_region(self) -> Box | None:
+        """The output region the panes show (they are linked), when they show the current
         output size (None before the first fit of a new image or size)."""
-        pane = self.grid.panes["drrn"]
+        pane = self.grid.panes["input"]
         if self._last_size is None or pane.output_size != self._last_size:
             return None
-        r = pane.view.viewRect()
-        return (int(math.floor(r.left())), int(math.floor(r.top())),
-                int(math.ceil(r.right())), int(math.ceil(r.bottom())))
+        r = self.grid.panes["drrn"].view.viewRect()
+        return Box(int(math.floor(r.left())), int(math.floor(r.top())),
+                   int(math.ceil(r.right())), int(math.ceil(r.bottom())))
 
     def request(self, whole: bool = False, preview_only: bool = False) -> pipeline.Request | None:
         if self.source is None:
             return None
         c = self.controls
         evaluate = c.mode == "evaluate"
+        target = None if evaluate else c.target_size()
         return pipeline.Request(
             whole=whole,
             preview_only=preview_only,
             view=self.visible_region(),
+            focus=self.focus,
+            replay=not preview_only,
+            bit_depth=getattr(self.source.meta, "bit_depth", 8) or 8,
             image=self.source.image,
             mode=c.mode,
             scale=c.scale_value(),
-            size=None if evaluate else c.target_size(),
+            size=None if target is None else Size(*target),
             model=c.model_spec(),
             device=c.device_spec(),
             precision=c.precision.currentText() or "auto",
@@ -241,19 +267,23 @@ class CompareTab(QWidget):
             self.job.cancel()
         gen = self.generation.next()
         self._preview_job = preview_only
+        self._whole_job = whole
         self._previewed_view = req.view
+        self._eta = None
         if not preview_only:
             self.results.clear()
             self.scores.clear()
-            self.estimate = None
+            self.whole_time = None
             self.preview = False
+            self.drrn_done = 0.0
             self.provenance = ""
+            self.tiles.clear()
             self.controls.whole_button.hide()
             self.controls.readouts.clear_values()
             self._reset_panes(req)
 
         def work(ctx):
-            return pipeline.run(req, ctx.progress, ctx.cancelled, ctx.emit)
+            return pipeline.run(req, ctx.progress, ctx.cancelled)
 
         job = start_job(work, name="compare")
         job.yielded.connect(lambda item, gen=gen: self._on_item(gen, item))
@@ -263,7 +293,10 @@ class CompareTab(QWidget):
         self.job = job
         self._started = time.monotonic()
         self.controls.set_busy(True)
+        if req.mode == "evaluate":  # the protocol's input, bicubic and scores: no fraction yet
+            self.controls.set_working("Preparing the input and bicubic…")
         self.busyChanged.emit(True)
+        self._update_whole_button()
         what = "Evaluating" if req.mode == "evaluate" else "Upscaling"
         target = (f"to {req.size[0]}×{req.size[1]}" if req.size is not None
                   else f"at ×{req.scale:g}")
@@ -278,9 +311,10 @@ class CompareTab(QWidget):
         return self.run(whole=True)
 
     def refresh_preview(self) -> int | None:
-        """DRRN of the newly visible region (after pan/zoom) while a preview is shown; a view
-        change during a running preview is retried when it ends; an unchanged view is not
-        recomputed."""
+        """DRRN of the newly visible region (after pan/zoom) while a preview is shown: its
+        missing tiles (finished ones are kept) and its bicubic; a view change during a running
+        preview moves that run's remaining work at once and is looked at again when it ends; an
+        unchanged view is not recomputed."""
         if not self.preview or self.mode != "upscale":
             self.preview_skipped = f"preview={self.preview} mode={self.mode}"
             return None
@@ -295,15 +329,36 @@ class CompareTab(QWidget):
         self.preview_skipped = ""
         return self.run(preview_only=True)
 
-    def _clipped(self, view: tuple[int, int, int, int] | None) -> tuple | None:
+    def _clipped(self, view: Box | None) -> Box | None:
         """A view as the region it shows of the current output (None: the whole output)."""
         if self._last_size is None:
             return None
-        return pipeline.preview_box(view, self._last_size, float("inf"))
+        size = Size(*self._last_size)
+        return (view.clipped(size) if view is not None else None) or Box.whole(size)
 
     def _on_view_changed(self, *_args) -> None:
+        self.focus.look(self.visible_region())
         if self.preview and self.mode == "upscale":
             self.preview_timer.start()
+
+    def _on_click(self, pane: ImagePane, event) -> None:
+        """A click in a pane: DRRN's work continues from that spot (upscale mode)."""
+        if self.mode != "upscale" or self.source is None or self._last_size is None \
+                or event.button() != Qt.MouseButton.LeftButton:
+            return
+        if not pane.view.sceneBoundingRect().contains(event.scenePos()):
+            return
+        p = pane.view.mapSceneToView(event.scenePos())
+        self.look_at(p.x(), p.y())
+
+    def look_at(self, x: float, y: float) -> None:
+        """Move DRRN's work to output pixel (x, y): a running job takes its next tile there;
+        an idle preview with tiles missing there starts."""
+        if self._last_size is None or not Box.whole(Size(*self._last_size)).contains(x, y):
+            return
+        self.focus.point_at(x, y)
+        if self.job is None and self.preview and self.mode == "upscale":
+            self.run(preview_only=True)
 
     def _refuse(self, problem: str, req: pipeline.Request | None = None) -> None:
         """Inputs that cannot run: every result pane empty (none keeps an older image), scores
@@ -315,7 +370,8 @@ class CompareTab(QWidget):
         self.generation.next()
         self.results.clear()
         self.scores.clear()
-        self.estimate, self.preview = None, False
+        self.whole_time, self.preview, self.drrn_done = None, False, 0.0
+        self.tiles.clear()
         self.controls.whole_button.hide()
         self.controls.readouts.clear_values()
         for key, pane in self.grid.panes.items():  # no older image's size or scores
@@ -343,18 +399,26 @@ class CompareTab(QWidget):
             QTimer.singleShot(0, self, self.fit)
 
     def cancel(self) -> None:
-        """Stop the current run now: the GUI is idle at once, the worker ends at its next check."""
+        """Stop the current run now: the GUI is idle at once, the worker ends at its next check.
+        Finished DRRN tiles stay on screen (and in the canvas): Resume continues from them."""
         if self.job is None:
             return
         self.job.cancel()
         self.job = None
+        self._whole_job = False
         self.generation.next()
         for pane in self.grid.panes.values():
-            if not pane.has_image():
+            if not pane.has_image() and pane.patch is None and \
+                    not (pane.key == "drrn" and self.tiles.items):
                 pane.set_image(None, note="Cancelled")
-        self.controls.set_busy(False, "Cancelled")
+        kept = ""
+        if self.tiles.items and "drrn" not in self.results:
+            kept = f": {percent(self.drrn_done)} % of the DRRN tiles kept"
+        self.controls.set_busy(False, "Cancelled" + kept)
         self.busyChanged.emit(False)
-        self.message.emit("Cancelled.", 5000)
+        self._update_whole_button()
+        self.message.emit("Cancelled" + (kept + "; “Resume” continues from them." if kept
+                                          else "."), 0 if kept else 5000)
 
     def shutdown(self) -> None:
         """Stop everything (window closing): no pending run, no result will arrive."""
@@ -393,46 +457,71 @@ class CompareTab(QWidget):
             self.controls.readouts.set_pending("drrn", "–")
         self.controls.readouts.set_pending("bicubic")
 
-    def _on_item(self, gen: int, item: object) -> None:
+    def _on_item(self, gen: int, item: pipeline.Event) -> None:
         if not self.generation.is_current(gen):
             return
-        if isinstance(item, pipeline.Stage):
-            self._show_stage(item)
-        elif isinstance(item, pipeline.Scores):
-            self._show_scores(item)
-        elif isinstance(item, pipeline.Note):
-            self.message.emit(item.text, 10000)
-        elif isinstance(item, pipeline.Ran):
-            self.provenance = item.text
-        elif isinstance(item, pipeline.Estimate):
-            self._show_estimate(item)
-        elif isinstance(item, pipeline.Partial):
-            self._show_partial(item)
-        elif isinstance(item, pipeline.Patch):
-            self.preview = True
-            pane = self.grid.panes[item.key]
-            pane.set_image(None, note="")
-            pane.set_patch(item.image, item.box, item.size)
+        match item:
+            case Stage():
+                self._show_stage(item)
+            case Tile():
+                self._show_tile(item)
+            case Patch():
+                self._show_patch(item)
+            case WholeImageTime():
+                self._show_whole_time(item)
+            case Scores():
+                self._show_scores(item)
+            case Note(text=text):
+                self.message.emit(text, 10000)
+            case Ran(text=text):
+                self.provenance = text
+            case ErrorMap():
+                pane = self.grid.panes[f"err_{item.key}"]
+                pane.set_error(item.error)
+                self.error_scale.autoscale(
+                    [p.error for p in self.error_panes if p.error is not None])
+
+    def _show_patch(self, item: Patch) -> None:
+        """A part of a result (the visible region of a preview) over the dimmed input."""
+        self.preview = True
+        pane = self.grid.panes[item.key]
+        pane.set_image(None, note="")
+        pane.set_patch(item.image, item.box, item.size)
+        pane.set_backdrop(self.grid.panes["input"].image, item.size)
+        pane.set_note("")
+        if item.key != "drrn":
+            pane.set_title(f"{TITLES[item.key]}: visible region ({item.box.w}×{item.box.h}) only")
+
+    def _show_tile(self, item: Tile) -> None:
+        """A finished DRRN tile, drawn at once over the dimmed input (only its pixels are new
+        to the screen); the bar and the pane's title show the same percentage."""
+        pane = self.grid.panes["drrn"]
+        if not self.tiles.items and pane.patch is None:
+            pane.set_image(None)
             pane.set_backdrop(self.grid.panes["input"].image, item.size)
             pane.set_note("")
-            x0, y0, x1, y1 = item.box
-            pane.set_title(f"{TITLES[item.key]}: visible region ({x1 - x0}×{y1 - y0}) only")
-        elif isinstance(item, pipeline.ErrorMap):
-            pane = self.grid.panes[f"err_{item.key}"]
-            pane.set_error(item.error)
-            self.error_scale.autoscale([p.error for p in self.error_panes if p.error is not None])
-
-    def _show_partial(self, item: pipeline.Partial) -> None:
-        """Tiles of a whole-image run so far (a ready uint8 snapshot: the GUI only redraws)."""
-        pane = self.grid.panes[item.key]
-        pane.set_image(item.image, item.size)
-        pane.set_title(pane.title, f"{100 * item.done:.0f} % of the tiles done")
+        self.tiles.add(item.box, item.image)
+        self.preview = True
+        self.drrn_done = item.whole_done
+        if self.whole_time is not None:
+            self.whole_time = WholeImageTime(item.whole_seconds, self.whole_time.runs_now,
+                                             self.whole_time.device, item.whole_done)
+        if item.replay:
+            pane.set_title(pane.title, f"{percent(item.whole_done)} % of the image done")
+            return
+        pane.set_title(pane.title, f"{item.scope}: {percent(item.done)} % done")
+        self._eta = (item.seconds_left, time.monotonic())
+        self.controls.set_progress(item.done, format_eta(item.seconds_left))
+        self._update_whole_button()
 
     def _show_stage(self, stage: pipeline.Stage) -> None:
         self.results[stage.key] = (stage.image, stage.size)
         pane = self.grid.panes[stage.key]
-        if stage.key == "drrn" and pane.title_text() != pane.title:
-            pane.set_title(pane.title)  # the final image: no "% of the tiles done" any more
+        if stage.key == "drrn":
+            if pane.title_text() != pane.title:
+                pane.set_title(pane.title)  # the final image: no "% done" any more
+            self.tiles.clear()
+            self.preview, self.drrn_done = False, 1.0
         pane.set_image(stage.image, stage.size)
         if stage.key == "input":
             h, w = stage.image.shape[:2]
@@ -446,21 +535,52 @@ class CompareTab(QWidget):
         if stage.key in ("drrn", "bicubic"):
             self.resultReady.emit()
 
-    def _show_estimate(self, item: pipeline.Estimate) -> None:
-        self.estimate = item
-        about = estimate.format_duration(item.seconds)
-        if item.whole:
-            self.controls.whole_button.hide()
-            return
-        evaluate = self.mode == "evaluate"
-        label = "Run DRRN on the whole image" if evaluate else "Upscale whole image"
-        self.controls.whole_button.setText(f"{label} ({about})")
-        self.controls.whole_button.show()
-        if evaluate:
+    def _show_whole_time(self, item: WholeImageTime) -> None:
+        self.whole_time = item
+        self.drrn_done = item.done
+        if self.mode == "evaluate":
+            self.controls.set_progress(0.05, "")
+            if item.runs_now:
+                self.controls.whole_button.hide()
+                return
+            about = estimate.format_duration(item.seconds)
+            label = "Run DRRN on the whole image"
+            self.controls.whole_button.setText(f"{label} ({about})")
+            self.controls.whole_button.setEnabled(True)
+            self.controls.whole_button.show()
             self.grid.panes["drrn"].set_image(
                 None, note=f"DRRN on this image takes {about}:\n“{label}” to run it")
             self.grid.panes["err_drrn"].set_error(None, note="Not computed")
             self.controls.readouts.set_pending("drrn", "–")
+            return
+        self._whole_job = self._whole_job or item.runs_now
+        if not self._preview_job:
+            self.controls.set_progress(item.done, "")
+        self._update_whole_button()
+
+    def _update_whole_button(self) -> None:
+        """"Upscale whole image (about N)" until DRRN covers the whole image, "Resume whole image
+        (N % done, about M left)" once part of it is done; during a whole-image run it stays,
+        disabled, so it never jumps away. Evaluate mode shows it only when DRRN did not run."""
+        button = self.controls.whole_button
+        if self.mode == "evaluate":
+            return
+        item = self.whole_time
+        if item is None or "drrn" in self.results or self.source is None:
+            button.hide()
+            return
+        about = estimate.format_duration(item.seconds)
+        if self.job is not None and self._whole_job:
+            button.setText(f"Upscaling the whole image ({about} left)")
+            button.setEnabled(False)
+        elif self.drrn_done > 0:
+            button.setText(f"Resume whole image ({percent(self.drrn_done)} % done, "
+                           f"{about} left)")
+            button.setEnabled(True)
+        else:
+            button.setText(f"Upscale whole image ({about})")
+            button.setEnabled(True)
+        button.show()
 
     def _show_scores(self, item: pipeline.Scores) -> None:
         self.scores[item.key] = item.score
@@ -473,14 +593,21 @@ class CompareTab(QWidget):
         pane.set_title(pane.title, f"{psnr} dB / {format_score('ssim', s.ssim)}{ifc}")
 
     def _on_progress(self, gen: int, fraction: float, eta: float) -> None:
-        """Progress; early on the ETA comes from the calibrated estimate, not from the first
-        (fast, bicubic) stretch of the run, which made a 50-minute job say 1:20."""
+        """Progress of runs without tiles (bicubic, evaluate); DRRN tiles set the bar themselves
+        (:meth:`_show_tile`), so the bar and the DRRN pane's percentage are one number.
+        Evaluate's preparation has no fraction (the bar moves without one); its DRRN's ETA
+        starts from the calibrated estimate, not from the first (fast) stretch of the run."""
         if not self.generation.is_current(gen):
             return
-        if self.estimate is not None and self.estimate.whole and fraction < 0.3:
-            elapsed = time.monotonic() - self._started
-            eta = max(self.estimate.seconds * (1.0 - fraction), 0.0)
-            eta = max(eta, self.estimate.seconds - elapsed)
+        if self.mode == "upscale" and self.whole_time is not None:
+            return  # a DRRN run: its tiles say how far it is
+        if self.mode == "evaluate":
+            if fraction <= 0.05:
+                return
+            item = self.whole_time
+            if item is not None and item.runs_now and fraction < 0.3:
+                elapsed = time.monotonic() - self._started
+                eta = max(item.seconds * (1.0 - fraction), item.seconds - elapsed, 0.0)
         self.controls.set_progress(fraction, format_eta(eta))
 
     def _on_failed(self, gen: int, exc: BaseException) -> None:
@@ -498,8 +625,10 @@ class CompareTab(QWidget):
         if not self.generation.is_current(gen):
             return
         ok = job.error is None
+        self._whole_job = False
         self.controls.set_busy(False, ("Visible region done" if self.preview else "Done") if ok
                                else "Failed", complete=ok)
+        self._update_whole_button()
         for key, s in self.scores.items():
             self.controls.readouts.set_score(key, s.psnr, s.ssim, s.ifc, ifc_pending=False)
         self.busyChanged.emit(False)
@@ -510,11 +639,11 @@ class CompareTab(QWidget):
         if self.source is None:
             return ""
         took = f"{time.monotonic() - self._started:.1f} s"
-        if self.preview and self.estimate is not None:
-            about = estimate.format_duration(self.estimate.seconds)
-            return (f"{self.source.name}: DRRN preview of the visible region in {took}; the "
-                    f"whole image takes {about} on {self.estimate.device}: “Upscale whole "
-                    "image” runs it. Pan or zoom to preview elsewhere.")
+        if self.preview and self.whole_time is not None:
+            about = estimate.format_duration(self.whole_time.seconds)
+            return (f"{self.source.name}: DRRN of the visible region in {took}; the rest of "
+                    f"the whole image takes {about} on {self.whole_time.device}: “Upscale "
+                    "whole image” runs it. Pan, zoom or click to preview elsewhere.")
         parts = [f"{self.source.name}: done in {took}"]
         if self.provenance and "drrn" in self.results:
             parts.append(self.provenance)
@@ -591,6 +720,35 @@ class CompareTab(QWidget):
             if key in self.results:
                 return key, self.results[key][0]
         return None
+
+    def drrn_partial(self) -> bool:
+        """A DRRN model is chosen but its result covers only part of the image (or none)."""
+        return (self.mode == "upscale" and self.source is not None
+                and self.controls.model_spec() != pipeline.BICUBIC
+                and "drrn" not in self.results)
+
+    def confirm_save(self) -> bool:
+        """Before saving: when DRRN is partial, say so and ask. True: save the bicubic result
+        (its name says bicubic); False: nothing is saved ("Resume DRRN" continues the whole-image
+        run, "Cancel" does nothing). A finished DRRN result needs no question."""
+        from PySide6.QtWidgets import QMessageBox
+
+        if not self.drrn_partial() or self.result() is None:
+            return True
+        share = percent(self.drrn_done)
+        box = QMessageBox(QMessageBox.Icon.Question, "DRRN is not finished",
+                          f"DRRN covers {share} % of the image; the rest is not computed yet. "
+                          "Save the bicubic result (named …_bicubic_…), or let DRRN finish the "
+                          "whole image first?", parent=self)
+        bicubic = box.addButton("Save bicubic", QMessageBox.ButtonRole.AcceptRole)
+        resume = box.addButton("Finish DRRN first" if self.is_busy() else "Resume DRRN",
+                               QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(resume)
+        box.exec()
+        if box.clickedButton() is resume and not (self.is_busy() and self._whole_job):
+            self.run_whole()
+        return box.clickedButton() is bicubic
 
     # -- views -----------------------------------------------------------------------------
     def _on_mode(self, mode: str) -> None:

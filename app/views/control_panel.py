@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -223,6 +224,11 @@ class ControlPanel(QWidget):
         self.whole_button.setToolTip("DRRN on the whole image: the panes show a preview of the "
                                      "visible region because the whole image takes longer")
         self.whole_button.hide()
+        # Its text changes as tiles finish ("Resume whole image (N % done, ...)"): it takes the
+        # panel's width and never widens the panel (which would move the image panes).
+        policy = self.whole_button.sizePolicy()
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Ignored)
+        self.whole_button.setSizePolicy(policy)
         self.whole_button.clicked.connect(self.wholeRequested)
         footer.addWidget(self.whole_button)
 
@@ -443,6 +449,7 @@ class ControlPanel(QWidget):
     # -- progress --------------------------------------------------------------------------
     def set_busy(self, busy: bool, text: str = "", complete: bool = False) -> None:
         """Start a run (empty bar) or end one; a run that ended ``complete`` shows a full bar."""
+        self.progress.setRange(0, 1000)
         self.cancel_button.setEnabled(busy)
         self.progress.setValue(self.progress.maximum() if complete and not busy else 0)
         if busy:
@@ -452,5 +459,19 @@ class ControlPanel(QWidget):
             self.eta.clear()
 
     def set_progress(self, fraction: float, eta_text: str) -> None:
-        self.progress.setValue(int(fraction * 1000))
+        """The bar at ``fraction`` (it shows :func:`percent` of it) and the ETA line."""
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(int(min(max(fraction, 0.0), 1.0) * 1000))
         self.eta.setText(eta_text)
+
+    def set_working(self, text: str) -> None:
+        """A stretch whose length is not known: the bar moves without a percentage."""
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(text)
+        self.eta.setText("")
+
+
+def percent(fraction: float) -> int:
+    """The whole percent the progress bar shows for ``fraction`` (its value counts thousandths,
+    and Qt's "%p" truncates): the one number any label beside the bar shows too."""
+    return int(min(max(fraction, 0.0), 1.0) * 1000) * 100 // 1000

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from PySide6.QtCore import QPointF, Signal
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from app.views.image_pane import ImagePane
+from app.views.image_pane import ImagePane, composite_checker, to_display_u8
 
 ZOOM_STEP = 1.25
 
@@ -86,6 +88,40 @@ class ViewSync:
     def zoom_percent(self) -> float | None:
         ref = self.reference()
         return None if ref is None else 100.0 / max(ref.units_per_pixel(), 1e-9)
+
+
+class TileLayer:
+    """Finished tiles drawn over a pane, each its own image item at its output pixels: drawing
+    a tile costs only its own pixels, however large the image (the pane's image stays as it
+    is underneath, e.g. the dimmed input)."""
+
+    Z = 0.5  # above the pane's image and backdrop
+
+    def __init__(self, pane: ImagePane) -> None:
+        self.pane = pane
+        self.items: dict[tuple[int, int, int, int], pg.ImageItem] = {}
+
+    def add(self, box: tuple[int, int, int, int], pixels: np.ndarray) -> None:
+        """Show ``pixels`` (uint8 or float [0, 1]) over output pixels ``box`` = (x0, y0, x1, y1);
+        a tile at the same box is replaced."""
+        x0, y0, x1, y1 = box
+        shown = composite_checker(to_display_u8(pixels, keep_alpha=True), origin=(x0, y0))
+        item = self.items.get(tuple(box))
+        if item is None:
+            item = pg.ImageItem(axisOrder="row-major")
+            item.setZValue(self.Z)
+            self.pane.view.addItem(item)
+            self.items[tuple(box)] = item
+        item.setImage(shown, autoLevels=False, levels=None)
+        item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+
+    def clear(self) -> None:
+        for item in self.items.values():
+            self.pane.view.removeItem(item)
+        self.items.clear()
+
+    def boxes(self) -> list[tuple[int, int, int, int]]:
+        return list(self.items)
 
 
 class PaneGrid(QWidget):

@@ -1,72 +1,283 @@
-"""Tiles of a whole-image run appear in the DRRN pane as they finish."""
+"""DRRN tile by tile from where the user looks: the first tile is the one under the view's
+centre, the rest come outward from it; panning moves the remaining work; every finished tile is
+kept per image and choices (a canvas), so a preview, a whole-image run, a cancelled run resumed
+and the same file opened again never compute a tile twice; one coordinate convention (Box /
+Size) between the app and the engine's rects."""
 
 from __future__ import annotations
 
+import math
+import re
+from collections import Counter
+
 import numpy as np
+import pytest
+from PIL import Image
 
 from app.services import pipeline, upscalers
-from app.tabs.compare import CompareTab
+from app.services.pipeline import Box, Focus, Size
+from drrn_core import weights
+from drrn_core.engine import Upscaler
+
+TINY = "tiny"
 
 
-def test_the_drrn_pane_shows_finished_tiles_before_the_run_ends(window, photo_png, wait_idle,
-                                                                 monkeypatch):
-    monkeypatch.setattr(upscalers, "CPU_TILE", 48)  # 20 tiles on this small photo
-    monkeypatch.setattr(pipeline, "PARTIAL_INTERVAL_S", 0.0)  # every tile (a tiny model is fast)
-    monkeypatch.setattr(pipeline, "PARTIAL_PIXELS_PER_S", float("inf"))
-    monkeypatch.setattr(pipeline, "AUTO_LIMIT_S", 1e9)  # the whole image, on a loaded machine too
+@pytest.fixture
+def tiles48(monkeypatch):
+    """48 px engine tiles (a 240x192 result is 5x4 of them), a fresh canvas cache, every run
+    counted as long (only the visible region unasked) and the pieces DRRN finished counted."""
+    monkeypatch.setattr(upscalers, "CPU_TILE", 48)
+    monkeypatch.setattr(pipeline, "AUTO_LIMIT_S", 0.0)
+    monkeypatch.setattr(pipeline, "FIRST_TILE_S", math.inf)  # the engine's tiles as they are
+    monkeypatch.setattr(pipeline, "CANVASES", pipeline.CanvasCache())
     upscalers.forget_models()
-    seen: list[tuple[float, bool, np.ndarray, str]] = []
-    original = CompareTab._show_partial
+    calls: Counter = Counter()
+    original = pipeline.upscale_region
+
+    def counted(up, image, scale, box, cancel=None):
+        out = original(up, image, scale, box, cancel)
+        if up.margin:  # DRRN (not the bicubic of the visible region), finished (not cancelled)
+            calls[box] += 1
+        return out
+
+    monkeypatch.setattr(pipeline, "upscale_region", counted)
+    yield calls
+    upscalers.forget_models()
+
+
+@pytest.fixture
+def photo(astronaut_rgb) -> np.ndarray:
+    return np.ascontiguousarray(astronaut_rgb[60:156, 140:260])  # 120x96 -> 240x192 at x2
+
+
+def _run(req, cancel=lambda: False):
+    return list(pipeline.run(req, lambda f: None, cancel))
+
+
+def _tiles(events) -> list[pipeline.Tile]:
+    return [e for e in events if isinstance(e, pipeline.Tile) and not e.replay]
+
+
+def _dist(box: Box, centre) -> float:
+    return math.hypot(box.centre[0] - centre[0], box.centre[1] - centre[1])
+
+
+def test_box_and_size_convert_to_the_engines_rect_and_shape_in_one_place():
+    box = Box(3, 5, 40, 20)
+    assert box.rect == (5, 20, 3, 40) and Box.from_rect(box.rect) == box
+    assert (box.w, box.h, box.area) == (37, 15, 555)
+    size = Size(640, 480)
+    assert size.hw == (480, 640) and Size.from_hw(size.hw) == size
+    assert Box(-5, -5, 700, 100).clipped(size) == Box(0, 0, 640, 100)
+    assert Box(700, 0, 800, 10).clipped(size) is None
+    image = np.zeros((480, 640))
+    image[box.slices()] = 1
+    assert image.sum() == box.area and image[5, 3] == 1 and image[20, 3] == 0
+
+
+def test_the_first_tile_is_under_the_views_centre_and_the_rest_come_centre_out(tiles48, photo):
+    view = Box(100, 60, 230, 180)
+    req = pipeline.Request(image=photo, model=TINY, view=view)
+    events = _run(req)
+    assert all(isinstance(e, pipeline.Event) for e in events)  # the closed union
+    tiles = _tiles(events)
+    centre = view.centre
+    assert tiles[0].box.contains(*centre)
+    distances = [_dist(t.box, centre) for t in tiles[1:]]
+    assert distances == sorted(distances)
+    assert all(t.box.intersects(view) for t in tiles)  # a preview: the visible region only
+    covered = np.zeros((192, 240), bool)
+    for t in tiles:
+        covered[t.box.slices()] = True
+    assert covered[view.slices()].all() and not covered.all()
+    assert all(n == 1 for n in tiles48.values())
+    assert [t.done for t in tiles] == sorted(t.done for t in tiles) and tiles[-1].done == 1.0
+    assert "drrn" not in {e.key for e in events if isinstance(e, pipeline.Stage)}
+
+
+def test_each_tile_equals_that_part_of_the_whole_result(tiles48, photo):
+    req = pipeline.Request(image=photo, model=TINY, whole=True)
+    events = _run(req)
+    (final,) = [e for e in events if isinstance(e, pipeline.Stage) and e.key == "drrn"]
+    up = Upscaler(weights.resolve_model(TINY), precision="fp32")
+    whole = up.upscale(photo.astype(np.float32) / 255, scale=2.0)
+    expected = np.clip(whole * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert final.image.shape == expected.shape == (192, 240, 3)
+    assert np.abs(final.image.astype(int) - expected).max() <= 1
+    for t in _tiles(events):
+        assert np.array_equal(t.image, final.image[t.box.slices()])
+
+
+def test_panning_moves_the_pending_work_and_keeps_finished_tiles(tiles48, photo):
+    focus = Focus(Box(0, 0, 120, 96))
+    req = pipeline.Request(image=photo, model=TINY, focus=focus)
+    run = pipeline.run(req, lambda f: None, lambda: False)
+    first = []
+    for e in run:
+        if isinstance(e, pipeline.Tile):
+            first.append(e.box)
+            if len(first) == 2:
+                break
+    focus.look(Box(150, 110, 240, 192))  # the user pans to the bottom right
+    rest = _tiles(run)
+    assert rest[0].box.contains(195, 151)  # the next tile is under the new view's centre
+    assert all(t.box.intersects(Box(150, 110, 240, 192)) for t in rest)
+    assert all(n == 1 for n in tiles48.values())
+    again = _tiles(_run(pipeline.Request(image=photo, model=TINY, focus=Focus(Box(0, 0, 240,
+                                                                                    192)))))
+    assert {t.box for t in again}.isdisjoint(first + [t.box for t in rest])  # not recomputed
+    assert all(n == 1 for n in tiles48.values()) and len(tiles48) == 20
+
+
+def test_a_click_moves_the_works_centre(tiles48, photo):
+    focus = Focus(Box(0, 0, 240, 192))
+    focus.point_at(20, 170)
+    tiles = _tiles(_run(pipeline.Request(image=photo, model=TINY, focus=focus)))
+    assert tiles[0].box.contains(20, 170)
+    distances = [_dist(t.box, (20, 170)) for t in tiles[1:]]
+    assert distances == sorted(distances)
+
+
+def test_the_whole_image_run_starts_from_the_preview_tiles(tiles48, photo):
+    view = Box(60, 40, 180, 150)
+    preview = _tiles(_run(pipeline.Request(image=photo, model=TINY, view=view)))
+    done = {t.box for t in preview}
+    events = _run(pipeline.Request(image=photo, model=TINY, view=view, whole=True))
+    replayed = [e.box for e in events if isinstance(e, pipeline.Tile) and e.replay]
+    computed = _tiles(events)
+    assert set(replayed) == done  # shown again at once, not computed again
+    assert {t.box for t in computed}.isdisjoint(done)
+    assert len(done) + len(computed) == 20 and all(n == 1 for n in tiles48.values())
+    assert computed[0].box.contains(*view.centre) or _dist(computed[0].box, view.centre) == \
+        min(_dist(t.box, view.centre) for t in computed)  # outward from the view again
+    (whole_time,) = [e for e in events if isinstance(e, pipeline.WholeImageTime)]
+    assert whole_time.runs_now and 0 < whole_time.done < 1
+    assert any(isinstance(e, pipeline.Stage) and e.key == "drrn" for e in events)
+
+
+def test_cancel_then_resume_equals_an_uninterrupted_run_bit_for_bit(tiles48, photo,
+                                                                    monkeypatch):
+    req = pipeline.Request(image=photo, model=TINY, whole=True, view=Box(40, 30, 200, 160))
+    (straight,) = [e.image for e in _run(req) if isinstance(e, pipeline.Stage)
+                   and e.key == "drrn"]
+    monkeypatch.setattr(pipeline, "CANVASES", pipeline.CanvasCache())
+    tiles48.clear()
+    seen = []
+
+    def cancel_after_five() -> bool:
+        return len(seen) >= 5
+
+    for e in pipeline.run(req, lambda f: None, cancel_after_five):
+        if isinstance(e, pipeline.Tile):
+            seen.append(e.box)
+    assert len(seen) == 5
+    events = _run(req)
+    (resumed,) = [e.image for e in events if isinstance(e, pipeline.Stage) and e.key == "drrn"]
+    assert np.array_equal(resumed, straight)
+    assert all(n == 1 for n in tiles48.values()) and len(tiles48) == 20
+
+
+def test_the_first_tile_is_small_when_an_engine_tile_takes_long(monkeypatch, photo):
+    """An engine tile estimated over FIRST_TILE_S is cut at the view's centre: a small square
+    first, then the four rectangles around it; together they cover the output once."""
+    monkeypatch.setattr(pipeline, "CANVASES", pipeline.CanvasCache())
+    monkeypatch.setattr(pipeline, "AUTO_LIMIT_S", 0.0)
+    monkeypatch.setattr(pipeline, "FIRST_TILE_S", 0.0)  # every tile counts as slow
+    view = Box(0, 0, 240, 192)
+    tiles = _tiles(_run(pipeline.Request(image=photo, model=TINY, view=view)))
+    first = tiles[0].box
+    assert first.contains(120, 96) and first.w == first.h == pipeline.FIRST_SIDES[-1]
+    covered = np.zeros((192, 240), int)
+    for t in tiles:
+        covered[t.box.slices()] += 1
+    assert (covered == 1).all() and len(tiles) == 5
+
+
+def test_canvases_are_bounded_in_bytes_least_recently_used_out():
+    cache = pipeline.CanvasCache(max_bytes=3 * 100 * 100 * 3)
+
+    def canvas(name: str) -> pipeline.Canvas:
+        size = Size(100, 100)
+        return pipeline.Canvas((name,), size, 3, np.uint8, [Box.whole(size)],
+                               {Box.whole(size): 1.0}, "")
+
+    for name in "abc":
+        cache.put(canvas(name))
+    assert cache.get(("a",)) is not None  # a is now the most recently used
+    cache.put(canvas("d"))
+    assert [k[0] for k in cache.kept_keys()] == ["c", "a", "d"]
+    huge = pipeline.Canvas(("e",), Size(1000, 1000), 3, np.uint8,
+                           [Box(0, 0, 1000, 1000)], {Box(0, 0, 1000, 1000): 1.0}, "")
+    cache.put(huge)
+    assert cache.kept_keys() == [("e",)]  # the canvas in use stays, however large
+
+
+def test_the_drrn_pane_shows_each_tile_as_it_finishes(window, photo_png, wait_idle, tiles48,
+                                                     monkeypatch):
+    from app.tabs.compare import CompareTab
+
+    monkeypatch.setattr(pipeline, "AUTO_LIMIT_S", 1e9)  # the whole image, unasked
+    seen: list[tuple[Box, bool, int, str, str]] = []
+    original = CompareTab._show_tile
 
     def record(self, item):
         original(self, item)
-        pane = self.grid.panes["drrn"]
-        seen.append((item.done, self.is_busy() and "drrn" not in self.results,
-                     pane.image.copy(), pane.title_text()))
+        bar = self.controls.progress
+        seen.append((item.box, self.is_busy() and "drrn" not in self.results,
+                     len(self.tiles.items), bar.text(), self.grid.panes["drrn"].title_text()))
 
-    monkeypatch.setattr(CompareTab, "_show_partial", record)
+    monkeypatch.setattr(CompareTab, "_show_tile", record)
     assert window.open_path(photo_png)
-    wait_idle(window, 240_000)  # a loaded 2-core machine: generous, only a hang fails it
+    wait_idle(window, 240_000)
     compare = window.compare
     final, size = compare.results["drrn"]
-    assert size == (240, 192)
-    partial = [s for s in seen if s[0] < 1.0]
-    assert len(partial) >= 3, len(seen)
-    done, running, shown, title = partial[len(partial) // 2]
-    assert running  # the pane showed it while the job was still going
-    assert "% of the tiles done" in title
-    expected = np.clip(final * 255 + 0.5, 0, 255).astype(np.uint8)
-    final_px = (shown == expected).all(axis=2)
-    assert (shown[~final_px] == 0).all()  # each pixel: the final one, or black (not done yet)
-    assert final_px.mean() >= done and not final_px.all()  # done tiles shown, the rest not
-    assert [s[0] for s in seen] == sorted(s[0] for s in seen)  # in order, growing
+    assert size == (240, 192) and len(seen) == 20
+    assert all(running for _, running, *_ in seen[:-1])  # drawn while the job was going
+    assert [n for _, _, n, *_ in seen] == list(range(1, 21))  # one more on screen each time
+    for _, _, _, bar, title in seen:  # the bar and the pane's title: one number
+        (number,) = re.findall(r"(\d+) ?%", bar)
+        assert title.endswith(f"whole image: {number} % done"), (bar, title)
     pane = compare.grid.panes["drrn"]
-    assert np.array_equal(pane.image, expected) and "%" not in pane.title_text()
+    assert np.array_equal(pane.image, final) and "%" not in pane.title_text()
+    assert not compare.tiles.items and compare.controls.whole_button.isHidden()
 
 
-def test_large_outputs_are_redrawn_less_often():
-    """A 48 MP result: a snapshot at most every ~10 s of run time (each is a copy on the worker
-    and a full redraw on the GUI thread), a small one every PARTIAL_INTERVAL_S."""
-    clock = iter(np.arange(0.0, 100.0, 1.0))
-    events: list[pipeline.Partial] = []
-    painter = pipeline._TilePainter("drrn", (8000, 6000), 3, events.append,
-                                    clock=lambda: next(clock))
-    for i in range(40):  # 40 tiles, one second each
-        painter((0, 1, i, i + 1), np.zeros((1, 1, 3), np.float32))
-    assert 3 <= len(events) <= 4
-    assert pipeline._TilePainter("drrn", (400, 300), 3, events.append).interval == \
-        pipeline.PARTIAL_INTERVAL_S
+def test_cancel_keeps_the_tiles_and_resume_finishes_also_after_reopening(
+        window, photo_png, astro_png, wait_idle, tiles48, qtbot, monkeypatch):
+    monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", 1e-9)  # a preview of one tile
+    compare = window.compare
+    assert window.open_path(photo_png)
+    wait_idle(window)
+    assert compare.preview and "drrn" not in compare.results
+    assert len(compare.tiles.items) == 1
+    button = compare.controls.whole_button
+    assert button.isVisible() and button.text().startswith("Resume whole image (")
+    preview_tiles = set(compare.tiles.boxes())
 
+    button.click()  # the whole image, from the preview's tile ...
+    qtbot.waitUntil(lambda: len(compare.tiles.items) >= 4, timeout=60_000)
+    assert button.isVisible() and not button.isEnabled()  # it stays, disabled, while it runs
+    compare.cancel()  # ... cancelled: every finished tile stays on screen
+    kept = set(compare.tiles.boxes())
+    assert preview_tiles < kept and len(kept) < 20
+    assert "drrn" not in compare.results and compare.grid.panes["drrn"].placeholder.isHidden()
+    assert button.isVisible() and button.isEnabled() and button.text().startswith("Resume")
+    assert "kept" in compare.controls.progress.format()
+    assert compare.drrn_partial() and compare.result()[0] == "bicubic"
 
-def test_painter_throttles_and_covers_the_output(monkeypatch):
-    """The worker-side painter: snapshots at most every PARTIAL_INTERVAL_S, each a copy."""
-    clock = iter(np.arange(0.0, 100.0, 0.2))
-    events: list[pipeline.Partial] = []
-    painter = pipeline._TilePainter("drrn", (4, 2), 3, events.append, clock=lambda: next(clock))
-    for x in range(4):
-        for y in range(2):
-            painter((y, y + 1, x, x + 1), np.full((1, 1, 3), 0.5, np.float32))
-    assert 2 <= len(events) <= 4  # 8 tiles, one clock tick (0.2 s) each, 0.5 s apart
-    assert all(isinstance(e, pipeline.Partial) for e in events)
-    assert events[0].image is not painter.canvas and events[0].done < events[-1].done
-    assert (painter.canvas == 128).all() and painter.painted == 8
+    assert window.open_path(astro_png)  # another image, then the first one again
+    wait_idle(window)
+    assert window.open_path(photo_png)
+    wait_idle(window)
+    assert kept <= set(compare.tiles.boxes())  # shown again from the canvas
+    assert button.isVisible() and button.text().startswith("Resume whole image (")
+    button.click()
+    wait_idle(window, 120_000)
+    assert "drrn" in compare.results and button.isHidden() and not compare.drrn_partial()
+    photo_tiles = {b for b in tiles48 if b.x1 <= 240 and b.y1 <= 192 and (b.x1 > 96
+                                                                         or b.y1 > 96)}
+    assert all(tiles48[b] == 1 for b in photo_tiles)  # nothing of the photo computed twice
+    up = Upscaler(weights.resolve_model(TINY), precision="fp32")
+    image = np.asarray(Image.open(photo_png), dtype=np.float32) / 255
+    expected = np.clip(up.upscale(image, scale=2.0) * 255 + 0.5, 0, 255).astype(np.uint8)
+    assert np.abs(compare.results["drrn"][0].astype(int) - expected).max() <= 1
