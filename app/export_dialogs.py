@@ -158,7 +158,7 @@ def plan_crops(compare, folder: str | Path) -> list[exports.Output]:
     box = (max(x0, 0), max(y0, 0), min(x1, size[0]), min(y1, size[1]))
     patches = [p.patch for p in compare.grid.visible_panes()
                if p.key not in compare.results and p.patch is not None]
-    for _pixels, (px0, py0, px1, py1) in patches[:1]:  # a preview: the part DRRN computed
+    for _pixels, (px0, py0, px1, py1) in patches:  # a preview: the part every pane computed
         box = (max(box[0], px0), max(box[1], py0), min(box[2], px1), min(box[3], py1))
     if box[2] <= box[0] or box[3] <= box[1]:
         raise ExportError("Nothing to export: the view shows no part of the image.")
