@@ -4,12 +4,12 @@ PSNR curves, pause / continue / cancel (cancel checkpoints first), resume from a
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -39,9 +39,7 @@ from app.tabs._widgets import (
 )
 from app.workers import Job, JobContext, format_eta, start_job
 
-if TYPE_CHECKING:
-    from drrn_core.model import DRRNConfig
-    from drrn_core.trainer.runlog import History
+log = logging.getLogger("drrn-studio.training")
 
 RECIPES = ("fast", "paper")
 RECIPE_FILE = "From file…"
@@ -68,6 +66,23 @@ class LogAxis(pg.AxisItem):
         return [f"{10.0 ** v:.3g}" for v in values]
 
 
+class IterationAxis(IntegerAxis):
+    """An axis of iterations: whole numbers from 0, each written out in full with thousands
+    separators (pyqtgraph writes 1500000 as "1.5e+06", and its padding shows negative ones)."""
+
+    def __init__(self, orientation: str, **kwargs) -> None:
+        super().__init__(orientation, **kwargs)
+        self.enableAutoSIPrefix(False)  # "iteration (x1e+06)" with ticks of 1.5 otherwise
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 (pyqtgraph override)
+        levels = [(spacing, [v for v in values if v >= 0])
+                  for spacing, values in super().tickValues(minVal, maxVal, size)]
+        return [level for level in levels if level[1]]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph override)
+        return [f"{round(v * scale):,}" for v in values]
+
+
 def rate_text(patches_per_s: float) -> str:
     """``40 patches/s``, ``1 patch/s``."""
     n = f"{patches_per_s:.0f}"
@@ -91,9 +106,9 @@ class Resumed:
     """Yielded first when resuming: the architecture and iteration found in the run folder, and
     the run's curves up to that iteration (from its log)."""
 
-    config: DRRNConfig
+    config: object  # drrn_core.model.DRRNConfig
     iteration: int
-    history: History
+    history: object  # drrn_core.trainer.runlog.History
     run_dir: Path | None = None
 
 
@@ -125,6 +140,33 @@ def _with_model(spec, model_dict: dict):
     return replace(spec, model=config, recipe=spec.recipe.with_overrides(model=config))
 
 
+def patch_cost(blocks: int, units: int, channels: int, patch: int) -> float:
+    """Relative work of one training patch (3x3 convolutions x channels² x pixels): a speed
+    measured with one architecture and patch size carries over to others in this ratio."""
+    convs = blocks * (2 * units + 1) + 2
+    return float(convs * channels ** 2 * patch ** 2)
+
+
+def measure_training_rate(ctx: JobContext, channels: int, patch: int) -> tuple[float, float]:
+    """Worker body: (patches/s, :func:`patch_cost`) of a quick test on this computer, forward
+    and backward passes (MSE) of a one-unit DRRN with ``channels`` on ``patch``-px patches
+    (under a second). A real step adds the optimiser and the data to this, so the speed is an
+    upper bound: a validation period it finds out of reach is out of reach."""
+    import torch
+
+    from drrn_core.model import DRRN, DRRNConfig
+
+    net = DRRN(DRRNConfig(B=1, U=1, channels=channels, batchnorm=False))
+    x = torch.rand(2, 1, patch, patch)
+    times = []
+    for _ in range(3):  # the first pass pays one-off costs
+        ctx.check()
+        start = time.perf_counter()
+        torch.nn.functional.mse_loss(net(x), x).backward()
+        times.append(time.perf_counter() - start)
+    return x.shape[0] / min(times[1:]), patch_cost(1, 1, channels, patch)
+
+
 def export_run(ctx: JobContext, spec) -> str:
     """Worker body of "Use this model" for a stopped run: resume it for zero more steps (the loop
     then exports its weights), and import those; the imported path."""
@@ -139,9 +181,7 @@ def export_run(ctx: JobContext, spec) -> str:
     spec = replace(_with_model(spec, state[1]["model"]), resume=True, time_budget_s=None,
                    max_iters=int(state[1]["iteration"]))
     finished = [e for e in iter_training(spec) if isinstance(e, Finished)]
-    weights = finished[-1].weights
-    assert weights is not None  # written by rank 0, the app's only process
-    return import_weights(ctx, weights)
+    return import_weights(ctx, finished[-1].weights)
 
 
 def import_weights(ctx: JobContext, path: Path) -> str:
@@ -167,8 +207,7 @@ class TrainingTab(QWidget):
         self.settings = settings if settings is not None else AppSettings()
         self._budget_s: float | None = None
         self._clock_start: float | None = None
-        self._paused_s = 0.0
-        self._paused_at: float | None = None
+        self._paused_s, self._paused_at = 0.0, None
         self._job: Job | None = None
         self._import_job: Job | None = None
         self._weights: Path | None = None
@@ -178,15 +217,20 @@ class TrainingTab(QWidget):
         self._iters_per_epoch: int | None = None  # of the chosen recipe
         self._last_rate: tuple[float, float] | None = None  # patches/s here, at a patch cost
         self._folder_rate: float | None = None  # patches/s logged in the run folder
+        self._test_rate: tuple[float, float] | None = None  # a quick test's, at a patch cost
+        self._test_job: Job | None = None
         self._build_ui()
         self._on_recipe_choice()
         self.restore_fields()
         self._update_buttons()
         self._remember_fields()
+        # A budget in minutes without a known speed: a quick speed test once the fields rest.
+        self._speed_test = QTimer(self, singleShot=True, interval=400)
+        self._speed_test.timeout.connect(self._start_speed_test)
         for spin in (self.val_every_spin, self.budget_spin, self.batch_spin, self.patch_spin,
                      self.b_spin, self.u_spin, self.c_spin):
-            spin.valueChanged.connect(self._check_validation)
-        self.budget_combo.currentIndexChanged.connect(self._check_validation)
+            spin.valueChanged.connect(self._fields_changed)
+        self.budget_combo.currentIndexChanged.connect(self._fields_changed)
         self._check_validation()
 
     # UI construction
@@ -353,7 +397,7 @@ class TrainingTab(QWidget):
                    ) -> pg.PlotWidget:
         """A plot over whole iterations, showing "No data yet" (no 0-1 axes) until it has
         points (``plot.placeholder``)."""
-        plot = pg.PlotWidget(self, axisItems={"bottom": IntegerAxis("bottom"),
+        plot = pg.PlotWidget(self, axisItems={"bottom": IterationAxis("bottom"),
                                               **(axisItems or {})})
         plot.setBackground("w")
         plot.setTitle(title, color="#333")
@@ -362,6 +406,11 @@ class TrainingTab(QWidget):
         plot.setLabel("bottom", "iteration")
         plot.placeholder = PlotPlaceholder(plot)
         return plot
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        """Shown: the fields as they stand are checked too (the defaults may be out of reach)."""
+        super().showEvent(event)
+        self._fields_changed()
 
     # Public API
     def is_running(self) -> bool:
@@ -474,7 +523,7 @@ class TrainingTab(QWidget):
         _import_on_gui_thread()
         self._weights = None
         self._budget_s = spec.time_budget_s
-        self._clock_start = None
+        self._clock_start: float | None = None
         self._paused_s, self._paused_at = 0.0, None
         self._loss = ([], [])
         self._psnr.clear()
@@ -703,19 +752,22 @@ class TrainingTab(QWidget):
         self.val_every_spin.setValue(recipe.validate_every)
 
     def _patch_cost(self) -> float:
-        """Relative work of one training patch with the fields' architecture and patch size
-        (3x3 convolutions x channels² x pixels), to carry a measured speed over to them."""
-        convs = self.b_spin.value() * (2 * self.u_spin.value() + 1) + 2
-        return float(convs * self.c_spin.value() ** 2 * self.patch_spin.value() ** 2)
+        """:func:`patch_cost` of the fields' architecture and patch size."""
+        return patch_cost(self.b_spin.value(), self.u_spin.value(), self.c_spin.value(),
+                          self.patch_spin.value())
 
     def _expected_rate(self) -> tuple[float, str] | None:
         """(patches/s, where it comes from) for the fields: this session's last run here
-        (scaled to the fields' architecture and patch), else the run folder's log."""
+        (scaled to the fields' architecture and patch), else the run folder's log, else a quick
+        speed test (scaled likewise)."""
         if self._last_rate is not None:
             rate, cost = self._last_rate
             return rate * cost / self._patch_cost(), "measured here"
         if self._folder_rate:
             return self._folder_rate, "logged in the run folder"
+        if self._test_rate is not None:
+            rate, cost = self._test_rate
+            return rate * cost / self._patch_cost(), "a quick test measured on this computer"
         return None
 
     def validation_problem(self) -> str:
@@ -743,6 +795,33 @@ class TrainingTab(QWidget):
             return ""
         return f"⚠ Validation every {every:,} iterations would never run: {why}."
 
+    def _fields_changed(self, *_args) -> None:
+        """A field the validation check depends on changed: check it now and, for a budget in
+        minutes with no speed known yet, measure one once the fields rest (the tab in view)."""
+        self._check_validation()
+        if self.budget_combo.currentIndex() == 0 and self._expected_rate() is None:
+            self._speed_test.start()
+
+    def _start_speed_test(self) -> None:
+        if self._test_job is not None or self._job is not None or not self.isVisible() \
+                or self.budget_combo.currentIndex() != 0 or self._expected_rate() is not None:
+            return  # nothing to measure, or a tab closed since (no job outlives it)
+        job = start_job(measure_training_rate, self.c_spin.value(), self.patch_spin.value(),
+                        name="training speed test", parent=self)
+        self._test_job = job
+
+        def measured(rate: tuple[float, float]) -> None:
+            self._test_rate = rate
+            self._check_validation()
+
+        def finished() -> None:
+            if self._test_job is job:
+                self._test_job = None
+
+        job.succeeded.connect(measured)
+        job.failed.connect(lambda exc: log.warning("training speed test failed: %s", exc))
+        job.finished.connect(finished)
+
     def _check_validation(self, *_args) -> None:
         problem = self.validation_problem()
         self.val_warning.setText(problem)
@@ -767,8 +846,7 @@ class TrainingTab(QWidget):
         self.start_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
-        self.pause_button.setText(
-            "Continue" if self._job is not None and self._job.paused else "Pause")
+        self.pause_button.setText("Continue" if running and self._job.paused else "Pause")
         self.cancel_button.setEnabled(running)
         run = self.run_field.path()
         has_model = self._weights is not None or (run is not None and _has_checkpoint(run))

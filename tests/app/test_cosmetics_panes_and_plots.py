@@ -143,6 +143,23 @@ def test_empty_plots_say_so_and_iterations_are_whole(qtbot):
     assert all(v == int(v) for v in _whole(bench.plot.getPlotItem().getAxis("bottom"), 0, 2))
 
 
+def test_iteration_ticks_are_whole_iterations_written_in_full(qtbot):
+    """Long runs too: no "1.5e+06" (nor an "x1e+06" scale under "1.5") and no negative
+    iteration where the plot's padding reaches below 0."""
+    tab = TrainingTab()
+    qtbot.addWidget(tab)
+    for plot in (tab.loss_plot, tab.psnr_plot):
+        axis = plot.getPlotItem().getAxis("bottom")
+        for lo, hi in ((-30_960.0, 690_961.0), (-117_277.0, 2_617_278.0), (0.72, 7.28)):
+            labels = [text for spacing, values in axis.tickValues(lo, hi, 600)
+                      for text in axis.tickStrings(values, axis.autoSIPrefixScale * axis.scale,
+                                                   spacing)]
+            assert labels and all(text.replace(",", "").isdigit() for text in labels), labels
+        assert "1,500,000" in axis.tickStrings([1_500_000.0], 1.0, 500_000.0)
+        axis.setRange(0, 2_600_000)
+        assert axis.autoSIPrefixScale == 1.0
+
+
 def test_a_validation_period_the_budget_cannot_reach_is_flagged(qtbot, tmp_path):
     tab = TrainingTab()
     qtbot.addWidget(tab)
@@ -169,12 +186,51 @@ def test_a_validation_period_the_budget_cannot_reach_is_flagged(qtbot, tmp_path)
     tab.batch_spin.setValue(16)
     tab.val_every_spin.setValue(1000)
     tab.run_field.set_path(run)
-    qtbot.waitUntil(lambda: tab.val_warning.isVisibleTo(tab), timeout=5000)
+    qtbot.waitUntil(lambda: "run folder" in tab.val_warning.text(), timeout=5000)
+    assert tab.val_warning.isVisibleTo(tab)
     assert tab.val_warning.text() == (
         "⚠ Validation every 1,000 iterations would never run: 1 min is about 150 iterations at "
         "the 40 patches/s logged in the run folder.")
     tab.val_every_spin.setValue(100)
     assert not tab.val_warning.isVisibleTo(tab)
+
+
+def test_a_minutes_budget_is_checked_with_a_quick_speed_test(qtbot):
+    """No run measured and no log in the run folder: a quick speed test on this computer
+    converts the minutes, so a period out of reach is flagged as the user sets it."""
+    import re
+
+    tab = TrainingTab()
+    qtbot.addWidget(tab)
+    tab.show()
+    tab.recipe_combo.setCurrentText("fast")
+    tab.c_spin.setValue(8)
+    tab.budget_combo.setCurrentIndex(0)  # minutes
+    tab.budget_spin.setValue(1)
+    tab.val_every_spin.setValue(10_000_000)
+    qtbot.waitUntil(lambda: tab.val_warning.isVisibleTo(tab), timeout=20_000)
+    assert re.fullmatch(r"⚠ Validation every 10,000,000 iterations would never run: 1 min is "
+                        r"about [\d,]+ iterations at the [\d,]+ patch(es)?/s a quick test "
+                        r"measured on this computer\.", tab.val_warning.text())
+    tab.val_every_spin.setValue(1)
+    assert not tab.val_warning.isVisibleTo(tab)
+
+
+def test_the_fields_as_shown_are_checked_too(qtbot, tmp_path):
+    """The fields a user finds (a period out of reach, left from before) are checked when the
+    tab is shown, without a change."""
+    from app.main_window import settings_at
+
+    settings = settings_at(tmp_path / "settings.ini")
+    settings.training_fields = {"recipe": "fast", "channels": 8, "budget_kind": 0, "budget": 1,
+                                "val_every": 10_000_000}
+    tab = TrainingTab(settings=settings)
+    qtbot.addWidget(tab)
+    qtbot.wait(1000)
+    assert not tab.val_warning.text()  # nothing measured before the tab is seen
+    tab.show()
+    qtbot.waitUntil(lambda: tab.val_warning.isVisibleTo(tab), timeout=20_000)
+    assert "10,000,000 iterations would never run" in tab.val_warning.text()
 
 
 def test_a_resume_writes_one_line(qtbot, tmp_path):
