@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -38,6 +39,10 @@ from app.tabs._widgets import (
     user_message,
 )
 from app.workers import Job, JobContext, format_eta, start_job
+
+if TYPE_CHECKING:
+    from drrn_core.model import DRRNConfig
+    from drrn_core.trainer.runlog import History
 
 log = logging.getLogger("drrn-studio.training")
 
@@ -106,9 +111,9 @@ class Resumed:
     """Yielded first when resuming: the architecture and iteration found in the run folder, and
     the run's curves up to that iteration (from its log)."""
 
-    config: object  # drrn_core.model.DRRNConfig
+    config: DRRNConfig
     iteration: int
-    history: object  # drrn_core.trainer.runlog.History
+    history: History
     run_dir: Path | None = None
 
 
@@ -181,7 +186,9 @@ def export_run(ctx: JobContext, spec) -> str:
     spec = replace(_with_model(spec, state[1]["model"]), resume=True, time_budget_s=None,
                    max_iters=int(state[1]["iteration"]))
     finished = [e for e in iter_training(spec) if isinstance(e, Finished)]
-    return import_weights(ctx, finished[-1].weights)
+    weights = finished[-1].weights
+    assert weights is not None  # written by rank 0, the app's only process
+    return import_weights(ctx, weights)
 
 
 def import_weights(ctx: JobContext, path: Path) -> str:
@@ -207,7 +214,8 @@ class TrainingTab(QWidget):
         self.settings = settings if settings is not None else AppSettings()
         self._budget_s: float | None = None
         self._clock_start: float | None = None
-        self._paused_s, self._paused_at = 0.0, None
+        self._paused_s = 0.0
+        self._paused_at: float | None = None
         self._job: Job | None = None
         self._import_job: Job | None = None
         self._weights: Path | None = None
@@ -523,7 +531,7 @@ class TrainingTab(QWidget):
         _import_on_gui_thread()
         self._weights = None
         self._budget_s = spec.time_budget_s
-        self._clock_start: float | None = None
+        self._clock_start = None
         self._paused_s, self._paused_at = 0.0, None
         self._loss = ([], [])
         self._psnr.clear()
@@ -846,7 +854,8 @@ class TrainingTab(QWidget):
         self.start_button.setEnabled(not running)
         self.resume_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
-        self.pause_button.setText("Continue" if running and self._job.paused else "Pause")
+        self.pause_button.setText(
+            "Continue" if self._job is not None and self._job.paused else "Pause")
         self.cancel_button.setEnabled(running)
         run = self.run_field.path()
         has_model = self._weights is not None or (run is not None and _has_checkpoint(run))
