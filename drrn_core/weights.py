@@ -207,7 +207,9 @@ def save_weights(path: str | os.PathLike, model: nn.Module,
     """Write ``model`` (a DRRN) and its metadata atomically to a .safetensors file."""
     p = Path(path)
     net = getattr(model, "module", model)  # unwrap DistributedDataParallel
-    config: DRRNConfig = net.config
+    config = getattr(net, "config", None)
+    if not isinstance(config, DRRNConfig):
+        raise TypeError(f"save_weights takes a DRRN network, not {type(net).__name__}")
     descriptor = descriptor or ModelDescriptor.for_config(config)
     header = {
         "format": FORMAT,

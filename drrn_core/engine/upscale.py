@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
 from drrn_core.descriptor import ModelDescriptor
 from drrn_core.engine import autotune, calibration
@@ -39,7 +38,7 @@ from drrn_core.imaging.color import rgb_to_ycbcr, ycbcr_to_rgb
 from drrn_core.imaging.io import quantise
 from drrn_core.imaging.resize import imresize, output_size
 from drrn_core.memory import release_free_memory
-from drrn_core.model import DRRN, DRRNConfig
+from drrn_core.model import DRRN
 from drrn_core.weights import LoadedModel
 
 Progress = Callable[[float], None]
@@ -74,14 +73,14 @@ class InputTooSmall(UserError, ValueError):
     """The input is smaller than the model's declared ``min_size``; one-line str()."""
 
 
-def model_parts(model: UpscalerModel) -> tuple[nn.Module | None, ModelDescriptor | None]:
+def model_parts(model: UpscalerModel) -> tuple[DRRN | None, ModelDescriptor | None]:
     """(network, descriptor) of what an Upscaler is given; TypeError for anything but
-    UpscalerModel (a DRRN-like module: an ``nn.Module`` whose ``config`` is a DRRNConfig)."""
+    UpscalerModel."""
     if model is None:
         return None, None
     if isinstance(model, LoadedModel):
         return model.model, model.descriptor
-    if isinstance(model, nn.Module) and isinstance(getattr(model, "config", None), DRRNConfig):
+    if isinstance(model, DRRN):
         return model, ModelDescriptor.for_config(model.config)
     raise TypeError("Upscaler(model=...) takes a weights.LoadedModel, a DRRN network or None "
                     f"(plain bicubic), not {type(model).__name__}")
@@ -176,21 +175,28 @@ class Upscaler:
                     f"{target.precision}.")
         return chosen
 
+    def _model(self) -> tuple[DRRN, ModelDescriptor]:
+        """The network and its descriptor (only called where the Upscaler has a model)."""
+        if self.net is None or self.descriptor is None:
+            raise RuntimeError("this Upscaler runs plain bicubic: it has no network")
+        return self.net, self.descriptor
+
     def _set_target(self, target: Target) -> None:
         """Build the backend for ``target`` (kept to the model's precisions: ``_permitted``); an
         ncnn failure becomes a notice and PyTorch."""
         target = self._permitted(target)
+        net = self._model()[0]
         self.device, self.backend, self.precision = target.device, target.backend, target.precision
         if self.backend == "ncnn":
             vulkan = (self.device.index or 0) if self.device.type == "vulkan" else None
             try:
-                self._backend = NcnnBackend(self.net, vulkan, self.precision,
+                self._backend = NcnnBackend(net, vulkan, self.precision,
                                             torch.get_num_threads(), self.notice)
                 return
             except NcnnError as e:
                 self._ncnn_failed(e)
                 return
-        self._backend = Backend(self.net, self.device, self.precision, self.compile, self.notice)
+        self._backend = Backend(net, self.device, self.precision, self.compile, self.notice)
 
     def _make_backend(self) -> Backend | NcnnBackend:
         self._set_target(Target(self.device, self.backend, self.precision))
@@ -211,7 +217,7 @@ class Upscaler:
             return "bicubic (no model)"
         extra = (", torch.compile" if self.run_info.compiled else "") + (
             ", self-ensemble x8" if self.ensemble else "")
-        return f"{self.descriptor.name} on {self.run_info.text}{extra}"
+        return f"{self._model()[1].name} on {self.run_info.text}{extra}"
 
     @property
     def run_info(self) -> RunInfo:
@@ -260,7 +266,7 @@ class Upscaler:
     def _path_key(self) -> str:
         info = self.run_info
         return calibration.path_key(info.backend, info.device, info.device_name, info.precision,
-                                 self.compile, self.descriptor.config.channels)
+                                 self.compile, self._model()[1].config.channels)
 
     def calibration(self) -> calibration.Calibration:
         """This run path's speed calibration: cached, else measured now (seconds) through this
@@ -293,7 +299,7 @@ class Upscaler:
         running tile), and smaller tiles would cost margin work on every photo."""
         if self.tile is not None:
             return None if max(shape) <= self.tile else self.tile
-        c = self.descriptor.config.channels
+        c = self._model()[1].config.channels
         if self.device.type == "vulkan" and self._software_vulkan():
             side = SOFTWARE_VULKAN_TILE
             return None if max(shape) <= side else side

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TypeGuard
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
 from drrn_core import limits
 from drrn_core.atomic import atomic_path
@@ -166,7 +166,7 @@ def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_
     """
     is_path = isinstance(source, str | os.PathLike)
     label = label or (str(source) if is_path else "image")
-    if is_path:
+    if isinstance(source, str | os.PathLike):
         p = Path(source)
         if not p.exists():
             raise ImageReadError(f"{p}: {missing_reason(p)}")
@@ -175,7 +175,7 @@ def open_image(source: str | os.PathLike | IO[bytes], max_pixels: int = DEFAULT_
         if not p.is_file():
             raise ImageReadError(f"{p}: not a regular file")
     try:
-        if is_path and Path(source).stat().st_size == 0:
+        if isinstance(source, str | os.PathLike) and Path(source).stat().st_size == 0:
             raise ImageReadError(f"{label}: the file is empty (0 bytes)")
         with Image.open(source, formats=_registered_decoders()) as im:
             check_pixels(label, im.width, im.height, max_pixels)
@@ -295,6 +295,8 @@ def _unit8(im: Image.Image) -> np.ndarray:
 
 
 def _colour16_tiff(im: Image.Image) -> bool:
+    if not isinstance(im, TiffImagePlugin.TiffImageFile):
+        return False
     bits = im.tag_v2.get(258, (8,))
     bits = bits if isinstance(bits, tuple) else (bits,)
     return len(bits) >= 3 and max(bits) == 16
@@ -456,7 +458,8 @@ def depth_note(loaded: LoadedImage | None, suffix: str) -> str:
 def colour_name(background: tuple[int, int, int]) -> str:
     """``white (#ffffff)``, ``black (#000000)`` or just ``#rrggbb``: a background for messages."""
     hexa = "#{:02x}{:02x}{:02x}".format(*background)
-    named = {(255, 255, 255): "white", (0, 0, 0): "black"}.get(tuple(background))
+    names: dict[tuple[int, ...], str] = {(255, 255, 255): "white", (0, 0, 0): "black"}
+    named = names.get(tuple(background))
     return f"{named} ({hexa})" if named else hexa
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -40,6 +41,9 @@ from drrn_core.trainer import runlock
 from drrn_core.trainer.data import PatchSampler, TrainingData
 from drrn_core.trainer.recipe import Recipe
 from drrn_core.trainer.runlog import LOG_NAME, RunLog
+
+if TYPE_CHECKING:
+    from drrn_core.trainer.packed import PackedSampler
 
 
 @dataclass
@@ -205,7 +209,7 @@ def validate(model: DRRN, val_dir: Path, scales: tuple[int, ...]) -> dict[int, f
             for s in scales}
 
 
-def save_model_weights(path: Path, model: nn.Module, recipe: Recipe, info: dict) -> Path:
+def save_model_weights(path: Path, model: DRRN, recipe: Recipe, info: dict) -> Path:
     """The model of a run as bundled-format safetensors with its training metadata."""
     from drrn_core.weights import WeightsError, save_weights
 
@@ -225,7 +229,7 @@ class _Ema:
     """An exponential moving average of a model's weights, held in a second (eval-mode) model.
     The decay is ramped as min(decay, (1 + t) / (10 + t)) so early averages are not stale."""
 
-    def __init__(self, model: nn.Module, decay: float) -> None:
+    def __init__(self, model: DRRN, decay: float) -> None:
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.decay = decay
 
@@ -234,8 +238,8 @@ class _Ema:
         d = min(self.decay, (1 + iteration) / (10 + iteration))
         for e, p in zip(self.model.parameters(), model.parameters(), strict=True):
             e.lerp_(p.detach(), 1.0 - d)
-        for e, b in zip(self.model.buffers(), model.buffers(), strict=True):
-            e.copy_(b)
+        for mean, b in zip(self.model.buffers(), model.buffers(), strict=True):
+            mean.copy_(b)
 
 
 def _initial_weights(source: Path, config: DRRNConfig) -> tuple[dict, dict]:
@@ -425,10 +429,11 @@ class _Run:
         _keep_torch_caches_out_of_tmp()
         # NHWC on every device: tensor cores on CUDA; on CPUs much faster in bf16 and within 2 %
         # of NCHW or faster in fp32 (benchmarks/README.md, bench_training.py --variants)
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in stubs
         self.optimizer = make_optimizer(model, recipe)
         self.ema = _Ema(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
-        self.iteration, self.elapsed, self.best, self.run_loss = 0, 0.0, {}, 0.0
+        self.iteration, self.elapsed, self.run_loss = 0, 0.0, 0.0
+        self.best: dict[int, float] = {}
         # where the weights trained before
         self.hardware: list[str] = list(self.lineage.get("hardware", []))
         if spec.resume:
@@ -441,7 +446,7 @@ class _Run:
                                                "max_iters": max_iters}, indent=1))
         self.runlog = (RunLog(run_dir, self.iteration if spec.resume else None,
                               warn=self.notices.append) if self.rank == 0 else None)
-        self.net: nn.Module | None = model
+        self.net: nn.Module = model
         if self.world > 1:
             self.net = nn.parallel.DistributedDataParallel(model)
         self.autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -459,7 +464,7 @@ class _Run:
         # what validation measures and exports
         self.shipped = self.ema.model if self.ema is not None else model
 
-    def _make_sampler(self):
+    def _make_sampler(self) -> PatchSampler | PackedSampler:
         spec, recipe = self.spec, self.recipe
         if spec.packed is not None:
             from drrn_core.trainer.packed import PackedSampler
@@ -664,8 +669,8 @@ class _Run:
         """Free the DDP wrapper while the process group lives. Its reducer sits in reference
         cycles: freed by a later garbage collection, after the caller destroyed the group, it
         can abort a rank at exit (SIGABRT)."""
-        if self.world > 1:
-            self.net = None
+        if self.world > 1 and hasattr(self, "net"):
+            del self.net
             gc.collect()
 
 
