@@ -48,9 +48,35 @@ def dataset(tmp_path) -> Path:
 
 
 @pytest.fixture
-def tab(qtbot) -> BenchmarkTab:
-    widget = BenchmarkTab()
-    qtbot.addWidget(widget)
+def new_tab(qtbot):
+    """new_tab(): a Benchmark tab as the app's next start makes it (the remembered choices and
+    the kept results read now)."""
+
+    def make() -> BenchmarkTab:
+        widget = BenchmarkTab()
+        qtbot.addWidget(widget)
+        return widget
+
+    return make
+
+
+@pytest.fixture
+def tab(new_tab) -> BenchmarkTab:
+    return new_tab()
+
+
+@pytest.fixture
+def tiny_weights(tmp_path) -> Path:
+    """A tiny DRRN named "tiny" in the user model folder."""
+    return _tiny_model(tmp_path / "user")
+
+
+@pytest.fixture
+def tiny_tab(tiny_weights, new_tab) -> BenchmarkTab:
+    """A Benchmark tab that lists the tiny model, not ticked: bicubic runs alone until a test
+    ticks it."""
+    widget = new_tab()
+    _tick(widget, "tiny", False)
     return widget
 
 
@@ -63,6 +89,66 @@ def _run(qtbot, tab: BenchmarkTab) -> None:
 def _only_scales(tab: BenchmarkTab, scales: set[int]) -> None:
     for s, check in tab.scale_checks.items():
         check.setChecked(s in scales)
+
+
+def _choose(tab: BenchmarkTab, dataset: Path, scales: set[int], *, ifc: bool = False,
+            tick: tuple[str, ...] = ()) -> None:
+    """A run's usual choices: ``dataset`` added, only ``scales`` ticked, IFC on or off and the
+    models in ``tick`` ticked beside bicubic."""
+    tab.add_dataset(dataset)
+    _only_scales(tab, scales)
+    tab.ifc_check.setChecked(ifc)
+    for name in tick:
+        _tick(tab, name)
+
+
+def _tiny_model(folder: Path, factor: float = 1.0) -> Path:
+    """A tiny DRRN in the user model folder (weights scaled by ``factor``: other weights)."""
+    import torch
+
+    from drrn_core import weights
+    from drrn_core.model import DRRN, DRRNConfig
+
+    torch.manual_seed(0)
+    net = DRRN(DRRNConfig(B=1, U=1, channels=8))
+    with torch.no_grad():
+        for param in net.parameters():
+            param.mul_(factor)
+    path = folder / "models" / "tiny.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return weights.save_weights(path, net)
+
+
+def _tick(tab: BenchmarkTab, name: str, on: bool = True) -> None:
+    for i in range(tab.models.count()):
+        item = tab.models.item(i)
+        if item.data(Qt.ItemDataRole.UserRole).name == name:
+            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            return
+    raise AssertionError(f"{name} not listed")
+
+
+def _cells(tab: BenchmarkTab) -> dict[tuple, tuple]:
+    return {(r.dataset, r.image, r.scale, r.model): (r.psnr, r.ssim, r.ifc, r.seconds, r.path)
+            for r in tab.table_model.rows(means=False)}
+
+
+def _computed(qtbot, tab: BenchmarkTab) -> list[tuple]:
+    """Run and return the (image, scale, model) of every result the run computed."""
+    got: list[tuple] = []
+    original = tab._on_item
+
+    def record(item):
+        if isinstance(item, benchmark.Scored):
+            got.append((item.result.image, item.result.scale, item.result.model))
+        original(item)
+
+    tab._on_item = record
+    try:
+        _run(qtbot, tab)
+    finally:
+        del tab._on_item
+    return got
 
 
 def test_bicubic_is_always_ticked(tab):
@@ -127,32 +213,21 @@ def _apex_up(symbol: str) -> bool:
     return ys.count(min(ys)) == 1 and len(set(ys)) == 2
 
 
-def test_a_drrn_model_runs_through_the_protocol(qtbot, dataset, tmp_path):
-    import torch
-
+def test_a_drrn_model_runs_through_the_protocol(qtbot, tiny_tab, tiny_weights, dataset,
+                                                tmp_path):
     from drrn_core import weights
     from drrn_core.engine import Upscaler
-    from drrn_core.model import DRRN, DRRNConfig
 
-    torch.manual_seed(0)
-    path = tmp_path / "user" / "models" / "tiny.safetensors"
-    path.parent.mkdir(parents=True)
-    weights.save_weights(path, DRRN(DRRNConfig(B=1, U=1, channels=8)))
-    tab = BenchmarkTab()
-    qtbot.addWidget(tab)
-    item = tab.models.item(1)
-    assert item.text() == "tiny"
-    item.setCheckState(Qt.CheckState.Checked)
-    tab.add_dataset(dataset)
-    _only_scales(tab, {3})
-    tab.ifc_check.setChecked(False)
+    tab = tiny_tab
+    assert tab.models.item(1).text() == "tiny"
+    _choose(tab, dataset, {3}, tick=("tiny",))
     tab.ensemble_check.setChecked(True)  # tiny and tiny+ (its self-ensemble)
     _run(qtbot, tab)
     assert not tab.message.is_error(), tab.message.text()
     for model, ensemble in (("tiny", False), ("tiny+", True)):
         rows = [r for r in tab.table_model.rows(means=False) if r.model == model]
         assert len(rows) == 3
-        restore = Upscaler(weights.load_weights(path), precision="fp32",
+        restore = Upscaler(weights.load_weights(tiny_weights), precision="fp32",
                            ensemble=ensemble).restore_y
         for row in rows:
             expected = protocol.evaluate_image(row.path, 3, restore, with_ifc=False)
@@ -167,9 +242,7 @@ def test_a_drrn_model_runs_through_the_protocol(qtbot, dataset, tmp_path):
 
 
 def test_csv_and_json_exports(qtbot, tab, dataset, tmp_path):
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2, 4})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, dataset, {2, 4})
     _run(qtbot, tab)
 
     tab.export_csv(tmp_path / "bench.csv", summary=False)
@@ -211,9 +284,7 @@ def test_table_export_is_drrn_benchmark_table(qtbot, tab, dataset, tmp_path, mon
     name typed without a suffix takes the chosen filter's."""
     from PySide6.QtWidgets import QFileDialog
 
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, dataset, {2})
     _run(qtbot, tab)
     docs = tab.results().documents(extra=False)
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
@@ -229,9 +300,7 @@ def test_table_export_is_drrn_benchmark_table(qtbot, tab, dataset, tmp_path, mon
 
 def test_two_datasets_export_a_list(qtbot, tab, dataset, tmp_path):
     tab.add_dataset(dataset)
-    tab.add_dataset(_crops(tmp_path / "Other", 48, count=2))
-    _only_scales(tab, {3})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, _crops(tmp_path / "Other", 48, count=2), {3})
     _run(qtbot, tab)
     tab.export_json(tmp_path / "both.json")
     doc = json.loads((tmp_path / "both.json").read_text())
@@ -244,9 +313,7 @@ def test_a_folder_of_datasets_runs_each_one(qtbot, tab, tmp_path):
     """A dropped collection (benchmark/Set5/HR, benchmark/Set14) is one dataset per sub-folder."""
     _crops(tmp_path / "benchmark" / "Set5" / "HR", 48, count=2)
     _crops(tmp_path / "benchmark" / "Set14", 48, count=1)
-    tab.add_dataset(tmp_path / "benchmark")
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, tmp_path / "benchmark", {2})
     _run(qtbot, tab)
     assert not tab.message.is_error(), tab.message.text()
     rows = tab.table_model.rows(means=False)
@@ -255,9 +322,7 @@ def test_a_folder_of_datasets_runs_each_one(qtbot, tab, tmp_path):
 
 
 def test_double_click_opens_the_image_in_evaluation(qtbot, tab, dataset):
-    tab.add_dataset(dataset)
-    _only_scales(tab, {3})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, dataset, {3})
     _run(qtbot, tab)
     tab.table.sortByColumn(4, Qt.SortOrder.DescendingOrder)  # PSNR, best first
     proxy = tab.proxy
@@ -277,9 +342,7 @@ def test_double_click_opens_the_image_in_evaluation(qtbot, tab, dataset):
 
 
 def test_means_only_view(qtbot, tab, dataset):
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, dataset, {2})
     _run(qtbot, tab)
     assert tab.proxy.rowCount() == 4
     tab.images_check.setChecked(False)
@@ -338,24 +401,20 @@ def test_an_image_that_cannot_be_scored_fails_alone(qtbot, tab, tmp_path):
 
 
 # -- sensible default ticks, remembered choices, all failures ---------------------------------
-def test_default_model_is_ticked_and_choices_are_remembered(qtbot, model_store, monkeypatch,
+def test_default_model_is_ticked_and_choices_are_remembered(new_tab, model_store, monkeypatch,
                                                             dataset, tmp_path):
     import shutil
 
     (tmp_path / "res" / "weights").mkdir(parents=True)
     shutil.copy(model_store / "models" / "tiny.safetensors", tmp_path / "res" / "weights")
     monkeypatch.setenv("DRRN_RESOURCES", str(tmp_path / "res"))  # a bundled default model
-    first = BenchmarkTab()
-    qtbot.addWidget(first)
+    first = new_tab()
     ticked = [m.name for m in first.selected_models()]
     assert ticked == ["bicubic", "tiny"]  # bicubic and the default model
-    first.add_dataset(dataset)
-    _only_scales(first, {3})
-    first.ifc_check.setChecked(False)
+    _choose(first, dataset, {3})
     first.ensemble_check.setChecked(True)
     first.save_choices()
-    again = BenchmarkTab()
-    qtbot.addWidget(again)
+    again = new_tab()
     assert again.datasets.folders() == [dataset.resolve()]
     assert again.selected_scales() == [3] and not again.ifc_check.isChecked()
     assert again.ensemble_check.isChecked() and again.model_specs() == ["bicubic", "tiny",
@@ -367,9 +426,7 @@ def test_every_failed_image_is_listed(qtbot, tab, tmp_path):
     folder = _crops(tmp_path / "Broken", 96, count=1)
     for name in ("a.png", "b.png", "c.png"):
         (folder / name).write_text("not a PNG")
-    tab.add_dataset(folder)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, folder, {2})
     _run(qtbot, tab)
     listed = [tab.failure_list.item(i).text() for i in range(tab.failure_list.count())]
     assert [t.split(":")[0] for t in listed] == ["a.png", "b.png", "c.png"]
@@ -377,23 +434,15 @@ def test_every_failed_image_is_listed(qtbot, tab, tmp_path):
     assert "more" not in tab.message.text()
 
 
-def test_csv_with_mean_and_std_rows_and_provenance(qtbot, tmp_path, dataset, model_store,
-                                                  monkeypatch):
+def test_csv_with_mean_and_std_rows_and_provenance(qtbot, tiny_tab, tiny_weights, dataset,
+                                                  tmp_path):
     """Researchers' export: mean and standard deviation rows, the model's SHA-256 and what it
     ran on in every row."""
     import hashlib
     import statistics
 
-    monkeypatch.setenv("DRRN_USER_DIR", str(model_store))
-    tab = BenchmarkTab()
-    qtbot.addWidget(tab)
-    for i in range(tab.models.count()):
-        item = tab.models.item(i)
-        if item.data(Qt.ItemDataRole.UserRole).name == "tiny":
-            item.setCheckState(Qt.CheckState.Checked)
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
+    tab = tiny_tab
+    _choose(tab, dataset, {2}, tick=("tiny",))
     _run(qtbot, tab)
     tab.export_csv(tmp_path / "summary.csv")
     with open(tmp_path / "summary.csv", newline="") as f:
@@ -407,68 +456,17 @@ def test_csv_with_mean_and_std_rows_and_provenance(qtbot, tmp_path, dataset, mod
         assert float(mean["psnr"]) == pytest.approx(statistics.fmean(psnrs), abs=1e-9)
         assert float(std["psnr"]) == pytest.approx(statistics.stdev(psnrs), abs=1e-9)
         assert mean["ifc"] == ""
-    sha = hashlib.sha256((model_store / "models" / "tiny.safetensors").read_bytes()).hexdigest()
+    sha = hashlib.sha256(tiny_weights.read_bytes()).hexdigest()
     tiny = [r for r in rows if r["model"] == "tiny"]
     assert {r["model_sha256"] for r in tiny} == {sha}
     assert all("fp32" in r["ran_on"] for r in tiny)
 
 
 # -- results that stay: kept between runs and sessions, only what is missing computed ----------
-def _tiny_model(folder: Path, factor: float = 1.0) -> Path:
-    """A tiny DRRN in the user model folder (weights scaled by ``factor``: other weights)."""
-    import torch
-
-    from drrn_core import weights
-    from drrn_core.model import DRRN, DRRNConfig
-
-    torch.manual_seed(0)
-    net = DRRN(DRRNConfig(B=1, U=1, channels=8))
-    with torch.no_grad():
-        for param in net.parameters():
-            param.mul_(factor)
-    path = folder / "models" / "tiny.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return weights.save_weights(path, net)
-
-
-def _tick(tab: BenchmarkTab, name: str, on: bool = True) -> None:
-    for i in range(tab.models.count()):
-        item = tab.models.item(i)
-        if item.data(Qt.ItemDataRole.UserRole).name == name:
-            item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
-            return
-    raise AssertionError(f"{name} not listed")
-
-
-def _cells(tab: BenchmarkTab) -> dict[tuple, tuple]:
-    return {(r.dataset, r.image, r.scale, r.model): (r.psnr, r.ssim, r.ifc, r.seconds, r.path)
-            for r in tab.table_model.rows(means=False)}
-
-
-def _computed(qtbot, tab: BenchmarkTab) -> list[tuple]:
-    """Run and return the (image, scale, model) of every result the run computed."""
-    got: list[tuple] = []
-    original = tab._on_item
-
-    def record(item):
-        if isinstance(item, benchmark.Scored):
-            got.append((item.result.image, item.result.scale, item.result.model))
-        original(item)
-
-    tab._on_item = record
-    try:
-        _run(qtbot, tab)
-    finally:
-        del tab._on_item
-    return got
-
-
-def test_results_come_back_after_a_restart(qtbot, tab, dataset):
+def test_results_come_back_after_a_restart(qtbot, tab, new_tab, dataset):
     from app.settings import AppSettings
 
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2, 3})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, dataset, {2, 3})
     _run(qtbot, tab)
     before = _cells(tab)
     assert len(before) == 6
@@ -476,8 +474,7 @@ def test_results_come_back_after_a_restart(qtbot, tab, dataset):
     assert tab.results_path.parent == Path(store.fileName()).parent  # beside the settings
     assert benchmark.read_results(tab.results_path).documents() == tab.results().documents()
 
-    again = BenchmarkTab()
-    qtbot.addWidget(again)
+    again = new_tab()
     assert _cells(again) == before
     assert [(m.dataset, m.scale, m.model, m.count) for m in again.table_model.rows(means=True)] \
         == [(m.dataset, m.scale, m.model, m.count) for m in tab.table_model.rows(means=True)]
@@ -488,9 +485,7 @@ def test_results_come_back_after_a_restart(qtbot, tab, dataset):
 
 
 def test_a_run_computes_only_what_the_table_lacks(qtbot, tab, dataset):
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, dataset, {2})
     first = _computed(qtbot, tab)
     assert sorted(first) == [(f"img_00{i}.png", 2, "bicubic") for i in (1, 2, 3)]
     kept = _cells(tab)
@@ -513,15 +508,10 @@ def test_a_run_computes_only_what_the_table_lacks(qtbot, tab, dataset):
     assert len(_cells(tab)) == 9
 
 
-def test_an_added_model_runs_alone_and_other_weights_run_again(qtbot, dataset, tmp_path):
-    user = tmp_path / "user"
-    weights_path = _tiny_model(user)
-    tab = BenchmarkTab()
-    qtbot.addWidget(tab)
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
-    _tick(tab, "tiny", False)
+def test_an_added_model_runs_alone_and_other_weights_run_again(qtbot, tiny_tab, tiny_weights,
+                                                              dataset, tmp_path):
+    tab, weights_path = tiny_tab, tiny_weights
+    _choose(tab, dataset, {2})
     _computed(qtbot, tab)
     _tick(tab, "tiny")
     assert sorted(_computed(qtbot, tab)) == [(f"img_00{i}.png", 2, "tiny") for i in (1, 2, 3)]
@@ -533,7 +523,7 @@ def test_an_added_model_runs_alone_and_other_weights_run_again(qtbot, dataset, t
 
     from app.services.upscalers import forget_models
 
-    _tiny_model(user, factor=0.5)  # retrained: the same name, other weights
+    _tiny_model(tmp_path / "user", factor=0.5)  # retrained: the same name, other weights
     forget_models()
     again = _computed(qtbot, tab)
     assert sorted(again) == [(f"img_00{i}.png", 2, "tiny") for i in (1, 2, 3)]
@@ -550,9 +540,7 @@ def test_an_added_model_runs_alone_and_other_weights_run_again(qtbot, dataset, t
 
 
 def test_the_ifc_choice_is_part_of_a_results_key(qtbot, tab, dataset):
-    tab.add_dataset(dataset)
-    _only_scales(tab, {4})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, dataset, {4})
     _computed(qtbot, tab)
     assert all(v[2] is None for v in _cells(tab).values())
     tab.ifc_check.setChecked(True)
@@ -561,30 +549,24 @@ def test_the_ifc_choice_is_part_of_a_results_key(qtbot, tab, dataset):
     assert len(cells) == 3 and all(v[2] is not None for v in cells.values())
 
 
-def test_a_damaged_results_file_is_ignored_with_one_notice(qtbot, tab, dataset):
+def test_a_damaged_results_file_is_ignored_with_one_notice(qtbot, tab, new_tab, dataset):
     path = tab.results_path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('[{"dataset": "Tiny", "runs": [{"model": "bicubic", "sca')
-    first = BenchmarkTab()
-    qtbot.addWidget(first)
+    first = new_tab()
     assert first.table_model.rowCount() == 0
     assert first.message.is_error() and "could not be read" in first.message.text()
     aside = path.with_name(f"{path.stem}.damaged-1{path.suffix}")
     assert aside.read_text().startswith('[{"dataset": "Tiny"') and not path.exists()
-    second = BenchmarkTab()
-    qtbot.addWidget(second)
+    second = new_tab()
     assert second.message.isHidden() and not second.message.text()
-    second.add_dataset(dataset)
-    _only_scales(second, {2})
-    second.ifc_check.setChecked(False)
+    _choose(second, dataset, {2})
     _run(qtbot, second)
     assert len(benchmark.read_results(path)) == 3
 
 
-def test_clear_forgets_every_result(qtbot, tab, dataset, monkeypatch):
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
+def test_clear_forgets_every_result(qtbot, tab, new_tab, dataset, monkeypatch):
+    _choose(tab, dataset, {2})
     _run(qtbot, tab)
     monkeypatch.setattr(tab, "confirm_clear", lambda: False)
     tab.clear_button.click()
@@ -593,24 +575,17 @@ def test_clear_forgets_every_result(qtbot, tab, dataset, monkeypatch):
     tab.clear_button.click()
     assert tab.table_model.rowCount() == 0 and not tab.csv_button.isEnabled()
     assert tab.plot_placeholder.is_empty()
-    fresh = BenchmarkTab()
-    qtbot.addWidget(fresh)
-    assert fresh.table_model.rowCount() == 0
+    assert new_tab().table_model.rowCount() == 0
 
 
-def test_a_run_over_a_minute_is_asked_about_first(qtbot, dataset, tmp_path, monkeypatch):
+def test_a_run_over_a_minute_is_asked_about_first(qtbot, tiny_tab, dataset, monkeypatch):
     """The estimate (the engine's, on a worker thread) is shown and a long run asked about;
     Cancel runs nothing. A short run is not asked about."""
     from app.services import estimate
 
-    _tiny_model(tmp_path / "user")
+    tab = tiny_tab
     monkeypatch.setattr(estimate, "restore_seconds", lambda up, hw: 100.0)
-    tab = BenchmarkTab()
-    qtbot.addWidget(tab)
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
-    _tick(tab, "tiny", False)
+    _choose(tab, dataset, {2})
     asked = []
     monkeypatch.setattr(tab, "confirm_long_run", lambda plan: asked.append(plan) or False)
     _run(qtbot, tab)  # bicubic only: seconds, not asked
@@ -629,20 +604,15 @@ def test_a_run_over_a_minute_is_asked_about_first(qtbot, dataset, tmp_path, monk
     assert len(asked) == 2 and len(_cells(tab)) == 6
 
 
-def test_progress_eta_and_status_follow_the_real_work(qtbot, dataset, tmp_path, monkeypatch):
+def test_progress_eta_and_status_follow_the_real_work(qtbot, tiny_tab, dataset, monkeypatch):
     """The first ETA comes from the estimate, not from the quick bicubic results before the
     model's, and the status line names the result being computed (the model's, while it runs)."""
     from app.services import estimate
 
-    _tiny_model(tmp_path / "user")
+    tab = tiny_tab
     monkeypatch.setattr(estimate, "restore_seconds", lambda up, hw: 100.0)
-    tab = BenchmarkTab()
-    qtbot.addWidget(tab)
     monkeypatch.setattr(tab, "confirm_long_run", lambda plan: True)
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
-    _tick(tab, "tiny")
+    _choose(tab, dataset, {2}, tick=("tiny",))
     events: list[tuple] = []
     on_progress, on_item = tab._on_progress, tab._on_item
 
@@ -680,30 +650,22 @@ def test_run_eta_trusts_the_estimate_early_and_the_pace_later():
     assert math.isnan(run_eta(0.0, 0.0, 1.0, float("nan")))
 
 
-def test_choices_are_remembered_as_the_boxes_are_left(qtbot, tab, dataset, tmp_path):
+def test_choices_are_remembered_as_the_boxes_are_left(tiny_tab, new_tab, dataset, tmp_path):
     """Without running: every box is remembered as the user leaves it."""
-    _tiny_model(tmp_path / "user")
-    first = BenchmarkTab()
-    qtbot.addWidget(first)
+    first = tiny_tab
     first.add_dataset(dataset)
     other = _crops(tmp_path / "Other", 48, count=1)
-    first.add_dataset(other)
-    _only_scales(first, {2, 4})
-    first.ifc_check.setChecked(False)
+    _choose(first, other, {2, 4}, tick=("tiny",))
     first.ensemble_check.setChecked(True)
-    _tick(first, "tiny")
     first.datasets.setCurrentRow(0)
     first.datasets.item(0).setSelected(True)
     first.remove_button.click()
-    again = BenchmarkTab()
-    qtbot.addWidget(again)
+    again = new_tab()
     assert again.datasets.folders() == [other.resolve()]
     assert again.selected_scales() == [2, 4] and not again.ifc_check.isChecked()
     assert again.model_specs() == ["bicubic", "tiny", "tiny+"]
     _tick(again, "tiny", False)
-    third = BenchmarkTab()
-    qtbot.addWidget(third)
-    assert third.model_specs() == ["bicubic"]
+    assert new_tab().model_specs() == ["bicubic"]
 
 
 @pytest.mark.parametrize("height", [720, 420])
@@ -729,23 +691,16 @@ def test_the_run_button_stays_where_it_is(qtbot, tab, dataset, height):
     tab.failure_list.addItem("a.png: cannot identify image file")
     tab.failure_list.show()
     assert where() == start
-    tab.add_dataset(dataset)
-    _only_scales(tab, {2})
-    tab.ifc_check.setChecked(False)
+    _choose(tab, dataset, {2})
     tab.message.clear_message()
     tab.failure_list.hide()
     _run(qtbot, tab)
     assert where() == start and tab.status.text().startswith("Done")
 
 
-def test_table_export_names_the_weights_hash(qtbot, dataset, tmp_path):
-    path = _tiny_model(tmp_path / "user")
-    tab = BenchmarkTab()
-    qtbot.addWidget(tab)
-    tab.add_dataset(dataset)
-    _only_scales(tab, {3})
-    tab.ifc_check.setChecked(False)
-    _tick(tab, "tiny")
+def test_table_export_names_the_weights_hash(qtbot, tiny_tab, tiny_weights, dataset, tmp_path):
+    tab, path = tiny_tab, tiny_weights
+    _choose(tab, dataset, {3}, tick=("tiny",))
     _run(qtbot, tab)
     tab.export_table(tmp_path / "t.md")
     short = benchmark.file_sha256(path)[:16]
