@@ -128,3 +128,36 @@ def run_compare(wait_idle):
         return time.monotonic() - t0
 
     return run
+
+
+# -- the Training tab ---------------------------------------------------------------------------
+@pytest.fixture
+def hr_folder(tmp_path) -> Path:
+    """Three 48x48 crops of scikit-image pictures: training (and validation) images."""
+    from skimage import data
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for i, img in enumerate([data.astronaut(), data.camera(), data.coffee()]):
+        Image.fromarray(np.ascontiguousarray(img[60:108, 80:128])).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.fixture
+def training_tab(qtbot, hr_folder, tmp_path):
+    """A Training tab set for a tiny run into tmp_path/"run" on ``hr_folder``: B1U1, 8 channels,
+    11x11 patches, batch 4, validation every 3 iterations, until iteration 6."""
+    from app.tabs.training import TrainingTab
+
+    tab = TrainingTab()
+    qtbot.addWidget(tab)
+    tab.data_field.set_path(hr_folder)
+    tab.run_field.set_path(tmp_path / "run")
+    tab.val_field.set_path(hr_folder)
+    tab.recipe_combo.setCurrentText("fast")
+    for spin, value in ((tab.b_spin, 1), (tab.u_spin, 1), (tab.c_spin, 8), (tab.patch_spin, 11),
+                        (tab.batch_spin, 4), (tab.val_every_spin, 3)):
+        spin.setValue(value)
+    tab.budget_combo.setCurrentIndex(2)  # until iteration
+    tab.budget_spin.setValue(6)
+    return tab

@@ -233,22 +233,8 @@ def test_the_fields_as_shown_are_checked_too(qtbot, tmp_path):
     assert "10,000,000 iterations would never run" in tab.val_warning.text()
 
 
-def test_a_resume_writes_one_line(qtbot, tmp_path):
-    from skimage import data
-
-    hr = tmp_path / "hr"
-    hr.mkdir()
-    Image.fromarray(np.ascontiguousarray(data.astronaut()[60:108, 80:128])).save(hr / "0.png")
-    tab = TrainingTab()
-    qtbot.addWidget(tab)
-    tab.data_field.set_path(hr)
-    tab.run_field.set_path(tmp_path / "run")
-    tab.val_field.set_path(hr)
-    tab.recipe_combo.setCurrentText("fast")
-    for spin, value in ((tab.b_spin, 1), (tab.u_spin, 1), (tab.c_spin, 8), (tab.patch_spin, 11),
-                        (tab.batch_spin, 4), (tab.val_every_spin, 100)):
-        spin.setValue(value)
-    tab.budget_combo.setCurrentIndex(2)
+def test_a_resume_writes_one_line(qtbot, training_tab, tmp_path):
+    tab = training_tab
     tab.budget_spin.setValue(2)
     tab.start()
     qtbot.waitUntil(lambda: not tab.is_running(), timeout=RUN_TIMEOUT_MS)

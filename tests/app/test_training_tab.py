@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from app.tabs.training import TrainingTab
 from app.workers import shutdown_jobs
@@ -25,34 +24,9 @@ def _isolated(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def hr_folder(tmp_path) -> Path:
-    """Three 48x48 crops of scikit-image pictures."""
-    from skimage import data
-
-    folder = tmp_path / "hr"
-    folder.mkdir()
-    for i, img in enumerate([data.astronaut(), data.camera(), data.coffee()]):
-        Image.fromarray(np.ascontiguousarray(img[60:108, 80:128])).save(folder / f"{i}.png")
-    return folder
-
-
-@pytest.fixture
-def tab(qtbot, hr_folder, tmp_path) -> TrainingTab:
-    """A tab set up for a tiny run: B1U1, 8 channels, 11x11 patches, batch 4."""
-    widget = TrainingTab()
-    qtbot.addWidget(widget)
-    widget.data_field.set_path(hr_folder)
-    widget.run_field.set_path(tmp_path / "run")
-    widget.val_field.set_path(hr_folder)
-    widget.recipe_combo.setCurrentText("fast")
-    widget.b_spin.setValue(1)
-    widget.u_spin.setValue(1)
-    widget.c_spin.setValue(8)
-    widget.patch_spin.setValue(11)
-    widget.batch_spin.setValue(4)
-    widget.val_every_spin.setValue(3)
-    _budget(widget, iterations=6)
-    return widget
+def tab(training_tab) -> TrainingTab:
+    """The shared tiny-run set-up (conftest's training_tab)."""
+    return training_tab
 
 
 def _budget(tab: TrainingTab, iterations: int) -> None:
