@@ -76,8 +76,8 @@ SAVE_EVERY_S = 30.0
 """While a run goes on, its results are written to the kept file at most this often (and when it
 ends): a crash loses at most this much work."""
 ESTIMATE_TRUSTED_UNTIL = 0.2
-"""Below this share of the (estimated) work done, the ETA comes from the estimate; after it, from
-the measured pace."""
+"""The ETA hands over from the estimate to the measured pace as the (estimated) share of the work
+done grows to this: the estimate's at the start, the pace's from here on."""
 _PLOT_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
 # Per scale: pyqtgraph symbol, the same shape as a character for the legend, line style.
 _SCALE_STYLES = {2: ("o", "●", Qt.PenStyle.SolidLine), 3: ("t1", "▲", Qt.PenStyle.DashLine),
@@ -255,14 +255,17 @@ def run_benchmark(ctx: JobContext, plan: Plan, scales: list[int], with_ifc: bool
 
 
 def run_eta(estimated: float, fraction: float, elapsed: float, measured: float) -> float:
-    """Seconds left: early on (under ESTIMATE_TRUSTED_UNTIL of the work) the estimate's
-    remaining share, never less than what the estimate has left after ``elapsed``; then the
-    measured pace (``measured``, NaN while unknown)."""
-    if fraction >= ESTIMATE_TRUSTED_UNTIL and math.isfinite(measured):
-        return measured
+    """Seconds left: at first the estimate's remaining share, never less than what the
+    estimate has left after ``elapsed``; as the work done grows to ESTIMATE_TRUSTED_UNTIL, more
+    and more the measured pace (``measured``, NaN while unknown), so the ETA moves from one to
+    the other without a jump when the estimate was off."""
     if not math.isfinite(estimated) or estimated <= 0:
         return measured
-    return max(estimated * (1.0 - fraction), estimated - elapsed, 0.0)
+    planned = max(estimated * (1.0 - fraction), estimated - elapsed, 0.0)
+    if not math.isfinite(measured):
+        return planned
+    trust = min(max(fraction, 0.0) / ESTIMATE_TRUSTED_UNTIL, 1.0)
+    return (1.0 - trust) * planned + trust * measured
 
 
 def load_kept(path: Path) -> tuple[Results, str | None]:

@@ -643,11 +643,30 @@ def test_progress_eta_and_status_follow_the_real_work(qtbot, tiny_tab, dataset, 
 def test_run_eta_trusts_the_estimate_early_and_the_pace_later():
     from app.tabs.benchmark import run_eta
 
-    assert run_eta(360.0, 0.01, 2.0, 26.0) == pytest.approx(358.0)  # the estimate's, not the pace
-    assert run_eta(360.0, 0.1, 100.0, 900.0) == pytest.approx(324.0)
+    assert run_eta(360.0, 0.0, 0.5, 26.0) == 360.0  # the estimate's, not the pace
+    assert run_eta(360.0, 0.01, 2.0, 26.0) > 340.0  # a quick first result counts for little
     assert run_eta(360.0, 0.05, 10.0, float("nan")) == pytest.approx(350.0)
     assert run_eta(360.0, 0.5, 400.0, 390.0) == 390.0
     assert math.isnan(run_eta(0.0, 0.0, 1.0, float("nan")))
+
+
+@pytest.mark.parametrize("slower", [0.5, 2.0, 4.0])
+def test_the_eta_hands_over_to_the_pace_without_a_jump(slower):
+    """A run ``slower`` times the estimate's: from the estimate to the measured pace, the ETA
+    moves by a few seconds a step, never jumps (a 60 s estimate; the work in 1 % steps)."""
+    from app.tabs.benchmark import run_eta
+
+    estimated, total = 60.0, 60.0 * slower
+    etas = []
+    for step in range(100):
+        fraction = step / 100
+        elapsed = total * fraction
+        pace = elapsed * (1 - fraction) / fraction if fraction else float("nan")
+        etas.append(run_eta(estimated, fraction, elapsed, pace))
+    assert etas[0] == pytest.approx(estimated)
+    assert etas[40] == pytest.approx(total * 0.6)  # then the pace, as measured
+    steps = [abs(b - a) for a, b in zip(etas, etas[1:], strict=False)]
+    assert max(steps) < 0.05 * max(estimated, total), steps
 
 
 def test_choices_are_remembered_as_the_boxes_are_left(tiny_tab, new_tab, dataset, tmp_path):
