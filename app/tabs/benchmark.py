@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services import estimate
-from app.services.upscalers import model_spec, upscaler_for, weights_file
+from app.services.upscalers import model_spec, take_notices, upscaler_for, weights_file
 from app.settings import AppSettings, data_path
 from app.tabs._benchmark_table import BenchProxyModel, BenchRow, BenchTableModel
 from app.tabs._models import BICUBIC, ModelChoice, model_choices
@@ -99,6 +99,7 @@ class Plan:
     cells: dict[Cell, float] = field(default_factory=dict)
     reused: int = 0
     device: str = ""
+    notices: list[str] = field(default_factory=list)  # the engine's, while loading the models
 
     @property
     def seconds(self) -> float:
@@ -179,7 +180,8 @@ def plan_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scal
     calibrated once per machine and run path), the cells ``kept`` lacks and their estimates."""
     datasets = benchmark.collect_datasets(folders)
     ctx.progress(0.0, "Loading the models…")
-    ups = {m: None if m == BICUBIC else upscaler_for(m, device, precision) for m in models}
+    ups = {m: None if m == BICUBIC else upscaler_for(m, device, precision, owner="benchmark")
+           for m in models}
     infos = {m: model_info(m, up, with_ifc) for m, up in ups.items()}
     drrn = [up for up in ups.values() if up is not None]
     if drrn and not all(up.calibrated for up in drrn):
@@ -202,15 +204,18 @@ def plan_benchmark(ctx: JobContext, folders: list[Path], models: list[str], scal
                     if ups[model] is not None and min(cropped) > 0:
                         seconds += estimate.restore_seconds(ups[model], cropped)
                     plan.cells[cell] = seconds
+    plan.notices = take_notices()
     return plan
 
 
 def run_benchmark(ctx: JobContext, plan: Plan, scales: list[int], with_ifc: bool,
-                  device: str = "auto", precision: str = "auto") -> Iterator[Scored | Failed]:
+                  device: str = "auto", precision: str = "auto"
+                  ) -> Iterator[Scored | Failed | str]:
     """Worker body: drrn_core.metrics.benchmark's runner over the plan's cells (a bad image fails
     alone). Progress is the estimated share of the work done, a cell counting as much as its
     estimate (a DRRN result can take a thousand times a bicubic one); the message names the
-    cell that runs now."""
+    cell that runs now. A ``str`` is the engine's one-line notice (e.g. a fallback to another
+    backend)."""
     total = plan.total_weight()
     state = {"done": 0.0, "cell": 0.0, "image": None, "image_start": 0.0, "message": ""}
 
@@ -228,7 +233,7 @@ def run_benchmark(ctx: JobContext, plan: Plan, scales: list[int], with_ifc: bool
         ctx.flush()  # said now, not held back by the throttle while a long cell runs
 
     def restorer(model: str):
-        up = upscaler_for(model, device, precision)
+        up = upscaler_for(model, device, precision, owner="benchmark")
         return lambda ilr_y: up.restore_y(ilr_y, progress=report, cancel=ctx.cancelled)
 
     restorers = {m: BICUBIC if m == BICUBIC else restorer(m) for m in plan.infos}
@@ -251,6 +256,7 @@ def run_benchmark(ctx: JobContext, plan: Plan, scales: list[int], with_ifc: bool
             state["done"] += plan.weight((*key, r.scale, r.model))
         state["cell"] = 0.0
         report()
+        yield from take_notices()
         yield event
 
 
@@ -692,7 +698,7 @@ class BenchmarkTab(QWidget):
         if model == BICUBIC:
             return "bicubic (MATLAB-exact, float64)"
         try:
-            return upscaler_for(model, self.device, self.precision).description
+            return upscaler_for(model, self.device, self.precision, owner="benchmark").description
         except Exception:  # noqa: BLE001 - a model removed since the run: leave it blank
             return ""
 
@@ -737,6 +743,8 @@ class BenchmarkTab(QWidget):
             self._update_buttons()
             return
         self._plan = plan
+        for text in plan.notices:
+            self.message.show_info(text)
         if not plan.cells:
             n = plan.reused
             self.progress.setValue(self.progress.maximum())
@@ -779,7 +787,10 @@ class BenchmarkTab(QWidget):
             eta = run_eta(self._plan.seconds, fraction, time.monotonic() - self._started, eta)
         self.status.setText(f"{message}  {format_eta(eta)}".strip())
 
-    def _on_item(self, item: Scored | Failed) -> None:
+    def _on_item(self, item: Scored | Failed | str) -> None:
+        if isinstance(item, str):
+            self.message.show_info(item)
+            return
         if isinstance(item, Failed):
             self._failures.append((str(item.path), item.reason))
             self._show_failures()

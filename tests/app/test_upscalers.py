@@ -96,3 +96,45 @@ def test_a_batch_shows_its_engine_notice(qtbot, tmp_path, monkeypatch):
         "Vulkan failed: continuing on the CPU."]
     assert "Vulkan failed" in tab.message.text()
     assert upscalers.take_notices() == []  # nothing left for Compare's next run
+
+
+def test_a_benchmark_shows_its_engine_notices(qtbot, tmp_path, monkeypatch):
+    """Notices while loading (the plan) and while running reach the Benchmark tab's banner."""
+    from PIL import Image
+    from PySide6.QtCore import Qt
+    from skimage import data
+
+    from app.tabs import benchmark as bench_module
+    from app.tabs.benchmark import BenchmarkTab
+
+    real = bench_module.upscaler_for
+    said = iter(["Out of memory on the GPU: continuing on the CPU (slower).",
+                 "ncnn failed (test): continuing with PyTorch on the CPU."])
+
+    def noisy(*args, **kwargs):
+        up = real(*args, **kwargs)
+        text = next(said, None)
+        if text:
+            up.notice(text)
+        return up
+
+    monkeypatch.setattr(bench_module, "upscaler_for", noisy)
+    folder = tmp_path / "Tiny"
+    folder.mkdir()
+    Image.fromarray(data.camera()[:48, :48]).save(folder / "a.png")
+    tab = BenchmarkTab()
+    qtbot.addWidget(tab)
+    tab.add_dataset(folder)
+    for s, check in tab.scale_checks.items():
+        check.setChecked(s == 2)
+    tab.ifc_check.setChecked(False)
+    for row in range(tab.models.count()):
+        item = tab.models.item(row)
+        if item.data(Qt.ItemDataRole.UserRole).name == TINY:
+            item.setCheckState(Qt.CheckState.Checked)
+    shown: list[str] = []
+    monkeypatch.setattr(tab.message, "show_info", shown.append)
+    tab.start()
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=60_000)
+    assert shown == ["Out of memory on the GPU: continuing on the CPU (slower).",
+                     "ncnn failed (test): continuing with PyTorch on the CPU."]
