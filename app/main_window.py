@@ -133,8 +133,10 @@ class MainWindow(QMainWindow):
         from app.tabs.benchmark import BenchmarkTab
         from app.tabs.training import TrainingTab
 
-        bench, batch = BenchmarkTab(), BatchTab()
-        training = TrainingTab(settings=self.settings)  # its fields are remembered there
+        # every tab remembers its fields in the window's settings (a temporary file: self-test)
+        bench = BenchmarkTab(settings=self.settings)
+        batch = BatchTab(settings=self.settings)
+        training = TrainingTab(settings=self.settings)
         for key, label, tab in (("benchmark", "Benchmark", bench), ("batch", "Batch", batch),
                                 ("training", "Training", training)):
             self.extra_tabs[key] = tab

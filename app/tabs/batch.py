@@ -218,8 +218,10 @@ class BatchTab(QWidget):
 
     batchFinished = Signal(int, int)  # noqa: N815 (Qt signal naming) - written, failed
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None,
+                 settings: AppSettings | None = None) -> None:
         super().__init__(parent)
+        self.app_settings = settings or AppSettings()  # the window's: fields are remembered there
         self.device, self.precision = "auto", "auto"  # engine choices; the window may set them
         self._job: Job | None = None
         self._current, self._total = 0, 0
@@ -228,7 +230,7 @@ class BatchTab(QWidget):
         self.estimate_s: float | None = None
         self._shares: list[float] = []
         self._build_ui()
-        self.set_background(AppSettings().jpeg_background, remember=False)
+        self.set_background(self.app_settings.jpeg_background, remember=False)
         self.refresh_models()
         self._on_format(self.format_combo.currentText())
         self._on_size_mode(0)
@@ -554,7 +556,7 @@ class BatchTab(QWidget):
         r, g, b = rgb
         self._background = (int(r), int(g), int(b))
         if remember:
-            AppSettings().jpeg_background = self._background
+            self.app_settings.jpeg_background = self._background
         swatch = QPixmap(14, 14)
         swatch.fill(QColor(*self._background))
         self.background_button.setIcon(QIcon(swatch))
@@ -606,9 +608,8 @@ class BatchTab(QWidget):
     def save_choices(self) -> None:
         """Every field (folders, size, model, self-ensemble, format, quality, name template,
         existing files) for the next session; saved a moment after any of them changes."""
-        from app.settings import AppSettings
 
-        store = AppSettings().store
+        store = self.app_settings.store
         choice = self.model_combo.currentData()
         for key, value in (
                 ("input", str(self.input_field.path() or "")),
@@ -627,9 +628,8 @@ class BatchTab(QWidget):
 
     def _restore_choices(self) -> None:
         """The last session's fields; anything missing or out of range keeps its default."""
-        from app.settings import AppSettings
 
-        store = AppSettings().store
+        store = self.app_settings.store
 
         def value(key: str, kind: type):
             raw = store.value(f"batch/{key}")
