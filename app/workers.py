@@ -30,6 +30,11 @@ This is the one place the app starts threads; every tab uses it the same way. Th
 * All signals are delivered in the thread that created the job (the GUI thread).
 * Running jobs are kept alive by a module registry; :func:`shutdown_jobs` cancels and joins them
   (the main window calls it on close).
+* A finished job holds nothing of its run: the thread drops the function and its arguments
+  when it ends, and every connection to the job's signals is dropped after ``finished``, so a
+  handler that holds the job (``lambda job=job: ...``) does not keep it, and the image its
+  function captured, for the rest of the process (issue 25.2: a job per opened photo kept
+  each photo's pixels).
 * A failed job's traceback goes to the log (``drrn-studio.jobs``, so the log file of
   app.services.logging_setup) with the job's name; the exception carries it as
   ``__drrn_traceback__``.
@@ -52,7 +57,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QMetaMethod, QObject, QThread, QTimer, Signal, Slot
 
 from drrn_core.errors import UserError
 from drrn_core.memory import release_free_memory
@@ -206,7 +211,10 @@ class _JobThread(QThread):
     def run(self) -> None:  # noqa: D102 - QThread entry point
         try:
             self._run()
-        finally:  # the job's buffers are freed: give them back to the OS (drrn_core.memory)
+        finally:
+            # Nothing of the run stays with the thread object (a finished job may be kept by
+            # whoever started it): then its buffers are freed, give them back to the OS.
+            self._fn, self._args, self._kwargs = None, (), {}
             release_free_memory()
 
     def _run(self) -> None:
@@ -246,6 +254,13 @@ class _JobThread(QThread):
 
 
 _RUNNING: set[Job] = set()
+_ENDED: list[Job] = []
+"""Finished jobs whose connections were dropped, kept until the event loop's next turn so
+that none is deleted inside its own slot."""
+
+
+def _forget_ended() -> None:
+    _ENDED.clear()
 
 
 class Job(QObject):
@@ -329,6 +344,20 @@ class Job(QObject):
         else:
             self.cancelled.emit()
         self.finished.emit()
+        self._disconnect_all()
+
+    def _disconnect_all(self) -> None:
+        """Drop every connection to this job's signals (none is emitted after ``finished``):
+        a handler holding the job (``lambda job=job: ...``) makes a cycle through Qt that
+        Python's collector cannot see, which kept every job and its arguments alive."""
+        meta = self.metaObject()
+        for i in range(QObject.staticMetaObject.methodCount(), meta.methodCount()):
+            method = meta.method(i)
+            if (method.methodType() == QMetaMethod.MethodType.Signal
+                    and self.isSignalConnected(method)):
+                getattr(self, bytes(method.name()).decode()).disconnect()
+        _ENDED.append(self)
+        QTimer.singleShot(0, _forget_ended)
 
 
 def start_job(fn: Callable[..., Any], *args: Any, name: str = "",
