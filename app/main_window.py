@@ -579,10 +579,11 @@ class MainWindow(QMainWindow):
     # -- getting results out ---------------------------------------------------------------
     def save_dialog(self) -> None:
         """Choose a file, confirm once (replacing a file, above all the opened image), then the
-        JPEG/WebP quality: one question at most before the quality, never two confirmations."""
+        JPEG/WebP quality: one question at most before the quality, never two confirmations.
+        A DRRN result still partial is said first (save bicubic, or resume DRRN)."""
         from drrn_core.imaging import io
 
-        if self.compare.result() is None:
+        if self.compare.result() is None or not self.compare.confirm_save():
             return
         key, _ = self.compare.result()
         start = Path(self.settings.last_dir) / self.document.suggested_name(

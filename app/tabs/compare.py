@@ -166,8 +166,7 @@ class CompareTab(QWidget):
         self.preview_timer.timeout.connect(self.refresh_preview)
         for pane in self.grid.panes.values():
             pane.view.sigRangeChangedManually.connect(self._on_view_changed)
-            pane.graphics.scene().sigMouseClicked.connect(
-                lambda event, pane=pane: self._on_click(pane, event))
+            pane.clicked.connect(lambda x, y: self.look_at(x + 0.5, y + 0.5))
         self.controls.wholeRequested.connect(self.run_whole)
         for fmt in ("CSV", "Markdown", "LaTeX"):
             self.controls.copy_menu.addAction(fmt, lambda fmt=fmt: self.copy_scores(fmt))
@@ -341,20 +340,11 @@ class CompareTab(QWidget):
         if self.preview and self.mode == "upscale":
             self.preview_timer.start()
 
-    def _on_click(self, pane: ImagePane, event) -> None:
-        """A click in a pane: DRRN's work continues from that spot (upscale mode)."""
-        if self.mode != "upscale" or self.source is None or self._last_size is None \
-                or event.button() != Qt.MouseButton.LeftButton:
-            return
-        if not pane.view.sceneBoundingRect().contains(event.scenePos()):
-            return
-        p = pane.view.mapSceneToView(event.scenePos())
-        self.look_at(p.x(), p.y())
-
     def look_at(self, x: float, y: float) -> None:
-        """Move DRRN's work to output pixel (x, y): a running job takes its next tile there;
-        an idle preview with tiles missing there starts."""
-        if self._last_size is None or not Box.whole(Size(*self._last_size)).contains(x, y):
+        """Move DRRN's work to output point (x, y) (a click in any pane, upscale mode): a
+        running job takes its next tile there; an idle preview with tiles missing starts."""
+        size = self._last_size
+        if self.mode != "upscale" or size is None or not Box.whole(Size(*size)).contains(x, y):
             return
         self.focus.point_at(x, y)
         if self.job is None and self.preview and self.mode == "upscale":

@@ -281,3 +281,101 @@ def test_cancel_keeps_the_tiles_and_resume_finishes_also_after_reopening(
     image = np.asarray(Image.open(photo_png), dtype=np.float32) / 255
     expected = np.clip(up.upscale(image, scale=2.0) * 255 + 0.5, 0, 255).astype(np.uint8)
     assert np.abs(compare.results["drrn"][0].astype(int) - expected).max() <= 1
+
+
+def _answer(qtbot, text: str, asked: list[str]) -> None:
+    """Answer the next question box by clicking its button ``text`` (what it said goes to
+    ``asked``)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(20, click)
+            return
+        asked.append(box.text())
+        (button,) = [b for b in box.buttons() if b.text().replace("&", "") == text]
+        button.click()
+
+    QTimer.singleShot(0, click)
+
+
+def test_saving_a_partial_drrn_result_asks_first(window, photo_png, wait_idle, tiles48, qtbot,
+                                                 monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", 1e-9)
+    compare = window.compare
+    assert window.open_path(photo_png)
+    wait_idle(window)
+    compare.run_whole()
+    qtbot.waitUntil(lambda: "bicubic" in compare.results and len(compare.tiles.items) >= 3,
+                    timeout=60_000)
+    compare.cancel()
+    assert window.actions["save"].isEnabled() and compare.drrn_partial()
+    offered: list[str] = []
+
+    def choose(parent, caption, start, *args, **kwargs):
+        offered.append(start)
+        return str(tmp_path / f"out{len(offered)}.png"), "PNG image (*.png)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(choose))
+    asked: list[str] = []
+    _answer(qtbot, "Save bicubic", asked)
+    window.save_dialog()
+    assert asked and "DRRN covers" in asked[0] and "bicubic" in asked[0]
+    assert offered and "_bicubic_x2" in offered[0]  # the name says what is saved
+    saved = np.asarray(Image.open(tmp_path / "out1.png"))
+    assert np.array_equal(saved, np.clip(compare.results["bicubic"][0] * 255 + 0.5, 0, 255)
+                          .astype(np.uint8))
+
+    _answer(qtbot, "Cancel", asked)
+    window.save_dialog()  # asked again, and nothing chosen: nothing saved, nothing started
+    assert len(asked) == 2 and len(offered) == 1 and not compare.is_busy()
+
+    _answer(qtbot, "Resume DRRN", asked)
+    window.save_dialog()
+    assert len(offered) == 1 and compare.is_busy()  # no file: DRRN continues instead
+    wait_idle(window, 120_000)
+    assert "drrn" in compare.results
+    window.save_dialog()  # a finished DRRN result: no question, its own name
+    assert len(asked) == 3 and "_drrn_x2" in offered[-1]
+
+
+def test_estimates_say_what_they_are_about_and_the_view_does_not_move_them(tiles48, photo,
+                                                                         monkeypatch):
+    """A preview's ETA is the preview's (nothing left when its region is done, while the whole
+    image still has time left); the whole image's estimate comes from the tiles' estimates
+    stored with the canvas, so looking elsewhere (or the engine's calibration moving after
+    each run) does not change it."""
+    from app.services import estimate
+
+    view = Box(60, 40, 180, 150)
+    events = _run(pipeline.Request(image=photo, model=TINY, view=view))
+    tiles = _tiles(events)
+    assert tiles[-1].seconds_left == 0.0 and tiles[-1].done == 1.0
+    assert tiles[-1].whole_seconds > 0 and tiles[-1].whole_done < 1.0
+    (canvas,) = [pipeline.CANVASES.get(k) for k in pipeline.CANVASES.kept_keys()]
+    assert tiles[-1].whole_seconds == pytest.approx(
+        sum(s for b, s in canvas.seconds.items() if b not in canvas.done))
+    slower = estimate.upscale_seconds
+    monkeypatch.setattr(estimate, "upscale_seconds", lambda *a, **k: 2 * slower(*a, **k))
+    inside = Box(80, 60, 120, 100)  # zoomed in, inside what is done: nothing to compute
+    again = _run(pipeline.Request(image=photo, model=TINY, view=inside, preview_only=True,
+                                  replay=False))
+    (whole,) = [e for e in again if isinstance(e, pipeline.WholeImageTime)]
+    assert whole.seconds == tiles[-1].whole_seconds and not _tiles(again)
+
+
+def test_evaluate_shows_a_moving_bar_while_it_prepares(window, astro_png, wait_idle, qtbot):
+    compare = window.compare
+    compare.set_mode("evaluate")
+    compare.controls.scale.setValue(2)
+    compare.debounce.stop()
+    assert window.open_path(astro_png)
+    bar = compare.controls.progress
+    assert compare.is_busy() and bar.maximum() == 0  # no fraction yet: no stuck "5 %"
+    assert "Preparing" in bar.format()
+    wait_idle(window)
+    assert bar.maximum() == 1000 and bar.value() == bar.maximum()
