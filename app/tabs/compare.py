@@ -176,6 +176,7 @@ class CompareTab(QWidget):
         self.controls.cancelRequested.connect(self.cancel)
         self.controls.importRequested.connect(self.importRequested)
         self._on_mode(self.controls.mode)
+        self._init_regions()
 
     # -- inputs ----------------------------------------------------------------------------
     def set_source(self, image: np.ndarray, name: str, meta: object | None = None,
@@ -670,7 +671,92 @@ class CompareTab(QWidget):
 
         if not self.scores:
             raise ValueError("There are no scores yet: evaluate an image first.")
-        return FORMATS[fmt][0](dict(self.scores), self.score_provenance())
+        prov = self.score_provenance()
+        return self._with_region(FORMATS[fmt][0](dict(self.scores), prov), fmt, prov)
+
+    # -- region scores (a Shift+drag in evaluate mode) and the loupe ------------------------
+    def _init_regions(self) -> None:
+        """A rectangle marked in one pane shows in all (``region_link``); in evaluate mode its
+        PSNR/SSIM against the ground truth (app.services.regions: the protocol's Y, quantisation
+        and border) show in the Ground truth pane's title and the status bar, and join the
+        copied scores. ``loupe`` (its action: L) follows the cursor in every pane."""
+        from app.services import regions
+        from app.views.image_pane import RegionLink
+        from app.views.loupe import LoupeTool
+
+        panes = [*self.grid.panes.values(), self.split]
+        self.region_link = RegionLink(panes)
+        self.region_scores: regions.RegionScores | None = None  # of the current results
+        self._region_job: Job | None = None
+        self._region_token = 0  # the scoring whose result is wanted
+        self._region_source: Source | None = None  # the image the rectangle was drawn on
+        self.loupe = LoupeTool(self)
+        self.addAction(self.loupe.action)
+        for pane in panes:
+            self.loupe.attach(pane)
+            pane.regionDragged.connect(self._on_region_dragged)
+            pane.regionCleared.connect(self.score_region)
+        self.resultReady.connect(self.score_region)
+        self.controls.modeChanged.connect(lambda _mode: self.score_region())
+
+    def _on_region_dragged(self, *_box: int) -> None:
+        self._region_source = self.source
+        self.score_region()
+
+    def score_region(self) -> None:
+        """Score the marked region of the current results on a worker (evaluate mode); without
+        a region, a ground truth or a result, the region's scores are gone."""
+        from app.services import regions
+
+        if self._region_job is not None:
+            self._region_job.cancel()
+            self._region_job = None
+        self._region_token += 1
+        token = self._region_token
+        self.region_scores = None
+        if self.region_link.region is not None and self._region_source is not self.source:
+            self.region_link.set_region(None)  # drawn on another image
+        box = self.region_link.region
+        gt = self.results.get("gt")
+        shown: dict[str, np.ndarray] = {k: self.results[k][0] for k in ("bicubic", "drrn")
+                                        if k in self.results}
+        gt_pane = self.grid.panes["gt"]
+        if box is None or self.mode != "evaluate" or gt is None or not shown:
+            if gt_pane.title_text() != gt_pane.title:
+                gt_pane.set_title(gt_pane.title)
+            return
+        truth, scale = gt[0], int(self.controls.scale_value())
+        job = start_job(lambda _ctx: regions.score_region(truth, shown, box, scale),
+                        name="region scores")
+        job.succeeded.connect(lambda result, token=token: self._show_region(token, result))
+        job.failed.connect(lambda exc, token=token: self._show_region(token, None, exc))
+        self._region_job = job
+
+    def _show_region(self, token: int, result: object,
+                     exc: BaseException | None = None) -> None:
+        from app.services import regions
+
+        if token != self._region_token:
+            return
+        self._region_job = None
+        gt_pane = self.grid.panes["gt"]
+        if not isinstance(result, regions.RegionScores):
+            gt_pane.set_title(gt_pane.title)
+            self.message.emit(user_message(exc) if exc is not None else "", 0)
+            return
+        self.region_scores = result
+        gt_pane.set_title(gt_pane.title, result.summary())
+        self.message.emit(result.summary(), 0)
+
+    def _with_region(self, text: str, fmt: str, prov) -> str:
+        """Copied scores plus the marked region's (when scored for the current results)."""
+        from app.services import regions
+
+        rs = self.region_scores
+        if rs is None or rs.box != self.region_link.region:
+            return text
+        return regions.add_region(text, fmt, rs, image=prov.image, scale=prov.scale,
+                                  drrn=(prov.model, prov.model_sha256, prov.run))
 
     def copy_scores(self, fmt: str) -> None:
         from PySide6.QtGui import QGuiApplication
