@@ -120,3 +120,78 @@ def test_region_lines_in_every_copied_format(colour_view):
     latex = out["LaTeX"]
     assert f"Region 20,30-70,90 Bicubic & {bic.psnr:.2f} & {bic.ssim:.4f} & -- \\\\" in latex
     assert latex.index("Region 20,30-70,90") < latex.index("\\bottomrule")
+
+
+# -- the Compare tab -------------------------------------------------------------------------
+def mark(window, pane_key: str, box: tuple[int, int, int, int]) -> None:
+    """What a Shift+drag over a pane ends with: its rectangle, linked, and regionDragged."""
+    pane = window.compare.grid.panes[pane_key]
+    pane.set_region(box)
+    pane.regionShown.emit(box)
+    pane.regionDragged.emit(*box)
+
+
+@pytest.fixture
+def evaluated(window, tmp_path, astronaut_rgb, wait_idle):
+    from PIL import Image
+
+    path = tmp_path / "gt.png"
+    Image.fromarray(np.ascontiguousarray(astronaut_rgb[80:176, 160:256])).save(path)
+    window.compare.set_mode("evaluate")
+    window.compare.controls.scale.setValue(2)
+    assert window.open_path(path)
+    wait_idle(window)
+    assert set(window.compare.scores) == {"bicubic", "drrn"}
+    return window
+
+
+def test_a_marked_region_is_scored_shown_and_copied(evaluated, qtbot):
+    c = evaluated.compare
+    box = (20, 24, 70, 80)
+    mark(evaluated, "drrn", box)
+    assert c.grid.panes["gt"].region == box and c.split.region == box
+    qtbot.waitUntil(lambda: c.region_scores is not None, timeout=10000)
+    expected = regions.score_region(c.results["gt"][0], {k: c.results[k][0] for k in
+                                                         ("bicubic", "drrn")}, box, 2)
+    assert c.region_scores == expected
+    assert expected.summary() in c.grid.panes["gt"].title_text()
+    text = c.scores_text("CSV")
+    rows = list(csv.reader(io.StringIO(text)))
+    region_rows = [r for r in rows if r[2].startswith("Region 20,24-70,80")]
+    assert [r[2] for r in region_rows] == ["Region 20,24-70,80 Bicubic", "Region 20,24-70,80 DRRN"]
+    assert float(region_rows[1][3]) == pytest.approx(expected.scores["drrn"].psnr, abs=1e-6)
+    assert float(region_rows[1][4]) == pytest.approx(expected.scores["drrn"].ssim, abs=1e-6)
+    assert "Region 20,24-70,80 (scored 50×56)" in c.scores_text("Markdown")
+    assert "Region 20,24-70,80 DRRN &" in c.scores_text("LaTeX")
+    # Esc in a pane removes the rectangle everywhere, and the region's scores with it
+    pane = c.grid.panes["bicubic"]
+    assert pane._clear_region_key()
+    assert c.region_link.region is None and c.region_scores is None
+    assert "Region" not in c.scores_text("CSV")
+    assert c.grid.panes["gt"].title_text() == c.grid.panes["gt"].title
+
+
+def test_a_too_small_region_says_why_and_copies_no_region(evaluated, qtbot):
+    c = evaluated.compare
+    messages = []
+    c.message.connect(lambda text, _ms: messages.append(text))
+    mark(evaluated, "bicubic", (0, 0, 12, 50))
+    qtbot.waitUntil(lambda: any("too small" in m for m in messages), timeout=10000)
+    assert [m for m in messages if "too small" in m][0].count("\n") == 0
+    assert c.region_scores is None
+    assert "Region" not in c.scores_text("CSV")
+
+
+def test_a_new_image_clears_the_region(evaluated, wait_idle, tmp_path, astronaut_rgb, qtbot):
+    from PIL import Image
+
+    c = evaluated.compare
+    mark(evaluated, "drrn", (20, 24, 70, 80))
+    qtbot.waitUntil(lambda: c.region_scores is not None, timeout=10000)
+    path = tmp_path / "other.png"
+    Image.fromarray(np.ascontiguousarray(astronaut_rgb[0:96, 0:96])).save(path)  # same size
+    assert evaluated.open_path(path)
+    wait_idle(evaluated)
+    assert c.region_link.region is None
+    assert all(p.region is None for p in c.grid.panes.values())
+    assert c.region_scores is None and "Region" not in c.scores_text("CSV")
