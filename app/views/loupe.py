@@ -157,6 +157,12 @@ class LoupeTool(QObject):
         self.action.setChecked(self._stored())
         self.action.toggled.connect(self._on_toggled)
 
+    def use_store(self, store: QSettings) -> None:
+        """Keep the state in ``store`` (the window's settings, which may be a file of its own),
+        taking the state stored there."""
+        self.store = store
+        self.action.setChecked(self._stored())
+
     def _stored(self) -> bool:
         value = self.store.value(SETTING, False)
         if isinstance(value, str):

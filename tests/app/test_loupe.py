@@ -310,3 +310,14 @@ def test_the_loupe_is_a_remembered_toggle(pane, tool, tmp_path):
                      QSettings.Format.IniFormat).value(SETTING) in (True, "true")
     assert LoupeTool(pane, QSettings(str(tmp_path / "loupe.ini"),
                                      QSettings.Format.IniFormat)).enabled
+
+
+def test_the_loupe_follows_the_windows_settings(pane, tool, tmp_path):
+    other = QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+    other.setValue(SETTING, False)
+    tool.use_store(other)
+    assert not tool.enabled
+    tool.action.trigger()
+    other.sync()
+    assert QSettings(str(tmp_path / "window.ini"),
+                     QSettings.Format.IniFormat).value(SETTING) in (True, "true")
