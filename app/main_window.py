@@ -193,6 +193,10 @@ class MainWindow(QMainWindow):
         self._act("zoom_out", "Zoom &out", c.zoom_out, ["-", QKeySequence.StandardKey.ZoomOut])
         self._act("split", "&Compare (split view)", self._toggle_split, "C",
                   "Toggle the before/after split view", checkable=True)
+        # The loupe's action belongs to the Compare tab (it follows that tab's panes); listed here
+        # for the View menu and Help > Keyboard shortcuts, its state kept in the window's settings.
+        c.loupe.use_store(self.settings.store)
+        self.actions["loupe"] = c.loupe.action
         self._act("mode_upscale", "&Upscale a photo", lambda: self.set_mode("upscale"),
                   "Ctrl+U", checkable=True)
         self._act("mode_evaluate", "&Evaluate against ground truth",
@@ -232,7 +236,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(a["quit"])
         view = self.menuBar().addMenu("&View")
         for key in ("mode_upscale", "mode_evaluate", None, "fit", "actual", "zoom_in",
-                    "zoom_out", None, "split", None, "update", "whole", "cancel"):
+                    "zoom_out", None, "split", "loupe", None, "update", "whole", "cancel"):
             if key is None:
                 view.addSeparator()
             else:
