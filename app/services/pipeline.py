@@ -605,6 +605,17 @@ def _compute(up, image: np.ndarray, scale: float, box: Box, size: Size, req: Req
     return upscale_region(up, image, scale, box, cancel)
 
 
+def _shown(req: Request, image: np.ndarray) -> np.ndarray:
+    """The input as the Input pane shows it: an 8-bit photo as its uint8 samples, made here on
+    the worker (converting 12 MP on the GUI thread held it for seconds before the first tile
+    could be drawn); other depths as they are."""
+    from drrn_core.imaging.io import quantise
+
+    if req.bit_depth > 8 or image.dtype == np.uint8:
+        return image
+    return quantise(image, 255).astype(np.uint8, copy=False)
+
+
 def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Event]:
     """Input (nearest at output size), Bicubic, then DRRN (when a model is chosen) tile by tile
     from where the user looks: every tile of the image when that is quick or asked for, else
@@ -613,7 +624,7 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Event]
     kw = {"size": size.hw} if req.size is not None else {"scale": req.scale}
     image = as_float(req.image)
     if not req.preview_only:
-        yield Stage("input", image, size)
+        yield Stage("input", _shown(req, image), size)
 
     def bicubic_whole() -> Iterator[Event]:
         yield Stage(BICUBIC, upscaler_for(BICUBIC).upscale(image, cancel=cancel, **kw), size)

@@ -93,6 +93,8 @@ def test_the_first_tile_is_under_the_views_centre_and_the_rest_come_centre_out(t
     assert all(n == 1 for n in tiles48.values())
     assert [t.done for t in tiles] == sorted(t.done for t in tiles) and tiles[-1].done == 1.0
     assert "drrn" not in {e.key for e in events if isinstance(e, pipeline.Stage)}
+    (shown,) = [e.image for e in events if isinstance(e, pipeline.Stage) and e.key == "input"]
+    assert shown.dtype == np.uint8 and np.array_equal(shown, photo)  # made on the worker
 
 
 def test_each_tile_equals_that_part_of_the_whole_result(tiles48, photo):
