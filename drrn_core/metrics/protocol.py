@@ -43,6 +43,7 @@ from drrn_core.imaging.io import IMAGE_SUFFIXES, list_images, read_gt  # noqa: F
 from drrn_core.metrics.ifc import ifc as ifc_metric
 from drrn_core.metrics.ifc import min_size as ifc_min_size
 from drrn_core.metrics.psnr import psnr as psnr_metric
+from drrn_core.metrics.ssim import WINDOW as SSIM_WINDOW
 from drrn_core.metrics.ssim import ssim as ssim_metric
 
 Restorer = Callable[[np.ndarray], np.ndarray]
@@ -106,13 +107,22 @@ def gt_luma(image: np.ndarray) -> np.ndarray:
     return out
 
 
+def min_side(scale: int) -> int:
+    """The smallest side (px) of an image the protocol scores at ``scale``: cropped to a multiple
+    of ``scale`` and shaved by ``scale`` at each border, SSIM's 11x11 window must still fit."""
+    s = check_scale(scale)
+    return s * math.ceil((SSIM_WINDOW + 2 * s) / s)
+
+
 def prepare(gt_image: np.ndarray | str | os.PathLike, scale: int) -> ProtocolImages:
     """Steps 1-3 for an image array or file: GT Y, modcrop, LR = bicubic 1/s, ILR = bicubic s."""
     s = check_scale(scale)
     arr = read_gt(gt_image) if isinstance(gt_image, str | os.PathLike) else gt_image
     gt_y = modcrop(gt_luma(arr), s)
-    if min(gt_y.shape) < 2 * s + 1:
-        raise ValueError(f"image {np.shape(arr)[:2]} is too small for scale {s}")
+    if min(gt_y.shape) < min_side(s):
+        h, w = np.shape(arr)[:2]
+        raise ValueError(f"the image is {w}x{h} px: too small to score at x{s}, which needs at "
+                         f"least {min_side(s)} px a side")
     lr_y = imresize(gt_y, 1.0 / s)
     ilr_y = imresize(lr_y, float(s))
     if ilr_y.shape != gt_y.shape:  # cannot happen for modcropped sizes; guards the resize maths

@@ -21,10 +21,15 @@ def _png(tmp_path, astro_crop, w: int, h: int, name: str):
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_the_stated_minimum_is_the_protocols(scale):
+    """The stated minimum is exactly what the protocol scores: one pixel less is refused with
+    the same rule in words, the minimum itself is scored (PSNR and SSIM)."""
     least = min_evaluate_side(scale)
-    with pytest.raises(ValueError):
-        protocol.prepare(np.zeros((least - 1, 40)), scale)
-    protocol.prepare(np.zeros((least, least)), scale)  # the protocol takes it
+    rng = np.random.default_rng(scale)
+    with pytest.raises(ValueError, match=f"at least {least} px"):
+        protocol.evaluate_image(rng.integers(0, 256, (least - 1, 40), dtype=np.uint8), scale)
+    score = protocol.evaluate_image(rng.integers(0, 256, (least, least), dtype=np.uint8), scale,
+                                    with_ifc=False)
+    assert np.isfinite(score.psnr) and -1 <= score.ssim <= 1
 
 
 @pytest.mark.parametrize("side", [1, 7])
@@ -41,8 +46,9 @@ def test_a_refused_evaluation_leaves_no_older_title_and_says_the_real_rule(
     titles = {k: p.title_text() for k, p in c.grid.panes.items()}
     assert titles == {**TITLES, "drrn": "DRRN (tiny)"}
     message = window.statusBar().currentMessage()
+    least = min_evaluate_side(3)
     assert message.startswith(f"The image is {side}×{side}: too small to evaluate at ×3, which "
-                              "needs at least 9×9 px"), message
+                              f"needs at least {least}×{least} px"), message
     assert not c.scores and c.controls.readouts.text("bicubic", 0) == "–"
 
 
