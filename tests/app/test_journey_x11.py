@@ -164,3 +164,62 @@ def test_the_first_window_fits_the_screen_frame_included(tmp_path, size, scale, 
     # ... and it still takes the room there is (not fitted by being made small).
     assert fw >= min(qt["first_size"][0], aw - qt["allowance"][0]), qt
     assert fh >= ah - qt["allowance"][1] - 2, qt
+
+
+def test_preview_where_i_look_cancel_resume_refused_evaluation_and_rgba_to_jpeg(
+        xserver, tmp_path, record_property):
+    """The bundled model on a photo: DRRN's first pixels (seconds recorded), the visible region
+    tile by tile, the whole image cancelled and resumed from its kept tiles; then a refused
+    evaluation with nothing stale, and RGBA saved as JPEG flattened onto white."""
+    if not list((HERE.parents[1] / "resources" / "weights").glob("*.safetensors")):
+        pytest.skip("no bundled model in resources/weights")
+    from skimage import data
+
+    rng = np.random.default_rng(7)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(data.astronaut()[56:356, 56:456]).save(photo)  # 400x300: x2 is 800x600
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(rng.integers(0, 256, (7, 7, 3), dtype=np.uint8)).save(tiny)
+    rgba = np.zeros((40, 48, 4), np.uint8)
+    rgba[..., :3] = (255, 0, 0)  # red everywhere, transparent on the left half
+    rgba[:, 24:, 3] = 255
+    logo = tmp_path / "logo.png"
+    Image.fromarray(rgba, "RGBA").save(logo)
+    outdir = tmp_path / "saved"
+    outdir.mkdir()
+    report_path = tmp_path / "report.json"
+    env = dict(os.environ, DISPLAY=xserver, QT_QPA_PLATFORM="xcb", QT_QPA_PLATFORMTHEME="",
+               DRRN_USER_DIR=str(tmp_path / "user"))
+    env.pop("WAYLAND_DISPLAY", None)
+    env.pop("DRRN_RESOURCES", None)  # the bundled model, as a user has it
+    proc = subprocess.run([sys.executable, str(HERE / "journey_preview_x11.py"), str(photo),
+                           str(tiny), str(logo), str(outdir), str(report_path)], env=env,
+                          timeout=1200, capture_output=True, text=True)
+    assert report_path.is_file(), proc.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    assert report["ok"], report.get("error", "") + report.get("status", "") + proc.stderr[-2000:]
+    record_property("first_drrn_pixels_s", report["first_drrn_pixels_s"])
+    record_property("visible_region_s", report["visible_region_s"])
+    print(f"first DRRN pixels {report['first_drrn_pixels_s']} s, visible region "
+          f"{report['visible_region_s']} s after opening (this machine, first use included)")
+    # the preview covered part of the image; the whole image ran from it, was cancelled with
+    # tiles kept, and resumed from them
+    assert 0 < report["preview_share"] < 1
+    assert report["whole_button_after_preview"].startswith("Resume whole image")
+    assert report["preview_share"] < report["kept_share"] < 1 and report["kept_tiles"] > 0
+    assert report["button_after_cancel"].startswith("Resume whole image")
+    assert report["result_shape"][:2] == [600, 800]
+    with Image.open(report["saved"]) as saved:
+        assert saved.size == (800, 600)
+    # the refused evaluation: no score and no earlier size in any title
+    assert report["scores_refused"] == {}
+    for title in report["titles_refused"].values():
+        assert "800" not in title and "600" not in title and "dB" not in title, title
+    assert "7×7" in report["status_refused"] or "7x7" in report["status_refused"]
+    # RGBA as JPEG: flattened onto white (the transparent half), said in the status bar
+    with Image.open(outdir / "logo_x2.jpg") as jpeg:
+        assert jpeg.format == "JPEG" and jpeg.size == (96, 80)
+        pixels = np.asarray(jpeg.convert("RGB"), dtype=int)
+    assert (pixels[:, :40] > 235).all()  # white where it was transparent (left, away from edge)
+    assert (pixels[:, 56:, 0] > 200).all() and (pixels[:, 56:, 1:] < 60).all()  # red kept
+    assert "flattened" in report["status_jpeg"] and "white" in report["status_jpeg"]
