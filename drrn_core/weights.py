@@ -238,6 +238,35 @@ def _atomic_write(path: Path, write) -> None:
         raise WeightsError(f"{path}: cannot write ({e})") from None
 
 
+_DAMAGED_SIDECARS: set[tuple[str, int]] = set()
+"""Damaged sidecars already warned about, by (path, mtime): one warning per file and change."""
+
+
+def _sidecar(sidecar: Path) -> dict:
+    """The optional ``<name>.json`` beside a weights file: extra metadata (a model card's
+    results). A damaged one (unreadable, not JSON, not an object, oversized) is ignored with one
+    warning in the log: the weights stay usable and the file is left as it is."""
+    mtime = 0
+    try:
+        if not sidecar.is_file():
+            return {}
+        st = sidecar.stat()
+        mtime = st.st_mtime_ns
+        if st.st_size > MAX_HEADER_BYTES:
+            raise ValueError(f"larger than {MAX_HEADER_BYTES >> 20} MiB")
+        extra = json.loads(sidecar.read_text(encoding="utf-8"))
+        if not isinstance(extra, dict):
+            raise ValueError("not a JSON object")
+        return extra
+    except (OSError, ValueError, RecursionError) as e:
+        key = (str(sidecar), mtime)
+        if key not in _DAMAGED_SIDECARS:
+            _DAMAGED_SIDECARS.add(key)
+            _log.warning("%s: damaged model metadata ignored (%s); the weights are used without it",
+                        sidecar, first_line(e))
+        return {}
+
+
 def read_header(path: str | os.PathLike) -> tuple[DRRNConfig, ModelDescriptor, dict]:
     """(config, descriptor, metadata) from a weights file's header, without loading tensors.
 
@@ -256,19 +285,7 @@ def read_header(path: str | os.PathLike) -> tuple[DRRNConfig, ModelDescriptor, d
         raise WeightsError(f"{p}: damaged metadata in the header ({first_line(e)})") from None
     if not isinstance(fields, dict) or not isinstance(metadata, dict):
         raise WeightsError(f"{p}: damaged metadata in the header (descriptor/metadata)")
-    sidecar = p.with_suffix(".json")
-    if sidecar.is_file():
-        try:
-            if sidecar.stat().st_size > MAX_HEADER_BYTES:
-                raise WeightsError(f"{sidecar}: sidecar metadata larger than "
-                                   f"{MAX_HEADER_BYTES >> 20} MiB")
-            extra = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as e:
-            raise WeightsError(
-                f"{sidecar}: unreadable sidecar metadata ({first_line(e)})") from None
-        if not isinstance(extra, dict):
-            raise WeightsError(f"{sidecar}: sidecar metadata must be a JSON object")
-        metadata.update(extra)
+    metadata.update(_sidecar(p.with_suffix(".json")))
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()
               if k in ModelDescriptor.__dataclass_fields__ and k != "config"}
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,13 +87,36 @@ def test_ordinary_model_names_are_accepted(name):
     assert weights.check_model_name(name) == name
 
 
-def test_oversized_sidecar_is_refused_unread(tmp_path):
+def test_oversized_sidecar_is_ignored_unread(tmp_path, caplog, monkeypatch):
     from drrn_core.weights import MAX_HEADER_BYTES, save_weights
 
     path = save_weights(tmp_path / "m.safetensors", DRRN(DRRNConfig(U=1, channels=4)))
-    (tmp_path / "m.json").write_bytes(b" " * (MAX_HEADER_BYTES + 1) + b"{}")
-    with pytest.raises(weights.WeightsError, match="sidecar metadata larger than"):
+    (tmp_path / "m.json").write_bytes(b" " * (MAX_HEADER_BYTES + 1) + b'{"results": {}}')
+    read = []
+    real = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: read.append(self) or real(
+        self, *a, **k))
+    with caplog.at_level("WARNING"):
+        _config, _descriptor, metadata = weights.read_header(path)
+    assert "results" not in metadata and tmp_path / "m.json" not in read
+    assert "larger than" in caplog.text
+
+
+@pytest.mark.parametrize("damage", [b'{"results": [1, 2', b"\xff\xfe\x00", b"[1, 2]", b""])
+def test_a_damaged_sidecar_leaves_the_model_usable(tmp_path, monkeypatch, caplog, damage):
+    """A torn, binary, non-object or empty <name>.json: the model still lists and loads, one
+    warning in the log however often it is read, and the file is left as it is."""
+    monkeypatch.setenv("DRRN_USER_DIR", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    path = weights.save_weights(tmp_path / "models" / "m.safetensors",
+                                DRRN(DRRNConfig(U=1, channels=4)))
+    (tmp_path / "models" / "m.json").write_bytes(damage)
+    with caplog.at_level("WARNING"):
+        assert "m" in [e.name for e in weights.list_models()]
+        assert weights.resolve_model("m").path == path
         weights.read_header(path)
+    assert caplog.text.count("damaged model metadata ignored") == 1
+    assert (tmp_path / "models" / "m.json").read_bytes() == damage
 
 
 def test_an_allowed_format_pillow_cannot_decode_is_named(tmp_path):
