@@ -107,6 +107,7 @@ class FolderList(QListWidget):
     """A list of distinct folders; folders dropped onto it are added (files are ignored)."""
 
     foldersChanged = Signal()  # noqa: N815 (Qt signal naming)
+    refused = Signal(str)  # one line: a path that is not a folder, and why
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -118,9 +119,17 @@ class FolderList(QListWidget):
         return [Path(self.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(self.count())]
 
     def add_folder(self, folder: str | Path) -> bool:
-        """Adds ``folder`` if it is a directory not listed yet; returns whether it was added."""
-        path = Path(folder).expanduser().resolve()
-        if not path.is_dir() or path in self.folders():
+        """Adds ``folder`` if it is a directory not listed yet; returns whether it was added.
+        One that is not a folder (missing, a symbolic-link loop, a file) emits ``refused`` with
+        one line saying why."""
+        from drrn_core.filesystem import missing_reason, resolved
+
+        path = resolved(Path(folder).expanduser())
+        if not path.is_dir():
+            why = "a file, not a folder" if path.is_file() else missing_reason(path)
+            self.refused.emit(f"{folder}: {why}")
+            return False
+        if path in self.folders():
             return False
         self.addItem(path.name)
         item = self.item(self.count() - 1)
@@ -144,7 +153,8 @@ class FolderList(QListWidget):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
         for path in dropped_paths(event):
-            self.add_folder(path)
+            if path.is_dir():
+                self.add_folder(path)
         accept_copy(event)
 
 

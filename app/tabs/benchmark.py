@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
@@ -217,7 +218,8 @@ def run_benchmark(ctx: JobContext, plan: Plan, scales: list[int], with_ifc: bool
     cell that runs now. A ``str`` is the engine's one-line notice (e.g. a fallback to another
     backend)."""
     total = plan.total_weight()
-    state = {"done": 0.0, "cell": 0.0, "image": None, "image_start": 0.0, "message": ""}
+    state: dict[str, Any] = {"done": 0.0, "cell": 0.0, "image": None, "image_start": 0.0,
+                             "message": ""}
 
     def report(within: float = 0.0) -> None:
         fraction = (state["done"] + state["cell"] * min(max(within, 0.0), 1.0)) / total
@@ -412,6 +414,7 @@ class BenchmarkTab(QWidget):
         self.datasets = FolderList(box)
         self.datasets.setMinimumHeight(80)
         self.datasets.foldersChanged.connect(self._update_buttons)
+        self.datasets.refused.connect(lambda text: self.message.show_error(text))  # built below
         self.datasets.foldersChanged.connect(self._choices_changed)
         lay.addWidget(self.datasets)
         row = QHBoxLayout()
@@ -475,7 +478,7 @@ class BenchmarkTab(QWidget):
             bar.addWidget(button)
         lay.addLayout(bar)
         # Messages and failures under the buttons (which they never move), above the table.
-        self.message = MessageLine(panel)
+        self.message: MessageLine = MessageLine(panel)
         lay.addWidget(self.message)
         self.failure_list = QListWidget(panel)
         self.failure_list.setToolTip("Images that could not be scored, with the reason")
@@ -483,7 +486,7 @@ class BenchmarkTab(QWidget):
         self.failure_list.hide()
         lay.addWidget(self.failure_list)
         self.table_model = BenchTableModel(self)
-        self.proxy = BenchProxyModel(self)
+        self.proxy: BenchProxyModel = BenchProxyModel(self)
         self.proxy.setSourceModel(self.table_model)
         self.table = QTableView(panel)
         self.table.setModel(self.proxy)
@@ -629,10 +632,14 @@ class BenchmarkTab(QWidget):
                         self.ifc_check.isChecked(), self.device, self.precision, self._results,
                         name="benchmark estimate", parent=self)
         self._job = job
-        job.progressed.connect(lambda _f, _e, text: text and self.status.setText(text))
+        job.progressed.connect(lambda _f, _e, text: self.status.setText(text) if text else None)
         job.cancelled.connect(lambda: self.status.setText("Cancelled."))
-        job.failed.connect(lambda exc: (self.message.show_error(user_message(exc)),
-                                        self.status.setText("")))
+
+        def failed(exc: BaseException) -> None:
+            self.message.show_error(user_message(exc))
+            self.status.setText("")
+
+        job.failed.connect(failed)
         job.finished.connect(lambda: self._on_planned(job, scales))
         self._update_buttons()
 
