@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QObject, Signal
@@ -21,6 +22,9 @@ from PySide6.QtGui import QImage, QImageReader
 
 from app.workers import describe_error
 from drrn_core import limits
+
+if TYPE_CHECKING:
+    from drrn_core.imaging.io import LoadedImage
 
 log = logging.getLogger("drrn-studio.document")
 
@@ -37,7 +41,7 @@ def image_suffixes() -> list[str]:
     """Suffixes offered in the Open dialog: what Qt and our loader (Pillow) can read."""
     from drrn_core.imaging.io import IMAGE_SUFFIXES, PHOTO_SUFFIXES
 
-    qt = {"." + bytes(f).decode().lower() for f in QImageReader.supportedImageFormats()}
+    qt = {"." + bytes(f.data()).decode().lower() for f in QImageReader.supportedImageFormats()}
     return sorted(set(IMAGE_SUFFIXES) | set(PHOTO_SUFFIXES) | qt)
 
 
@@ -112,7 +116,7 @@ class Document(QObject):
         return src is not None and path.exists() and path.resolve() == src
 
     # -- reading ---------------------------------------------------------------------------
-    def _load(self, path: str | Path) -> tuple[object, str]:
+    def _load(self, path: str | Path) -> tuple[LoadedImage, str]:
         from drrn_core.imaging.io import load_image
 
         return load_image(path, max_pixels=limits.MAX_INPUT_PIXELS), ""
@@ -165,7 +169,7 @@ class Document(QObject):
         data = QByteArray()
         buf = QBuffer(data)
         buf.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buf, "PNG")
+        image.save(buf, "PNG")  # type: ignore[call-overload]  # PySide6's hints: bytes format
         buf.close()
         try:
             loaded = io.load_image_bytes(bytes(data.data()), max_pixels=limits.MAX_INPUT_PIXELS,

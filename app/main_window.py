@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from PySide6.QtCore import QPoint, QRect, QSettings, QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import (
@@ -51,6 +52,12 @@ from app.views.status_bar import StatusBar
 from app.workers import describe_error, shutdown_jobs
 from drrn_core.packaging.data import resources_dir
 from drrn_core.weights import split_ensemble
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QAbstractButton
+
+    from app.tabs.batch import BatchTab
+    from app.tabs.benchmark import BenchmarkTab
 
 log = logging.getLogger("drrn-studio.window")
 
@@ -115,7 +122,8 @@ class MainWindow(QMainWindow):
         self._select_model: str | None = None
         self.models.modelsChanged.connect(self._on_models_changed)
 
-        self.actions: dict[str, QAction] = {}
+        # Shadows QWidget.actions() on purpose: the window's actions by name (help, tests).
+        self.actions: dict[str, QAction] = {}  # type: ignore[assignment]
         self._build_actions()
         self._build_menus()
         self.refresh_models()
@@ -219,6 +227,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         a = self.actions
+        key: str | None  # None in a list below: a separator
         file_menu = self.menuBar().addMenu("&File")
         for key in ("open", "open_pair"):
             file_menu.addAction(a[key])
@@ -511,11 +520,11 @@ class MainWindow(QMainWindow):
         if choice == "open":
             return self.open_path(images[0])
         if choice == "benchmark":
-            self.extra_tabs["benchmark"].add_dataset(folder)
+            cast("BenchmarkTab", self.extra_tabs["benchmark"]).add_dataset(folder)
             self.tabs.setCurrentWidget(self.extra_tabs["benchmark"])
             return True
         if choice == "batch":
-            self.extra_tabs["batch"].input_field.set_path(folder)
+            cast("BatchTab", self.extra_tabs["batch"]).input_field.set_path(folder)
             self.tabs.setCurrentWidget(self.extra_tabs["batch"])
             return True
         return False
@@ -527,7 +536,7 @@ class MainWindow(QMainWindow):
                 f"holds the dataset(s) {', '.join(datasets)}")
         box = QMessageBox(QMessageBox.Icon.Question, "Open a folder",
                           f"{folder.name} {held}. What should happen?", parent=self)
-        choices = {}
+        choices: dict[QAbstractButton, str] = {}
         if images:
             choices[box.addButton(f"Open {images[0].name}",
                                   QMessageBox.ButtonRole.AcceptRole)] = "open"
@@ -589,15 +598,18 @@ class MainWindow(QMainWindow):
 
         if self.compare.result() is None or not self.compare.confirm_save():
             return
-        key, _ = self.compare.result()
+        result = self.compare.result()  # again: confirm_save may have changed it
+        if result is None:
+            return
+        key, _ = result
         start = Path(self.settings.last_dir) / self.document.suggested_name(
             key, self.compare.controls.scale_value())
-        path, flt = QFileDialog.getSaveFileName(
+        chosen, flt = QFileDialog.getSaveFileName(
             self, "Save result", str(start), ";;".join(SAVE_FILTERS),
             options=QFileDialog.Option.DontConfirmOverwrite)
-        if not path:
+        if not chosen:
             return
-        path = Path(path)
+        path = Path(chosen)
         if not path.suffix:
             path = path.with_suffix(SAVE_FILTERS.get(flt, ".png"))
         if self.document.is_input(path):
@@ -630,7 +642,8 @@ class MainWindow(QMainWindow):
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(new)
         box.exec()
-        return {new: "new", replace: "replace"}.get(box.clickedButton(), "cancel")
+        answers: dict[QAbstractButton, str] = {new: "new", replace: "replace"}
+        return answers.get(box.clickedButton(), "cancel")
 
     def ask_overwrite(self, path: Path) -> bool:
         """Replace an existing file (not the opened image)?"""
@@ -718,8 +731,8 @@ class MainWindow(QMainWindow):
         tabs = list(self.extra_tabs.values())
         labels: list[str] = []
         for job in running_jobs():
-            tab = job.parent()
-            if any(tab is t for t in tabs) and not job.token.is_cancelled():
+            tab = next((t for t in tabs if t is job.parent()), None)
+            if tab is not None and not job.token.is_cancelled():
                 label = self.tabs.tabText(self.tabs.indexOf(tab))
                 if label not in labels:
                     labels.append(label)

@@ -203,7 +203,8 @@ class _JobThread(QThread):
     def __init__(self, fn: Callable[..., Any], args: tuple, kwargs: dict, token: CancelToken,
                  resume: threading.Event, name: str = "job") -> None:
         super().__init__()
-        self._fn, self._args, self._kwargs = fn, args, kwargs
+        self._fn: Callable[..., Any] | None = fn  # None once run (nothing of it is kept)
+        self._args, self._kwargs = args, kwargs
         self._name = name
         self._token = token
         self._resume = resume
@@ -219,8 +220,10 @@ class _JobThread(QThread):
 
     def _run(self) -> None:
         ctx = JobContext(self, self._token)
+        fn = self._fn
+        assert fn is not None  # a job runs once
         try:
-            result = self._fn(ctx, *self._args, **self._kwargs)
+            result = fn(ctx, *self._args, **self._kwargs)
             if isinstance(result, Iterator):
                 result = self._drain(result)
         except BaseException as exc:  # noqa: BLE001 - everything is reported, nothing escapes
@@ -351,11 +354,13 @@ class Job(QObject):
         a handler holding the job (``lambda job=job: ...``) makes a cycle through Qt that
         Python's collector cannot see, which kept every job and its arguments alive."""
         meta = self.metaObject()
-        for i in range(QObject.staticMetaObject.methodCount(), meta.methodCount()):
+        # PySide6's hints omit the class attribute staticMetaObject.
+        first = QObject.staticMetaObject.methodCount()  # type: ignore[attr-defined]
+        for i in range(first, meta.methodCount()):
             method = meta.method(i)
             if (method.methodType() == QMetaMethod.MethodType.Signal
                     and self.isSignalConnected(method)):
-                getattr(self, bytes(method.name()).decode()).disconnect()
+                getattr(self, bytes(method.name().data()).decode()).disconnect()
         _ENDED.append(self)
         QTimer.singleShot(0, _forget_ended)
 

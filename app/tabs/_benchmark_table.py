@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -188,7 +189,8 @@ class BenchProxyModel(QSortFilterProxyModel):
             self.invalidateRowsFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent: _Index) -> bool:  # noqa: N802
-        return self._images or self.sourceModel().row_at(source_row).is_mean
+        model = cast(BenchTableModel, self.sourceModel())  # the table this proxy filters
+        return self._images or model.row_at(source_row).is_mean
 
 
 _METRIC_COLUMNS = {4: "psnr", 5: "ssim", 6: "ifc"}

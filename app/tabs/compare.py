@@ -19,6 +19,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -120,7 +121,7 @@ class CompareTab(QWidget):
         panes: list[ImagePane] = [ImagePane(k, TITLES[k]) for k in ("input", "bicubic", "drrn",
                                                                      "gt")]
         self.error_panes = [ErrorPane(k, TITLES[k]) for k in ("err_bicubic", "err_drrn")]
-        self.grid = PaneGrid(panes + self.error_panes)
+        self.grid = PaneGrid([*panes, *self.error_panes])
         self.tiles = TileLayer(self.grid.panes["drrn"])
         self.error_scale = ErrorScale(self.error_panes[-1], self.error_panes)
         self.split = SplitPane()
@@ -259,6 +260,7 @@ class CompareTab(QWidget):
         req = self.request(whole=whole, preview_only=preview_only)
         if req is None:
             return None
+        assert self.source is not None  # a request comes from an opened image
         problem = pipeline.check_request(req)
         if problem is not None:
             self._refuse(problem, req)
@@ -467,7 +469,7 @@ class CompareTab(QWidget):
             case Ran(text=text):
                 self.provenance = text
             case ErrorMap():
-                pane = self.grid.panes[f"err_{item.key}"]
+                pane = cast(ErrorPane, self.grid.panes[f"err_{item.key}"])  # an error map's
                 pane.set_error(item.error)
                 self.error_scale.autoscale(
                     [p.error for p in self.error_panes if p.error is not None])
@@ -541,7 +543,7 @@ class CompareTab(QWidget):
             self.controls.whole_button.show()
             self.grid.panes["drrn"].set_image(
                 None, note=f"DRRN on this image takes {about}:\n“{label}” to run it")
-            self.grid.panes["err_drrn"].set_error(None, note="Not computed")
+            cast(ErrorPane, self.grid.panes["err_drrn"]).set_error(None, note="Not computed")
             self.controls.readouts.set_pending("drrn", "–")
             return
         self._whole_job = self._whole_job or item.runs_now

@@ -99,7 +99,9 @@ class Readouts(QTableWidget):
         self._set(r, 2, format_score("ifc", ifc, missing="…" if ifc_pending else "–"))
 
     def text(self, key: str, col: int) -> str:
-        return self.item(ROWS[key], col).text()
+        item = self.item(ROWS[key], col)
+        assert item is not None  # every cell is set when the table is made
+        return item.text()
 
 
 class ControlPanel(QWidget):
@@ -150,8 +152,10 @@ class ControlPanel(QWidget):
         form.addRow("", presets)
         self.use_size = QCheckBox("Target size")
         # "–" (the special value 0) until an image gives them a size
-        self.width_box = QSpinBox(minimum=0, maximum=32768, suffix=" px", specialValueText="–")
-        self.height_box = QSpinBox(minimum=0, maximum=32768, suffix=" px",
+        # Qt properties as keywords: PySide6's hints list only some (not specialValueText).
+        self.width_box = QSpinBox(minimum=0, maximum=32768, suffix=" px",  # type: ignore[call-arg]
+                                  specialValueText="–")
+        self.height_box = QSpinBox(minimum=0, maximum=32768, suffix=" px",  # type: ignore[call-arg]
                                    specialValueText="–")
         self.width_box.setKeyboardTracking(False)
         self.height_box.setKeyboardTracking(False)
@@ -343,6 +347,7 @@ class ControlPanel(QWidget):
 
     def _follow(self, box: QSpinBox) -> None:
         """The other size box from ``box``'s value and the input's aspect ratio."""
+        assert self._input_size is not None  # called only with an input
         w, h = self._input_size
         if box is self.width_box:
             self.height_box.setValue(max(1, round(self.width_box.value() * h / w)))

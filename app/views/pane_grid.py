@@ -7,6 +7,7 @@ of different sizes still show the same region). Fit, 100 % and zoom steps act on
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
 import pyqtgraph as pg
@@ -14,6 +15,9 @@ from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from app.views.image_pane import ImagePane, composite_checker, to_display_u8
+
+Position = tuple[int, int, int, int]
+"""A grid item's (row, column, rowSpan, columnSpan)."""
 
 ZOOM_STEP = 1.25
 
@@ -63,9 +67,9 @@ class ViewSync:
     def fit(self) -> None:
         """Fit the image into the smallest visible pane; all panes show the same zoom."""
         ref = self.reference()
-        if ref is None or ref.image_rect() is None:
+        rect = ref.image_rect() if ref is not None else None
+        if rect is None:
             return
-        rect = ref.image_rect()
         panes = self.visible()
         upp = max(
             max(rect.width() / max(p.view.width(), 1.0), rect.height() / max(p.view.height(), 1.0))
@@ -106,12 +110,12 @@ class TileLayer:
         a tile at the same box is replaced."""
         x0, y0, x1, y1 = box
         shown = composite_checker(to_display_u8(pixels, keep_alpha=True), origin=(x0, y0))
-        item = self.items.get(tuple(box))
+        item = self.items.get((x0, y0, x1, y1))
         if item is None:
             item = pg.ImageItem(axisOrder="row-major")
             item.setZValue(self.Z)
             self.pane.view.addItem(item)
-            self.items[tuple(box)] = item
+            self.items[(x0, y0, x1, y1)] = item
         item.setImage(shown, autoLevels=False, levels=None)
         item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
 
@@ -164,14 +168,16 @@ class PaneGrid(QWidget):
         self.grid.removeWidget(widget)
         pane = self.panes.get(key) if key else None
         index = self.grid.indexOf(pane) if pane is not None else -1
-        if index < 0 or pane.isHidden():
+        if index < 0 or pane is None or pane.isHidden():
             widget.hide()
             return
-        row, _col, _rs, _cs = self.grid.getItemPosition(index)
+        # PySide6's hints type getItemPosition's (row, column, rowSpan, columnSpan) as object.
+        row, _col, _rs, _cs = cast(Position, self.grid.getItemPosition(index))
         cols = 0
         for i in range(self.grid.count()):
-            if self.grid.itemAt(i).widget() in self.panes.values():
-                _r, c, _rs, cs = self.grid.getItemPosition(i)
+            item = self.grid.itemAt(i)
+            if item is not None and any(item.widget() is p for p in self.panes.values()):
+                _r, c, _rs, cs = cast(Position, self.grid.getItemPosition(i))
                 cols = max(cols, c + cs)
         widget.setParent(self)
         self.grid.addWidget(widget, row, cols)

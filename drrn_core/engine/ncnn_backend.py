@@ -22,15 +22,17 @@ import struct
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
+from torch import nn
 
 from drrn_core.atomic import atomic_path
 from drrn_core.engine.contention import Meter
 from drrn_core.engine.ncnn_probe import NcnnError, import_ncnn, vulkan_count
 from drrn_core.engine.records import cache_dir
-from drrn_core.model import DRRN
+from drrn_core.model import DRRN, RecursiveBlock
 
 EXPORT_VERSION = 1
 """Bump when the written graph changes: cached files of older versions are then ignored."""
@@ -79,6 +81,7 @@ class _ParamWriter:
         c = bn.num_features
         self.add("BatchNorm", [x], [out], f"0={c} 1={bn.eps:.9e}")
         for t in (bn.weight, bn.running_mean, bn.running_var, bn.bias):  # slope, mean, var, bias
+            assert t is not None  # the model's BatchNorms are affine and track running stats
             self.weights.write(_f32(t))
         return out
 
@@ -91,7 +94,7 @@ class _ParamWriter:
         self.add("Convolution", [x], [out], params)
         self.weights.write(struct.pack("<I", 0))  # tag 0: raw float32 weights follow
         self.weights.write(_f32(w))
-        if bias:
+        if conv.bias is not None:
             self.weights.write(_f32(conv.bias))
         return out
 
@@ -148,14 +151,16 @@ def export_ncnn(model: DRRN) -> tuple[str, bytes]:
         return w.relu(h)
 
     h = x
-    for block in model.blocks:
+    # A ModuleList's items are typed Module: these are the model's blocks and Conv2ds.
+    for block in cast("list[RecursiveBlock]", model.blocks):
+        conv1, conv2 = cast("list[nn.Conv2d]", block.conv1), cast("list[nn.Conv2d]", block.conv2)
         h0 = w.conv(act(block.act_in, h), block.conv_in)
         h = h0
         for u in range(len(block.act1)):
-            k = u if len(block.conv1) > 1 else 0
+            k = u if len(conv1) > 1 else 0
             fuse = not cfg.batchnorm  # conv1 -> ReLU needs no BatchNorm between: fuse the ReLU
-            t = w.conv(act(block.act1[u], h), block.conv1[k], relu_after=fuse)
-            t = w.conv(t if fuse else act(block.act2[u], t), block.conv2[k])
+            t = w.conv(act(block.act1[u], h), conv1[k], relu_after=fuse)
+            t = w.conv(t if fuse else act(block.act2[u], t), conv2[k])
             h = w.add_blobs(t, h if block.chain else h0)
     r = w.conv(act(model.act_rec, h), model.conv_rec)
     w.add("BinaryOp", [r, x], ["out"], "0=0")
@@ -324,6 +329,7 @@ class NcnnBackend:
             raise NcnnOutOfMemory(f"out of memory in ncnn ({y.shape[1]}x{y.shape[0]} tile)")
         if ret != 0:
             raise NcnnError(f"ncnn failed on a {y.shape[1]}x{y.shape[0]} tile (code {ret})")
+        assert res is not None  # ret == 0
         if res.shape[-2:] != y.shape:
             raise NcnnError(f"ncnn returned shape {res.shape} for a {y.shape} tile")
         return res.reshape(y.shape).astype(np.float32, copy=False)

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -200,6 +201,7 @@ class Upscaler:
 
     def _make_backend(self) -> Backend | NcnnBackend:
         self._set_target(Target(self.device, self.backend, self.precision))
+        assert self._backend is not None  # _set_target always builds one
         return self._backend
 
     def _ncnn_failed(self, e: Exception) -> None:
@@ -284,6 +286,7 @@ class Upscaler:
             self.net, info.backend, info.device, info.precision)
         sides = (min(small, cap), large) if known is None or known[0] >= large * large \
             else (large,)
+        assert self._backend is not None  # a model's path (bicubic needs no calibration)
         try:
             return calibration.measure(self._path_key(), self._backend.run, sides, known)
         except NcnnError as e:
@@ -418,6 +421,7 @@ class Upscaler:
         thread that cancel abandons (the call raises at once, the tile finishes unseen)."""
         check = None if cancel is None else (lambda: _check(cancel))
         b = self._backend
+        assert b is not None  # tiles run only with a model
         if isinstance(b, Backend) and not b.compiled:
             run = functools.partial(b.run, check=check)
         else:
@@ -482,10 +486,12 @@ class Upscaler:
             if not scale >= 1:
                 raise ValueError(f"scale must be at least 1 (DRRN upscales), got {scale}")
             return output_size(in_hw, float(scale))
+        assert size is not None  # exactly one of the two (checked above)
         th, tw = size
-        if th is None and tw is None:
-            raise ValueError("size needs a height or a width")
-        th = th if th is not None else max(1, round(h * tw / w))
+        if th is None:
+            if tw is None:
+                raise ValueError("size needs a height or a width")
+            th = max(1, round(h * tw / w))
         tw = tw if tw is not None else max(1, round(w * th / h))
         if th < 1 or tw < 1:
             raise ValueError(f"target size must be positive, got {th}x{tw}")
@@ -570,15 +576,15 @@ class _Planes:
     channels (one channel gives an HW view, as a grey image); views share the last converted
     rows, so the Y and the Cb/Cr of one band convert their rows once."""
 
-    def __init__(self, img: np.ndarray, dtype: type, channels: list[int] | None = None,
-                 cache: dict | None = None) -> None:
+    def __init__(self, img: np.ndarray, dtype: type | np.dtype, channels: list[int] | None = None,
+                 cache: dict[str, Any] | None = None) -> None:
         self.img, self.dtype = img, np.dtype(dtype)
         n = 1 if img.ndim == 2 else img.shape[2]
         self.channels = list(range(n)) if channels is None else channels
         tail = () if len(self.channels) == 1 else (len(self.channels),)
         self.shape = img.shape[:2] + tail
         self.ndim = len(self.shape)
-        self._cache = {"lo": 0, "hi": 0, "data": None} if cache is None else cache
+        self._cache: dict[str, Any] = {"lo": 0, "hi": 0, "data": None} if cache is None else cache
 
     def select(self, channels: list[int]) -> _Planes:
         return _Planes(self.img, self.dtype, [self.channels[c] for c in channels], self._cache)

@@ -9,6 +9,7 @@ PIL's and OpenCV's bicubic differ from this and do not reproduce the published t
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 
@@ -73,8 +74,24 @@ def output_size(in_hw: tuple[int, int], scale: float) -> tuple[int, int]:
     return (int(math.ceil(scale * in_hw[0])), int(math.ceil(scale * in_hw[1])))
 
 
+class RowSource(Protocol):
+    """What :func:`imresize` reads of its input: an array, or anything giving its rows as one
+    (``source[a:b]``; e.g. colour planes converted on demand)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def ndim(self) -> int: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    def __getitem__(self, rows: slice, /) -> np.ndarray: ...
+
+
 def imresize(
-    img: np.ndarray,
+    img: np.ndarray | RowSource,
     scale: float | None = None,
     output_shape: tuple[int, int] | None = None,
     antialias: bool = True,

@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,7 +323,7 @@ class _ActiveClock:
             self._outside += time.monotonic() - left
 
 
-def iter_training(spec: TrainSpec) -> Iterator[TrainEvent]:
+def iter_training(spec: TrainSpec) -> Generator[TrainEvent, None, None]:
     """Train as ``spec`` says, yielding events; see the module docstring. The run folder is
     locked first (runlock: RunBusy when another process trains it); a write that fails because
     the disk is full ends the run with ckpt.DiskFull, which names the checkpoint that stands."""
