@@ -236,7 +236,8 @@ class Focus:
 
     def __init__(self, view: Box | None = None) -> None:
         self._lock = threading.Lock()
-        self._view, self._point = view, None
+        self._view = view
+        self._point: tuple[float, float] | None = None
 
     def look(self, view: Box | None) -> None:
         """The view changed (pan, zoom, resize): its centre is the work's centre again."""
@@ -281,7 +282,7 @@ class Canvas:
     ``lock`` guards every change). ``pieces`` cover the output exactly once; ``seconds`` holds
     each piece's estimate, made once, so what is left never changes with the view."""
 
-    def __init__(self, key: tuple, size: Size, channels: int, dtype: np.dtype,
+    def __init__(self, key: tuple, size: Size, channels: int, dtype: np.dtype | type,
                  pieces: list[Box], seconds: dict[Box, float], description: str) -> None:
         self.key, self.size, self.dtype = key, size, np.dtype(dtype)
         self.shape = size.hw if channels == 1 else (*size.hw, channels)
@@ -336,12 +337,14 @@ class Canvas:
         from drrn_core.imaging.io import quantise
 
         with self.lock:
+            assert self.pixels is not None  # made by the first put
             part = self.pixels[box.slices()]
             return part.copy() if part.dtype == np.uint8 else quantise(part, 255).astype(np.uint8)
 
     def region(self, box: Box) -> np.ndarray:
         """A copy of the stored pixels under ``box`` (finished pieces only make sense)."""
         with self.lock:
+            assert self.pixels is not None  # made by the first put
             return self.pixels[box.slices()].copy()
 
 
@@ -531,7 +534,7 @@ def _source_id(req: Request) -> tuple:
             pass
     data = np.ascontiguousarray(req.image)
     return ("pixels", data.shape, str(data.dtype),
-            hashlib.blake2b(memoryview(data).cast("B"), digest_size=16).hexdigest())
+            hashlib.blake2b(data.data.cast("B"), digest_size=16).hexdigest())
 
 
 def _model_id(model: str) -> tuple:
@@ -690,16 +693,17 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Event]
     yield from (Note(t) for t in take_notices())
     yield Ran(up.description)
     if canvas.complete:
+        assert canvas.pixels is not None  # made by the first finished piece
         yield Stage("drrn", canvas.pixels, size)
     else:
         view = _scope(focus, size)
         if not canvas.pending(view):
             yield Patch("drrn", canvas.region(view), view, size)
         else:
-            done = [p for p in canvas.pieces if p in canvas.done and p.intersects(view)]
-            if done:  # the finished part, when it is a rectangle
-                part = Box(min(p.x0 for p in done), min(p.y0 for p in done),
-                           max(p.x1 for p in done), max(p.y1 for p in done))
+            finished = [p for p in canvas.pieces if p in canvas.done and p.intersects(view)]
+            if finished:  # the finished part, when it is a rectangle
+                part = Box(min(p.x0 for p in finished), min(p.y0 for p in finished),
+                           max(p.x1 for p in finished), max(p.y1 for p in finished))
                 if not canvas.pending(part):
                     yield Patch("drrn", canvas.region(part), part, size)
     progress(1.0 if whole else canvas.fraction(_scope(focus, size)))
