@@ -418,10 +418,10 @@ def as_float(image: np.ndarray) -> np.ndarray:
 
 
 def min_evaluate_side(scale: int) -> int:
-    """The smallest side an image evaluated at ``scale`` may have: the protocol crops it to a
-    multiple of ``scale`` and needs more than ``2 * scale`` pixels (``scale`` are shaved at each
-    border), so three multiples: ``3 * scale``."""
-    return 3 * scale
+    """The smallest side an image evaluated at ``scale`` may have (the protocol's
+    ``min_side``: cropped to a multiple of ``scale``, shaved by ``scale`` at each border, SSIM's
+    window still fits)."""
+    return protocol.min_side(scale)
 
 
 def check_request(req: Request) -> str | None:
@@ -438,8 +438,9 @@ def check_request(req: Request) -> str | None:
         least = min_evaluate_side(s)
         if min(h, w) < least:
             return (f"The image is {w}×{h}: too small to evaluate at ×{s}, which needs at least "
-                    f"{least}×{least} px (the protocol crops it to a multiple of {s} and leaves "
-                    f"out {s} px at each border). Choose a smaller scale or a larger image.")
+                    f"{least}×{least} px (the protocol crops it to a multiple of {s}, leaves out "
+                    f"{s} px at each border and SSIM needs 11×11 px). Choose a smaller scale or "
+                    "a larger image.")
         return None
     try:
         target_size(req.image, req.scale, req.size)
@@ -610,8 +611,8 @@ def _compute(up, image: np.ndarray, scale: float, box: Box, size: Size, req: Req
 
 def _shown(req: Request, image: np.ndarray) -> np.ndarray:
     """The input as the Input pane shows it: an 8-bit photo as its uint8 samples, made here on
-    the worker (converting 12 MP on the GUI thread held it for seconds before the first tile
-    could be drawn); other depths as they are."""
+    the worker (converting 12 MP on the GUI thread holds it for seconds, and the first tile
+    waits); other depths as they are."""
     from drrn_core.imaging.io import quantise
 
     if req.bit_depth > 8 or image.dtype == np.uint8:

@@ -608,7 +608,8 @@ class CompareTab(QWidget):
             return
         text = user_message(exc)
         for pane in self.grid.panes.values():
-            if not pane.has_image() and pane.patch is None:
+            if not pane.has_image() and pane.patch is None and \
+                    not (pane.key == "drrn" and self.tiles.items):
                 pane.set_image(None, note="Failed")
         self.message.emit(f"Failed: {text}", 0)
 
