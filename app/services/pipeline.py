@@ -48,9 +48,11 @@ MIN_SCALE, MAX_SCALE = limits.COMPARE_SCALE.low, limits.COMPARE_SCALE.high
 AUTO_LIMIT_S = 10.0
 """A whole-image DRRN run estimated to take longer than this (seconds) does not start unasked;
 only the visible region's tiles are computed."""
-PREVIEW_BUDGET_S = math.inf
-"""Estimated seconds of tiles one preview run computes before it stops (at least one tile); by
-default none: a preview covers the whole visible region."""
+PREVIEW_BUDGET_S = 120.0
+"""Estimated seconds of tiles one preview run computes before it stops (at least one tile): the
+visible region at 100 % on a laptop's screen fits; at "fit" on a large photo (the whole image
+visible, an hour of DRRN on 2 cores) the preview stops there, centre first, and "Resume whole
+image" continues it when asked."""
 FIRST_TILE_S = 0.6
 """Estimated seconds the first tile of a new canvas may take (PREVIEW_BUDGET_S, when smaller):
 a larger engine tile under the view's centre is cut into a small square there and four
@@ -58,9 +60,10 @@ rectangles around it (a pinwheel), so the first DRRN pixels show within about a 
 estimate being known."""
 FIRST_SIDES = (128, 96, 64, 48, 32)
 """Sides (px) tried, largest first, for that first square."""
-CANVAS_CACHE_BYTES = 400 * 2**20
-"""Pixels the kept canvases may hold together; the least recently used go first (the canvas in
-use stays, however large)."""
+CANVAS_CACHE_BYTES = 256 * 2**20
+"""Pixels the kept unfinished canvases may hold together; the least recently used go first (the
+canvas in use stays, however large). A finished canvas is let go once another is used: its
+result is on screen and saved from there, and a long run of photos keeps no memory."""
 
 Progress = Callable[[float], None]
 Cancel = Callable[[], bool]
@@ -349,8 +352,8 @@ class Canvas:
 
 
 class CanvasCache:
-    """Canvases by key, the most recently used last; at most ``max_bytes`` of pixels kept (the
-    canvas just used always stays)."""
+    """Canvases by key, the most recently used last: the one just used, and unfinished ones (to
+    resume) up to ``max_bytes`` of pixels."""
 
     def __init__(self, max_bytes: int = CANVAS_CACHE_BYTES) -> None:
         self.max_bytes = max_bytes
@@ -369,6 +372,8 @@ class CanvasCache:
         with self._lock:
             kept = self._items.setdefault(canvas.key, canvas)
             self._items.move_to_end(canvas.key)
+            for key in [k for k, c in self._items.items() if k != canvas.key and c.complete]:
+                del self._items[key]
             while len(self._items) > 1 and self.nbytes() > self.max_bytes:
                 self._items.popitem(last=False)
             return kept

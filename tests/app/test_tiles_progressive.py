@@ -214,6 +214,28 @@ def test_canvases_are_bounded_in_bytes_least_recently_used_out():
     assert cache.kept_keys() == [("e",)]  # the canvas in use stays, however large
 
 
+def test_finished_canvases_are_let_go_unfinished_ones_kept_to_resume():
+    """A long run of photos keeps no memory: a finished canvas goes once another is used, an
+    unfinished one stays (its tiles resume when the photo is opened again)."""
+    cache = pipeline.CanvasCache()
+    size = Size(64, 64)
+    halves = [Box(0, 0, 32, 64), Box(32, 0, 64, 64)]
+
+    def canvas(name: str, finished: int) -> pipeline.Canvas:
+        c = pipeline.Canvas((name,), size, 3, np.uint8, halves, dict.fromkeys(halves, 1.0), "")
+        for box in halves[:finished]:
+            c.put(box, np.zeros((64, 32, 3), np.float32))
+        return c
+
+    cache.put(canvas("done", 2))
+    assert cache.kept_keys() == [("done",)]  # in use: kept, finished or not
+    cache.put(canvas("half", 1))
+    cache.put(canvas("next", 2))
+    assert cache.kept_keys() == [("half",), ("next",)]
+    cache.put(canvas("other", 0))
+    assert cache.kept_keys() == [("half",), ("other",)]
+
+
 def test_the_drrn_pane_shows_each_tile_as_it_finishes(window, photo_png, wait_idle, tiles48,
                                                      monkeypatch):
     from app.tabs.compare import CompareTab
