@@ -225,6 +225,7 @@ class ImagePane(QWidget):
         self.view.addItem(self.patch_frame)
         self._patch: np.ndarray | None = None
         self._patch_box: tuple[int, int, int, int] | None = None
+        self._backdrop_size: tuple[int, int] | None = None  # (w, h) under a dimmed backdrop
         # A region marked with Shift+drag (output pixels), drawn over every image item.
         self.region_frame = QGraphicsRectItem()
         pen = QPen(QColor(REGION_COLOUR))
@@ -324,6 +325,7 @@ class ImagePane(QWidget):
     def set_backdrop(self, image: np.ndarray | None, size: tuple[int, int] | None = None) -> None:
         """Show ``image`` (uint8, e.g. the input) dimmed over ``size`` output pixels behind the
         patch; None removes it."""
+        self._backdrop_size = None if image is None else size
         if image is None or size is None:
             self.backdrop_item.clear()
             self.backdrop_item.hide()
@@ -430,7 +432,7 @@ class ImagePane(QWidget):
         self.hovered.emit(p.x(), p.y())
 
     def _on_click(self, p: QPointF) -> None:
-        size = self.output_size
+        size = self.output_size or self._backdrop_size  # tiles over the backdrop: clickable too
         if size is None:
             return
         col, row = int(np.floor(p.x())), int(np.floor(p.y()))

@@ -94,6 +94,19 @@ def test_a_click_emits_the_output_pixel_under_the_cursor(pane, qtbot, upp):
     assert len(clicks) == 3
 
 
+def test_a_click_on_tiles_over_the_dimmed_input_emits_too(pane):
+    """While DRRN shows only tiles over the dimmed input (no pane image yet), a click still
+    chooses where the work goes."""
+    pane.set_image(None)
+    pane.set_backdrop(IMAGE, (IMAGE.shape[1], IMAGE.shape[0]))
+    show_from_origin(pane, 1.0)
+    clicks = []
+    pane.clicked.connect(lambda x, y: clicks.append((x, y)))
+    QTest.mouseClick(pane.graphics.viewport(), Qt.MouseButton.LeftButton,
+                     Qt.KeyboardModifier.NoModifier, screen_at(pane, 23.5, 17.5))
+    assert clicks == [(23, 17)]
+
+
 def test_a_click_off_the_image_emits_nothing(pane):
     show_from_origin(pane, 0.5)  # the view ends at output x = 210: far right of the 80 px image
     clicks = []
