@@ -147,11 +147,14 @@ class Box(NamedTuple):
 
 @dataclass(frozen=True)
 class Stage:
-    """A pane's image is ready: ``key`` in input/bicubic/drrn/gt; drawn over ``size``."""
+    """A pane's image is ready: ``key`` in input/bicubic/drrn/gt; drawn over ``size``. In
+    evaluation, ``y`` is the luma the protocol scores (float [0, 1], HW), which region scores
+    use instead of the shown colours."""
 
     key: str
     image: np.ndarray
     size: Size
+    y: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -736,9 +739,9 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Event
     gt_q = protocol.quantize(images.gt_y).astype(np.float32)
     size = Size(w, h)
     yield Stage("input", view.colour(images.lr_y), size)
-    yield Stage("gt", view.gt, size)
+    yield Stage("gt", view.gt, size, images.gt_y)
     outputs = {BICUBIC: images.ilr_y}
-    yield Stage(BICUBIC, view.colour(images.ilr_y), size)
+    yield Stage(BICUBIC, view.colour(images.ilr_y), size, images.ilr_y)
     yield ErrorMap(BICUBIC, np.abs(protocol.quantize(images.ilr_y) - gt_q))
     yield Scores(BICUBIC, protocol.score(images.gt_y, images.ilr_y, s, with_ifc=False))
     progress(0.05)
@@ -755,7 +758,7 @@ def evaluate(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Event
         yield from (Note(t) for t in take_notices())
         yield Ran(f"{up.description} (exact, as drrn bench)")
         outputs["drrn"] = out_y
-        yield Stage("drrn", view.colour(out_y), size)
+        yield Stage("drrn", view.colour(out_y), size, out_y)
         yield ErrorMap("drrn", np.abs(protocol.quantize(out_y) - gt_q))
         yield Scores("drrn", protocol.score(images.gt_y, out_y, s, with_ifc=False))
     for i, (key, out) in enumerate(outputs.items()):

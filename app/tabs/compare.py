@@ -116,6 +116,7 @@ class CompareTab(QWidget):
         self.preview_skipped = ""  # why the last refresh_preview did not run (diagnostics)
         self.focus = pipeline.Focus()  # where the user looks; running jobs read it per tile
         self.drrn_done = 0.0  # share of the whole image's DRRN tiles finished
+        self.scored_y: dict[str, np.ndarray | None] = {}  # evaluation: each pane's scored luma
         self._eta: tuple[float, float] | None = None  # (seconds left, when said) of the run
 
         panes: list[ImagePane] = [ImagePane(k, TITLES[k]) for k in ("input", "bicubic", "drrn",
@@ -274,6 +275,7 @@ class CompareTab(QWidget):
         self._eta = None
         if not preview_only:
             self.results.clear()
+            self.scored_y.clear()
             self.scores.clear()
             self.whole_time = None
             self.preview = False
@@ -362,6 +364,7 @@ class CompareTab(QWidget):
             self.job = None
         self.generation.next()
         self.results.clear()
+        self.scored_y.clear()
         self.scores.clear()
         self.whole_time, self.preview, self.drrn_done = None, False, 0.0
         self.tiles.clear()
@@ -509,6 +512,7 @@ class CompareTab(QWidget):
 
     def _show_stage(self, stage: pipeline.Stage) -> None:
         self.results[stage.key] = (stage.image, stage.size)
+        self.scored_y[stage.key] = stage.y
         pane = self.grid.panes[stage.key]
         if stage.key == "drrn":
             if pane.title_text() != pane.title:
@@ -723,6 +727,11 @@ class CompareTab(QWidget):
         gt = self.results.get("gt")
         shown: dict[str, np.ndarray] = {k: self.results[k][0] for k in ("bicubic", "drrn")
                                         if k in self.results}
+        ys = {k: self.scored_y.get(k) for k in ("gt", *shown)}
+        if gt is not None and all(y is not None for y in ys.values()):
+            # the protocol's own luma (a shown colour image is clipped to RGB): exact scores
+            gt = (ys.pop("gt"), gt[1])
+            shown = {k: y for k, y in ys.items() if y is not None}
         gt_pane = self.grid.panes["gt"]
         if box is None or self.mode != "evaluate" or gt is None or not shown:
             if gt_pane.title_text() != gt_pane.title:

@@ -151,8 +151,8 @@ def test_a_marked_region_is_scored_shown_and_copied(evaluated, qtbot):
     mark(evaluated, "drrn", box)
     assert c.grid.panes["gt"].region == box and c.split.region == box
     qtbot.waitUntil(lambda: c.region_scores is not None, timeout=10000)
-    expected = regions.score_region(c.results["gt"][0], {k: c.results[k][0] for k in
-                                                         ("bicubic", "drrn")}, box, 2)
+    expected = regions.score_region(c.scored_y["gt"], {k: c.scored_y[k] for k in
+                                                       ("bicubic", "drrn")}, box, 2)
     assert c.region_scores == expected
     assert expected.summary() in c.grid.panes["gt"].title_text()
     text = c.scores_text("CSV")
@@ -169,6 +169,18 @@ def test_a_marked_region_is_scored_shown_and_copied(evaluated, qtbot):
     assert c.region_link.region is None and c.region_scores is None
     assert "Region" not in c.scores_text("CSV")
     assert c.grid.panes["gt"].title_text() == c.grid.panes["gt"].title
+
+
+def test_the_whole_colour_image_as_a_region_scores_as_the_readouts(evaluated, qtbot):
+    """On a colour photo the region is scored on the protocol's own luma, not the shown
+    (clipped) colours: the whole image gives exactly the readouts' PSNR and SSIM."""
+    c = evaluated.compare
+    h, w = c.results["gt"][0].shape[:2]
+    mark(evaluated, "drrn", (0, 0, w, h))
+    qtbot.waitUntil(lambda: c.region_scores is not None, timeout=10000)
+    for key in ("bicubic", "drrn"):
+        assert c.region_scores.scores[key].psnr == c.scores[key].psnr
+        assert c.region_scores.scores[key].ssim == c.scores[key].ssim
 
 
 def test_a_too_small_region_says_why_and_copies_no_region(evaluated, qtbot):
