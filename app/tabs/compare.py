@@ -727,11 +727,11 @@ class CompareTab(QWidget):
         gt = self.results.get("gt")
         shown: dict[str, np.ndarray] = {k: self.results[k][0] for k in ("bicubic", "drrn")
                                         if k in self.results}
-        ys = {k: self.scored_y.get(k) for k in ("gt", *shown)}
-        if gt is not None and all(y is not None for y in ys.values()):
+        ys = {k: y for k in ("gt", *shown) if (y := self.scored_y.get(k)) is not None}
+        if gt is not None and len(ys) == 1 + len(shown):
             # the protocol's own luma (a shown colour image is clipped to RGB): exact scores
             gt = (ys.pop("gt"), gt[1])
-            shown = {k: y for k, y in ys.items() if y is not None}
+            shown = ys
         gt_pane = self.grid.panes["gt"]
         if box is None or self.mode != "evaluate" or gt is None or not shown:
             if gt_pane.title_text() != gt_pane.title:
