@@ -305,7 +305,7 @@ class MainWindow(QMainWindow):
         c.scale.setValue(s.scale)
         c.set_devices([AUTO, ("cpu", "cpu")], s.device)
         self._list_devices()
-        c.set_choices(c.precision, precision_choices(), s.precision)
+        c.set_precisions(precision_choices(), s.precision)
         c.ensemble.setChecked(s.ensemble)
         self.tabs.setCurrentIndex(min(s.current_tab, self.tabs.count() - 1))
         self._sync_mode_actions(c.mode)
@@ -388,13 +388,14 @@ class MainWindow(QMainWindow):
         """The Compare tab's model list (the other tabs refresh their own)."""
         if self.models.problem:
             self.show_message(self.models.problem, 0)
-        choices = [(f"{c.name} ({c.source})" if c.source else c.name, c.name)
-                   for c in self.models.choices(with_bicubic=False)]
+        listed = self.models.choices(with_bicubic=False)
+        choices = [(f"{c.name} ({c.source})" if c.source else c.name, c.name) for c in listed]
         combo = self.compare.controls.model
         kept = combo.currentData() if combo.count() else None  # the user's current choice
         current = self._select_model or kept or self.settings.model or self.models.default
         self._select_model = None
-        self.compare.controls.set_models(choices, current)
+        self.compare.controls.set_models(choices, current,
+                                         {c.name: c.precisions for c in listed})
 
     def import_weights(self) -> None:
         path, _ = QFileDialog.getOpenFileName(

@@ -24,6 +24,7 @@ class ModelChoice:
     label: str
     name: str
     source: str = ""
+    precisions: tuple[str, ...] = ()  # the engine's precisions it runs in; () for bicubic
 
     @property
     def is_bicubic(self) -> bool:
@@ -35,9 +36,14 @@ def model_choices(*, with_bicubic: bool = True) -> list[ModelChoice]:
     from drrn_core import weights
 
     choices = [ModelChoice("Bicubic", BICUBIC, "protocol baseline")] if with_bicubic else []
-    for entry in weights.list_models():
-        choices.append(ModelChoice(entry.name, entry.name, entry.source))
-    return choices
+    return choices + [_choice(entry) for entry in weights.list_models()]
+
+
+def _choice(entry) -> ModelChoice:
+    """A registry entry (drrn_core.weights.ModelEntry) as a list offers it."""
+    from drrn_core.engine.device import PRECISIONS
+
+    return ModelChoice(entry.name, entry.name, entry.source, entry.descriptor.offered(PRECISIONS))
 
 
 def default_model() -> str:
@@ -82,7 +88,7 @@ class ModelRegistry(QObject):
     def choices(self, *, with_bicubic: bool = True) -> list[ModelChoice]:
         """Bicubic first (unless not wanted), then the models as last read."""
         first = [ModelChoice("Bicubic", BICUBIC, "protocol baseline")] if with_bicubic else []
-        return first + [ModelChoice(e.name, e.name, getattr(e, "source", "")) for e in self.entries]
+        return first + [_choice(e) for e in self.entries]
 
     def name_of(self, path: str | Path) -> str:
         """The listed name of a weights file (its stem when it is not listed)."""

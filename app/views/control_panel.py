@@ -175,6 +175,8 @@ class ControlPanel(QWidget):
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.device.setMinimumContentsLength(12)
         self.precision = QComboBox()
+        self._all_precisions: list[str] = ["auto"]  # set_precisions: every engine precision
+        self._model_precisions: dict[str, tuple[str, ...]] = {}  # model name -> its precisions
         mform.addRow("Model", self.model)
         mform.addRow("", self.import_button)
         mform.addRow("Device", self.device)
@@ -247,6 +249,7 @@ class ControlPanel(QWidget):
         self.ensemble.toggled.connect(self.changed)
         self.model.currentIndexChanged.connect(
             lambda _i: self.ensemble.setEnabled(self.model_name() != BICUBIC))
+        self.model.currentIndexChanged.connect(lambda _i: self._offer_precisions())
         self.import_button.clicked.connect(self.importRequested)
         self.cancel_button.clicked.connect(self.cancelRequested)
         self._on_use_size(False)
@@ -404,8 +407,12 @@ class ControlPanel(QWidget):
         self.changed.emit()
 
     # -- model / device --------------------------------------------------------------------
-    def set_models(self, entries: list[tuple[str, str]], select: str | None) -> None:
-        """``entries`` = [(label, name)]; "Bicubic only" is always offered first."""
+    def set_models(self, entries: list[tuple[str, str]], select: str | None,
+                   precisions: dict[str, tuple[str, ...]] | None = None) -> None:
+        """``entries`` = [(label, name)]; "Bicubic only" is always offered first. ``precisions``:
+        the engine precisions each model name runs in (its descriptor), which the Precision box
+        offers while that model is chosen (a name not in it: every precision)."""
+        self._model_precisions = dict(precisions or {})
         self.model.blockSignals(True)
         self.model.clear()
         self.model.addItem("Bicubic only", BICUBIC)
@@ -414,6 +421,7 @@ class ControlPanel(QWidget):
         idx = self.model.findData(select) if select else -1
         self.model.setCurrentIndex(idx if idx >= 0 else (1 if entries else 0))
         self.model.blockSignals(False)
+        self._offer_precisions()
         if entries:
             self.model_note.hide()
         else:
@@ -423,6 +431,23 @@ class ControlPanel(QWidget):
 
     def model_name(self) -> str:
         return self.model.currentData() or BICUBIC
+
+    def set_precisions(self, values: list[str], select: str) -> None:
+        """Every precision the engine has ("auto" first); the box offers those the chosen model
+        runs in."""
+        self._all_precisions = list(values)
+        self._offer_precisions(select)
+
+    def _offer_precisions(self, select: str | None = None) -> None:
+        """The Precision box: "auto" and the chosen model's precisions; the choice is kept when
+        the model runs in it, else "auto"."""
+        allowed = self._model_precisions.get(self.model_name())
+        values = [p for p in self._all_precisions if p == "auto" or allowed is None or p in allowed]
+        keep = select if select is not None else self.precision.currentText()
+        if values != [self.precision.itemText(i) for i in range(self.precision.count())]:
+            self.set_choices(self.precision, values, keep)
+        elif keep:
+            self.precision.setCurrentIndex(max(self.precision.findText(keep), 0))
 
     def model_spec(self) -> str:
         """What runs: the model's name, followed by "+" for its self-ensemble."""
