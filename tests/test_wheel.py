@@ -125,7 +125,7 @@ def test_installed_package_is_the_wheel_not_the_source_tree(installed):
     assert module.resolve().is_relative_to(venv), module
     assert resources.resolve().is_relative_to(venv), resources
     assert resources.parts[-3:] == ("drrn_core", "_data", "resources")
-    licence = _ok(_run([installed["python"], "-c", "from drrn_core import notices; "
+    licence = _ok(_run([installed["python"], "-c", "from drrn_core.packaging import notices; "
                         "print(notices.project_licence())"], installed["work"], installed["env"]))
     assert licence.stdout.startswith("MIT License")  # from the wheel's dist-info
 
