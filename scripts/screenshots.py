@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         window.compare.controls.scale.setValue(2)
         window.open_path(photo)
         wait_idle(app, window)
-        if window.compare.preview:  # a slow machine: ask for the whole image, as a user would
+        if "drrn" not in window.compare.results:  # a slow machine: ask for the whole image
             window.compare.run_whole()
             wait_idle(app, window)
         window.compare.fit()
@@ -156,10 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                         .clip(0, 255).astype(np.uint8)).save(big)
         window.compare.set_mode("upscale")
         window.open_path(big)
-        wait_idle(app, window)
+        wait_idle(app, window, 600)  # at "fit": the preview's budget of tiles, centre first
         window.compare.sync.apply(window.compare.sync.reference().view.viewRect().center(), 1.0)
         window.compare.refresh_preview()
-        wait_idle(app, window)
+        wait_idle(app, window, 600)
         shoot(app, window, args.out / "04-preview.png")
 
         window.resize(1366, 768)

@@ -703,6 +703,8 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Event]
     yield Ran(up.description)
     if canvas.complete:
         assert canvas.pixels is not None  # made by the first finished piece
+        if not whole:
+            yield from bicubic_whole()  # DRRN finished by previews: the pair is whole too
         yield Stage("drrn", canvas.pixels, size)
     else:
         view = _scope(focus, size)

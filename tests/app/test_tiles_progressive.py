@@ -75,6 +75,19 @@ def test_box_and_size_convert_to_the_engines_rect_and_shape_in_one_place():
     assert image.sum() == box.area and image[5, 3] == 1 and image[20, 3] == 0
 
 
+@pytest.mark.parametrize("views", [[None], [Box(0, 0, 240, 100), Box(0, 90, 240, 192)]])
+def test_a_preview_that_finishes_the_image_leaves_a_whole_bicubic_and_drrn_pair(tiles48, photo,
+                                                                              views):
+    """The whole image in view, or panned around until every tile is done: both results are
+    whole images (the before/after export and Save need the pair), bicubic computed once."""
+    events = []
+    for view in views:
+        events += _run(pipeline.Request(image=photo, model=TINY, view=view))
+    stages = {e.key: e.image.shape[:2] for e in events if isinstance(e, pipeline.Stage)}
+    assert stages[pipeline.BICUBIC] == stages["drrn"] == (192, 240)
+    assert sum(isinstance(e, pipeline.Stage) and e.key == pipeline.BICUBIC for e in events) == 1
+
+
 def test_the_first_tile_is_under_the_views_centre_and_the_rest_come_centre_out(tiles48, photo):
     view = Box(100, 60, 230, 180)
     req = pipeline.Request(image=photo, model=TINY, view=view)
