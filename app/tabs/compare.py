@@ -514,9 +514,9 @@ class CompareTab(QWidget):
         self.results[stage.key] = (stage.image, stage.size)
         self.scored_y[stage.key] = stage.y
         pane = self.grid.panes[stage.key]
+        if stage.key in ("drrn", "bicubic") and pane.title_text() != pane.title:
+            pane.set_title(pane.title)  # the whole image: no "% done" or "visible region only"
         if stage.key == "drrn":
-            if pane.title_text() != pane.title:
-                pane.set_title(pane.title)  # the final image: no "% done" any more
             self.tiles.clear()
             self.preview, self.drrn_done = False, 1.0
         pane.set_image(stage.image, stage.size)
@@ -557,7 +557,7 @@ class CompareTab(QWidget):
 
     def _update_whole_button(self) -> None:
         """"Upscale whole image (about N)" until DRRN covers the whole image, "Resume whole image
-        (N % done, about M left)" once part of it is done; during a whole-image run it stays,
+        (N %, ~M left)" once part of it is done; during a whole-image run it stays,
         disabled, so it never jumps away. Evaluate mode shows it only when DRRN did not run."""
         button = self.controls.whole_button
         if self.mode == "evaluate":
@@ -567,16 +567,18 @@ class CompareTab(QWidget):
             button.hide()
             return
         about = estimate.format_duration(item.seconds)
+        short = about.removeprefix("about ")  # the button is as narrow as the panel
         if self.job is not None and self._whole_job:
-            button.setText(f"Upscaling the whole image ({about} left)")
+            button.setText(f"Upscaling whole image (~{short} left)")
             button.setEnabled(False)
         elif self.drrn_done > 0:
-            button.setText(f"Resume whole image ({percent(self.drrn_done)} % done, "
-                           f"{about} left)")
+            button.setText(f"Resume whole image ({percent(self.drrn_done)} %, ~{short} left)")
             button.setEnabled(True)
         else:
             button.setText(f"Upscale whole image ({about})")
             button.setEnabled(True)
+        button.setToolTip(f"DRRN on the whole image: {percent(self.drrn_done)} % done, {about} "
+                          "left on this computer")
         button.show()
 
     def _show_scores(self, item: pipeline.Scores) -> None:

@@ -289,6 +289,7 @@ def test_cancel_keeps_the_tiles_and_resume_finishes_also_after_reopening(
     assert len(compare.tiles.items) == 1
     button = compare.controls.whole_button
     assert button.isVisible() and button.text().startswith("Resume whole image (")
+    assert button.fontMetrics().horizontalAdvance(button.text()) < button.contentsRect().width()
     preview_tiles = set(compare.tiles.boxes())
 
     button.click()  # the whole image, from the preview's tile ...
