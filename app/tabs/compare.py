@@ -487,6 +487,8 @@ class CompareTab(QWidget):
         pane.set_note("")
         if item.key != "drrn":
             pane.set_title(f"{TITLES[item.key]}: visible region ({item.box.w}×{item.box.h}) only")
+        else:  # the finished part in view: say how much of the image DRRN covers, not a stale %
+            pane.set_title(pane.title, f"{percent(self.drrn_done)} % of the image done")
 
     def _show_tile(self, item: Tile) -> None:
         """A finished DRRN tile, drawn at once over the dimmed input (only its pixels are new

@@ -417,3 +417,24 @@ def test_evaluate_shows_a_moving_bar_while_it_prepares(window, astro_png, wait_i
     assert "Preparing" in bar.format()
     wait_idle(window)
     assert bar.maximum() == 1000 and bar.value() == bar.maximum()
+
+
+def test_a_finished_view_says_how_much_of_the_image_drrn_covers(window, photo_png, wait_idle,
+                                                               tiles48, monkeypatch):
+    """After a preview of part of the image, the DRRN pane's title gives the image's share done,
+    never the percentage of an earlier view."""
+    from app.tabs.compare import percent
+
+    compare = window.compare
+    monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", 1e-9)  # the first preview: one tile
+    assert window.open_path(photo_png)
+    wait_idle(window)
+    monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", math.inf)
+    for _ in range(5):
+        window.actions["zoom_in"].trigger()
+    compare.preview_timer.stop()
+    compare.refresh_preview()
+    wait_idle(window)
+    assert "drrn" not in compare.results and 0 < compare.drrn_done < 1
+    title = compare.grid.panes["drrn"].title_text()
+    assert title.endswith(f"{percent(compare.drrn_done)} % of the image done"), title
