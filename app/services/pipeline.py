@@ -425,13 +425,6 @@ def as_float(image: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
 
 
-def min_evaluate_side(scale: int) -> int:
-    """The smallest side an image evaluated at ``scale`` may have (the protocol's
-    ``min_side``: cropped to a multiple of ``scale``, shaved by ``scale`` at each border, SSIM's
-    window still fits)."""
-    return protocol.min_side(scale)
-
-
 def check_request(req: Request) -> str | None:
     """Why ``req`` cannot run (one line for the user), or None. Cheap: call on the GUI thread."""
     h, w = (req.lr if req.lr is not None else req.image).shape[:2]
@@ -443,7 +436,7 @@ def check_request(req: Request) -> str | None:
         return None
     if req.mode == "evaluate":
         s = max(2, int(round(req.scale)))
-        least = min_evaluate_side(s)
+        least = protocol.min_side(s)
         if min(h, w) < least:
             return (f"The image is {w}×{h}: too small to evaluate at ×{s}, which needs at least "
                     f"{least}×{least} px (the protocol crops it to a multiple of {s}, leaves out "
@@ -638,15 +631,21 @@ def upscale(req: Request, progress: Progress, cancel: Cancel) -> Iterator[Event]
     if not req.preview_only:
         yield Stage("input", _shown(req, image), size)
 
+    bicubic: list[np.ndarray] = []  # the whole image's bicubic result, computed once
+
+    def bicubic_image() -> np.ndarray:
+        if not bicubic:
+            bicubic.append(upscaler_for(BICUBIC).upscale(image, cancel=cancel, **kw))
+        return bicubic[0]
+
     def bicubic_whole() -> Iterator[Event]:
-        yield Stage(BICUBIC, upscaler_for(BICUBIC).upscale(image, cancel=cancel, **kw), size)
+        yield Stage(BICUBIC, bicubic_image(), size)
 
     scale = req.scale if req.size is None else size.w / image.shape[1]
 
     def bicubic_view(view: Box) -> Iterator[Event]:
         if view == Box.whole(size):
-            yield Patch(BICUBIC, upscaler_for(BICUBIC).upscale(image, cancel=cancel, **kw),
-                        view, size)
+            yield Patch(BICUBIC, bicubic_image(), view, size)
         elif exact_regions(image, scale, size):
             yield Patch(BICUBIC, upscale_region(upscaler_for(BICUBIC), image, scale, view, cancel),
                         view, size)

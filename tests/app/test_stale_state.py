@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.services.pipeline import min_evaluate_side
 from app.tabs.compare import TITLES
 from app.views.control_panel import ControlPanel
 from drrn_core.metrics import protocol
@@ -23,7 +22,7 @@ def _png(tmp_path, astro_crop, w: int, h: int, name: str):
 def test_the_stated_minimum_is_the_protocols(scale):
     """The stated minimum is exactly what the protocol scores: one pixel less is refused with
     the same rule in words, the minimum itself is scored (PSNR and SSIM)."""
-    least = min_evaluate_side(scale)
+    least = protocol.min_side(scale)
     rng = np.random.default_rng(scale)
     with pytest.raises(ValueError, match=f"at least {least} px"):
         protocol.evaluate_image(rng.integers(0, 256, (least - 1, 40), dtype=np.uint8), scale)
@@ -46,7 +45,7 @@ def test_a_refused_evaluation_leaves_no_older_title_and_says_the_real_rule(
     titles = {k: p.title_text() for k, p in c.grid.panes.items()}
     assert titles == {**TITLES, "drrn": "DRRN (tiny)"}
     message = window.statusBar().currentMessage()
-    least = min_evaluate_side(3)
+    least = protocol.min_side(3)
     assert message.startswith(f"The image is {side}×{side}: too small to evaluate at ×3, which "
                               f"needs at least {least}×{least} px"), message
     assert not c.scores and c.controls.readouts.text("bicubic", 0) == "–"

@@ -429,10 +429,11 @@ def test_a_finished_view_says_how_much_of_the_image_drrn_covers(window, photo_pn
     monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", 1e-9)  # the first preview: one tile
     assert window.open_path(photo_png)
     wait_idle(window)
-    monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", math.inf)
     for _ in range(5):
         window.actions["zoom_in"].trigger()
     compare.preview_timer.stop()
+    wait_idle(window)  # any run the view's changes started: still one tile each
+    monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", math.inf)  # now the whole zoomed view
     compare.refresh_preview()
     wait_idle(window)
     assert "drrn" not in compare.results and 0 < compare.drrn_done < 1

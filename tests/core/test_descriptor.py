@@ -72,12 +72,19 @@ def test_what_the_engine_cannot_run_is_refused_at_load_in_one_line(tmp_path, fie
     assert words in text and "tiny.safetensors" in text and "\n" not in text
 
 
-def test_a_refused_file_is_listed_as_broken_with_its_reason(tmp_path, monkeypatch):
+@pytest.fixture
+def user_models(tmp_path, monkeypatch):
+    """An empty user model folder and no bundled models; the folder."""
     monkeypatch.setenv("DRRN_USER_DIR", str(tmp_path / "user"))
     monkeypatch.setenv("DRRN_RESOURCES", str(tmp_path / "res"))
     (tmp_path / "res" / "weights").mkdir(parents=True)
     folder = weights.user_dir()
     folder.mkdir(parents=True)
+    return folder
+
+
+def test_a_refused_file_is_listed_as_broken_with_its_reason(user_models):
+    folder = user_models
     net = _net()
     save_weights(folder / "rgb.safetensors", net,
                  ModelDescriptor.for_config(net.config, in_channels=3))
@@ -161,15 +168,11 @@ def test_the_upscaler_takes_a_loaded_model_a_drrn_or_none(bad):
     assert type(bad).__name__ in str(e.value)
 
 
-def test_drrn_models_shows_precisions_and_the_training_the_metadata_records(
-        tmp_path, monkeypatch, capsys):
+def test_drrn_models_shows_precisions_and_the_training_the_metadata_records(user_models,
+                                                                            capsys):
     from drrn_core.cli import main
 
-    monkeypatch.setenv("DRRN_USER_DIR", str(tmp_path / "user"))
-    monkeypatch.setenv("DRRN_RESOURCES", str(tmp_path / "res"))
-    (tmp_path / "res" / "weights").mkdir(parents=True)
-    folder = weights.user_dir()
-    folder.mkdir(parents=True)
+    folder = user_models
     net = _net()
     training = {"patches_seen_total": 1283744, "elapsed_s_total": 64674.5, "recipe": "anytime",
                 "hardware": ["Some CPU x2 cores (cpu, bf16)"]}
