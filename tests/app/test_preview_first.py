@@ -53,8 +53,13 @@ def test_a_long_run_previews_the_visible_region_only(window, photo_png, slow, wa
     assert compare.refresh_preview() is not None, compare.preview_skipped  # what the timer runs
     # a late layout event on a loaded machine may move the view during the run: the preview
     # timer then runs the new view, so wait for the app to be idle with nothing scheduled
-    qtbot.waitUntil(lambda: not compare.is_busy() and not compare.preview_timer.isActive()
-                    and compare.grid.panes["drrn"].patch is not None, timeout=30000)
+    try:
+        qtbot.waitUntil(lambda: not compare.is_busy() and not compare.preview_timer.isActive()
+                        and compare.grid.panes["drrn"].patch is not None, timeout=30000)
+    except qtbot.TimeoutError:  # say what the app shows instead
+        shown = (window.statusBar().currentMessage(), compare.visible_region(),
+                 compare.controls.progress.format(), sorted(compare.results))
+        raise AssertionError(shown) from None
     view = compare.visible_region()
     assert view is not None
     patch, box = compare.grid.panes["drrn"].patch
