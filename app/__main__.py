@@ -337,6 +337,9 @@ def vulkan_check(model: str | None, image, asked: bool = False) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from drrn_core import memory
+
+    memory.share_one_heap()  # before torch, ncnn, Qt or a job starts a thread
     args = parse_args(sys.argv[1:] if argv is None else argv)
     no_display = None if args.self_test else no_display_problem()
     if no_display:

@@ -161,6 +161,9 @@ def _force_backend(backend: str) -> None:
 
 
 def _app(work: Path, backend: str = "auto"):
+    from drrn_core import memory
+
+    memory.share_one_heap()  # first thing, as the app's main() does
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     _force_backend(backend)
     from PySide6.QtCore import QCoreApplication, QSettings

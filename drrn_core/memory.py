@@ -6,6 +6,12 @@ process's resident memory grew by 150-200 MB it no longer used, all of it return
 ``malloc_trim(0)`` (benchmarks/README.md, bench_soak.py). :func:`release_free_memory` is called
 after each file of `drrn upscale` and after each app job: a few milliseconds next to an
 upscale, and no result changes. Elsewhere (macOS, Windows, musl) it does nothing.
+
+glibc also gives every new thread its own heap ("arena"), and each keeps its own freed memory:
+the app runs each job on a new worker thread beside ncnn's and Qt's, and its peak resident memory
+over 40 photos rose by 75-115 MB after the first photo, where one shared heap kept it flat at
+no measured cost (benchmarks/README.md). :func:`share_one_heap` is called first thing by the
+programs that own their process (the app, `drrn`), not by the library on import.
 """
 
 from __future__ import annotations
@@ -14,24 +20,36 @@ import ctypes
 import ctypes.util
 import functools
 import sys
-from collections.abc import Callable
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
+def _libc() -> ctypes.CDLL | None:
+    """glibc, or None (another OS or C library)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):  # not glibc
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+        libc.mallopt.argtypes, libc.mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    except (OSError, AttributeError):  # not glibc (musl has neither)
         return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
+    return libc
+
+
+M_ARENA_MAX = -8
+"""glibc's mallopt parameter for the most heaps ("arenas") threads may spread over."""
 
 
 def release_free_memory() -> bool:
     """Return the C heap's free memory to the operating system (glibc ``malloc_trim(0)``);
     True when something was released."""
-    trim = _malloc_trim()
-    return bool(trim(0)) if trim is not None else False
+    libc = _libc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+def share_one_heap() -> bool:
+    """Make threads created from now on share the process's one C heap instead of each new one
+    getting its own (glibc ``mallopt(M_ARENA_MAX, 1)``); True when set. Call it before other
+    threads start: heaps made earlier stay."""
+    libc = _libc()
+    return bool(libc.mallopt(M_ARENA_MAX, 1)) if libc is not None else False

@@ -18,7 +18,7 @@ import sys
 import traceback
 from collections.abc import Callable, Collection, Sequence
 
-from drrn_core import __version__
+from drrn_core import __version__, memory
 from drrn_core.cli.common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -143,6 +143,7 @@ def _sigterm_cleans_up():
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `drrn` with `argv` (default: sys.argv[1:]); the exit status."""
+    memory.share_one_heap()  # before torch, ncnn or a worker starts a thread
     argv = sys.argv[1:] if argv is None else list(argv)
     command = command_in(argv)
     parser, handlers = build_parser([command] if command else [])
