@@ -30,6 +30,18 @@ def _idle_machine(monkeypatch):
     monkeypatch.setattr(contention, "_ticks", lambda: None)
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt in this process, as under a terminal, also where the
+    suite runs in the background: a shell starts background jobs with SIGINT ignored, and
+    Python then leaves it ignored."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """../shared (or $DRRN_SHARED); the test is skipped with a reason where it is absent."""

@@ -28,7 +28,8 @@ def _dead_pid() -> int:
 
 @pytest.mark.parametrize(("sig", "code", "word"), [(signal.SIGTERM, 143, "terminated"),
                                                   (signal.SIGINT, 130, "interrupted")])
-def test_signal_while_writing_leaves_nothing(drrn, tmp_path, monkeypatch, sig, code, word):
+def test_signal_while_writing_leaves_nothing(drrn, tmp_path, monkeypatch, sig, code, word,
+                                             ctrl_c_raises):
     """The signal arrives while the output's temporary file is half written."""
     image = flat_png(tmp_path / "in.png", 32)
     before = sha256(image)

@@ -53,7 +53,8 @@ def test_write_text_atomic_writes_utf8_and_refuses_in_one_line(tmp_path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.md"]
 
 
-def test_a_signal_while_the_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch):
+def test_a_signal_while_the_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch,
+                                                                     ctrl_c_raises):
     """Ctrl-C (or the CLI's SIGTERM) arriving just after the temporary file exists, before the
     writer knows its name: held until the name is known, then cleaned up like any other stop."""
     import os
