@@ -78,14 +78,21 @@ def astro_png(tmp_path, astro_crop) -> Path:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    """The real main window with settings in an INI file; the tiny model selected."""
+def window(qtbot, tmp_path, monkeypatch):
+    """The real main window with settings in an INI file; the tiny model selected; already at
+    the size it keeps (fitted to the offscreen screen)."""
+    from app import main_window
     from app.main_window import MainWindow, settings_at
 
+    # No window manager frames it offscreen: fit it now, not FRAME_WAIT_MS into a test (a
+    # resize mid-test moved a zoomed view on a loaded machine)
+    monkeypatch.setattr(main_window, "FRAME_WAIT_MS", 0)
     win = MainWindow(settings=settings_at(tmp_path / "settings.ini"))
     qtbot.addWidget(win)
     win.resize(1100, 700)
     win.show()
+    screen = win.screen().availableGeometry()
+    qtbot.waitUntil(lambda: screen.contains(win.frameGeometry()))
     select_model(win, TINY)
     yield win
     win.compare.cancel()
