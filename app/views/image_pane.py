@@ -42,8 +42,11 @@ STATUS_TIP = ("Drag to pan, wheel to zoom, click to choose a spot, Shift+drag to
 def to_display_u8(image: np.ndarray, keep_alpha: bool = False) -> np.ndarray:
     """Float [0, 1] (or uint8) HW / HWC image -> contiguous uint8 for display (alpha dropped
     unless ``keep_alpha``)."""
-    if image.dtype != np.uint8:
-        image = np.clip(np.asarray(image, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if image.dtype != np.uint8:  # one float temporary (a 12 MP result's is 144 MB), in place
+        scaled = np.multiply(image, 255.0, dtype=np.float32)
+        scaled += 0.5
+        image = np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
+        del scaled
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if not keep_alpha:

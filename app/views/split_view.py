@@ -48,14 +48,17 @@ class SplitPane(ImagePane):
         self.divider.setZValue(10)
         self.view.addItem(self.divider)
         self.divider.sigPositionChanged.connect(self._update_clip)
-        self._sources: dict[str, tuple[str, np.ndarray, tuple[int, int]]] = {}
+        # key -> (label, the result offered, its display uint8, output size (w, h))
+        self._sources: dict[str, tuple[str, np.ndarray, np.ndarray, tuple[int, int]]] = {}
         self._b_image: np.ndarray | None = None
 
     def set_sources(self, sources: dict[str, tuple[str, np.ndarray, tuple[int, int]]]) -> None:
         """Offer ``sources``; show the wanted A/B pair (default Bicubic | DRRN) when available,
         else the first and last sources."""
-        self._sources = {
-            k: (label, to_display_u8(a, keep_alpha=True), size)
+        kept = self._sources
+        self._sources = {  # a result offered again keeps its conversion (one per Stage before)
+            k: (label, a, kept[k][2] if k in kept and kept[k][1] is a else
+                to_display_u8(a, keep_alpha=True), size)
             for k, (label, a, size) in sources.items()
         }
         keys = list(sources)
@@ -91,15 +94,15 @@ class SplitPane(ImagePane):
         if a is None:
             self.set_image(None, note="Nothing to compare yet")
         else:
-            self.set_image(a[1], a[2])
+            self.set_image(a[2], a[3])
         if b is None:
             self._b_image = None
             self.item_b.clear()
         else:
-            self._b_image = b[1]
-            self.item_b.setImage(composite_checker(self._b_image, b[2]), autoLevels=False,
+            self._b_image = b[2]
+            self.item_b.setImage(composite_checker(self._b_image, b[3]), autoLevels=False,
                                  levels=None)
-            self.item_b.setRect(QRectF(0, 0, b[2][0], b[2][1]))
+            self.item_b.setRect(QRectF(0, 0, b[3][0], b[3][1]))
         size = self.output_size
         if size is not None and not 0 < self.divider.value() < size[0]:
             self.divider.setValue(size[0] / 2)
@@ -122,6 +125,6 @@ class SplitPane(ImagePane):
         key = a_key if x < self.divider.value() else b_key
         if key is None or key not in self._sources:
             return None
-        label, image, size = self._sources[key]
+        label, _, image, size = self._sources[key]
         value = pixel_value(image, size, x, y)
         return None if value is None else f"{label} {value}"

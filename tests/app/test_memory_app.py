@@ -66,3 +66,45 @@ def qtbot_wait_turn(window) -> None:
     for _ in range(3):
         QCoreApplication.processEvents()
     gc.collect()
+
+
+def test_display_conversion_is_the_rounded_samples_with_one_temporary():
+    """Float results become display uint8 (x * 255 + 0.5, clipped, truncated) computed in one
+    float32 array in place: a 12 MP result's conversion made three 144 MB temporaries."""
+    from app.views.image_pane import to_display_u8
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        image = rng.uniform(-0.2, 1.2, (37, 41, 3)).astype(dtype)
+        image[0, 0] = (0.5 / 255, 254.5 / 255, 1.0)  # halves round up, as the saved files do
+        expected = np.floor(np.clip(image.astype(np.float32) * np.float32(255) + np.float32(0.5),
+                                    0, 255)).astype(np.uint8)
+        shown = to_display_u8(image)
+        assert shown.dtype == np.uint8 and shown.flags.c_contiguous
+        assert np.array_equal(shown, expected)
+        assert tuple(shown[0, 0]) == (1, 255, 255)
+
+
+def test_the_split_view_converts_a_result_once(qtbot, monkeypatch):
+    """Compare offers the split view every result again after each new one: a result already
+    converted for display keeps its conversion; a new array under the same key is converted."""
+    from app.views import split_view
+
+    calls = []
+    real = split_view.to_display_u8
+    monkeypatch.setattr(split_view, "to_display_u8",
+                        lambda a, **k: calls.append(a.shape) or real(a, **k))
+    view = split_view.SplitPane()
+    qtbot.addWidget(view)
+    bicubic = np.full((20, 30, 3), 0.25, np.float32)
+    drrn = np.full((20, 30, 3), 0.75, np.float32)
+    view.set_sources({"bicubic": ("Bicubic", bicubic, (30, 20))})
+    view.set_sources({"bicubic": ("Bicubic", bicubic, (30, 20)),
+                      "drrn": ("DRRN", drrn, (30, 20))})
+    assert len(calls) == 2  # each array once
+    assert view.value_at(25, 5) == "DRRN (191,191,191)"
+    assert view.value_at(2, 5) == "Bicubic (64,64,64)"
+    view.set_sources({"bicubic": ("Bicubic", bicubic, (30, 20)),
+                      "drrn": ("DRRN", drrn.copy() * 0, (30, 20))})  # a new DRRN result
+    assert len(calls) == 3
+    assert view.value_at(25, 5) == "DRRN (0,0,0)"
