@@ -79,11 +79,13 @@ def make_inputs(folder: Path, count: int, low: int, high: int, fmt: str = "png")
     rng = np.random.default_rng(25)
     source = pictures()
     paths = []
+    big = [s for s in source if min(s.shape[:2]) >= high] or source
     for i in range(count):
         img = source[i % len(source)]
         h, w = (int(rng.integers(low, high + 1)) for _ in range(2))
         if i < 2:  # the largest and the smallest first: the warm-up has seen both extremes,
             h = w = (high, low)[i]  # so later peaks measure what is kept, not a larger image
+            img = big[0] if i == 0 else img  # (a picture that has a high x high crop)
         h, w = min(h, img.shape[0]), min(w, img.shape[1])
         y = int(rng.integers(0, img.shape[0] - h + 1))
         x = int(rng.integers(0, img.shape[1] - w + 1))
