@@ -327,9 +327,12 @@ class CompareTab(QWidget):
                 self.preview_timer.start()
             self.preview_skipped = f"busy (preview job: {self._preview_job})"
             return None
-        if self._clipped(self.visible_region()) == self._clipped(self._previewed_view):
-            self.preview_skipped = f"same view {self.visible_region()} / {self._previewed_view}"
+        view = self.visible_region()
+        if self._clipped(view) == self._clipped(self._previewed_view):
+            self.preview_skipped = f"same view {view} / {self._previewed_view}"
             return None
+        if self.focus.get()[0] != view:  # moved without a pan/zoom signal (a resize)
+            self.focus.look(view)
         self.preview_skipped = ""
         return self.run(preview_only=True)
 

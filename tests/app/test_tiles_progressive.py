@@ -13,6 +13,7 @@ from collections import Counter
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import QPointF
 
 from app.services import pipeline, upscalers
 from app.services.pipeline import Box, Focus, Size
@@ -439,3 +440,35 @@ def test_a_finished_view_says_how_much_of_the_image_drrn_covers(window, photo_pn
     assert "drrn" not in compare.results and 0 < compare.drrn_done < 1
     title = compare.grid.panes["drrn"].title_text()
     assert title.endswith(f"{percent(compare.drrn_done)} % of the image done"), title
+
+
+def test_zooming_into_finished_tiles_says_how_much_of_the_image_drrn_covers(
+        window, photo_png, wait_idle, tiles48, monkeypatch):
+    """A view inside a part the preview already finished computes nothing, and the DRRN pane's
+    title stops giving the earlier view's percentage (seen at 100 % on a large photo). The view
+    moves here without a pan/zoom signal, as a resize moves it: the preview takes the view
+    shown, not the last one signalled (it computed a tile by an earlier click instead)."""
+    from app.tabs.compare import percent
+
+    compare = window.compare
+    monkeypatch.setattr(pipeline, "PREVIEW_BUDGET_S", 1e-9)  # each preview: one tile
+    assert window.open_path(photo_png)
+    wait_idle(window)
+    (canvas,) = pipeline.CANVASES._items.values()
+    (done,) = canvas.done
+    compare.look_at(2, 2)  # a click in the corner: its tile too (two tiles: no rectangle)
+    wait_idle(window)
+    assert len(canvas.done) == 2
+    assert "visible region" in compare.grid.panes["drrn"].title_text()
+    computed = sum(tiles48.values())
+    centre = ((done.x0 + done.x1) / 2, (done.y0 + done.y1) / 2)
+    compare.sync.apply(QPointF(*centre), 0.05)  # a view well inside the finished tile
+    view = compare.visible_region()
+    assert view is not None and done.contains(view.x0, view.y0), (view, done)
+    compare.preview_timer.stop()
+    compare.refresh_preview()
+    wait_idle(window)
+    assert sum(tiles48.values()) == computed  # nothing computed again
+    title = compare.grid.panes["drrn"].title_text()
+    assert title.endswith(f"{percent(compare.drrn_done)} % of the image done"), \
+        (title, compare.preview_skipped)
