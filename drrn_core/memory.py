@@ -10,8 +10,9 @@ upscale, and no result changes. Elsewhere (macOS, Windows, musl) it does nothing
 glibc also gives every new thread its own heap ("arena"), and each keeps its own freed memory:
 the app runs each job on a new worker thread beside ncnn's and Qt's, and its peak resident memory
 over 40 photos rose by 75-115 MB after the first photo; with one shared heap it stayed flat
-for 36 photos, at no measured cost in time (benchmarks/README.md). :func:`share_one_heap` is called first thing by the
-programs that own their process (the app, `drrn`), not by the library on import.
+for 36 photos, at no measured cost in time (benchmarks/README.md). :func:`share_one_heap` is
+called first thing by the programs that own their process (the app, `drrn`), not by the
+library on import.
 """
 
 from __future__ import annotations
