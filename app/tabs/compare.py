@@ -331,10 +331,16 @@ class CompareTab(QWidget):
         if self._clipped(view) == self._clipped(self._previewed_view):
             self.preview_skipped = f"same view {view} / {self._previewed_view}"
             return None
-        if self.focus.get()[0] != view:  # moved without a pan/zoom signal (a resize)
-            self.focus.look(view)
+        self._follow_view()
         self.preview_skipped = ""
         return self.run(preview_only=True)
+
+    def _follow_view(self) -> None:
+        """The work's focus takes the view shown: a view can move without a pan/zoom signal
+        (a resize), and a run would otherwise work for the last view signalled."""
+        view = self.visible_region()
+        if self.focus.get()[0] != view:
+            self.focus.look(view)
 
     def _clipped(self, view: Box | None) -> Box | None:
         """A view as the region it shows of the current output (None: the whole output)."""
@@ -354,6 +360,7 @@ class CompareTab(QWidget):
         size = self._last_size
         if self.mode != "upscale" or size is None or not Box.whole(Size(*size)).contains(x, y):
             return
+        self._follow_view()
         self.focus.point_at(x, y)
         if self.job is None and self.preview and self.mode == "upscale":
             self.run(preview_only=True)
@@ -853,8 +860,12 @@ class CompareTab(QWidget):
         self._refresh_split()
 
     def _refresh_split(self) -> None:
-        keys = [k for k in ("input", "bicubic", "drrn", "gt") if k in self.results]
-        self.split.set_sources({k: (TITLES[k], *self.results[k]) for k in keys})
+        # each pane's display image: the split shows the very samples, converted once
+        shown: dict[str, tuple[str, np.ndarray, tuple[int, int]]] = {
+            k: (TITLES[k], image, self.results[k][1])
+            for k in ("input", "bicubic", "drrn", "gt")
+            if k in self.results and (image := self.grid.panes[k].image) is not None}
+        self.split.set_sources(shown)
 
     def split_active(self) -> bool:
         return self.stack.currentWidget() is self.split
